@@ -1,0 +1,312 @@
+//! Platform-wide settings shared by every tenant (`platform.yaml` at the
+//! repository root): bot image, ingress, storage, network ranges and tiers.
+//! Nothing tenant-specific lives here and nothing here lives in code.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    pub bot: Bot,
+    pub ingress: Ingress,
+    pub storage: Storage,
+    pub network: Network,
+    pub default_tier: String,
+    pub tiers: BTreeMap<String, Tier>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bot {
+    pub image: String,
+    pub port: u16,
+    pub run_as_user: u32,
+    pub liveness_path: String,
+    pub readiness_path: String,
+    /// Keys of the bot's Secret; each gets 32 random bytes, hex-encoded.
+    pub generated_secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ingress {
+    pub class_name: String,
+    /// Namespace of the ingress controller, matched by its immutable
+    /// `kubernetes.io/metadata.name` label.
+    pub controller_namespace: String,
+    pub cluster_issuer: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// None selects the cluster's default StorageClass.
+    pub class_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub dns_namespace: String,
+    pub dns_pod_labels: BTreeMap<String, String>,
+    /// Pod, service and node ranges: never reachable by the bot's HTTPS egress.
+    pub cluster_cidrs: Vec<String>,
+    /// Cloud metadata endpoints: never reachable either.
+    pub metadata_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub bot: BotResources,
+    pub quota: Quota,
+    pub storage: TierStorage,
+    pub rate_limits: RateLimits,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotResources {
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub cpu: String,
+    pub memory: String,
+    pub pods: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierStorage {
+    pub database: String,
+    pub whatsapp_auth: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    pub messages_per_minute_per_user: u32,
+    pub messages_per_day: u32,
+}
+
+impl Platform {
+    pub fn load(path: &str) -> anyhow::Result<Platform> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("cannot read the platform settings {path}; run from the repository (it is committed there) or pass --platform FILE")
+        })?;
+        Platform::parse(path, &text)
+    }
+
+    pub fn parse(path: &str, text: &str) -> anyhow::Result<Platform> {
+        let platform: Platform = serde_saphyr::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{path} is not valid platform settings: {e}"))?;
+        let problems = platform.problems();
+        if !problems.is_empty() {
+            bail!(crate::tenant::format_problems(
+                &format!("{path} has invalid platform settings"),
+                &problems
+            ));
+        }
+        Ok(platform)
+    }
+
+    pub fn tier_names(&self) -> Vec<&str> {
+        self.tiers.keys().map(String::as_str).collect()
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.bot.image.is_empty() || self.bot.image.contains(char::is_whitespace) {
+            p.push(format!("bot.image `{}` is not an image reference", self.bot.image));
+        }
+        if self.bot.port < 1024 {
+            p.push(format!(
+                "bot.port {} is privileged; the bot runs as non-root and needs a port >= 1024",
+                self.bot.port
+            ));
+        }
+        if self.bot.run_as_user == 0 {
+            p.push("bot.run_as_user 0 is root; the restricted profile forbids it".into());
+        }
+        for key in &self.bot.generated_secrets {
+            let ok = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                p.push(format!("bot.generated_secrets: `{key}` is not a valid Secret key"));
+            }
+        }
+        if self.bot.generated_secrets.is_empty() {
+            p.push("bot.generated_secrets is empty; the bot needs at least one credential".into());
+        }
+        for cidr in self.network.cluster_cidrs.iter().chain(&self.network.metadata_cidrs) {
+            if let Err(e) = parse_cidr(cidr) {
+                p.push(format!("network: {e}"));
+            }
+        }
+        if !self.tiers.contains_key(&self.default_tier) {
+            p.push(format!(
+                "default_tier `{}` is not one of the tiers ({})",
+                self.default_tier,
+                self.tier_names().join(", ")
+            ));
+        }
+        for (name, tier) in &self.tiers {
+            let mut q = |field: &str, value: &str, kind: QuantityKind| {
+                parse_quantity(value, kind)
+                    .map_err(|e| p.push(format!("tiers.{name}.{field}: {e}")))
+                    .ok()
+            };
+            let cpu_req = q("bot.cpu_request", &tier.bot.cpu_request, QuantityKind::Cpu);
+            let cpu_lim = q("bot.cpu_limit", &tier.bot.cpu_limit, QuantityKind::Cpu);
+            let mem_req = q("bot.memory_request", &tier.bot.memory_request, QuantityKind::Bytes);
+            let mem_lim = q("bot.memory_limit", &tier.bot.memory_limit, QuantityKind::Bytes);
+            let quota_cpu = q("quota.cpu", &tier.quota.cpu, QuantityKind::Cpu);
+            let quota_mem = q("quota.memory", &tier.quota.memory, QuantityKind::Bytes);
+            q("storage.database", &tier.storage.database, QuantityKind::Bytes);
+            q("storage.whatsapp_auth", &tier.storage.whatsapp_auth, QuantityKind::Bytes);
+            let mut order = |small: Option<u128>, big: Option<u128>, what: &str| {
+                if let (Some(s), Some(b)) = (small, big)
+                    && s > b
+                {
+                    p.push(format!("tiers.{name}: {what}"));
+                }
+            };
+            order(cpu_req, cpu_lim, "bot.cpu_request is above bot.cpu_limit");
+            order(mem_req, mem_lim, "bot.memory_request is above bot.memory_limit");
+            order(cpu_lim, quota_cpu, "bot.cpu_limit is above quota.cpu, the bot could never start");
+            order(mem_lim, quota_mem, "bot.memory_limit is above quota.memory, the bot could never start");
+            if tier.quota.pods == 0 {
+                p.push(format!("tiers.{name}.quota.pods is 0, the bot could never start"));
+            }
+            if tier.rate_limits.messages_per_day == 0
+                || tier.rate_limits.messages_per_minute_per_user == 0
+            {
+                p.push(format!("tiers.{name}.rate_limits: 0 would silence every tenant of the tier"));
+            }
+        }
+        p
+    }
+}
+
+pub fn parse_cidr(cidr: &str) -> Result<(IpAddr, u8), String> {
+    let bad = || format!("`{cidr}` is not a CIDR such as 10.0.0.0/8");
+    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if len > max {
+        return Err(bad());
+    }
+    Ok((addr, len))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantityKind {
+    Cpu,
+    Bytes,
+}
+
+/// Parses a Kubernetes quantity into thousandths of its unit, so that
+/// `500m` CPU and `0.5` CPU compare equal. Only the suffixes that make sense
+/// for the kind are accepted.
+pub fn parse_quantity(raw: &str, kind: QuantityKind) -> Result<u128, String> {
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    let (number, suffix) = raw.split_at(split);
+    let multiplier: u128 = match (kind, suffix) {
+        (_, "") => 1000,
+        (QuantityKind::Cpu, "m") => 1,
+        (QuantityKind::Bytes, "k") => 1000 * 1000,
+        (QuantityKind::Bytes, "M") => 1000 * 1000u128.pow(2),
+        (QuantityKind::Bytes, "G") => 1000 * 1000u128.pow(3),
+        (QuantityKind::Bytes, "T") => 1000 * 1000u128.pow(4),
+        (QuantityKind::Bytes, "Ki") => 1000 << 10,
+        (QuantityKind::Bytes, "Mi") => 1000 << 20,
+        (QuantityKind::Bytes, "Gi") => 1000 << 30,
+        (QuantityKind::Bytes, "Ti") => 1000 << 40,
+        _ => {
+            let want = match kind {
+                QuantityKind::Cpu => "a CPU amount such as `500m` or `2`",
+                QuantityKind::Bytes => "a size such as `256Mi` or `10Gi`",
+            };
+            return Err(format!("`{raw}` is not {want}"));
+        }
+    };
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        return Err(format!("`{raw}` is not a number with a unit"));
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| format!("`{raw}` is too large"))?
+    };
+    let mut value = whole
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{raw}` is too large"))?;
+    let mut scale = multiplier;
+    for digit in frac.bytes() {
+        scale /= 10;
+        value += u128::from(digit - b'0') * scale;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        use QuantityKind::*;
+        assert_eq!(parse_quantity("500m", Cpu), Ok(500));
+        assert_eq!(parse_quantity("0.5", Cpu), Ok(500));
+        assert_eq!(parse_quantity("2", Cpu), Ok(2000));
+        assert_eq!(parse_quantity("1Gi", Bytes), parse_quantity("1024Mi", Bytes));
+        assert_eq!(parse_quantity("1.5Gi", Bytes), parse_quantity("1536Mi", Bytes));
+        assert!(parse_quantity("1G", Bytes).unwrap() < parse_quantity("1Gi", Bytes).unwrap());
+        for bad in ["", "m", "1.2.3", "10 Gi", "1Gi", "-1"] {
+            assert!(parse_quantity(bad, Cpu).is_err(), "{bad}");
+        }
+        assert!(parse_quantity("5m", Bytes).is_err());
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(parse_cidr("10.0.0.0/8").is_ok());
+        assert!(parse_cidr("fd00::/8").is_ok());
+        for bad in ["10.0.0.0", "10.0.0.0/33", "x/8", "10.0.0/8"] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn committed_platform_file_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../platform.yaml");
+        let platform = Platform::load(path).unwrap();
+        assert!(platform.tiers.contains_key(&platform.default_tier));
+    }
+
+    #[test]
+    fn inconsistent_tier_is_rejected() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../platform.yaml");
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replacen("cpu_limit: 500m", "cpu_limit: 50", 1);
+        let err = Platform::parse("p.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("bot.cpu_limit is above quota.cpu"), "{err}");
+    }
+}

@@ -1,0 +1,702 @@
+//! A tenant's configuration: the committed `tenants/<name>.yaml` file, the
+//! rules every value must follow, and the validated [`TenantSpec`] that the
+//! templates render from.
+//!
+//! Every validator returns a message that names the rule that failed and shows
+//! a valid example, because the operator reading it is usually in the middle of
+//! onboarding and has no other documentation open.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest tenant name: `tenant-` (7) + 56 = 63, Kubernetes' namespace limit.
+pub const MAX_TENANT_NAME: usize = 56;
+/// Longest MLA name or constituency, in characters (not bytes).
+pub const MAX_FREE_TEXT: usize = 120;
+/// The prefix of every tenant namespace.
+pub const NAMESPACE_PREFIX: &str = "tenant-";
+
+/// A tenant name that passed [`validate_tenant_name`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TenantName(String);
+
+impl TenantName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        validate_tenant_name(raw).map(|()| TenantName(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn namespace(&self) -> String {
+        format!("{NAMESPACE_PREFIX}{}", self.0)
+    }
+}
+
+impl std::fmt::Display for TenantName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The tenant config file as written by operators (and by `provision`).
+/// Every field is optional here so that flags and prompts can fill the gaps;
+/// [`TenantSpec::resolve`] decides what is missing.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantValues {
+    /// The tenant this file belongs to; checked against the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constituency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    /// A tier from the platform settings; the platform's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Per-tenant overrides of the tier's rate limits.
+    #[serde(default, skip_serializing_if = "RateLimitOverrides::is_empty")]
+    pub rate_limits: RateLimitOverrides,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_minute_per_user: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_day: Option<u32>,
+}
+
+impl RateLimitOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.messages_per_minute_per_user.is_none() && self.messages_per_day.is_none()
+    }
+}
+
+impl TenantValues {
+    /// Reads a tenant config file; a syntax error, a duplicate key or an
+    /// unknown field is an error that names the file and the line.
+    pub fn from_yaml(path: &str, text: &str) -> anyhow::Result<TenantValues> {
+        serde_saphyr::from_str(text).map_err(|err| {
+            anyhow::anyhow!(
+                "{path} is not a valid tenant config: {err}\n\
+                 The fields are: tenant, mla_name, constituency, whatsapp_number, domains, tier, rate_limits \
+                 (see tenants/demo.yaml)."
+            )
+        })
+    }
+
+    /// Values set in `over` win; domains given in `over` replace the file's list.
+    pub fn overlay(mut self, over: TenantValues) -> TenantValues {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(tenant, mla_name, constituency, whatsapp_number, tier);
+        if !over.domains.is_empty() {
+            self.domains = over.domains;
+        }
+        if over.rate_limits.messages_per_minute_per_user.is_some() {
+            self.rate_limits.messages_per_minute_per_user =
+                over.rate_limits.messages_per_minute_per_user;
+        }
+        if over.rate_limits.messages_per_day.is_some() {
+            self.rate_limits.messages_per_day = over.rate_limits.messages_per_day;
+        }
+        self
+    }
+}
+
+/// A fully validated tenant: what the templates see as `tenant`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantSpec {
+    pub name: TenantName,
+    pub namespace: String,
+    pub mla_name: String,
+    pub constituency: String,
+    pub whatsapp_number: String,
+    pub domains: Vec<String>,
+    pub tier: String,
+    pub rate_limits: RateLimitOverrides,
+}
+
+/// The fields a tenant needs, with the flag that sets each; used to name
+/// what is missing when there is no terminal to ask on.
+pub const REQUIRED_FIELDS: [(&str, &str); 4] = [
+    ("mla_name", "--mla-name"),
+    ("constituency", "--constituency"),
+    ("whatsapp_number", "--whatsapp-number"),
+    ("domains", "--domain"),
+];
+
+impl TenantSpec {
+    /// Validates every value and reports all problems at once, each prefixed
+    /// by the field it concerns.
+    pub fn resolve(
+        name: &TenantName,
+        values: &TenantValues,
+        tiers: &[&str],
+        default_tier: &str,
+    ) -> Result<TenantSpec, Vec<String>> {
+        let mut problems = Vec::new();
+        if let Some(file_tenant) = &values.tenant
+            && file_tenant != name.as_str()
+        {
+            problems.push(format!(
+                "tenant: the config is for tenant `{file_tenant}` but the command is for `{name}`; \
+                 use tenants/{name}.yaml or fix the `tenant:` field"
+            ));
+        }
+        let mut missing = Vec::new();
+        let mut field = |key: &'static str,
+                         value: &Option<String>,
+                         check: fn(&str) -> Result<String, String>,
+                         problems: &mut Vec<String>| {
+            match value {
+                None => {
+                    missing.push(key);
+                    String::new()
+                }
+                Some(v) => check(v).unwrap_or_else(|e| {
+                    problems.push(format!("{key}: {e}"));
+                    String::new()
+                }),
+            }
+        };
+        let mla_name = field("mla_name", &values.mla_name, validate_mla_name, &mut problems);
+        let constituency = field(
+            "constituency",
+            &values.constituency,
+            validate_constituency,
+            &mut problems,
+        );
+        let whatsapp_number = field(
+            "whatsapp_number",
+            &values.whatsapp_number,
+            normalize_whatsapp_number,
+            &mut problems,
+        );
+        if values.domains.is_empty() {
+            missing.push("domains");
+        }
+        let domains = match validate_domains(&values.domains) {
+            Ok(d) => d,
+            Err(errs) => {
+                problems.extend(errs.into_iter().map(|e| format!("domains: {e}")));
+                Vec::new()
+            }
+        };
+        let tier = values.tier.clone().unwrap_or_else(|| default_tier.to_owned());
+        if !tiers.contains(&tier.as_str()) {
+            problems.push(format!(
+                "tier: `{tier}` is not a tier of the platform settings; choose one of: {}",
+                tiers.join(", ")
+            ));
+        }
+        for (key, value) in [
+            (
+                "messages_per_minute_per_user",
+                values.rate_limits.messages_per_minute_per_user,
+            ),
+            ("messages_per_day", values.rate_limits.messages_per_day),
+        ] {
+            if value == Some(0) {
+                problems.push(format!(
+                    "rate_limits.{key}: 0 would silence the bot; give a positive number or remove the override"
+                ));
+            }
+        }
+        if !missing.is_empty() {
+            let flags: Vec<String> = REQUIRED_FIELDS
+                .iter()
+                .filter(|(k, _)| missing.contains(k))
+                .map(|(k, flag)| format!("{flag} (`{k}`)"))
+                .collect();
+            problems.insert(0, format!("missing values: {}", flags.join(", ")));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(TenantSpec {
+            name: name.clone(),
+            namespace: name.namespace(),
+            mla_name,
+            constituency,
+            whatsapp_number,
+            domains,
+            tier,
+            rate_limits: values.rate_limits.clone(),
+        })
+    }
+
+    /// The normalised values, for writing back to `tenants/<name>.yaml`.
+    pub fn to_values(&self) -> TenantValues {
+        TenantValues {
+            tenant: Some(self.name.to_string()),
+            mla_name: Some(self.mla_name.clone()),
+            constituency: Some(self.constituency.clone()),
+            whatsapp_number: Some(self.whatsapp_number.clone()),
+            domains: self.domains.clone(),
+            tier: Some(self.tier.clone()),
+            rate_limits: self.rate_limits.clone(),
+        }
+    }
+
+    /// The committed file's text: a short header, then the values.
+    pub fn to_yaml(&self) -> anyhow::Result<String> {
+        let body = serde_saphyr::to_string(&self.to_values())?;
+        Ok(format!(
+            "# Tenant config for `cargo xtask provision {name} --values tenants/{name}.yaml`.\n\
+             # Written by `cargo xtask provision`; the source of truth for this tenant, commit it.\n\
+             {body}",
+            name = self.name
+        ))
+    }
+}
+
+pub fn validate_tenant_name(raw: &str) -> Result<(), String> {
+    const EXAMPLE: &str = "valid example: `pune-central`";
+    if raw.is_empty() {
+        return Err(format!("tenant name is empty; {EXAMPLE}"));
+    }
+    let chars = raw.chars().count();
+    if chars > MAX_TENANT_NAME {
+        return Err(format!(
+            "tenant name `{raw}` is {chars} characters long; at most {MAX_TENANT_NAME} are allowed so that \
+             the namespace `{NAMESPACE_PREFIX}<name>` fits in 63; {EXAMPLE}"
+        ));
+    }
+    if raw.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "tenant name `{raw}` has uppercase letters; names are lowercase DNS labels: try `{}`",
+            raw.to_ascii_lowercase()
+        ));
+    }
+    if let Some((pos, bad)) = raw
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "tenant name `{}` has {} at position {}; only a-z, 0-9 and '-' are allowed; {EXAMPLE}",
+            raw.escape_debug(),
+            describe_char(bad),
+            pos + 1
+        ));
+    }
+    if !raw.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "tenant name `{raw}` must start with a letter a-z; {EXAMPLE}"
+        ));
+    }
+    if raw.ends_with('-') {
+        return Err(format!(
+            "tenant name `{raw}` must not end with '-'; try `{}`",
+            raw.trim_end_matches('-')
+        ));
+    }
+    Ok(())
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+fn validate_free_text(what: &str, example: &str, raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(format!("{what} is empty; example: `{example}`"));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{what} contains {} (a line break or other control character); write it on one line",
+            describe_char(c)
+        ));
+    }
+    let chars = value.chars().count();
+    if chars > MAX_FREE_TEXT {
+        return Err(format!(
+            "{what} is {chars} characters long; at most {MAX_FREE_TEXT} are allowed, shorten it"
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn validate_mla_name(raw: &str) -> Result<String, String> {
+    validate_free_text("MLA name", "Smt. Asha Kulkarni", raw)
+}
+
+pub fn validate_constituency(raw: &str) -> Result<String, String> {
+    validate_free_text("constituency", "Pune Cantonment", raw)
+}
+
+/// E.164: `+`, a country code that does not start with 0, at most 15 digits.
+/// Spaces and dashes are accepted for readability and removed.
+pub fn normalize_whatsapp_number(raw: &str) -> Result<String, String> {
+    const EXAMPLE: &str = "example: `+91 98765-43210`";
+    let compact: String = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
+    let Some(digits) = compact.strip_prefix('+') else {
+        return Err(format!(
+            "WhatsApp number `{raw}` must be in international E.164 form starting with '+' and the country code; {EXAMPLE}"
+        ));
+    };
+    if let Some(c) = digits.chars().find(|c| !c.is_ascii_digit()) {
+        return Err(format!(
+            "WhatsApp number `{}` has {}; only digits, spaces and dashes may follow the '+'; {EXAMPLE}",
+            raw.escape_debug(),
+            describe_char(c)
+        ));
+    }
+    if digits.starts_with('0') {
+        return Err(format!(
+            "WhatsApp number `{raw}`: a country code never starts with 0 (drop the trunk prefix); {EXAMPLE}"
+        ));
+    }
+    if !(7..=15).contains(&digits.len()) {
+        return Err(format!(
+            "WhatsApp number `{raw}` has {} digits; E.164 numbers have 7 to 15 including the country code; {EXAMPLE}",
+            digits.len()
+        ));
+    }
+    Ok(compact)
+}
+
+/// A DNS host name for an Ingress rule: lowercased, LDH labels (punycode
+/// `xn--` labels are plain LDH), at least two labels, an optional leading `*.`.
+pub fn normalize_domain(raw: &str) -> Result<String, String> {
+    const EXAMPLE: &str = "example: `mla-pune.example.in`";
+    let domain = raw.trim().to_ascii_lowercase();
+    if domain.is_empty() {
+        return Err(format!("domain is empty; {EXAMPLE}"));
+    }
+    if domain.contains("://") || domain.contains('/') || domain.contains(':') {
+        return Err(format!(
+            "domain `{raw}` looks like a URL; give the host name only, {EXAMPLE}"
+        ));
+    }
+    if domain.ends_with('.') {
+        return Err(format!(
+            "domain `{raw}` ends with a dot; write it without the trailing dot: `{}`",
+            domain.trim_end_matches('.')
+        ));
+    }
+    if domain.len() > 253 {
+        return Err(format!(
+            "domain `{raw}` is {} characters long; DNS names are at most 253",
+            domain.len()
+        ));
+    }
+    if let Some(c) = domain
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*')))
+    {
+        let hint = if c.is_ascii() {
+            String::new()
+        } else {
+            " (write internationalised names in punycode, `xn--...`)".to_owned()
+        };
+        return Err(format!(
+            "domain `{}` has {}{hint}; {EXAMPLE}",
+            raw.escape_debug(),
+            describe_char(c)
+        ));
+    }
+    let (wildcard, host) = match domain.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, domain.as_str()),
+    };
+    if host.contains('*') {
+        return Err(format!(
+            "domain `{raw}`: a wildcard is only allowed as the whole first label, as in `*.example.in`"
+        ));
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 {
+        return Err(format!(
+            "domain `{raw}` is a bare word; a domain needs at least two labels, {EXAMPLE}"
+        ));
+    }
+    for label in &labels {
+        if label.is_empty() {
+            return Err(format!("domain `{raw}` has an empty label (`..`); {EXAMPLE}"));
+        }
+        if label.len() > 63 {
+            return Err(format!(
+                "domain `{raw}` has a label of {} characters; DNS labels are at most 63",
+                label.len()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "domain `{raw}`: label `{label}` starts or ends with '-'"
+            ));
+        }
+    }
+    let tld = labels[labels.len() - 1];
+    if tld.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "`{raw}` is an IP address or ends in a numeric label; Ingress rules need a DNS name, {EXAMPLE}"
+        ));
+    }
+    Ok(if wildcard {
+        format!("*.{host}")
+    } else {
+        host.to_owned()
+    })
+}
+
+/// Normalises every domain and rejects duplicates (after lowercasing).
+pub fn validate_domains(raw: &[String]) -> Result<Vec<String>, Vec<String>> {
+    let mut seen = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        match normalize_domain(d) {
+            Ok(domain) => {
+                if let Some(first) = seen.insert(domain.clone(), i) {
+                    errors.push(format!(
+                        "`{domain}` is listed twice (entries {} and {}); keep one",
+                        first + 1,
+                        i + 1
+                    ));
+                } else {
+                    out.push(domain);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether two Ingress hosts would compete for the same requests: equal, or a
+/// wildcard that matches the other (Ingress wildcards match exactly one label).
+pub fn domains_overlap(a: &str, b: &str) -> bool {
+    fn covers(wild: &str, host: &str) -> bool {
+        match wild.strip_prefix("*.") {
+            Some(suffix) => host
+                .split_once('.')
+                .is_some_and(|(first, rest)| first != "*" && rest == suffix),
+            None => false,
+        }
+    }
+    a == b || covers(a, b) || covers(b, a)
+}
+
+/// Formats a list of problems as an indented block.
+pub fn format_problems(header: &str, problems: &[String]) -> String {
+    let mut out = format!("{header}:");
+    for p in problems {
+        let _ = write!(out, "\n  - {p}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names() {
+        for ok in ["a", "demo", "pune-central", "a1", "x-1-y", &"a".repeat(56)] {
+            assert_eq!(validate_tenant_name(ok), Ok(()), "{ok}");
+        }
+        let cases = [
+            ("", "is empty"),
+            ("Demo", "uppercase"),
+            ("1abc", "must start with a letter"),
+            ("-abc", "must start with a letter"),
+            ("abc-", "must not end with '-'"),
+            ("ab_c", "`_` at position 3"),
+            ("ab c", "a space at position 3"),
+            ("ab.c", "`.` at position 3"),
+            ("पुणे", "position 1"),
+            ("ab\nc", "control character U+000A"),
+        ];
+        for (bad, why) in cases {
+            let err = validate_tenant_name(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        let long = "a".repeat(57);
+        assert!(
+            validate_tenant_name(&long)
+                .unwrap_err()
+                .contains("57 characters")
+        );
+    }
+
+    #[test]
+    fn whatsapp_numbers() {
+        assert_eq!(
+            normalize_whatsapp_number("+91 98765-43210").unwrap(),
+            "+919876543210"
+        );
+        assert_eq!(
+            normalize_whatsapp_number("+1-202-555-0100").unwrap(),
+            "+12025550100"
+        );
+        assert_eq!(normalize_whatsapp_number("+6834002").unwrap(), "+6834002");
+        for (bad, why) in [
+            ("9876543210", "starting with '+'"),
+            ("+91 (98765) 43210", "`(`"),
+            ("+0919876543210", "never starts with 0"),
+            ("+91", "2 digits"),
+            ("+1234567890123456", "16 digits"),
+            ("+91 98765\t43210", "control character"),
+            ("", "starting with '+'"),
+            ("++919876543210", "`+`"),
+        ] {
+            let err = normalize_whatsapp_number(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn domains() {
+        for (raw, want) in [
+            ("Example.IN", "example.in"),
+            ("mla.example.in", "mla.example.in"),
+            ("*.mla.example.in", "*.mla.example.in"),
+            ("xn--p1b6ci4b4b3a.xn--h2brj9c", "xn--p1b6ci4b4b3a.xn--h2brj9c"),
+            ("a-b.c0.in", "a-b.c0.in"),
+        ] {
+            assert_eq!(normalize_domain(raw).as_deref(), Ok(want));
+        }
+        let long_label = format!("{}.in", "a".repeat(64));
+        for (bad, why) in [
+            ("https://example.in", "looks like a URL"),
+            ("example.in/path", "looks like a URL"),
+            ("example", "bare word"),
+            ("10.0.0.1", "IP address"),
+            ("a..in", "empty label"),
+            (".example.in", "empty label"),
+            ("example.in.", "trailing dot"),
+            (long_label.as_str(), "label of 64"),
+            ("-a.in", "starts or ends with '-'"),
+            ("a_b.in", "`_`"),
+            ("पुणे.भारत", "punycode"),
+            ("a.*.in", "wildcard"),
+            ("*", "wildcard"),
+            ("*.in", "bare word"),
+            ("", "empty"),
+            ("exa mple.in", "a space"),
+        ] {
+            let err = normalize_domain(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        let dup = validate_domains(&["a.in".into(), "b.in".into(), "A.IN".into()]).unwrap_err();
+        assert_eq!(dup.len(), 1);
+        assert!(dup[0].contains("listed twice (entries 1 and 3)"), "{dup:?}");
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(domains_overlap("a.in", "a.in"));
+        assert!(domains_overlap("*.x.in", "a.x.in"));
+        assert!(domains_overlap("a.x.in", "*.x.in"));
+        assert!(domains_overlap("*.x.in", "*.x.in"));
+        assert!(!domains_overlap("*.x.in", "x.in"));
+        assert!(!domains_overlap("*.x.in", "a.b.x.in"));
+        assert!(!domains_overlap("a.in", "b.in"));
+    }
+
+    #[test]
+    fn free_text_keeps_unicode_and_symbols() {
+        for raw in [
+            "श्रीकांत शिंदे",
+            "திருவள்ளூர்",
+            "Dr. O'Brien: \"Bob\" #1 {{ x }} &a *a !!str",
+            "אבג عربى",
+        ] {
+            assert_eq!(validate_mla_name(raw).unwrap(), raw);
+        }
+        assert_eq!(validate_constituency("  Pune  ").unwrap(), "Pune");
+        assert!(validate_mla_name("a\nb").unwrap_err().contains("line break"));
+        assert!(validate_mla_name("   ").unwrap_err().contains("empty"));
+        let long = "क".repeat(121);
+        assert!(
+            validate_constituency(&long)
+                .unwrap_err()
+                .contains("121 characters")
+        );
+        assert!(validate_constituency(&"क".repeat(120)).is_ok());
+    }
+
+    fn name() -> TenantName {
+        TenantName::parse("demo").unwrap()
+    }
+
+    #[test]
+    fn resolve_reports_every_problem_and_missing_flags() {
+        let values = TenantValues {
+            tenant: Some("other".into()),
+            whatsapp_number: Some("12345".into()),
+            tier: Some("huge".into()),
+            rate_limits: RateLimitOverrides {
+                messages_per_day: Some(0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let problems = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap_err();
+        insta::assert_snapshot!(format_problems("tenant `demo` config is invalid", &problems), @r"
+        tenant `demo` config is invalid:
+          - missing values: --mla-name (`mla_name`), --constituency (`constituency`), --domain (`domains`)
+          - tenant: the config is for tenant `other` but the command is for `demo`; use tenants/demo.yaml or fix the `tenant:` field
+          - whatsapp_number: WhatsApp number `12345` must be in international E.164 form starting with '+' and the country code; example: `+91 98765-43210`
+          - tier: `huge` is not a tier of the platform settings; choose one of: small
+          - rate_limits.messages_per_day: 0 would silence the bot; give a positive number or remove the override
+        ");
+    }
+
+    #[test]
+    fn values_file_round_trips_and_rejects_unknown_fields() {
+        let values = TenantValues {
+            mla_name: Some("श्रीकांत \"यस\": yes".into()),
+            constituency: Some("on".into()),
+            whatsapp_number: Some("+91 98765 43210".into()),
+            domains: vec!["A.example.in".into()],
+            ..Default::default()
+        };
+        let spec = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap();
+        let text = spec.to_yaml().unwrap();
+        let back = TenantValues::from_yaml("x.yaml", &text).unwrap();
+        assert_eq!(back, spec.to_values());
+        assert_eq!(back.constituency.as_deref(), Some("on"));
+        let err = TenantValues::from_yaml("x.yaml", "mla_nmae: x\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `mla_nmae`"), "{err}");
+        let err = TenantValues::from_yaml("x.yaml", "tier: a\ntier: b\n").unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn overlay_prefers_flags() {
+        let file = TenantValues {
+            mla_name: Some("File".into()),
+            domains: vec!["a.in".into()],
+            ..Default::default()
+        };
+        let flags = TenantValues {
+            domains: vec!["b.in".into()],
+            ..Default::default()
+        };
+        let merged = file.overlay(flags);
+        assert_eq!(merged.mla_name.as_deref(), Some("File"));
+        assert_eq!(merged.domains, vec!["b.in".to_owned()]);
+    }
+}
