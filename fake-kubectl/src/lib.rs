@@ -1,1 +1,324 @@
+//! A stateful stand-in for `kubectl`, for tests: no Kubernetes API server can
+//! run on the machines this project is built on.
+//!
+//! It keeps a whole cluster in one JSON file under the directory named by
+//! `FAKE_KUBECTL_STATE`, and implements exactly the verbs and flags that
+//! `cargo xtask` uses, with kubectl's argument syntax, output shapes (`-o
+//! json` lists are `kind: List` with `items`), exit codes and error texts.
+//! Anything else fails loudly with exit code 2 and `fake-kubectl: not
+//! implemented`, so the product can never come to depend on a quirk of it.
+//!
+//! What it simulates, and how far:
+//! - objects are stored as applied; server-side apply replaces the whole
+//!   object with the applied one (one field manager owns everything), keeps
+//!   `uid` and `creationTimestamp`, and bumps `resourceVersion` only when
+//!   something changed, as a real API server does for a no-op apply;
+//! - the API server's own writes: a Namespace gets its
+//!   `kubernetes.io/metadata.name` label, a Secret's `stringData` moves into
+//!   base64 `data`, immutable fields (a Deployment's selector, a PVC's spec
+//!   other than a larger size) are refused;
+//! - controllers: each Deployment gets its pods (Recreate: old pods go when
+//!   the template changes) in the state tests choose with
+//!   [`State::set_pod_state`], and a status that `rollout status` reads;
+//!   PVCs are Bound, Namespaces Active. `rollout status` answers at once
+//!   instead of waiting;
+//! - faults: [`State::add_fault`] makes a verb fail, print garbage or hang;
+//! - every invocation is appended to `calls.jsonl`, for tests that count calls.
+//!
+//! Not simulated: admission (Pod Security, quotas), RBAC, network policy
+//! enforcement, field ownership conflicts, garbage collection.
 
+mod base64;
+mod cli;
+mod controllers;
+mod resources;
+mod verbs;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+pub use cli::main_with;
+
+/// The name of the environment variable that points at the state directory.
+pub const STATE_ENV: &str = "FAKE_KUBECTL_STATE";
+
+/// A way for an invocation to fail, chosen by a test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// The kubectl verb it applies to (`get`, `apply`, `rollout`, ...), or `*`.
+    pub verb: String,
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Sleep this long first (a hanging kubectl).
+    pub sleep_ms: u64,
+    /// How many invocations it applies to; None for all.
+    pub times: Option<u32>,
+}
+
+impl Fault {
+    /// kubectl's error when the API server cannot be reached.
+    pub fn unreachable(verb: &str) -> Fault {
+        Fault {
+            verb: verb.to_owned(),
+            exit_code: 1,
+            stdout: String::new(),
+            stderr: "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n".to_owned(),
+            sleep_ms: 0,
+            times: None,
+        }
+    }
+
+    pub fn fail(verb: &str, exit_code: i32, stderr: &str) -> Fault {
+        Fault {
+            verb: verb.to_owned(),
+            exit_code,
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+            sleep_ms: 0,
+            times: None,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({"verb": self.verb, "exit_code": self.exit_code, "stdout": self.stdout,
+               "stderr": self.stderr, "sleep_ms": self.sleep_ms, "times": self.times})
+    }
+
+    fn from_json(v: &Value) -> Fault {
+        Fault {
+            verb: v["verb"].as_str().unwrap_or("*").to_owned(),
+            exit_code: v["exit_code"].as_i64().unwrap_or(1) as i32,
+            stdout: v["stdout"].as_str().unwrap_or_default().to_owned(),
+            stderr: v["stderr"].as_str().unwrap_or_default().to_owned(),
+            sleep_ms: v["sleep_ms"].as_u64().unwrap_or(0),
+            times: v["times"].as_u64().map(|t| t as u32),
+        }
+    }
+}
+
+/// The fake cluster. Every method that changes it writes it back at once.
+pub struct State {
+    dir: PathBuf,
+    /// `resourceVersion` counter, objects, faults and simulation settings.
+    data: Value,
+    _lock: File,
+}
+
+impl State {
+    /// Opens (creating if needed) the cluster in `dir`, holding an exclusive
+    /// lock until dropped so that concurrent invocations queue up.
+    pub fn open(dir: &Path) -> anyhow::Result<State> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("fake-kubectl: cannot create state dir {}", dir.display()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))?;
+        lock.lock()?;
+        let path = dir.join("cluster.json");
+        let data = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text).context("fake-kubectl: cluster.json is corrupt")?
+            }
+            Err(_) => json!({"resourceVersion": 1000, "objects": [], "faults": [],
+                             "podStates": {}, "contexts": [], "clock": null}),
+        };
+        Ok(State {
+            dir: dir.to_path_buf(),
+            data,
+            _lock: lock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        let tmp = self.dir.join("cluster.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&self.data)?)?;
+        std::fs::rename(&tmp, self.dir.join("cluster.json"))?;
+        Ok(())
+    }
+
+    pub fn objects(&self) -> &Vec<Value> {
+        self.data["objects"].as_array().expect("objects is a list")
+    }
+
+    fn objects_mut(&mut self) -> &mut Vec<Value> {
+        self.data["objects"]
+            .as_array_mut()
+            .expect("objects is a list")
+    }
+
+    /// The stored object of `kind` named `name` in `namespace` (None for
+    /// cluster-scoped kinds).
+    pub fn get(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
+        self.objects()
+            .iter()
+            .find(|o| matches(o, kind, namespace, name))
+    }
+
+    fn index_of(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<usize> {
+        self.objects()
+            .iter()
+            .position(|o| matches(o, kind, namespace, name))
+    }
+
+    fn next_resource_version(&mut self) -> String {
+        let rv = self.data["resourceVersion"].as_u64().unwrap_or(1000) + 1;
+        self.data["resourceVersion"] = json!(rv);
+        rv.to_string()
+    }
+
+    fn now(&self) -> String {
+        match self.data["clock"].as_str() {
+            Some(t) => t.to_owned(),
+            None => humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        }
+    }
+
+    /// Stores an object as a hand edit or another tool would (test set-up).
+    pub fn put(&mut self, object: Value) -> anyhow::Result<()> {
+        verbs::store(self, object).map_err(anyhow::Error::msg)?;
+        controllers::reconcile(self);
+        self.save()
+    }
+
+    /// Deletes an object as someone else would (test set-up).
+    pub fn remove(
+        &mut self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> anyhow::Result<bool> {
+        let found = self.index_of(kind, namespace, name);
+        if let Some(i) = found {
+            self.objects_mut().remove(i);
+            controllers::reconcile(self);
+            self.save()?;
+        }
+        Ok(found.is_some())
+    }
+
+    pub fn add_fault(&mut self, fault: Fault) -> anyhow::Result<()> {
+        self.data["faults"]
+            .as_array_mut()
+            .expect("faults is a list")
+            .push(fault.to_json());
+        self.save()
+    }
+
+    pub fn clear_faults(&mut self) -> anyhow::Result<()> {
+        self.data["faults"] = json!([]);
+        self.save()
+    }
+
+    /// What the pods of `deployment` in `namespace` do: `Running` (the
+    /// default), `CrashLoopBackOff`, `ImagePullBackOff` or `Pending`.
+    pub fn set_pod_state(
+        &mut self,
+        namespace: &str,
+        deployment: &str,
+        state: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            controllers::POD_STATES.contains(&state),
+            "fake-kubectl: unknown pod state {state}; use one of {:?}",
+            controllers::POD_STATES
+        );
+        self.data["podStates"][format!("{namespace}/{deployment}")] = json!(state);
+        controllers::reconcile(self);
+        self.save()
+    }
+
+    /// Restricts `--context` to these names (any name is accepted otherwise).
+    pub fn set_contexts(&mut self, contexts: &[&str]) -> anyhow::Result<()> {
+        self.data["contexts"] = json!(contexts);
+        self.save()
+    }
+
+    /// Fixes the clock used for timestamps (RFC 3339), for stable output.
+    pub fn set_clock(&mut self, rfc3339: &str) -> anyhow::Result<()> {
+        self.data["clock"] = json!(rfc3339);
+        self.save()
+    }
+
+    /// Every recorded invocation's arguments, oldest first.
+    pub fn calls(dir: &Path) -> Vec<Vec<String>> {
+        std::fs::read_to_string(dir.join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn record_call(&self, args: &[String]) -> anyhow::Result<()> {
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("calls.jsonl"))?;
+        writeln!(log, "{}", serde_json::to_string(args)?)?;
+        Ok(())
+    }
+
+    /// The first fault for `verb`, counting it down.
+    fn take_fault(&mut self, verb: &str) -> Option<Fault> {
+        let faults = self.data["faults"].as_array_mut()?;
+        let i = faults
+            .iter()
+            .position(|f| f["verb"] == verb || f["verb"] == "*")?;
+        let fault = Fault::from_json(&faults[i]);
+        match fault.times {
+            Some(1) => {
+                faults.remove(i);
+            }
+            Some(n) => faults[i]["times"] = json!(n - 1),
+            None => {}
+        }
+        Some(fault)
+    }
+
+    fn pod_state(&self, namespace: &str, deployment: &str) -> String {
+        self.data["podStates"][format!("{namespace}/{deployment}")]
+            .as_str()
+            .unwrap_or("Running")
+            .to_owned()
+    }
+
+    fn contexts(&self) -> Vec<String> {
+        self.data["contexts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn matches(o: &Value, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+    o["kind"] == kind
+        && o["metadata"]["name"] == name
+        && o["metadata"]["namespace"].as_str() == namespace
+}
+
+/// Labels of an object as a map.
+fn labels(o: &Value) -> BTreeMap<String, String> {
+    o["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

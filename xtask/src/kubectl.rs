@@ -91,9 +91,9 @@ impl Kubectl {
         if let Some(input) = stdin {
             cmd = cmd.stdin(input);
         }
-        let output = cmd.output().with_context(|| {
-            format!("could not run kubectl `{}`", self.program.display())
-        })?;
+        let output = cmd
+            .output()
+            .with_context(|| format!("could not run kubectl `{}`", self.program.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if output.status.success() {
             return Ok(stdout);
@@ -110,7 +110,11 @@ impl Kubectl {
             "`kubectl {}` failed ({status}) on {}: {}\n{}",
             args.first().copied().unwrap_or_default(),
             self.context_label(),
-            if stderr.is_empty() { "(no error text)" } else { &stderr },
+            if stderr.is_empty() {
+                "(no error text)"
+            } else {
+                &stderr
+            },
             advice(&stderr, self)
         )
     }
@@ -150,15 +154,23 @@ impl Kubectl {
 
     /// `kubectl get KIND NAME --ignore-not-found -o json` for a cluster-scoped
     /// object: None when it does not exist.
-    pub fn get_optional(&self, sh: &Shell, kind: &str, name: &str) -> anyhow::Result<Option<Value>> {
+    pub fn get_optional(
+        &self,
+        sh: &Shell,
+        kind: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Value>> {
         let args = ["get", kind, name, "--ignore-not-found", "--output", "json"];
         let out = self.run(sh, &args, None, &[])?;
         if out.trim().is_empty() {
             return Ok(None);
         }
-        serde_json::from_str(&out)
-            .map(Some)
-            .with_context(|| format!("`kubectl {}` printed something that is not JSON", args.join(" ")))
+        serde_json::from_str(&out).map(Some).with_context(|| {
+            format!(
+                "`kubectl {}` printed something that is not JSON",
+                args.join(" ")
+            )
+        })
     }
 
     /// One `kubectl apply --server-side` of the whole stream on stdin; returns
@@ -199,7 +211,14 @@ impl Kubectl {
         let timeout = format!("--timeout={timeout}");
         self.run(
             sh,
-            &["rollout", "status", &target, "--namespace", namespace, &timeout],
+            &[
+                "rollout",
+                "status",
+                &target,
+                "--namespace",
+                namespace,
+                &timeout,
+            ],
             None,
             &[],
         )
@@ -214,9 +233,15 @@ fn items(list: Value, args: &[&str]) -> anyhow::Result<Vec<Value>> {
             Some(Value::Null) | None if map.get("kind").and_then(Value::as_str) == Some("List") => {
                 Ok(Vec::new())
             }
-            _ => bail!("`kubectl {}` returned JSON without an `items` list", args.join(" ")),
+            _ => bail!(
+                "`kubectl {}` returned JSON without an `items` list",
+                args.join(" ")
+            ),
         },
-        _ => bail!("`kubectl {}` returned JSON that is not a list", args.join(" ")),
+        _ => bail!(
+            "`kubectl {}` returned JSON that is not a list",
+            args.join(" ")
+        ),
     }
 }
 

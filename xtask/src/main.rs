@@ -1,53 +1,5 @@
-//! `cargo xtask`: the task runner that provisions and operates MLA
-//! WhatsApp-bot tenants on the shared Kubernetes cluster.
-//!
-//! One module per command, each a `run` method on its flags struct:
-//! - `provision`: render `templates/` for a tenant and apply them (provision.rs)
-//!
-//! Shared pieces: `tenant` (config and validation), `platform` (platform
-//! settings), `render` (templates to checked manifests), `kubectl` (the only
-//! code that talks to the cluster), `prompt` (interactive questions).
+//! The `cargo xtask` binary; everything lives in the library.
 
-mod flags;
-mod kubectl;
-mod platform;
-mod prompt;
-mod provision;
-mod render;
-mod tenant;
-
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    // `cargo xtask provision` runs this binary as `xtask provision`; a
-    // leading `xtask` (as when it is registered as `cargo` in doc tests) is
-    // accepted too.
-    let args = std::env::args_os()
-        .enumerate()
-        .filter(|(i, a)| !(*i == 1 && a == "xtask"))
-        .map(|(_, a)| a);
-    let flags = flags::Xtask::parse_from(args);
-    let result = xshell::Shell::new()
-        .map_err(anyhow::Error::from)
-        .and_then(|sh| match flags.command {
-            flags::Command::Provision(cmd) => cmd.run(&sh, &project_root()),
-        });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The repository root: the parent of the `xtask` crate.
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one level below the repository root")
-        .to_path_buf()
+fn main() -> std::process::ExitCode {
+    xtask::main_with(std::env::args_os())
 }

@@ -127,7 +127,10 @@ impl Platform {
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if self.bot.image.is_empty() || self.bot.image.contains(char::is_whitespace) {
-            p.push(format!("bot.image `{}` is not an image reference", self.bot.image));
+            p.push(format!(
+                "bot.image `{}` is not an image reference",
+                self.bot.image
+            ));
         }
         if self.bot.port < 1024 {
             p.push(format!(
@@ -144,13 +147,20 @@ impl Platform {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok {
-                p.push(format!("bot.generated_secrets: `{key}` is not a valid Secret key"));
+                p.push(format!(
+                    "bot.generated_secrets: `{key}` is not a valid Secret key"
+                ));
             }
         }
         if self.bot.generated_secrets.is_empty() {
             p.push("bot.generated_secrets is empty; the bot needs at least one credential".into());
         }
-        for cidr in self.network.cluster_cidrs.iter().chain(&self.network.metadata_cidrs) {
+        for cidr in self
+            .network
+            .cluster_cidrs
+            .iter()
+            .chain(&self.network.metadata_cidrs)
+        {
             if let Err(e) = parse_cidr(cidr) {
                 p.push(format!("network: {e}"));
             }
@@ -170,12 +180,28 @@ impl Platform {
             };
             let cpu_req = q("bot.cpu_request", &tier.bot.cpu_request, QuantityKind::Cpu);
             let cpu_lim = q("bot.cpu_limit", &tier.bot.cpu_limit, QuantityKind::Cpu);
-            let mem_req = q("bot.memory_request", &tier.bot.memory_request, QuantityKind::Bytes);
-            let mem_lim = q("bot.memory_limit", &tier.bot.memory_limit, QuantityKind::Bytes);
+            let mem_req = q(
+                "bot.memory_request",
+                &tier.bot.memory_request,
+                QuantityKind::Bytes,
+            );
+            let mem_lim = q(
+                "bot.memory_limit",
+                &tier.bot.memory_limit,
+                QuantityKind::Bytes,
+            );
             let quota_cpu = q("quota.cpu", &tier.quota.cpu, QuantityKind::Cpu);
             let quota_mem = q("quota.memory", &tier.quota.memory, QuantityKind::Bytes);
-            q("storage.database", &tier.storage.database, QuantityKind::Bytes);
-            q("storage.whatsapp_auth", &tier.storage.whatsapp_auth, QuantityKind::Bytes);
+            q(
+                "storage.database",
+                &tier.storage.database,
+                QuantityKind::Bytes,
+            );
+            q(
+                "storage.whatsapp_auth",
+                &tier.storage.whatsapp_auth,
+                QuantityKind::Bytes,
+            );
             let mut order = |small: Option<u128>, big: Option<u128>, what: &str| {
                 if let (Some(s), Some(b)) = (small, big)
                     && s > b
@@ -184,16 +210,32 @@ impl Platform {
                 }
             };
             order(cpu_req, cpu_lim, "bot.cpu_request is above bot.cpu_limit");
-            order(mem_req, mem_lim, "bot.memory_request is above bot.memory_limit");
-            order(cpu_lim, quota_cpu, "bot.cpu_limit is above quota.cpu, the bot could never start");
-            order(mem_lim, quota_mem, "bot.memory_limit is above quota.memory, the bot could never start");
+            order(
+                mem_req,
+                mem_lim,
+                "bot.memory_request is above bot.memory_limit",
+            );
+            order(
+                cpu_lim,
+                quota_cpu,
+                "bot.cpu_limit is above quota.cpu, the bot could never start",
+            );
+            order(
+                mem_lim,
+                quota_mem,
+                "bot.memory_limit is above quota.memory, the bot could never start",
+            );
             if tier.quota.pods == 0 {
-                p.push(format!("tiers.{name}.quota.pods is 0, the bot could never start"));
+                p.push(format!(
+                    "tiers.{name}.quota.pods is 0, the bot could never start"
+                ));
             }
             if tier.rate_limits.messages_per_day == 0
                 || tier.rate_limits.messages_per_minute_per_user == 0
             {
-                p.push(format!("tiers.{name}.rate_limits: 0 would silence every tenant of the tier"));
+                p.push(format!(
+                    "tiers.{name}.rate_limits: 0 would silence every tenant of the tier"
+                ));
             }
         }
         p
@@ -275,8 +317,14 @@ mod tests {
         assert_eq!(parse_quantity("500m", Cpu), Ok(500));
         assert_eq!(parse_quantity("0.5", Cpu), Ok(500));
         assert_eq!(parse_quantity("2", Cpu), Ok(2000));
-        assert_eq!(parse_quantity("1Gi", Bytes), parse_quantity("1024Mi", Bytes));
-        assert_eq!(parse_quantity("1.5Gi", Bytes), parse_quantity("1536Mi", Bytes));
+        assert_eq!(
+            parse_quantity("1Gi", Bytes),
+            parse_quantity("1024Mi", Bytes)
+        );
+        assert_eq!(
+            parse_quantity("1.5Gi", Bytes),
+            parse_quantity("1536Mi", Bytes)
+        );
         assert!(parse_quantity("1G", Bytes).unwrap() < parse_quantity("1Gi", Bytes).unwrap());
         for bad in ["", "m", "1.2.3", "10 Gi", "1Gi", "-1"] {
             assert!(parse_quantity(bad, Cpu).is_err(), "{bad}");
@@ -303,9 +351,10 @@ mod tests {
     #[test]
     fn inconsistent_tier_is_rejected() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../platform.yaml");
-        let text = std::fs::read_to_string(path)
-            .unwrap()
-            .replacen("cpu_limit: 500m", "cpu_limit: 50", 1);
+        let text =
+            std::fs::read_to_string(path)
+                .unwrap()
+                .replacen("cpu_limit: 500m", "cpu_limit: 50", 1);
         let err = Platform::parse("p.yaml", &text).unwrap_err().to_string();
         assert!(err.contains("bot.cpu_limit is above quota.cpu"), "{err}");
     }

@@ -74,8 +74,10 @@ impl ScriptedPrompter {
 impl Prompter for ScriptedPrompter {
     fn ask(&mut self, question: &str) -> anyhow::Result<Option<String>> {
         let answer = self.answers.pop_front();
-        self.transcript
-            .push(format!("{question}: {}", answer.as_deref().unwrap_or("<EOF>")));
+        self.transcript.push(format!(
+            "{question}: {}",
+            answer.as_deref().unwrap_or("<EOF>")
+        ));
         Ok(answer)
     }
 
@@ -91,10 +93,15 @@ mod tests {
     #[test]
     fn re_asks_until_valid_and_stops_at_end_of_input() {
         let mut p = ScriptedPrompter::new(&["x", "12"]);
-        let n: u32 = ask_valid(&mut p, "Number", |s| s.parse().map_err(|_| format!("`{s}` is not a number")))
-            .unwrap();
+        let n: u32 = ask_valid(&mut p, "Number", |s| {
+            s.parse().map_err(|_| format!("`{s}` is not a number"))
+        })
+        .unwrap();
         assert_eq!(n, 12);
-        assert_eq!(p.transcript, ["Number: x", "  ✗ `x` is not a number", "Number: 12"]);
+        assert_eq!(
+            p.transcript,
+            ["Number: x", "  ✗ `x` is not a number", "Number: 12"]
+        );
         let err = ask_valid(&mut p, "Again", |s| Ok::<_, String>(s.to_owned())).unwrap_err();
         assert!(err.to_string().contains("nothing was changed"));
     }

@@ -171,7 +171,12 @@ impl flags::Provision {
         let existing: BTreeMap<(String, String), Value> = kubectl
             .get_list(sh, &kinds.join(","), Scope::Namespace(ns), None)?
             .into_iter()
-            .filter_map(|o| Some(((str_at(&o, &["kind"])?, str_at(&o, &["metadata", "name"])?), o)))
+            .filter_map(|o| {
+                Some((
+                    (str_at(&o, &["kind"])?, str_at(&o, &["metadata", "name"])?),
+                    o,
+                ))
+            })
             .collect();
         let exists = |m: &Manifest| existing.contains_key(&(m.kind.clone(), m.name.clone()));
 
@@ -187,7 +192,9 @@ impl flags::Provision {
         let mut to_apply = Vec::new();
         for m in manifests {
             match m.kind.as_str() {
-                "Secret" if exists(&m) => kept.push((m, "exists; credentials are never regenerated".to_owned())),
+                "Secret" if exists(&m) => {
+                    kept.push((m, "exists; credentials are never regenerated".to_owned()))
+                }
                 "PersistentVolumeClaim" if exists(&m) => {
                     let live = &existing[&(m.kind.clone(), m.name.clone())];
                     let note = pvc_note(&m, live);
@@ -201,7 +208,12 @@ impl flags::Provision {
 
         let mut before: BTreeMap<(String, String), String> = existing
             .iter()
-            .map(|(k, o)| (k.clone(), str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default()))
+            .map(|(k, o)| {
+                (
+                    k.clone(),
+                    str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default(),
+                )
+            })
             .collect();
         if let Some(nsobj) = &own_namespace {
             before.insert(
@@ -235,9 +247,15 @@ impl flags::Provision {
             })
             .collect();
 
-        let deployment = to_apply.iter().find(|m| m.kind == "Deployment").map(|m| m.name.clone());
+        let deployment = to_apply
+            .iter()
+            .find(|m| m.kind == "Deployment")
+            .map(|m| m.name.clone());
         if let Some(name) = &deployment {
-            eprintln!("Waiting up to {} for deployment/{name} to roll out ...", self.timeout);
+            eprintln!(
+                "Waiting up to {} for deployment/{name} to roll out ...",
+                self.timeout
+            );
             kubectl.rollout_status(sh, ns, name, &self.timeout).map_err(|e| {
                 e.context(format!(
                     "every object of tenant {} was applied, but the bot did not become ready within {}. \
@@ -275,7 +293,10 @@ impl flags::Provision {
                 kept.len()
             );
         } else {
-            println!("Tenant {} provisioned in {ns} ({} changed):", spec.name, changed);
+            println!(
+                "Tenant {} provisioned in {ns} ({} changed):",
+                spec.name, changed
+            );
             for line in lines {
                 println!("{line}");
             }
@@ -292,8 +313,12 @@ impl flags::Provision {
         if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
             return Ok(());
         }
-        write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("cannot save the tenant config to {}; nothing was applied", path.display()))?;
+        write_atomic(&path, text.as_bytes()).with_context(|| {
+            format!(
+                "cannot save the tenant config to {}; nothing was applied",
+                path.display()
+            )
+        })?;
         eprintln!("Saved the tenant config to {} (commit it).", path.display());
         Ok(())
     }
@@ -308,7 +333,11 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
     );
     let fields: [Field; 3] = [
         ("MLA name", |v| &mut v.mla_name, tenant::validate_mla_name),
-        ("Constituency", |v| &mut v.constituency, tenant::validate_constituency),
+        (
+            "Constituency",
+            |v| &mut v.constituency,
+            tenant::validate_constituency,
+        ),
         (
             "WhatsApp number (E.164, e.g. +91 98765-43210)",
             |v| &mut v.whatsapp_number,
@@ -345,7 +374,11 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
     Ok(())
 }
 
-fn confirm(spec: &TenantSpec, cluster: &flags::ClusterArgs, p: &mut dyn Prompter) -> anyhow::Result<bool> {
+fn confirm(
+    spec: &TenantSpec,
+    cluster: &flags::ClusterArgs,
+    p: &mut dyn Prompter,
+) -> anyhow::Result<bool> {
     p.say(&format!(
         "\nTenant {} (namespace {}):\n  MLA name:        {}\n  Constituency:    {}\n  WhatsApp number: {}\n  Domains:         {}\n  Tier:            {}",
         spec.name,
@@ -356,12 +389,15 @@ fn confirm(spec: &TenantSpec, cluster: &flags::ClusterArgs, p: &mut dyn Prompter
         spec.domains.join(", "),
         spec.tier
     ));
-    let target = cluster
-        .context
-        .as_deref()
-        .map_or_else(|| "the current kube context".to_owned(), |c| format!("context {c}"));
+    let target = cluster.context.as_deref().map_or_else(
+        || "the current kube context".to_owned(),
+        |c| format!("context {c}"),
+    );
     let answer = p.ask(&format!("Apply to {target}? [y/N]"))?;
-    Ok(matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes")))
+    Ok(matches!(
+        answer.as_deref().map(str::trim),
+        Some("y" | "Y" | "yes")
+    ))
 }
 
 /// Domains and numbers that another tenant, or any Ingress outside this
@@ -375,12 +411,18 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
             .map(str::to_owned)
     };
     for ns in tenants {
-        let Some(name) = str_at(ns, &["metadata", "name"]) else { continue };
+        let Some(name) = str_at(ns, &["metadata", "name"]) else {
+            continue;
+        };
         if name == spec.namespace {
             continue;
         }
         let owner = label(ns, TENANT_LABEL).unwrap_or(&name).to_owned();
-        if annotation(ns, &format!("{}/whatsapp-number", crate::render::LABEL_DOMAIN)).as_deref()
+        if annotation(
+            ns,
+            &format!("{}/whatsapp-number", crate::render::LABEL_DOMAIN),
+        )
+        .as_deref()
             == Some(spec.whatsapp_number.as_str())
         {
             out.push(format!(
@@ -388,7 +430,8 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
                 spec.whatsapp_number
             ));
         }
-        let theirs = annotation(ns, &format!("{}/domains", crate::render::LABEL_DOMAIN)).unwrap_or_default();
+        let theirs =
+            annotation(ns, &format!("{}/domains", crate::render::LABEL_DOMAIN)).unwrap_or_default();
         for other in theirs.split(',').filter(|d| !d.is_empty()) {
             for mine in &spec.domains {
                 if tenant::domains_overlap(mine, other) {
@@ -416,7 +459,11 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
                 let msg = format!(
                     "domain {mine} is already served by Ingress {ing_ns}/{ing_name} (host {host}); remove it there first or choose another domain"
                 );
-                if tenant::domains_overlap(mine, host) && !out.iter().any(|m| m.starts_with(&format!("domain {mine} is already used"))) {
+                if tenant::domains_overlap(mine, host)
+                    && !out
+                        .iter()
+                        .any(|m| m.starts_with(&format!("domain {mine} is already used")))
+                {
                     out.push(msg);
                 }
             }
@@ -427,9 +474,15 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
 }
 
 fn pvc_note(desired: &Manifest, live: &Value) -> String {
-    let want = str_at(&desired.object, &["spec", "resources", "requests", "storage"]);
+    let want = str_at(
+        &desired.object,
+        &["spec", "resources", "requests", "storage"],
+    );
     let have = str_at(live, &["spec", "resources", "requests", "storage"]);
-    let parse = |q: &Option<String>| q.as_deref().and_then(|q| parse_quantity(q, QuantityKind::Bytes).ok());
+    let parse = |q: &Option<String>| {
+        q.as_deref()
+            .and_then(|q| parse_quantity(q, QuantityKind::Bytes).ok())
+    };
     match (&want, &have) {
         (Some(w), Some(h)) if parse(&want) != parse(&have) => format!(
             "exists; volumes are never re-applied. It requests {h} but the tier now asks for {w}: resize it by hand if the storage class allows"
@@ -478,7 +531,10 @@ fn write_out_dir(dir: &Path, manifests: &[Manifest]) -> anyhow::Result<()> {
 /// Writes to a temporary file beside `path`, then renames it over `path`, so
 /// that a reader never sees half a file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
@@ -514,7 +570,10 @@ mod tests {
         fill_by_prompt(&mut values, &mut p).unwrap();
         assert_eq!(values.mla_name.as_deref(), Some("श्रीकांत शिंदे"));
         assert_eq!(values.whatsapp_number.as_deref(), Some("+919876543210"));
-        assert_eq!(values.domains, ["kalyan.example.in", "www.kalyan.example.in"]);
+        assert_eq!(
+            values.domains,
+            ["kalyan.example.in", "www.kalyan.example.in"]
+        );
         insta::assert_snapshot!(p.transcript.join("\n"), @r"
         Constituency: Kalyan
           ✗ WhatsApp number `12345` must be in international E.164 form starting with '+' and the country code; example: `+91 98765-43210`
@@ -533,7 +592,13 @@ mod tests {
             domains: domains.iter().map(|d| d.to_string()).collect(),
             ..Default::default()
         };
-        TenantSpec::resolve(&TenantName::parse("a").unwrap(), &values, &["small"], "small").unwrap()
+        TenantSpec::resolve(
+            &TenantName::parse("a").unwrap(),
+            &values,
+            &["small"],
+            "small",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -549,7 +614,11 @@ mod tests {
             serde_json::json!({"metadata": {"name": "bot", "namespace": "tenant-a"}, "spec": {"rules": [{"host": "a.in"}]}}),
         ];
         assert!(find_conflicts(&spec(&["a.in"], "+919800000002"), &tenants, &ingresses).is_empty());
-        let found = find_conflicts(&spec(&["a.in", "x.shared.in", "site.in"], "+919800000001"), &tenants, &ingresses);
+        let found = find_conflicts(
+            &spec(&["a.in", "x.shared.in", "site.in"], "+919800000001"),
+            &tenants,
+            &ingresses,
+        );
         insta::assert_snapshot!(found.join("\n"), @r"
         WhatsApp number +919800000001 is already used by tenant b (namespace tenant-b); each bot needs its own number
         domain x.shared.in is already used by tenant b (as *.shared.in); remove it from this tenant or offboard the other first

@@ -167,9 +167,10 @@ impl Templates {
         platform: &Platform,
         secrets: &SecretValues,
     ) -> anyhow::Result<Vec<Manifest>> {
-        let tier = platform.tiers.get(&spec.tier).with_context(|| {
-            format!("tier `{}` is not in the platform settings", spec.tier)
-        })?;
+        let tier = platform
+            .tiers
+            .get(&spec.tier)
+            .with_context(|| format!("tier `{}` is not in the platform settings", spec.tier))?;
         let context = RenderContext::new(spec, platform, tier, secrets);
         let mut manifests = Vec::new();
         for name in &self.names {
@@ -188,7 +189,11 @@ impl Templates {
         let mut seen = std::collections::BTreeSet::new();
         for m in &manifests {
             if !seen.insert((m.kind.clone(), m.name.clone())) {
-                bail!("two templates render {} {}; names must be unique per kind", m.kind, m.name);
+                bail!(
+                    "two templates render {} {}; names must be unique per kind",
+                    m.kind,
+                    m.name
+                );
             }
         }
         Ok(manifests)
@@ -418,24 +423,47 @@ mod tests {
         let ok = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "tenant-a"}});
         assert!(check_object("t", ok, "tenant-a").is_ok());
         for (object, why) in [
-            (serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "tenant-b"}}), "not the tenant's"),
-            (serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c"}}), "not the tenant's"),
-            (serde_json::json!({"kind": "Namespace", "metadata": {"name": "tenant-b"}}), "must be `tenant-a`"),
-            (serde_json::json!({"kind": "ClusterRole", "metadata": {"name": "x"}}), "APPLY_ORDER"),
+            (
+                serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "tenant-b"}}),
+                "not the tenant's",
+            ),
+            (
+                serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c"}}),
+                "not the tenant's",
+            ),
+            (
+                serde_json::json!({"kind": "Namespace", "metadata": {"name": "tenant-b"}}),
+                "must be `tenant-a`",
+            ),
+            (
+                serde_json::json!({"kind": "ClusterRole", "metadata": {"name": "x"}}),
+                "APPLY_ORDER",
+            ),
             (serde_json::json!({"metadata": {"name": "x"}}), "no kind"),
         ] {
-            let err = check_object("t", object, "tenant-a").unwrap_err().to_string();
+            let err = check_object("t", object, "tenant-a")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(why), "{err}");
         }
     }
 
     #[test]
     fn version_label_from_image() {
-        assert_eq!(image_version_label("ghcr.io/a/bot:1.4.2").as_deref(), Some("1.4.2"));
-        assert_eq!(image_version_label("localhost:5000/bot:v2").as_deref(), Some("v2"));
+        assert_eq!(
+            image_version_label("ghcr.io/a/bot:1.4.2").as_deref(),
+            Some("1.4.2")
+        );
+        assert_eq!(
+            image_version_label("localhost:5000/bot:v2").as_deref(),
+            Some("v2")
+        );
         assert_eq!(image_version_label("localhost:5000/bot"), None);
         assert_eq!(image_version_label("bot@sha256:abc"), None);
-        assert_eq!(image_version_label("bot:1.2@sha256:abc").as_deref(), Some("1.2"));
+        assert_eq!(
+            image_version_label("bot:1.2@sha256:abc").as_deref(),
+            Some("1.2")
+        );
     }
 
     #[test]
@@ -446,6 +474,9 @@ mod tests {
         };
         assert_eq!(a.len(), 2);
         assert_ne!(a["A"], a["B"]);
-        assert!(a.values().all(|v| v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit())));
+        assert!(
+            a.values()
+                .all(|v| v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit()))
+        );
     }
 }

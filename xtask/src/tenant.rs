@@ -170,7 +170,12 @@ impl TenantSpec {
                 }),
             }
         };
-        let mla_name = field("mla_name", &values.mla_name, validate_mla_name, &mut problems);
+        let mla_name = field(
+            "mla_name",
+            &values.mla_name,
+            validate_mla_name,
+            &mut problems,
+        );
         let constituency = field(
             "constituency",
             &values.constituency,
@@ -193,7 +198,10 @@ impl TenantSpec {
                 Vec::new()
             }
         };
-        let tier = values.tier.clone().unwrap_or_else(|| default_tier.to_owned());
+        let tier = values
+            .tier
+            .clone()
+            .unwrap_or_else(|| default_tier.to_owned());
         if !tiers.contains(&tier.as_str()) {
             problems.push(format!(
                 "tier: `{tier}` is not a tier of the platform settings; choose one of: {}",
@@ -429,7 +437,9 @@ pub fn normalize_domain(raw: &str) -> Result<String, String> {
     }
     for label in &labels {
         if label.is_empty() {
-            return Err(format!("domain `{raw}` has an empty label (`..`); {EXAMPLE}"));
+            return Err(format!(
+                "domain `{raw}` has an empty label (`..`); {EXAMPLE}"
+            ));
         }
         if label.len() > 63 {
             return Err(format!(
@@ -572,7 +582,10 @@ mod tests {
             ("Example.IN", "example.in"),
             ("mla.example.in", "mla.example.in"),
             ("*.mla.example.in", "*.mla.example.in"),
-            ("xn--p1b6ci4b4b3a.xn--h2brj9c", "xn--p1b6ci4b4b3a.xn--h2brj9c"),
+            (
+                "xn--p1b6ci4b4b3a.xn--h2brj9c",
+                "xn--p1b6ci4b4b3a.xn--h2brj9c",
+            ),
             ("a-b.c0.in", "a-b.c0.in"),
         ] {
             assert_eq!(normalize_domain(raw).as_deref(), Ok(want));
@@ -626,7 +639,11 @@ mod tests {
             assert_eq!(validate_mla_name(raw).unwrap(), raw);
         }
         assert_eq!(validate_constituency("  Pune  ").unwrap(), "Pune");
-        assert!(validate_mla_name("a\nb").unwrap_err().contains("line break"));
+        assert!(
+            validate_mla_name("a\nb")
+                .unwrap_err()
+                .contains("line break")
+        );
         assert!(validate_mla_name("   ").unwrap_err().contains("empty"));
         let long = "क".repeat(121);
         assert!(
@@ -679,7 +696,10 @@ mod tests {
         assert_eq!(back, spec.to_values());
         assert_eq!(back.constituency.as_deref(), Some("on"));
         let err = TenantValues::from_yaml("x.yaml", "mla_nmae: x\n").unwrap_err();
-        assert!(err.to_string().contains("unknown field `mla_nmae`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `mla_nmae`"),
+            "{err}"
+        );
         let err = TenantValues::from_yaml("x.yaml", "tier: a\ntier: b\n").unwrap_err();
         assert!(err.to_string().contains("duplicate"), "{err}");
     }

@@ -1,0 +1,234 @@
+//! Just enough of the cluster's controllers for the tool's reads to see what
+//! a real cluster would show: Deployments own Pods and report a status,
+//! Namespaces are Active, PersistentVolumeClaims are Bound.
+
+use serde_json::{Value, json};
+
+use crate::State;
+
+pub const POD_STATES: [&str; 4] = ["Running", "CrashLoopBackOff", "ImagePullBackOff", "Pending"];
+
+/// FNV-1a, for stable pod-template hashes and pod names.
+fn fnv(data: &str) -> u64 {
+    data.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn name_chars(mut n: u64, len: usize) -> String {
+    (0..len)
+        .map(|_| {
+            let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
+            n /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Sets `status` on object `i`, bumping its resourceVersion only if it changed.
+fn set_status(state: &mut State, i: usize, status: Value) {
+    if state.objects()[i].get("status") != Some(&status) {
+        let rv = state.next_resource_version();
+        let o = &mut state.objects_mut()[i];
+        o["status"] = status;
+        o["metadata"]["resourceVersion"] = json!(rv);
+    }
+}
+
+pub fn reconcile(state: &mut State) {
+    for i in 0..state.objects().len() {
+        let o = &state.objects()[i];
+        match o["kind"].as_str() {
+            Some("Namespace") => set_status(state, i, json!({"phase": "Active"})),
+            Some("PersistentVolumeClaim") => {
+                let size = o
+                    .pointer("/spec/resources/requests/storage")
+                    .cloned()
+                    .unwrap_or(json!("0"));
+                let modes = o.pointer("/spec/accessModes").cloned().unwrap_or(json!([]));
+                set_status(
+                    state,
+                    i,
+                    json!({"phase": "Bound", "capacity": {"storage": size}, "accessModes": modes}),
+                );
+            }
+            _ => {}
+        }
+    }
+    let deployments: Vec<(String, String)> = state
+        .objects()
+        .iter()
+        .filter(|o| o["kind"] == "Deployment")
+        .map(|o| {
+            (
+                o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    // Pods whose Deployment is gone go with it.
+    state.objects_mut().retain(|o| {
+        o["kind"] != "Pod"
+            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
+                .and_then(Value::as_str)
+                .is_none_or(|owner| {
+                    deployments
+                        .iter()
+                        .any(|(ns, name)| owner == format!("{ns}/{name}"))
+                })
+    });
+    for (ns, name) in deployments {
+        reconcile_deployment(state, &ns, &name);
+    }
+}
+
+fn reconcile_deployment(state: &mut State, ns: &str, name: &str) {
+    let Some(d) = state.get("Deployment", Some(ns), name).cloned() else {
+        return;
+    };
+    let owner = format!("{ns}/{name}");
+    let replicas = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let hash = name_chars(fnv(&template.to_string()), 10);
+    let pod_state = state.pod_state(ns, name);
+    let wanted: Vec<String> = (0..replicas)
+        .map(|i| {
+            format!(
+                "{name}-{hash}-{}",
+                name_chars(fnv(&format!("{hash}{i}")), 5)
+            )
+        })
+        .collect();
+    // Recreate: pods of an older template (or beyond the replica count) go.
+    state.objects_mut().retain(|o| {
+        o["kind"] != "Pod"
+            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
+                .and_then(Value::as_str)
+                != Some(&owner)
+            || wanted.iter().any(|w| o["metadata"]["name"] == w.as_str())
+    });
+    let now = state.now();
+    let mut ready = 0;
+    for pod_name in &wanted {
+        let existing = state.index_of("Pod", Some(ns), pod_name);
+        // Times come from the pod's creation, so a steady pod's status is steady.
+        let started = existing
+            .and_then(|i| state.objects()[i]["metadata"]["creationTimestamp"].as_str())
+            .map_or_else(|| now.clone(), str::to_owned);
+        let status = pod_status(&pod_state, &started, &template);
+        if status["conditions"][0]["status"] == "True" {
+            ready += 1;
+        }
+        match existing {
+            Some(i) => set_status(state, i, status),
+            None => {
+                let mut labels = template
+                    .pointer("/metadata/labels")
+                    .cloned()
+                    .unwrap_or(json!({}));
+                labels["pod-template-hash"] = json!(hash);
+                let rv = state.next_resource_version();
+                let pod = json!({
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": pod_name,
+                        "namespace": ns,
+                        "labels": labels,
+                        "annotations": {"fake-kubectl/owner": owner},
+                        "uid": format!("00000000-0000-4000-9000-{:0>12}", rv),
+                        "resourceVersion": rv,
+                        "creationTimestamp": now,
+                    },
+                    "spec": template.get("spec").cloned().unwrap_or(json!({})),
+                    "status": status,
+                });
+                state.objects_mut().push(pod);
+            }
+        }
+    }
+    let generation = d
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let available = ready >= replicas;
+    let status = json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "unavailableReplicas": replicas - ready.min(replicas),
+        "conditions": [
+            {"type": "Available", "status": if available { "True" } else { "False" },
+             "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+        ],
+    });
+    if let Some(i) = state.index_of("Deployment", Some(ns), name) {
+        set_status(state, i, status);
+    }
+}
+
+fn pod_status(state: &str, now: &str, template: &Value) -> Value {
+    let container = template
+        .pointer("/spec/containers/0/name")
+        .and_then(Value::as_str)
+        .unwrap_or("main");
+    let image = template
+        .pointer("/spec/containers/0/image")
+        .cloned()
+        .unwrap_or(json!(""));
+    let waiting = |reason: &str, message: &str, restarts: u32| {
+        json!([{"name": container, "image": image, "ready": false, "restartCount": restarts,
+                "state": {"waiting": {"reason": reason, "message": message}}}])
+    };
+    let (phase, ready, containers) = match state {
+        "CrashLoopBackOff" => {
+            let mut c = waiting(
+                "CrashLoopBackOff",
+                "back-off 5m0s restarting failed container",
+                5,
+            );
+            c[0]["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error"}});
+            ("Running", false, c)
+        }
+        "ImagePullBackOff" => (
+            "Pending",
+            false,
+            waiting("ImagePullBackOff", "Back-off pulling image", 0),
+        ),
+        "Pending" => ("Pending", false, json!([])),
+        _ => (
+            "Running",
+            true,
+            json!([{"name": container, "image": image, "ready": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": now}}}]),
+        ),
+    };
+    let mut status = json!({
+        "phase": phase,
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+        "containerStatuses": containers,
+        "startTime": now,
+    });
+    if state == "Pending" {
+        status["conditions"] = json!([
+            {"type": "Ready", "status": "False"},
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/3 nodes are available: 3 Insufficient memory."},
+        ]);
+    }
+    status
+}

@@ -1,0 +1,505 @@
+//! The kubectl verbs the tool uses: `get`, `apply --server-side`, `rollout status`.
+
+use serde_json::{Map, Value, json};
+
+use crate::cli::{Failure, Invocation};
+use crate::resources::{self, Resource};
+use crate::{State, base64, controllers, labels};
+
+pub fn dispatch(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
+    let words: Vec<&str> = inv.words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["get", ..] => get(state, inv),
+        ["apply", ..] => apply(state, inv, input),
+        ["rollout", "status", ..] => rollout_status(state, inv),
+        [] => Err(Failure::not_implemented("kubectl without a verb")),
+        _ => Err(Failure::not_implemented(format!(
+            "`kubectl {}`",
+            words.join(" ")
+        ))),
+    }
+}
+
+fn default_namespace(inv: &Invocation) -> String {
+    inv.flag("namespace").unwrap_or("default").to_owned()
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn list(items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
+}
+
+fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
+    inv.only(
+        "get",
+        &[
+            "namespace",
+            "all-namespaces",
+            "selector",
+            "output",
+            "ignore-not-found",
+        ],
+    )?;
+    if inv.flag("output") != Some("json") {
+        return Err(Failure::not_implemented("`get` without `-o json`"));
+    }
+    let Some(types) = inv.words.get(1) else {
+        return Err(Failure::new(
+            1,
+            "error: You must specify the type of resource to get.",
+        ));
+    };
+    let mut kinds: Vec<&Resource> = Vec::new();
+    for t in types.split(',') {
+        if t.contains('/') {
+            return Err(Failure::not_implemented("TYPE/NAME arguments to `get`"));
+        }
+        match resources::lookup(t) {
+            Some(r) => kinds.push(r),
+            None => {
+                return Err(Failure::new(
+                    1,
+                    format!("error: the server doesn't have a resource type \"{t}\""),
+                ));
+            }
+        }
+    }
+    let names = &inv.words[2..];
+    let all = inv.has("all-namespaces");
+    let ns = default_namespace(inv);
+    let selector = match inv.flag("selector") {
+        Some(s) => Some(parse_selector(s)?),
+        None => None,
+    };
+    let in_scope = |r: &Resource, o: &Value| {
+        !r.namespaced || all || o["metadata"]["namespace"].as_str() == Some(ns.as_str())
+    };
+    match names {
+        [] => {}
+        [name] if kinds.len() == 1 => {
+            let r = kinds[0];
+            let found = state.objects().iter().find(|o| {
+                o["kind"] == r.kind && o["metadata"]["name"] == name.as_str() && in_scope(r, o)
+            });
+            return match found {
+                Some(o) => Ok(pretty(o)),
+                None if inv.has("ignore-not-found") => Ok(String::new()),
+                None => Err(Failure::new(
+                    1,
+                    format!(
+                        "Error from server (NotFound): {} \"{name}\" not found",
+                        r.qualified()
+                    ),
+                )),
+            };
+        }
+        _ => {
+            return Err(Failure::not_implemented(
+                "`get` with several names or types and a name",
+            ));
+        }
+    }
+    let mut items = Vec::new();
+    for r in kinds {
+        let mut found: Vec<Value> = state
+            .objects()
+            .iter()
+            .filter(|o| o["kind"] == r.kind && in_scope(r, o))
+            .filter(|o| selector.as_ref().is_none_or(|s| selects(s, o)))
+            .cloned()
+            .collect();
+        found.sort_by_key(|o| {
+            (
+                o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        });
+        items.extend(found);
+    }
+    Ok(pretty(&list(items)))
+}
+
+/// One term of a label selector.
+enum Term {
+    Equals(String, String),
+    NotEquals(String, String),
+    Exists(String),
+    NotExists(String),
+}
+
+fn parse_selector(s: &str) -> Result<Vec<Term>, Failure> {
+    s.split(',')
+        .map(|term| {
+            let term = term.trim();
+            if term.contains(" in ") || term.contains("notin") || term.contains('(') {
+                Err(Failure::not_implemented("set-based label selectors"))
+            } else if let Some((k, v)) = term.split_once("!=") {
+                Ok(Term::NotEquals(k.into(), v.into()))
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                Ok(Term::Equals(k.into(), v.into()))
+            } else if let Some(k) = term.strip_prefix('!') {
+                Ok(Term::NotExists(k.into()))
+            } else if term.is_empty() {
+                Err(Failure::new(1, "error: empty label selector term"))
+            } else {
+                Ok(Term::Exists(term.into()))
+            }
+        })
+        .collect()
+}
+
+fn selects(selector: &[Term], o: &Value) -> bool {
+    let l = labels(o);
+    selector.iter().all(|t| match t {
+        Term::Equals(k, v) => l.get(k) == Some(v),
+        Term::NotEquals(k, v) => l.get(k) != Some(v),
+        Term::Exists(k) => l.contains_key(k),
+        Term::NotExists(k) => !l.contains_key(k),
+    })
+}
+
+fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
+    inv.only(
+        "apply",
+        &[
+            "server-side",
+            "field-manager",
+            "force-conflicts",
+            "filename",
+            "output",
+            "namespace",
+        ],
+    )?;
+    if !inv.has("server-side") {
+        return Err(Failure::not_implemented(
+            "client-side `apply` (the tool uses --server-side)",
+        ));
+    }
+    if inv.flag("filename") != Some("-") {
+        return Err(Failure::not_implemented("`apply` from anything but `-f -`"));
+    }
+    let output = inv.flag("output");
+    if !matches!(output, None | Some("json")) {
+        return Err(Failure::not_implemented("`apply -o` other than json"));
+    }
+    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
+        .map_err(|e| Failure::new(1, format!("error: error parsing STDIN: {e}")))?;
+    let mut objects = Vec::new();
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
+                objects.extend(
+                    m.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            other => objects.push(other),
+        }
+    }
+    if objects.is_empty() {
+        return Err(Failure::new(1, "error: no objects passed to apply"));
+    }
+    let default_ns = default_namespace(inv);
+    let mut applied = Vec::new();
+    let mut errors = Vec::new();
+    for mut object in objects {
+        if let Some(ns) = object
+            .pointer("/metadata/namespace")
+            .cloned()
+            .filter(Value::is_string)
+        {
+            object["metadata"]["namespace"] = ns;
+        } else if object.get("metadata").is_some_and(Value::is_object) {
+            let namespaced = object["kind"]
+                .as_str()
+                .and_then(resources::by_kind)
+                .is_some_and(|r| r.namespaced);
+            if namespaced {
+                object["metadata"]["namespace"] = json!(default_ns);
+            }
+        }
+        match store(state, object) {
+            Ok(key) => applied.push(key),
+            Err(e) => errors.push(e),
+        }
+    }
+    controllers::reconcile(state);
+    let fresh: Vec<Value> = applied
+        .iter()
+        .filter_map(|(kind, ns, name)| state.get(kind, ns.as_deref(), name).cloned())
+        .collect();
+    let stdout = match output {
+        Some(_) if fresh.len() == 1 => pretty(&fresh[0]),
+        Some(_) => pretty(&list(fresh)),
+        None => fresh
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{} serverside-applied\n",
+                    o["kind"].as_str().unwrap_or_default().to_ascii_lowercase(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect(),
+    };
+    if errors.is_empty() {
+        Ok(stdout)
+    } else {
+        let _ = state.save();
+        let mut f = Failure::new(1, errors.join("\n"));
+        f.stdout = stdout;
+        Err(f)
+    }
+}
+
+/// Fields the API server owns; ignored when deciding whether an apply changed anything.
+const SERVER_FIELDS: [&str; 5] = [
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+];
+
+fn user_content(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in SERVER_FIELDS {
+            m.remove(f);
+        }
+    }
+    if let Some(m) = o.as_object_mut() {
+        m.remove("status");
+    }
+    o
+}
+
+/// Validates an object as the API server would and stores it; returns its
+/// key. Used by `apply` and by tests' [`State::put`].
+pub fn store(
+    state: &mut State,
+    mut object: Value,
+) -> Result<(String, Option<String>, String), String> {
+    let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+    let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let resource = resources::by_kind(&kind)
+        .filter(|r| r.api_version() == api_version)
+        .ok_or_else(|| {
+            format!(
+                "error: resource mapping not found for name: \"{name}\" namespace: \"{}\" from \"STDIN\": no matches for kind \"{kind}\" in version \"{api_version}\"",
+                ns.clone().unwrap_or_default()
+            )
+        })?;
+    if name.is_empty() {
+        return Err(format!(
+            "error: error when retrieving current configuration: {kind} has no metadata.name"
+        ));
+    }
+    let invalid = |field: &str, value: &str, why: &str| {
+        format!("The {kind} \"{name}\" is invalid: {field}: Invalid value: \"{value}\": {why}")
+    };
+    if !is_dns_subdomain(&name) {
+        return Err(invalid(
+            "metadata.name",
+            &name,
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'",
+        ));
+    }
+    for (k, v) in labels(&object) {
+        if !is_label_key(&k) {
+            return Err(invalid(
+                "metadata.labels",
+                &k,
+                "name part must consist of alphanumeric characters, '-', '_' or '.'",
+            ));
+        }
+        if !(v.is_empty() || is_label_name(&v)) {
+            return Err(invalid(
+                "metadata.labels",
+                &v,
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            ));
+        }
+    }
+    let ns = if resource.namespaced {
+        let ns = ns.unwrap_or_else(|| "default".to_owned());
+        if state.get("Namespace", None, &ns).is_none() {
+            return Err(format!(
+                "Error from server (NotFound): namespaces \"{ns}\" not found"
+            ));
+        }
+        Some(ns)
+    } else {
+        if let Some(m) = object["metadata"].as_object_mut() {
+            m.remove("namespace");
+        }
+        None
+    };
+    // What the API server itself writes.
+    if kind == "Namespace" {
+        object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+    }
+    if kind == "Secret"
+        && let Some(Value::Object(string_data)) =
+            object.as_object_mut().and_then(|o| o.remove("stringData"))
+    {
+        let data = object["data"].as_object().cloned().unwrap_or_default();
+        let mut data: Map<String, Value> = data;
+        for (k, v) in string_data {
+            data.insert(
+                k,
+                json!(base64::encode(v.as_str().unwrap_or_default().as_bytes())),
+            );
+        }
+        object["data"] = Value::Object(data);
+    }
+    let key = (kind.clone(), ns.clone(), name.clone());
+    match state.index_of(&kind, ns.as_deref(), &name) {
+        Some(i) => {
+            let old = state.objects()[i].clone();
+            if user_content(&old) == user_content(&object) {
+                return Ok(key);
+            }
+            check_immutable(&kind, &name, &old, &object)?;
+            let spec_changed = old.get("spec") != object.get("spec");
+            let generation =
+                old["metadata"]["generation"].as_u64().unwrap_or(1) + u64::from(spec_changed);
+            object["metadata"]["uid"] = old["metadata"]["uid"].clone();
+            object["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
+            object["metadata"]["generation"] = json!(generation);
+            object["metadata"]["resourceVersion"] = json!(state.next_resource_version());
+            if let Some(status) = old.get("status") {
+                object["status"] = status.clone();
+            }
+            state.objects_mut()[i] = object;
+        }
+        None => {
+            let rv = state.next_resource_version();
+            object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:0>12}", rv));
+            object["metadata"]["creationTimestamp"] = json!(state.now());
+            object["metadata"]["generation"] = json!(1);
+            object["metadata"]["resourceVersion"] = json!(rv);
+            state.objects_mut().push(object);
+        }
+    }
+    Ok(key)
+}
+
+fn check_immutable(kind: &str, name: &str, old: &Value, new: &Value) -> Result<(), String> {
+    let immutable =
+        |field: &str| format!("The {kind} \"{name}\" is invalid: {field}: field is immutable");
+    match kind {
+        "Deployment" if old.pointer("/spec/selector") != new.pointer("/spec/selector") => {
+            Err(immutable("spec.selector"))
+        }
+        "PersistentVolumeClaim" => {
+            let strip = |o: &Value| {
+                let mut s = o.get("spec").cloned().unwrap_or(Value::Null);
+                if let Some(r) = s
+                    .pointer_mut("/resources/requests")
+                    .and_then(Value::as_object_mut)
+                {
+                    r.remove("storage");
+                }
+                s
+            };
+            if strip(old) != strip(new) {
+                Err(format!(
+                    "The PersistentVolumeClaim \"{name}\" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn is_label_key(k: &str) -> bool {
+    match k.rsplit_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(k),
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && l.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+fn rollout_status(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
+    inv.only("rollout status", &["namespace", "timeout"])?;
+    let target = inv.words.get(2).map(String::as_str).unwrap_or_default();
+    let Some((kind, name)) = target.split_once('/') else {
+        return Err(Failure::not_implemented(
+            "`rollout status` without TYPE/NAME",
+        ));
+    };
+    if resources::lookup(kind).map(|r| r.kind) != Some("Deployment") {
+        return Err(Failure::not_implemented(format!(
+            "`rollout status` of {kind}"
+        )));
+    }
+    let ns = default_namespace(inv);
+    let Some(d) = state.get("Deployment", Some(&ns), name) else {
+        return Err(Failure::new(
+            1,
+            format!("Error from server (NotFound): deployments.apps \"{name}\" not found"),
+        ));
+    };
+    let want = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let available = d
+        .pointer("/status/availableReplicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if available >= want {
+        Ok(format!("deployment \"{name}\" successfully rolled out\n"))
+    } else {
+        let mut f = Failure::new(1, "error: timed out waiting for the condition");
+        f.stdout = format!(
+            "Waiting for deployment \"{name}\" rollout to finish: {available} of {want} updated replicas are available...\n"
+        );
+        Err(f)
+    }
+}

@@ -1,0 +1,57 @@
+//! `cargo xtask`: the task runner that provisions and operates MLA
+//! WhatsApp-bot tenants on the shared Kubernetes cluster.
+//!
+//! One module per command, each a `run` method on its flags struct:
+//! - `provision`: render `templates/` for a tenant and apply them (provision.rs)
+//!
+//! Shared pieces: `tenant` (config and validation), `platform` (platform
+//! settings), `render` (templates to checked manifests), `kubectl` (the only
+//! code that talks to the cluster), `prompt` (interactive questions).
+
+pub mod flags;
+pub mod kubectl;
+pub mod platform;
+pub mod prompt;
+pub mod provision;
+pub mod render;
+pub mod tenant;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Runs the task named by `args` (the program name first), printing any
+/// error to stderr; the binary is just this.
+pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    // `cargo xtask provision` runs this binary as `xtask provision`; a
+    // leading `xtask` (as when it is registered as `cargo` in doc tests) is
+    // accepted too.
+    let args = args
+        .into_iter()
+        .enumerate()
+        .filter(|(i, a)| !(*i == 1 && a == "xtask"))
+        .map(|(_, a)| a);
+    let flags = flags::Xtask::parse_from(args);
+    let result = xshell::Shell::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| match flags.command {
+            flags::Command::Provision(cmd) => cmd.run(&sh, &project_root()),
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root: the parent of the `xtask` crate.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the repository root")
+        .to_path_buf()
+}
