@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::{STATE_ENV, State, verbs};
 
@@ -134,21 +134,34 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
     Ok(Invocation { words, flags })
 }
 
-/// Runs one invocation; returns the exit code.
+/// Runs one invocation against the cluster in `$FAKE_KUBECTL_STATE`.
 pub fn main_with(
     args: Vec<String>,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
-    let Some(dir) = std::env::var_os(STATE_ENV).map(PathBuf::from) else {
-        let _ = writeln!(
-            stderr,
-            "fake-kubectl: {STATE_ENV} is not set; point it at a directory for the fake cluster"
-        );
-        return NOT_IMPLEMENTED;
-    };
-    let mut state = match State::open(&dir) {
+    match std::env::var_os(STATE_ENV).map(PathBuf::from) {
+        Some(dir) => run(&dir, args, stdin, stdout, stderr),
+        None => {
+            let _ = writeln!(
+                stderr,
+                "fake-kubectl: {STATE_ENV} is not set; point it at a directory for the fake cluster"
+            );
+            NOT_IMPLEMENTED
+        }
+    }
+}
+
+/// Runs one invocation against the cluster in `dir`; returns the exit code.
+pub fn run(
+    dir: &Path,
+    args: Vec<String>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
+    let mut state = match State::open(dir) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(stderr, "{e:#}");

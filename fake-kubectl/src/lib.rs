@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-pub use cli::main_with;
+pub use cli::{main_with, run};
 
 /// The name of the environment variable that points at the state directory.
 pub const STATE_ENV: &str = "FAKE_KUBECTL_STATE";

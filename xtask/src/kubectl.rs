@@ -87,12 +87,7 @@ impl Kubectl {
             full.extend(["--context", c.as_str()]);
         }
         full.extend_from_slice(args);
-        let mut cmd = sh.cmd(&self.program).args(&full).ignore_status().quiet();
-        if let Some(input) = stdin {
-            cmd = cmd.stdin(input);
-        }
-        let output = cmd
-            .output()
+        let output = run_process(sh, &self.program, &full, stdin)
             .with_context(|| format!("could not run kubectl `{}`", self.program.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if output.status.success() {
@@ -226,6 +221,49 @@ impl Kubectl {
     }
 }
 
+/// Runs `program` to completion, feeding `stdin` from a thread. kubectl may
+/// exit before reading its input (a bad context, an unreachable server): the
+/// broken pipe is then ignored so that kubectl's own error is what is shown.
+fn run_process(
+    sh: &Shell,
+    program: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(sh.current_dir())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(input), Some(mut pipe)) => {
+            let input = input.to_owned();
+            Some(std::thread::spawn(move || {
+                match pipe.write_all(input.as_bytes()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    other => other,
+                }
+            }))
+        }
+        _ => None,
+    };
+    let output = child.wait_with_output()?;
+    if let Some(writer) = writer {
+        writer
+            .join()
+            .map_err(|_| std::io::Error::other("the stdin writer thread panicked"))??;
+    }
+    Ok(output)
+}
+
 fn items(list: Value, args: &[&str]) -> anyhow::Result<Vec<Value>> {
     match list {
         Value::Object(mut map) => match map.remove("items") {
@@ -277,5 +315,45 @@ fn advice(stderr: &str, kubectl: &Kubectl) -> String {
         "Another field manager owns some of these fields (a hand edit?). Review it with `kubectl get -o yaml`, then re-run with --force-conflicts to take them back.".to_owned()
     } else {
         "Fix the cause above and run the same command again; it is safe to re-run.".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kubectl that exits without reading a large input must still be
+    /// reported by its own exit status, not by the broken pipe.
+    #[test]
+    fn early_exit_is_reported_as_kubectl_failure() {
+        let sh = Shell::new().unwrap();
+        let kubectl = Kubectl::locate(Some(Path::new("false")), None, None).unwrap();
+        let big = "x".repeat(1 << 20);
+        let err = kubectl
+            .apply_server_side(&sh, &big, "test", false, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("failed (exit 1)"), "{err}");
+        assert!(!err.contains("Broken pipe"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_kubectl_errors() {
+        let sh = Shell::new().unwrap();
+        let kubectl = Kubectl::locate(Some(Path::new("sh")), None, None).unwrap();
+        let err = kubectl
+            .run(
+                &sh,
+                &["-c", "echo 'bad value s3cr3t' >&2; exit 3"],
+                None,
+                &["s3cr3t"],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad value <redacted>") && err.contains("exit 3"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"));
     }
 }

@@ -1,0 +1,274 @@
+//! The fake must answer like kubectl does for every verb and flag the tool
+//! uses, and refuse loudly everything else.
+
+use fake_kubectl::{Fault, State};
+use serde_json::{Value, json};
+
+struct Fake(tempfile::TempDir);
+
+/// (exit code, stdout, stderr)
+type Outcome = (i32, String, String);
+
+impl Fake {
+    fn new() -> Fake {
+        Fake(tempfile::tempdir().unwrap())
+    }
+    fn run_with(&self, args: &str, stdin: &str) -> Outcome {
+        self.run_args(args.split_whitespace().map(str::to_owned).collect(), stdin)
+    }
+    fn run_args(&self, args: Vec<String>, stdin: &str) -> Outcome {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = fake_kubectl::run(
+            self.0.path(),
+            args,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+        );
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+    fn run(&self, args: &str) -> Outcome {
+        self.run_with(args, "")
+    }
+    fn json(&self, args: &str) -> Value {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "{args}: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+    fn state(&self) -> State {
+        State::open(self.0.path()).unwrap()
+    }
+}
+
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: t\n";
+const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: t\n  labels: {app: bot, tier: a}\ndata: {k: v}\n";
+
+fn apply(fake: &Fake, docs: &str) -> Outcome {
+    fake.run_with(
+        "apply --server-side --field-manager=test -f - -o json",
+        docs,
+    )
+}
+
+#[test]
+fn get_answers_like_kubectl() {
+    let fake = Fake::new();
+    assert_eq!(apply(&fake, &format!("{NAMESPACE}---\n{CONFIG}")).0, 0);
+    let list = fake.json("get configmaps -n t -o json");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"][0]["metadata"]["name"], "c");
+    // Every spelling of the same request.
+    for args in [
+        "get cm --namespace=t --output=json",
+        "get configmap -nt -ojson",
+        "--context x get configmaps.v1 -n t -o json",
+    ] {
+        let (code, _, err) = fake.run(args);
+        if args.contains("configmaps.v1") {
+            assert_eq!(code, 1, "{err}");
+            assert!(err.contains("doesn't have a resource type"));
+        } else {
+            assert_eq!(code, 0, "{args}: {err}");
+        }
+    }
+    assert_eq!(
+        fake.json("get configmaps -n other -o json")["items"],
+        json!([])
+    );
+    assert_eq!(
+        fake.json("get configmaps -A -o json")["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        fake.json("get configmaps -A -l app=bot,tier!=b -o json")["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        fake.json("get configmaps -A -l app,!tier -o json")["items"],
+        json!([])
+    );
+    let (code, out, err) = fake.run("get secret s -n t -o json");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err.trim(),
+        "Error from server (NotFound): secrets \"s\" not found"
+    );
+    assert_eq!(
+        fake.run("get secret s -n t --ignore-not-found -o json"),
+        (0, String::new(), String::new())
+    );
+    let (code, _, err) = fake.run("get deployment bot -n t -o json");
+    assert_eq!(code, 1);
+    assert!(err.contains("deployments.apps \"bot\" not found"));
+    let ns = fake.json("get namespace t -o json");
+    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "t");
+    assert_eq!(ns["status"]["phase"], "Active");
+}
+
+#[test]
+fn anything_unimplemented_fails_loudly() {
+    let fake = Fake::new();
+    for (args, code, text) in [
+        ("delete ns t", 2, "not implemented"),
+        ("get cm -o yaml", 2, "not implemented"),
+        ("get cm", 2, "not implemented"),
+        ("apply -f -", 2, "client-side"),
+        ("get cm --watch -o json", 1, "unknown flag: --watch"),
+        ("get cm -x -o json", 1, "unknown shorthand flag"),
+        (
+            "rollout status deployment/bot --timeout=1s -o json",
+            2,
+            "not implemented: flag --output",
+        ),
+    ] {
+        let (got, _, err) = fake.run(args);
+        assert_eq!(got, code, "{args}: {err}");
+        assert!(err.contains(text), "{args}: {err}");
+    }
+    let args = ["get", "cm", "-l", "env in (a,b)", "-o", "json"]
+        .map(String::from)
+        .to_vec();
+    let (code, _, err) = fake.run_args(args, "");
+    assert_eq!(code, 2);
+    assert!(err.contains("set-based label selectors"), "{err}");
+}
+
+#[test]
+fn server_side_apply_keeps_versions_of_unchanged_objects() {
+    let fake = Fake::new();
+    let (code, out, _) = apply(&fake, &format!("{NAMESPACE}---\n{CONFIG}"));
+    assert_eq!(code, 0);
+    let first: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(first["kind"], "List");
+    let rv = |v: &Value, i: usize| v["items"][i]["metadata"]["resourceVersion"].clone();
+    let again: Value =
+        serde_json::from_str(&apply(&fake, &format!("{NAMESPACE}---\n{CONFIG}")).1).unwrap();
+    assert_eq!(
+        rv(&first, 1),
+        rv(&again, 1),
+        "a no-op apply bumped resourceVersion"
+    );
+    let changed: Value =
+        serde_json::from_str(&apply(&fake, &CONFIG.replace("{k: v}", "{k: w}")).1).unwrap();
+    assert_ne!(changed["metadata"]["resourceVersion"], rv(&first, 1));
+    assert_eq!(
+        changed["metadata"]["uid"],
+        first["items"][1]["metadata"]["uid"]
+    );
+    assert_eq!(changed["data"]["k"], "w");
+}
+
+#[test]
+fn apply_validates_like_the_api_server_and_reports_partial_success() {
+    let fake = Fake::new();
+    let (code, out, err) = apply(&fake, &format!("{CONFIG}---\n{NAMESPACE}"));
+    assert_eq!(code, 1, "a ConfigMap before its namespace must fail");
+    assert!(err.contains("namespaces \"t\" not found"), "{err}");
+    let applied: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        applied["kind"], "Namespace",
+        "the namespace itself was applied"
+    );
+    let bad_label = CONFIG.replace("app: bot", "app: \"श्री\"");
+    let (code, _, err) = apply(&fake, &bad_label);
+    assert_eq!(code, 1);
+    assert!(err.contains("Invalid value: \"श्री\""), "{err}");
+    let wrong_version = CONFIG.replace("apiVersion: v1", "apiVersion: apps/v1");
+    assert!(
+        apply(&fake, &wrong_version)
+            .2
+            .contains("no matches for kind \"ConfigMap\" in version \"apps/v1\"")
+    );
+    let pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: d, namespace: t}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n";
+    assert_eq!(apply(&fake, pvc).0, 0);
+    assert_eq!(
+        apply(&fake, &pvc.replace("1Gi", "2Gi")).0,
+        0,
+        "growing a claim is allowed"
+    );
+    let (code, _, err) = apply(&fake, &pvc.replace("ReadWriteOnce", "ReadWriteMany"));
+    assert_eq!(code, 1);
+    assert!(err.contains("spec is immutable after creation"), "{err}");
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: t}\nstringData: {token: foo}\n";
+    assert_eq!(apply(&fake, secret).0, 0);
+    let stored = fake.state().get("Secret", Some("t"), "s").cloned().unwrap();
+    assert_eq!(stored["data"]["token"], "Zm9v");
+    assert!(stored.get("stringData").is_none());
+}
+
+#[test]
+fn deployments_get_pods_and_rollout_status_reads_them() {
+    let fake = Fake::new();
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bot, namespace: t}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: bot}}\n  template:\n    metadata: {labels: {app: bot}}\n    spec: {containers: [{name: bot, image: bot:1}]}\n";
+    assert_eq!(apply(&fake, &format!("{NAMESPACE}---\n{deployment}")).0, 0);
+    let pods = fake.json("get pods -n t -l app=bot -o json");
+    assert_eq!(pods["items"].as_array().unwrap().len(), 1);
+    let first_pod = pods["items"][0]["metadata"]["name"].clone();
+    assert_eq!(
+        fake.run("rollout status deployment/bot -n t --timeout=5m")
+            .1,
+        "deployment \"bot\" successfully rolled out\n"
+    );
+    // A new template replaces the pod (Recreate).
+    assert_eq!(apply(&fake, &deployment.replace("bot:1", "bot:2")).0, 0);
+    let pods = fake.json("get pods -n t -o json");
+    assert_eq!(pods["items"].as_array().unwrap().len(), 1);
+    assert_ne!(pods["items"][0]["metadata"]["name"], first_pod);
+    fake.state()
+        .set_pod_state("t", "bot", "CrashLoopBackOff")
+        .unwrap();
+    let (code, out, err) = fake.run("rollout status deploy/bot -n t --timeout=1s");
+    assert_eq!(code, 1);
+    assert!(out.contains("0 of 1 updated replicas are available"));
+    assert_eq!(err.trim(), "error: timed out waiting for the condition");
+    let pod = &fake.json("get pods -n t -o json")["items"][0];
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "CrashLoopBackOff"
+    );
+    let (code, _, err) = apply(
+        &fake,
+        &deployment.replace("{app: bot}}\n  template", "{app: other}}\n  template"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("spec.selector: field is immutable"), "{err}");
+}
+
+#[test]
+fn faults_calls_and_contexts() {
+    let fake = Fake::new();
+    fake.state()
+        .add_fault(Fault {
+            times: Some(1),
+            ..Fault::unreachable("get")
+        })
+        .unwrap();
+    let (code, _, err) = fake.run("get ns -o json");
+    assert_eq!(code, 1);
+    assert!(err.contains("was refused"));
+    assert_eq!(
+        fake.run("get ns -o json").0,
+        0,
+        "the fault was for one call only"
+    );
+    fake.state().set_contexts(&["prod"]).unwrap();
+    assert_eq!(fake.run("--context prod get ns -o json").0, 0);
+    let (code, _, err) = fake.run("--context dev get ns -o json");
+    assert_eq!(
+        (code, err.trim()),
+        (1, "error: context \"dev\" does not exist")
+    );
+    let calls = State::calls(fake.0.path());
+    assert_eq!(calls.len(), 4);
+    assert_eq!(calls[3], ["--context", "dev", "get", "ns", "-o", "json"]);
+}
