@@ -104,7 +104,7 @@ pub struct Provision {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// How long to wait for the bot to roll out (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: String,
     /// Take over fields that another field manager (e.g. a hand edit) owns
     #[arg(long)]
@@ -115,9 +115,44 @@ pub struct Provision {
     pub cluster: ClusterArgs,
 }
 
+/// A kubectl (Go) duration such as `90s`, `5m` or `1h30m`, checked here so
+/// that a typo fails before anything is applied rather than after.
+pub fn parse_duration(raw: &str) -> Result<String, String> {
+    let err = || format!("`{raw}` is not a duration; write it like 90s, 5m or 1h30m");
+    let mut rest = raw;
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(err());
+        }
+        rest = &rest[digits..];
+        let unit = ["ms", "s", "m", "h"]
+            .into_iter()
+            .find(|u| rest.starts_with(u))
+            .ok_or_else(err)?;
+        rest = &rest[unit.len()..];
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        for ok in ["90s", "5m", "1h30m", "250ms"] {
+            assert_eq!(super::parse_duration(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["", "5", "5 minutes", "m5", "1.5h", "-1s"] {
+            assert!(super::parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -171,13 +171,15 @@ impl Templates {
             .tiers
             .get(&spec.tier)
             .with_context(|| format!("tier `{}` is not in the platform settings", spec.tier))?;
-        let context = RenderContext::new(spec, platform, tier, secrets);
+        // Converted once, not once per template.
+        let context =
+            minijinja::Value::from(Serde(&RenderContext::new(spec, platform, tier, secrets)));
         let mut manifests = Vec::new();
         for name in &self.names {
             let text = self
                 .env
                 .get_template(name)
-                .and_then(|t| t.render(Serde(&context)))
+                .and_then(|t| t.render(&context))
                 .map_err(|e| anyhow::anyhow!("template {name} failed to render: {e}"))?;
             let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
                 .map_err(|e| anyhow::anyhow!("template {name} rendered invalid YAML: {e}"))?;
