@@ -617,6 +617,62 @@ mod tests {
         assert!(dup[0].contains("listed twice (entries 1 and 3)"), "{dup:?}");
     }
 
+    /// Every message a validator can give, pinned so that a reword is reviewed.
+    #[test]
+    fn every_validation_message() {
+        let long = "a".repeat(57);
+        let long_label = format!("{}.in", "a".repeat(64));
+        let long_domain = format!("{}.in", ["abcdefghij"; 24].join("."));
+        let long_text = "क".repeat(121);
+        let mut out = String::new();
+        let mut show = |what: &str, input: &str, result: Result<String, String>| {
+            let _ = writeln!(out, "{what} {input:?}\n  {}", result.unwrap_err());
+        };
+        for name in ["", &long, "Pune", "pune_c", "pune c", "1pune", "pune-"] {
+            show(
+                "name",
+                name,
+                validate_tenant_name(name).map(|()| String::new()),
+            );
+        }
+        for number in [
+            "9876543210",
+            "+91 (98765) 43210",
+            "+0919876543210",
+            "+91",
+            "+1234567890123456",
+        ] {
+            show("number", number, normalize_whatsapp_number(number));
+        }
+        for domain in [
+            "",
+            "https://a.in",
+            "a.in.",
+            &long_domain,
+            "a_b.in",
+            "पुणे.in",
+            "a.*.in",
+            "pune",
+            "a..in",
+            &long_label,
+            "-a.in",
+            "10.0.0.1",
+        ] {
+            show("domain", domain, normalize_domain(domain));
+        }
+        for text in ["", "a\tb", &long_text] {
+            show("mla_name", text, validate_mla_name(text));
+        }
+        show(
+            "domains",
+            "a.in a.in",
+            validate_domains(&["a.in".into(), "a.in".into()])
+                .map(|_| String::new())
+                .map_err(|e| e.join("; ")),
+        );
+        insta::assert_snapshot!(out);
+    }
+
     #[test]
     fn overlap() {
         assert!(domains_overlap("a.in", "a.in"));
