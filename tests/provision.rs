@@ -346,14 +346,10 @@ fn re_running_changes_nothing_and_keeps_credentials() {
 #[test]
 fn changed_config_reconfigures_only_what_changed() {
     let cluster = Cluster::new();
-    assert!(
-        cluster
-            .provision("kalyan", &fixture("kalyan.yaml"), &[])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &[])
+        .assert()
+        .success();
     let secret_before = cluster.get("Secret", Some("tenant-kalyan"), "bot-credentials");
     let out = cluster
         .provision(
@@ -392,14 +388,10 @@ fn changed_config_reconfigures_only_what_changed() {
 #[test]
 fn a_clashing_domain_or_number_is_refused_before_anything_is_applied() {
     let cluster = Cluster::new();
-    assert!(
-        cluster
-            .provision("kalyan", &fixture("kalyan.yaml"), &[])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &[])
+        .assert()
+        .success();
     let before = cluster.objects();
     let out = cluster
         .provision(

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::State;
+use crate::{State, namespace_and_name};
 
 pub const POD_STATES: [&str; 4] = ["Running", "CrashLoopBackOff", "ImagePullBackOff", "Pending"];
 
@@ -61,18 +61,7 @@ pub fn reconcile(state: &mut State) {
         .objects()
         .iter()
         .filter(|o| o["kind"] == "Deployment")
-        .map(|o| {
-            (
-                o["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                o["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
+        .map(namespace_and_name)
         .collect();
     // Pods whose Deployment is gone go with it.
     state.objects_mut().retain(|o| {

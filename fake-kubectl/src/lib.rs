@@ -311,6 +311,12 @@ fn matches(o: &Value, kind: &str, namespace: Option<&str>, name: &str) -> bool {
         && o["metadata"]["namespace"].as_str() == namespace
 }
 
+/// An object's namespace (empty when cluster-scoped) and name.
+fn namespace_and_name(o: &Value) -> (String, String) {
+    let field = |k: &str| o["metadata"][k].as_str().unwrap_or_default().to_owned();
+    (field("namespace"), field("name"))
+}
+
 /// Labels of an object as a map.
 fn labels(o: &Value) -> BTreeMap<String, String> {
     o["metadata"]["labels"]

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{Failure, Invocation};
 use crate::resources::{self, Resource};
-use crate::{State, base64, controllers, labels};
+use crate::{State, base64, controllers, labels, namespace_and_name};
 
 pub fn dispatch(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
     let words: Vec<&str> = inv.words.iter().map(String::as_str).collect();
@@ -113,18 +113,7 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
             .filter(|o| selector.as_ref().is_none_or(|s| selects(s, o)))
             .cloned()
             .collect();
-        found.sort_by_key(|o| {
-            (
-                o["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                o["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        });
+        found.sort_by_key(namespace_and_name);
         items.extend(found);
     }
     Ok(pretty(&list(items)))
