@@ -22,11 +22,23 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
     ("force-conflicts", None, false),
     ("ignore-not-found", None, false),
     ("timeout", None, true),
+    ("raw", None, true),
+    ("replicas", None, true),
+    ("container", Some('c'), true),
+    ("stdin", Some('i'), false),
+    ("tail", None, true),
+    ("since", None, true),
+    ("follow", None, false),
+    ("previous", Some('p'), false),
+    ("for", None, true),
+    ("wait", None, false),
 ];
 
 /// A parsed command line: positional words and flags by long name.
 pub struct Invocation {
     pub words: Vec<String>,
+    /// Everything after `--` (the command of `exec`).
+    pub command: Vec<String>,
     pub flags: BTreeMap<&'static str, String>,
 }
 
@@ -82,10 +94,15 @@ impl Failure {
 pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
     let mut words = Vec::new();
     let mut flags = BTreeMap::new();
+    let mut command = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
         i += 1;
+        if arg == "--" {
+            command = args[i..].to_vec();
+            break;
+        }
         let (name, inline) = if let Some(long) = arg.strip_prefix("--") {
             match long.split_once('=') {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
@@ -131,7 +148,11 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
         };
         flags.insert(*long, value);
     }
-    Ok(Invocation { words, flags })
+    Ok(Invocation {
+        words,
+        command,
+        flags,
+    })
 }
 
 /// Runs one invocation against the cluster in `$FAKE_KUBECTL_STATE`.
@@ -198,8 +219,9 @@ pub fn run(
             Failure::new(fault.exit_code, fault.stderr.trim_end()),
         );
     }
-    let mut input = String::new();
-    if inv.flag("filename") == Some("-") && stdin.read_to_string(&mut input).is_err() {
+    let mut input = Vec::new();
+    let wants_stdin = inv.flag("filename") == Some("-") || inv.has("stdin");
+    if wants_stdin && stdin.read_to_end(&mut input).is_err() {
         return fail(
             stdout,
             stderr,
@@ -217,7 +239,7 @@ pub fn run(
     });
     match result {
         Ok(out) => {
-            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.write_all(&out);
             0
         }
         Err(f) => fail(stdout, stderr, f),

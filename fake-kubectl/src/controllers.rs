@@ -77,6 +77,40 @@ pub fn reconcile(state: &mut State) {
     for (ns, name) in deployments {
         reconcile_deployment(state, &ns, &name);
     }
+    reconcile_standalone_pods(state);
+}
+
+/// The node a pod runs on: a stable spread over the cluster's nodes.
+fn node_for(state: &State, ns: &str, pod: &str) -> String {
+    let nodes = state.nodes();
+    let i = (fnv(&format!("{ns}/{pod}")) % nodes.len().max(1) as u64) as usize;
+    nodes.get(i).cloned().unwrap_or_else(|| "node-1".to_owned())
+}
+
+/// Pods applied directly (not owned by a Deployment) run at once, in the
+/// state a test chose for `namespace/pod-name`.
+fn reconcile_standalone_pods(state: &mut State) {
+    for i in 0..state.objects().len() {
+        let o = &state.objects()[i];
+        if o["kind"] != "Pod"
+            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
+                .is_some()
+        {
+            continue;
+        }
+        let (ns, name) = namespace_and_name(o);
+        let started = o["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let pod_state = state.pod_state(&ns, &name);
+        let status = pod_status(&pod_state, &started, o);
+        if o.pointer("/spec/nodeName").is_none() {
+            let node = node_for(state, &ns, &name);
+            state.objects_mut()[i]["spec"]["nodeName"] = json!(node);
+        }
+        set_status(state, i, status);
+    }
 }
 
 fn reconcile_deployment(state: &mut State, ns: &str, name: &str) {
@@ -128,6 +162,8 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str) {
                     .unwrap_or(json!({}));
                 labels["pod-template-hash"] = json!(hash);
                 let rv = state.next_resource_version();
+                let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
+                spec["nodeName"] = json!(node_for(state, ns, pod_name));
                 let pod = json!({
                     "apiVersion": "v1",
                     "kind": "Pod",
@@ -140,7 +176,7 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str) {
                         "resourceVersion": rv,
                         "creationTimestamp": now,
                     },
-                    "spec": template.get("spec").cloned().unwrap_or(json!({})),
+                    "spec": spec,
                     "status": status,
                 });
                 state.objects_mut().push(pod);

@@ -31,6 +31,8 @@
 mod base64;
 mod cli;
 mod controllers;
+mod pod_exec;
+mod raw;
 mod resources;
 mod verbs;
 
@@ -128,7 +130,8 @@ impl State {
                 serde_json::from_str(&text).context("fake-kubectl: cluster.json is corrupt")?
             }
             Err(_) => json!({"resourceVersion": 1000, "objects": [], "faults": [],
-                             "podStates": {}, "contexts": [], "clock": null}),
+                             "podStates": {}, "contexts": [], "clock": null,
+                             "nodes": ["node-1"], "metrics": true, "logs": {}}),
         };
         Ok(State {
             dir: dir.to_path_buf(),
@@ -190,6 +193,62 @@ impl State {
         verbs::store(self, object).map_err(anyhow::Error::msg)?;
         controllers::reconcile(self);
         self.save()
+    }
+
+    /// Stores many objects at once (seeding a large cluster): one reconcile
+    /// and one write instead of one per object.
+    pub fn put_many(&mut self, objects: Vec<Value>) -> anyhow::Result<()> {
+        for object in objects {
+            verbs::store(self, object).map_err(anyhow::Error::msg)?;
+        }
+        controllers::reconcile(self);
+        self.save()
+    }
+
+    /// The directory that holds the contents of PersistentVolumeClaim
+    /// `claim` in `namespace`; `exec` into a pod that mounts the claim reads
+    /// and writes here.
+    pub fn volume_dir(&self, namespace: &str, claim: &str) -> PathBuf {
+        self.dir.join("volumes").join(namespace).join(claim)
+    }
+
+    /// Sets what `kubectl logs` prints for the pods of `deployment`: the
+    /// current container's log and the previous (crashed) one's.
+    pub fn set_logs(
+        &mut self,
+        namespace: &str,
+        deployment: &str,
+        current: &str,
+        previous: &str,
+    ) -> anyhow::Result<()> {
+        self.data["logs"][format!("{namespace}/{deployment}")] =
+            json!({"current": current, "previous": previous});
+        self.save()
+    }
+
+    /// Whether the metrics API (metrics-server) answers.
+    pub fn set_metrics_available(&mut self, available: bool) -> anyhow::Result<()> {
+        self.data["metrics"] = json!(available);
+        self.save()
+    }
+
+    /// The cluster's nodes; pods are spread over them by a hash of their name.
+    pub fn set_nodes(&mut self, nodes: &[&str]) -> anyhow::Result<()> {
+        anyhow::ensure!(!nodes.is_empty(), "a cluster needs a node");
+        self.data["nodes"] = json!(nodes);
+        controllers::reconcile(self);
+        self.save()
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.data["nodes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Deletes an object as someone else would (test set-up).

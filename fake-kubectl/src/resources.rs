@@ -71,6 +71,7 @@ pub const RESOURCES: &[Resource] = &[
     r("Service", "", "services", &["svc"], true),
     r("Ingress", "networking.k8s.io", "ingresses", &["ing"], true),
     r("Pod", "", "pods", &["po"], true),
+    r("Node", "", "nodes", &["no"], false),
 ];
 
 /// Finds a resource by any name kubectl accepts: plural, singular (the

@@ -6,12 +6,30 @@ use crate::cli::{Failure, Invocation};
 use crate::resources::{self, Resource};
 use crate::{State, base64, controllers, labels, namespace_and_name};
 
-pub fn dispatch(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
+pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec<u8>, Failure> {
     let words: Vec<&str> = inv.words.iter().map(String::as_str).collect();
+    let text = |r: Result<String, Failure>| r.map(String::into_bytes);
     match words.as_slice() {
-        ["get", ..] => get(state, inv),
-        ["apply", ..] => apply(state, inv, input),
-        ["rollout", "status", ..] => rollout_status(state, inv),
+        ["get"] if inv.has("raw") => {
+            inv.only("get --raw", &["raw"])?;
+            text(crate::raw::get_raw(
+                state,
+                inv.flag("raw").unwrap_or_default(),
+            ))
+        }
+        ["get", ..] => text(get(state, inv)),
+        ["apply", ..] => {
+            let input = std::str::from_utf8(input)
+                .map_err(|_| Failure::new(1, "error: STDIN is not UTF-8"))?;
+            text(apply(state, inv, input))
+        }
+        ["rollout", "status", ..] => text(rollout_status(state, inv)),
+        ["rollout", "restart", target] => text(rollout_restart(state, inv, target)),
+        ["scale", target] => text(scale(state, inv, target)),
+        ["logs", target] => text(logs(state, inv, target)),
+        ["exec", target] => exec(state, inv, target, input),
+        ["wait", target] => text(wait(state, inv, target)),
+        ["delete", kind, name] => text(delete(state, inv, kind, name)),
         [] => Err(Failure::not_implemented("kubectl without a verb")),
         _ => Err(Failure::not_implemented(format!(
             "`kubectl {}`",
@@ -490,5 +508,298 @@ fn rollout_status(state: &mut State, inv: &Invocation) -> Result<String, Failure
             "Waiting for deployment \"{name}\" rollout to finish: {available} of {want} updated replicas are available...\n"
         );
         Err(f)
+    }
+}
+
+/// Splits `deployment/bot` (or `deploy/bot`) into the resource and name.
+fn target<'a>(raw: &'a str, verb: &str) -> Result<(&'static Resource, &'a str), Failure> {
+    let Some((kind, name)) = raw.split_once('/') else {
+        return Err(Failure::not_implemented(format!(
+            "`{verb}` without TYPE/NAME"
+        )));
+    };
+    let r = resources::lookup(kind).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!("error: the server doesn't have a resource type \"{kind}\""),
+        )
+    })?;
+    Ok((r, name))
+}
+
+fn deployment_mut<'s>(
+    state: &'s mut State,
+    ns: &str,
+    name: &str,
+) -> Result<&'s mut Value, Failure> {
+    let i = state
+        .index_of("Deployment", Some(ns), name)
+        .ok_or_else(|| {
+            Failure::new(
+                1,
+                format!("Error from server (NotFound): deployments.apps \"{name}\" not found"),
+            )
+        })?;
+    Ok(&mut state.objects_mut()[i])
+}
+
+fn bump(
+    state: &mut State,
+    ns: &str,
+    name: &str,
+    change: impl FnOnce(&mut Value),
+) -> Result<(), Failure> {
+    let rv = state.next_resource_version();
+    let d = deployment_mut(state, ns, name)?;
+    change(d);
+    let generation = d["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
+    d["metadata"]["generation"] = json!(generation);
+    d["metadata"]["resourceVersion"] = json!(rv);
+    controllers::reconcile(state);
+    Ok(())
+}
+
+fn scale(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failure> {
+    inv.only("scale", &["namespace", "replicas"])?;
+    let (r, name) = target(raw, "scale")?;
+    if r.kind != "Deployment" {
+        return Err(Failure::not_implemented(format!("`scale` of {}", r.kind)));
+    }
+    let replicas: u64 = inv
+        .flag("replicas")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Failure::new(1, "error: The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0"))?;
+    let ns = default_namespace(inv);
+    if deployment_mut(state, &ns, name)?["spec"]["replicas"] != json!(replicas) {
+        bump(state, &ns, name, |d| {
+            d["spec"]["replicas"] = json!(replicas)
+        })?;
+    }
+    Ok(format!("deployment.apps/{name} scaled\n"))
+}
+
+fn rollout_restart(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failure> {
+    inv.only("rollout restart", &["namespace"])?;
+    let (r, name) = target(raw, "rollout restart")?;
+    if r.kind != "Deployment" {
+        return Err(Failure::not_implemented(format!(
+            "`rollout restart` of {}",
+            r.kind
+        )));
+    }
+    let ns = default_namespace(inv);
+    // kubectl writes the current time; the resourceVersion is added so that
+    // two restarts under a fixed test clock still differ.
+    let stamp = format!("{}#{}", state.now(), state.data["resourceVersion"]);
+    bump(state, &ns, name, |d| {
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+            json!(stamp);
+    })?;
+    Ok(format!("deployment.apps/{name} restarted\n"))
+}
+
+/// The pods of a `deployment/NAME`, or the one `pod/NAME` (or bare NAME).
+fn pods_of<'s>(state: &'s State, ns: &str, raw: &str) -> Result<Vec<&'s Value>, Failure> {
+    let owner = |o: &Value| {
+        o.pointer("/metadata/annotations/fake-kubectl~1owner")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match raw.split_once('/') {
+        Some((kind, name)) if resources::lookup(kind).map(|r| r.kind) == Some("Deployment") => {
+            if state.get("Deployment", Some(ns), name).is_none() {
+                return Err(Failure::new(
+                    1,
+                    format!("Error from server (NotFound): deployments.apps \"{name}\" not found"),
+                ));
+            }
+            let key = format!("{ns}/{name}");
+            Ok(state
+                .objects()
+                .iter()
+                .filter(|o| o["kind"] == "Pod" && owner(o).as_deref() == Some(key.as_str()))
+                .collect())
+        }
+        Some((kind, _)) if resources::lookup(kind).map(|r| r.kind) != Some("Pod") => {
+            Err(Failure::not_implemented(format!("pods of {kind}")))
+        }
+        _ => {
+            let name = raw.rsplit('/').next().unwrap_or(raw);
+            state
+                .get("Pod", Some(ns), name)
+                .map(|p| vec![p])
+                .ok_or_else(|| {
+                    Failure::new(
+                        1,
+                        format!("Error from server (NotFound): pods \"{name}\" not found"),
+                    )
+                })
+        }
+    }
+}
+
+fn container_of<'p>(inv: &Invocation, pod: &'p Value) -> Result<&'p Value, Failure> {
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    match inv.flag("container") {
+        None => containers.first(),
+        Some(c) => containers.iter().find(|x| x["name"] == c),
+    }
+    .ok_or_else(|| {
+        Failure::new(
+            1,
+            format!(
+                "error: container {} is not valid for pod {pod_name}",
+                inv.flag("container").unwrap_or_default()
+            ),
+        )
+    })
+}
+
+fn logs(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failure> {
+    inv.only(
+        "logs",
+        &[
+            "namespace",
+            "container",
+            "tail",
+            "since",
+            "follow",
+            "previous",
+        ],
+    )?;
+    let ns = default_namespace(inv);
+    let pods = pods_of(state, &ns, raw)?;
+    let Some(pod) = pods.first() else {
+        return Err(Failure::new(
+            1,
+            "error: timed out waiting for the condition",
+        ));
+    };
+    let container = container_of(inv, pod)?;
+    let owner = pod
+        .pointer("/metadata/annotations/fake-kubectl~1owner")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let logs = &state.data["logs"][owner];
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let text = if inv.has("previous") {
+        match logs["previous"].as_str().filter(|t| !t.is_empty()) {
+            Some(t) => t.to_owned(),
+            None => {
+                return Err(Failure::new(
+                    1,
+                    format!(
+                        "Error from server (BadRequest): previous terminated container \"{}\" in pod \"{pod_name}\" not found",
+                        container["name"].as_str().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    } else {
+        logs["current"].as_str().unwrap_or_default().to_owned()
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = match inv.flag("tail") {
+        Some(n) => n.parse::<i64>().map_err(|_| {
+            Failure::new(
+                1,
+                format!("error: invalid argument \"{n}\" for \"--tail\" flag"),
+            )
+        })?,
+        None => -1,
+    };
+    let start = if keep < 0 {
+        0
+    } else {
+        lines.len().saturating_sub(keep as usize)
+    };
+    Ok(lines[start..].iter().map(|l| format!("{l}\n")).collect())
+}
+
+fn exec(state: &mut State, inv: &Invocation, raw: &str, input: &[u8]) -> Result<Vec<u8>, Failure> {
+    inv.only("exec", &["namespace", "container", "stdin"])?;
+    if inv.command.is_empty() {
+        return Err(Failure::new(
+            1,
+            "error: you must specify at least one command for the container",
+        ));
+    }
+    let ns = default_namespace(inv);
+    let pods = pods_of(state, &ns, raw)?;
+    let Some(pod) = pods.first().copied() else {
+        return Err(Failure::new(1, "error: no pods found"));
+    };
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    if pod["status"]["phase"] != "Running" {
+        return Err(Failure::new(
+            1,
+            format!("error: unable to upgrade connection: pod {pod_name} is not running"),
+        ));
+    }
+    let container = container_of(inv, pod)?;
+    let stdin = if inv.has("stdin") { input } else { &[] };
+    crate::pod_exec::exec(state, &ns, pod, container, &inv.command, stdin)
+}
+
+fn wait(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failure> {
+    inv.only("wait", &["namespace", "for", "timeout"])?;
+    if inv.flag("for") != Some("condition=Ready") {
+        return Err(Failure::not_implemented(format!(
+            "`wait --for={}`",
+            inv.flag("for").unwrap_or_default()
+        )));
+    }
+    let ns = default_namespace(inv);
+    let (r, name) = target(raw, "wait")?;
+    if r.kind != "Pod" {
+        return Err(Failure::not_implemented(format!("`wait` for {}", r.kind)));
+    }
+    let pod = state.get("Pod", Some(&ns), name).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!("Error from server (NotFound): pods \"{name}\" not found"),
+        )
+    })?;
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    if ready {
+        Ok(format!("pod/{name} condition met\n"))
+    } else {
+        Err(Failure::new(
+            1,
+            format!("error: timed out waiting for the condition on pods/{name}"),
+        ))
+    }
+}
+
+fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result<String, Failure> {
+    inv.only("delete", &["namespace", "ignore-not-found", "wait"])?;
+    let r = resources::lookup(kind).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!("error: the server doesn't have a resource type \"{kind}\""),
+        )
+    })?;
+    if r.kind != "Pod" {
+        return Err(Failure::not_implemented(format!("`delete` of {}", r.kind)));
+    }
+    let ns = default_namespace(inv);
+    match state.index_of("Pod", Some(&ns), name) {
+        Some(i) => {
+            state.objects_mut().remove(i);
+            Ok(format!("pod \"{name}\" deleted\n"))
+        }
+        None if inv.has("ignore-not-found") => Ok(String::new()),
+        None => Err(Failure::new(
+            1,
+            format!("Error from server (NotFound): pods \"{name}\" not found"),
+        )),
     }
 }

@@ -15,6 +15,7 @@ pub struct Platform {
     pub ingress: Ingress,
     pub storage: Storage,
     pub network: Network,
+    pub admin: Admin,
     pub default_tier: String,
     pub tiers: BTreeMap<String, Tier>,
 }
@@ -27,8 +28,36 @@ pub struct Bot {
     pub run_as_user: u32,
     pub liveness_path: String,
     pub readiness_path: String,
+    /// Mount path of the data volume, which holds the SQLite database.
+    pub data_dir: String,
+    /// File name of the database inside `data_dir`.
+    pub database_file: String,
+    /// Mount path of the WhatsApp auth session volume.
+    pub whatsapp_auth_dir: String,
     /// Keys of the bot's Secret; each gets 32 random bytes, hex-encoded.
     pub generated_secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// The SQLite shell in the bot image.
+    pub sqlite3: String,
+    /// `admin usage`'s query; `:since` is the period start.
+    pub usage_query: String,
+    /// kubectl duration for waits on pods that admin commands start or stop.
+    pub pod_timeout: String,
+}
+
+impl Bot {
+    /// The database's absolute path in the bot's container.
+    pub fn database_path(&self) -> String {
+        format!(
+            "{}/{}",
+            self.data_dir.trim_end_matches('/'),
+            self.database_file
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -151,6 +180,46 @@ impl Platform {
                     "bot.generated_secrets: `{key}` is not a valid Secret key"
                 ));
             }
+        }
+        for (key, dir) in [
+            ("bot.data_dir", &self.bot.data_dir),
+            ("bot.whatsapp_auth_dir", &self.bot.whatsapp_auth_dir),
+        ] {
+            let plain = dir.starts_with('/')
+                && dir.len() > 1
+                && !dir.ends_with('/')
+                && dir.split('/').skip(1).all(|c| {
+                    !c.is_empty() && c != "." && c != ".." && !c.contains(char::is_whitespace)
+                });
+            if !plain {
+                p.push(format!("{key} `{dir}` must be an absolute directory such as /data, not / and without spaces or `..`"));
+            }
+        }
+        let (data, auth) = (&self.bot.data_dir, &self.bot.whatsapp_auth_dir);
+        if data == auth
+            || auth.starts_with(&format!("{data}/"))
+            || data.starts_with(&format!("{auth}/"))
+        {
+            p.push("bot.data_dir and bot.whatsapp_auth_dir must be separate directories, neither inside the other".into());
+        }
+        let file = &self.bot.database_file;
+        if file.is_empty()
+            || file.contains('/')
+            || file.starts_with('.')
+            || file.contains(char::is_whitespace)
+        {
+            p.push(format!(
+                "bot.database_file `{file}` must be a plain file name such as bot.sqlite3"
+            ));
+        }
+        if !self.admin.usage_query.contains(":since") {
+            p.push("admin.usage_query must use `:since`, the start of the period".into());
+        }
+        if crate::flags::parse_duration(&self.admin.pod_timeout).is_err() {
+            p.push(format!(
+                "admin.pod_timeout `{}` is not a duration such as 2m",
+                self.admin.pod_timeout
+            ));
         }
         if self.bot.generated_secrets.is_empty() {
             p.push("bot.generated_secrets is empty; the bot needs at least one credential".into());
