@@ -199,7 +199,7 @@ fn sqlite3(mounts: &Mounts, args: &[&str]) -> Result<Vec<u8>, Failure> {
         )));
     }
     let mut stmt = conn.prepare(command).map_err(sql_error)?;
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let mut rows = stmt.query([]).map_err(sql_error)?;
     let mut out_rows: Vec<Vec<Value>> = Vec::new();
     while let Some(row) = rows.next().map_err(sql_error)? {
