@@ -32,6 +32,7 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
     ("previous", Some('p'), false),
     ("for", None, true),
     ("wait", None, false),
+    ("overwrite", None, false),
 ];
 
 /// A parsed command line: positional words and flags by long name.

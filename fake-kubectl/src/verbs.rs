@@ -30,6 +30,7 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
         ["exec", target] => exec(state, inv, target, input),
         ["wait", target] => text(wait(state, inv, target)),
         ["delete", kind, name] => text(delete(state, inv, kind, name)),
+        ["annotate", target, change] => text(annotate(state, inv, target, change)),
         [] => Err(Failure::not_implemented("kubectl without a verb")),
         _ => Err(Failure::not_implemented(format!(
             "`kubectl {}`",
@@ -802,4 +803,50 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
             format!("Error from server (NotFound): pods \"{name}\" not found"),
         )),
     }
+}
+
+fn annotate(
+    state: &mut State,
+    inv: &Invocation,
+    raw: &str,
+    change: &str,
+) -> Result<String, Failure> {
+    inv.only("annotate", &["namespace", "overwrite"])?;
+    let (r, name) = target(raw, "annotate")?;
+    let ns = r.namespaced.then(|| default_namespace(inv));
+    let i = state.index_of(r.kind, ns.as_deref(), name).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!(
+                "Error from server (NotFound): {} \"{name}\" not found",
+                r.qualified()
+            ),
+        )
+    })?;
+    let rv = state.next_resource_version();
+    let object = &mut state.objects_mut()[i];
+    if let Some(key) = change.strip_suffix('-') {
+        if let Some(a) = object
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(key);
+        }
+    } else {
+        let (key, value) = change
+            .split_once('=')
+            .ok_or_else(|| Failure::not_implemented(format!("annotation change `{change}`")))?;
+        let existing = object.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
+        if existing.is_some() && !inv.has("overwrite") {
+            return Err(Failure::new(
+                1,
+                format!(
+                    "error: --overwrite is false but found the following declared annotation(s): '{key}' already has a value"
+                ),
+            ));
+        }
+        object["metadata"]["annotations"][key] = json!(value);
+    }
+    object["metadata"]["resourceVersion"] = json!(rv);
+    Ok(format!("{}/{name} annotated\n", r.qualified()))
 }

@@ -23,6 +23,225 @@ pub struct Xtask {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Provision(Provision),
+    #[command(visible_alias = "tenant-admin")]
+    Admin(Admin),
+}
+
+/// Operate tenants: status, usage, restart, logs, backup and restore.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  cargo xtask admin list --context prod\n  \
+  cargo xtask admin usage --since 7d -o json\n  \
+  cargo xtask admin logs pune-central --tail 200 --follow\n  \
+  cargo xtask admin backup pune-central --out backups/\n  \
+  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz")]
+pub struct Admin {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    List(List),
+    Usage(Usage),
+    Restart(Restart),
+    Logs(Logs),
+    Backup(Backup),
+    Restore(Restore),
+    VerifyBackup(VerifyBackup),
+}
+
+/// How read commands print: an aligned table, or stable JSON/YAML for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Settings the admin commands read: the platform file.
+#[derive(Debug, Args)]
+pub struct PlatformArg {
+    /// Platform settings file [default: platform.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub platform: Option<PathBuf>,
+}
+
+/// List every tenant on the cluster with its status.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "List every tenant on the cluster (namespaces labelled as tenants) with the bot's status: \
+running, stopped (scaled to 0), pending, or error (crash looping, image pull failure, failed rollout). \
+Three kubectl calls, however many tenants there are.",
+    after_help = "Examples:\n  cargo xtask admin list\n  cargo xtask admin list -o json | jq '.tenants[] | select(.status != \"running\")'"
+)]
+pub struct List {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Resource, storage and message usage per tenant and in total.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Per tenant and in total: pods, container restarts, CPU and memory in use (from the metrics \
+API, shown as unavailable when the cluster has none), storage requested and used per volume (from each \
+node's kubelet), and the messages and bot runs of the period, read with a read-only query of the tenant's \
+SQLite database inside its pod. Cluster-wide reads do not grow with the number of tenants; the database \
+reads run concurrently, at most --jobs at a time.",
+    after_help = "Examples:\n  cargo xtask admin usage\n  cargo xtask admin usage pune-central --since 7d\n  cargo xtask admin usage --jobs 16 -o json"
+)]
+pub struct Usage {
+    /// Only this tenant
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: Option<TenantName>,
+    /// The period for message counts: a number with d, h or m (days, hours, minutes)
+    #[arg(long, default_value = "30d", value_parser = parse_period)]
+    pub since: Period,
+    /// How many tenant databases to query at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// A look-back period such as `30d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub seconds: u64,
+}
+
+pub fn parse_period(raw: &str) -> Result<Period, String> {
+    let err = || format!("`{raw}` is not a period; write it like 30d, 12h or 90m");
+    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (n, unit) = raw.split_at(split);
+    let n: u64 = n.parse().map_err(|_| err())?;
+    let unit = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        _ => return Err(err()),
+    };
+    if n == 0 {
+        return Err(err());
+    }
+    n.checked_mul(unit)
+        .map(|seconds| Period { seconds })
+        .ok_or_else(err)
+}
+
+/// Restart a tenant's bot and wait until it is back.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  cargo xtask admin restart pune-central")]
+pub struct Restart {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// How long to wait for the bot to come back (kubectl duration)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Show a tenant's recent bot logs.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask admin logs pune-central --tail 100\n  cargo xtask admin logs pune-central --follow    # e.g. to show the WhatsApp pairing QR code\n  cargo xtask admin logs pune-central --previous  # the crashed container's last words"
+)]
+pub struct Logs {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// Lines from the end to show
+    #[arg(long, default_value_t = 100)]
+    pub tail: u32,
+    /// Only lines newer than this (kubectl duration, e.g. 1h)
+    #[arg(long, value_parser = parse_duration)]
+    pub since: Option<String>,
+    /// Keep streaming new lines until interrupted
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// The previous (crashed) container's logs
+    #[arg(long, short = 'p')]
+    pub previous: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Back up a tenant's database and WhatsApp session into one verified archive.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Back up both volumes of a tenant into one archive, <tenant>-<UTC time>.tar.gz. The SQLite \
+database is copied with SQLite's online backup inside the pod (never by copying the live file) and checked \
+with PRAGMA integrity_check; the WhatsApp session is copied as files. manifest.json records the tenant, \
+tool version, time, the database's user_version and the size and SHA-256 of every file. The archive is \
+written under a temporary name, verified, and only then renamed, with owner-only permissions: an \
+interrupted backup leaves nothing that looks like a backup.",
+    after_help = "Examples:\n  cargo xtask admin backup pune-central\n  cargo xtask admin backup pune-central --out /srv/backups"
+)]
+pub struct Backup {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// Directory for the archive [default: backups/ in the repository]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Restore a tenant's volumes from a backup archive.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Restore a tenant from an archive made by `admin backup`. The archive is verified first \
+(checksums, manifest, database integrity, and that it belongs to TENANT) and nothing is touched if that \
+fails. Then the bot is stopped (a WhatsApp session must never run twice), both volumes' contents are \
+replaced through a short-lived workbench pod, the restored database is checked, and the bot is started \
+again. If a step fails after the bot was stopped, the error says exactly what state the tenant is in and \
+how to recover. Asks you to type the tenant name unless --yes is given.",
+    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes"
+)]
+pub struct Restore {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// The archive to restore
+    pub file: PathBuf,
+    /// Accept an archive of this other tenant (it must name the archive's tenant)
+    #[arg(long, value_name = "TENANT", value_parser = TenantName::parse)]
+    pub from_tenant: Option<TenantName>,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// How long to wait for the bot to come back (kubectl duration)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: String,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Check a backup archive offline: manifest, checksums, database integrity.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  cargo xtask admin verify-backup backups/pune-central-20261124T061500Z.tar.gz"
+)]
+pub struct VerifyBackup {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Where the repository's files are; the defaults are relative to the
@@ -118,11 +337,17 @@ pub struct Provision {
 /// A kubectl (Go) duration such as `90s`, `5m` or `1h30m`, checked here so
 /// that a typo fails before anything is applied rather than after.
 pub fn parse_duration(raw: &str) -> Result<String, String> {
+    duration_millis(raw).map(|_| raw.to_owned())
+}
+
+/// The length of a kubectl duration, in milliseconds.
+pub fn duration_millis(raw: &str) -> Result<u64, String> {
     let err = || format!("`{raw}` is not a duration; write it like 90s, 5m or 1h30m");
     let mut rest = raw;
     if rest.is_empty() {
         return Err(err());
     }
+    let mut total: u64 = 0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
@@ -130,19 +355,33 @@ pub fn parse_duration(raw: &str) -> Result<String, String> {
         if digits == 0 {
             return Err(err());
         }
+        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
-        let unit = ["ms", "s", "m", "h"]
+        let (unit, millis) = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)]
             .into_iter()
-            .find(|u| rest.starts_with(u))
+            .find(|(u, _)| rest.starts_with(u))
             .ok_or_else(err)?;
         rest = &rest[unit.len()..];
+        total = n
+            .checked_mul(millis)
+            .and_then(|m| total.checked_add(m))
+            .ok_or_else(err)?;
     }
-    Ok(raw.to_owned())
+    Ok(total)
 }
 
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn periods() {
+        assert_eq!(super::parse_period("30d").unwrap().seconds, 30 * 86_400);
+        assert_eq!(super::parse_period("90m").unwrap().seconds, 5_400);
+        for bad in ["", "d", "30", "0d", "1w", "-1d", "1.5d"] {
+            assert!(super::parse_period(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations() {
@@ -152,6 +391,8 @@ mod tests {
         for bad in ["", "5", "5 minutes", "m5", "1.5h", "-1s"] {
             assert!(super::parse_duration(bad).is_err(), "{bad}");
         }
+        assert_eq!(super::duration_millis("1h30m"), Ok(5_400_000));
+        assert_eq!(super::duration_millis("250ms"), Ok(250));
     }
 
     #[test]

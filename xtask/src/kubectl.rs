@@ -72,9 +72,9 @@ impl Kubectl {
         }
     }
 
-    /// Runs kubectl with `args` (after `--context`), returning stdout. A
-    /// non-zero exit becomes an error explaining the failure; any of
-    /// `redact` found in kubectl's output is replaced before it is shown.
+    /// Runs kubectl with `args` (after `--context`), returning stdout as
+    /// text. A non-zero exit becomes a [`KubectlFailure`] explaining it; any
+    /// of `redact` found in kubectl's error text is replaced before it is shown.
     fn run(
         &self,
         sh: &Shell,
@@ -82,36 +82,49 @@ impl Kubectl {
         stdin: Option<&str>,
         redact: &[&str],
     ) -> anyhow::Result<String> {
+        let input = stdin.map_or(Input::None, |s| Input::Bytes(s.as_bytes()));
+        let out = self.run_with(sh, args, input, Sink::Capture, redact)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// The general form: stdin from nothing, bytes or a file; stdout captured,
+    /// written to a file, or passed through to ours.
+    pub fn run_with(
+        &self,
+        sh: &Shell,
+        args: &[&str],
+        input: Input<'_>,
+        sink: Sink,
+        redact: &[&str],
+    ) -> anyhow::Result<Vec<u8>> {
         let mut full: Vec<&str> = Vec::new();
         if let Some(c) = &self.context {
             full.extend(["--context", c.as_str()]);
         }
         full.extend_from_slice(args);
-        let output = run_process(sh, &self.program, &full, stdin)
+        let output = run_process(sh, &self.program, &full, input, sink)
             .with_context(|| format!("could not run kubectl `{}`", self.program.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if output.status.success() {
-            return Ok(stdout);
+            return Ok(output.stdout);
         }
         let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         for secret in redact.iter().filter(|s| !s.is_empty()) {
             stderr = stderr.replace(secret, "<redacted>");
         }
-        let status = output
-            .status
-            .code()
-            .map_or_else(|| "a signal".to_owned(), |c| format!("exit {c}"));
-        bail!(
-            "`kubectl {}` failed ({status}) on {}: {}\n{}",
-            args.first().copied().unwrap_or_default(),
-            self.context_label(),
-            if stderr.is_empty() {
-                "(no error text)"
-            } else {
-                &stderr
-            },
-            advice(&stderr, self)
-        )
+        Err(KubectlFailure {
+            verb: args
+                .iter()
+                .take_while(|a| !a.starts_with('-'))
+                .take(2)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            status: output.status.code(),
+            advice: advice(&stderr, self),
+            context: self.context_label(),
+            stderr,
+        }
+        .into())
     }
 
     fn run_json(&self, sh: &Shell, args: &[&str]) -> anyhow::Result<Value> {
@@ -194,6 +207,192 @@ impl Kubectl {
         }
     }
 
+    /// `kubectl get --raw PATH`, or None when the API behind the path is
+    /// not served (e.g. no metrics-server): a missing optional API is not an error.
+    pub fn get_raw_optional(&self, sh: &Shell, path: &str) -> anyhow::Result<Option<Value>> {
+        match self.run(sh, &["get", "--raw", path], None, &[]) {
+            Ok(out) => serde_json::from_str(&out).map(Some).with_context(|| {
+                format!("`kubectl get --raw {path}` printed something that is not JSON")
+            }),
+            Err(e) => match e.downcast_ref::<KubectlFailure>() {
+                Some(f)
+                    if f.stderr.contains("could not find the requested resource")
+                        || f.stderr.contains("unable to handle the request") =>
+                {
+                    Ok(None)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// `kubectl get --raw PATH` of a path that must exist.
+    pub fn get_raw(&self, sh: &Shell, path: &str) -> anyhow::Result<Value> {
+        self.run_json(sh, &["get", "--raw", path])
+    }
+
+    /// Runs `command` in a container; returns its stdout unless `sink` takes it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn exec(
+        &self,
+        sh: &Shell,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        command: &[&str],
+        input: Input<'_>,
+        sink: Sink,
+    ) -> anyhow::Result<Vec<u8>> {
+        let target = format!("pod/{pod}");
+        let mut args = vec![
+            "exec",
+            target.as_str(),
+            "--namespace",
+            namespace,
+            "--container",
+            container,
+        ];
+        if !matches!(input, Input::None) {
+            args.push("--stdin");
+        }
+        args.push("--");
+        args.extend_from_slice(command);
+        self.run_with(sh, &args, input, sink, &[])
+    }
+
+    pub fn scale(
+        &self,
+        sh: &Shell,
+        namespace: &str,
+        deployment: &str,
+        replicas: u32,
+    ) -> anyhow::Result<()> {
+        let target = format!("deployment/{deployment}");
+        let replicas = format!("--replicas={replicas}");
+        self.run(
+            sh,
+            &["scale", &target, "--namespace", namespace, &replicas],
+            None,
+            &[],
+        )
+        .map(drop)
+    }
+
+    pub fn rollout_restart(
+        &self,
+        sh: &Shell,
+        namespace: &str,
+        deployment: &str,
+    ) -> anyhow::Result<()> {
+        let target = format!("deployment/{deployment}");
+        self.run(
+            sh,
+            &["rollout", "restart", &target, "--namespace", namespace],
+            None,
+            &[],
+        )
+        .map(drop)
+    }
+
+    /// `kubectl logs`, streamed straight to our stdout.
+    pub fn logs(
+        &self,
+        sh: &Shell,
+        namespace: &str,
+        target: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<()> {
+        let mut args = vec!["logs", target, "--namespace", namespace];
+        args.extend_from_slice(extra);
+        self.run_with(sh, &args, Input::None, Sink::Inherit, &[])
+            .map(drop)
+    }
+
+    /// Sets (`Some`) or removes (`None`) one annotation of `target` (TYPE/NAME).
+    pub fn annotate(
+        &self,
+        sh: &Shell,
+        namespace: &str,
+        target: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let change = match value {
+            Some(v) => format!("{key}={v}"),
+            None => format!("{key}-"),
+        };
+        self.run(
+            sh,
+            &[
+                "annotate",
+                target,
+                "--namespace",
+                namespace,
+                "--overwrite",
+                &change,
+            ],
+            None,
+            &[],
+        )
+        .map(drop)
+    }
+
+    /// Waits for a pod to be Ready.
+    pub fn wait_ready(
+        &self,
+        sh: &Shell,
+        namespace: &str,
+        pod: &str,
+        timeout: &str,
+    ) -> anyhow::Result<()> {
+        let target = format!("pod/{pod}");
+        let timeout = format!("--timeout={timeout}");
+        self.run(
+            sh,
+            &[
+                "wait",
+                "--for=condition=Ready",
+                &target,
+                "--namespace",
+                namespace,
+                &timeout,
+            ],
+            None,
+            &[],
+        )
+        .map(drop)
+    }
+
+    pub fn delete_pod(&self, sh: &Shell, namespace: &str, pod: &str) -> anyhow::Result<()> {
+        self.run(
+            sh,
+            &[
+                "delete",
+                "pod",
+                pod,
+                "--namespace",
+                namespace,
+                "--ignore-not-found",
+                "--wait=true",
+            ],
+            None,
+            &[],
+        )
+        .map(drop)
+    }
+
+    /// Server-side applies one object (the workbench pod) from JSON.
+    pub fn apply_object(
+        &self,
+        sh: &Shell,
+        object: &Value,
+        field_manager: &str,
+    ) -> anyhow::Result<()> {
+        let text = serde_json::to_string(object)?;
+        self.apply_server_side(sh, &text, field_manager, true, &[])
+            .map(drop)
+    }
+
     /// Waits until the deployment's rollout finishes or `timeout` passes.
     pub fn rollout_status(
         &self,
@@ -221,36 +420,90 @@ impl Kubectl {
     }
 }
 
-/// Runs `program` to completion, feeding `stdin` from a thread. kubectl may
-/// exit before reading its input (a bad context, an unreachable server): the
-/// broken pipe is then ignored so that kubectl's own error is what is shown.
+/// A kubectl call that exited non-zero (or was killed).
+#[derive(Debug)]
+pub struct KubectlFailure {
+    /// The verb, e.g. `get` or `rollout status`.
+    pub verb: String,
+    pub status: Option<i32>,
+    /// kubectl's error text, secrets redacted.
+    pub stderr: String,
+    context: String,
+    advice: String,
+}
+
+impl std::fmt::Display for KubectlFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self
+            .status
+            .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}"));
+        let text = if self.stderr.is_empty() {
+            "(no error text)"
+        } else {
+            &self.stderr
+        };
+        write!(
+            f,
+            "`kubectl {}` failed ({status}) on {}: {text}\n{}",
+            self.verb, self.context, self.advice
+        )
+    }
+}
+
+impl std::error::Error for KubectlFailure {}
+
+/// Where a kubectl call's stdin comes from.
+pub enum Input<'a> {
+    None,
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// Where a kubectl call's stdout goes.
+pub enum Sink {
+    /// Returned to the caller.
+    Capture,
+    /// Written to this file (large downloads never sit in memory).
+    File(std::fs::File),
+    /// Straight to our own stdout (logs).
+    Inherit,
+}
+
+/// Runs `program` to completion, feeding stdin bytes from a thread. kubectl
+/// may exit before reading its input (a bad context, an unreachable server):
+/// the broken pipe is then ignored so that kubectl's own error is what is shown.
 fn run_process(
     sh: &Shell,
     program: &Path,
     args: &[&str],
-    stdin: Option<&str>,
+    input: Input<'_>,
+    sink: Sink,
 ) -> std::io::Result<std::process::Output> {
     use std::io::Write;
     use std::process::{Command, Stdio};
+    let stdin = match &input {
+        Input::None => Stdio::null(),
+        Input::Bytes(_) => Stdio::piped(),
+        Input::File(path) => Stdio::from(std::fs::File::open(path)?),
+    };
+    let stdout = match sink {
+        Sink::Capture => Stdio::piped(),
+        Sink::File(f) => Stdio::from(f),
+        Sink::Inherit => Stdio::inherit(),
+    };
     let mut child = Command::new(program)
         .args(args)
         .current_dir(sh.current_dir())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
+        .stdin(stdin)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()?;
-    let writer = match (stdin, child.stdin.take()) {
-        (Some(input), Some(mut pipe)) => {
-            let input = input.to_owned();
-            Some(std::thread::spawn(move || {
-                match pipe.write_all(input.as_bytes()) {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                    other => other,
-                }
+    let writer = match (input, child.stdin.take()) {
+        (Input::Bytes(bytes), Some(mut pipe)) => {
+            let input = bytes.to_vec();
+            Some(std::thread::spawn(move || match pipe.write_all(&input) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other,
             }))
         }
         _ => None,

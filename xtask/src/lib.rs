@@ -3,12 +3,15 @@
 //!
 //! One module per command, each a `run` method on its flags struct:
 //! - `provision`: render `templates/` for a tenant and apply them (provision.rs)
+//! - `admin …`: list, usage, restart, logs, backup, restore (admin/)
 //!
 //! Shared pieces: `tenant` (config and validation), `platform` (platform
 //! settings), `render` (templates to checked manifests), `kubectl` (the only
 //! code that talks to the cluster), `prompt` (interactive questions).
 
+pub mod admin;
 pub mod flags;
+pub mod interrupt;
 pub mod kubectl;
 pub mod platform;
 pub mod prompt;
@@ -38,6 +41,7 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|sh| match flags.command {
             flags::Command::Provision(cmd) => cmd.run(&sh, &project_root()),
+            flags::Command::Admin(cmd) => cmd.run(&sh, &project_root()),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
