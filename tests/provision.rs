@@ -496,7 +496,7 @@ fn an_unreachable_cluster_gives_one_clear_paragraph() {
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!(stderr(&out), @r"
     Checking the cluster (context `prod`) for tenant kalyan ...
-    error: `kubectl get` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
+    error: `kubectl get namespace` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
     The cluster could not be reached: check the VPN or network and your kubeconfig with `kubectl --context prod cluster-info`, then run the same command again. Nothing was changed by this step.
     ");
     assert!(
