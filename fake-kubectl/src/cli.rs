@@ -183,14 +183,7 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
-    let mut state = match State::open(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(stderr, "{e:#}");
-            return NOT_IMPLEMENTED;
-        }
-    };
-    if let Err(e) = state.record_call(&args) {
+    if let Err(e) = crate::record_call(dir, &args) {
         let _ = writeln!(stderr, "fake-kubectl: cannot log the call: {e}");
         return NOT_IMPLEMENTED;
     }
@@ -198,27 +191,34 @@ pub fn run(
         Ok(inv) => inv,
         Err(f) => return fail(stdout, stderr, f),
     };
+    let verb = inv.words.first().cloned().unwrap_or_default();
+    match crate::take_fault(dir, &verb) {
+        Ok(Some(fault)) => {
+            std::thread::sleep(std::time::Duration::from_millis(fault.sleep_ms));
+            let _ = stdout.write_all(fault.stdout.as_bytes());
+            return fail(stdout, stderr, Failure::new(fault.exit_code, fault.stderr.trim_end()));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = writeln!(stderr, "{e:#}");
+            return NOT_IMPLEMENTED;
+        }
+    }
+    let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait")
+        || inv.words.get(..2) == Some(&["rollout".to_owned(), "status".to_owned()]);
+    let opened = if read_only { State::open_read_only(dir) } else { State::open(dir) };
+    let mut state = match opened {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e:#}");
+            return NOT_IMPLEMENTED;
+        }
+    };
     if let Some(ctx) = inv.flag("context") {
         let known = state.contexts();
         if !known.is_empty() && !known.iter().any(|k| k == ctx) {
-            return fail(
-                stdout,
-                stderr,
-                Failure::new(1, format!("error: context \"{ctx}\" does not exist")),
-            );
+            return fail(stdout, stderr, Failure::new(1, format!("error: context \"{ctx}\" does not exist")));
         }
-    }
-    let verb = inv.words.first().cloned().unwrap_or_default();
-    if let Some(fault) = state.take_fault(&verb) {
-        let _ = state.save();
-        drop(state); // a hanging kubectl must not block the others
-        std::thread::sleep(std::time::Duration::from_millis(fault.sleep_ms));
-        let _ = stdout.write_all(fault.stdout.as_bytes());
-        return fail(
-            stdout,
-            stderr,
-            Failure::new(fault.exit_code, fault.stderr.trim_end()),
-        );
     }
     let mut input = Vec::new();
     let wants_stdin = inv.flag("filename") == Some("-") || inv.has("stdin");

@@ -107,15 +107,28 @@ impl Fault {
 /// The fake cluster. Every method that changes it writes it back at once.
 pub struct State {
     dir: PathBuf,
-    /// `resourceVersion` counter, objects, faults and simulation settings.
+    /// `resourceVersion` counter, objects and simulation settings.
     data: Value,
+    /// Whether `data` changed since it was read; only then is it written.
+    dirty: bool,
+    /// False for invocations that only read (they share the lock).
+    writable: bool,
     _lock: File,
 }
 
 impl State {
     /// Opens (creating if needed) the cluster in `dir`, holding an exclusive
-    /// lock until dropped so that concurrent invocations queue up.
+    /// lock until dropped so that concurrent changes queue up.
     pub fn open(dir: &Path) -> anyhow::Result<State> {
+        State::open_with(dir, true)
+    }
+
+    /// Opens the cluster for reading only; readers share the lock.
+    pub fn open_read_only(dir: &Path) -> anyhow::Result<State> {
+        State::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, writable: bool) -> anyhow::Result<State> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("fake-kubectl: cannot create state dir {}", dir.display()))?;
         let lock = File::options()
@@ -123,19 +136,25 @@ impl State {
             .truncate(false)
             .write(true)
             .open(dir.join("lock"))?;
-        lock.lock()?;
+        if writable {
+            lock.lock()?;
+        } else {
+            lock.lock_shared()?;
+        }
         let path = dir.join("cluster.json");
         let data = match std::fs::read_to_string(&path) {
             Ok(text) => {
                 serde_json::from_str(&text).context("fake-kubectl: cluster.json is corrupt")?
             }
-            Err(_) => json!({"resourceVersion": 1000, "objects": [], "faults": [],
+            Err(_) => json!({"resourceVersion": 1000, "objects": [],
                              "podStates": {}, "contexts": [], "clock": null,
                              "nodes": ["node-1"], "metrics": true, "logs": {}}),
         };
         Ok(State {
             dir: dir.to_path_buf(),
             data,
+            dirty: false,
+            writable,
             _lock: lock,
         })
     }
@@ -144,7 +163,13 @@ impl State {
         &self.dir
     }
 
-    fn save(&self) -> anyhow::Result<()> {
+    /// Writes the cluster back if anything changed.
+    fn save(&mut self) -> anyhow::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        anyhow::ensure!(self.writable, "fake-kubectl: a read-only invocation tried to change the cluster");
+        self.dirty = false;
         let tmp = self.dir.join("cluster.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec(&self.data)?)?;
         std::fs::rename(&tmp, self.dir.join("cluster.json"))?;
@@ -156,6 +181,7 @@ impl State {
     }
 
     fn objects_mut(&mut self) -> &mut Vec<Value> {
+        self.dirty = true;
         self.data["objects"]
             .as_array_mut()
             .expect("objects is a list")
@@ -176,6 +202,7 @@ impl State {
     }
 
     fn next_resource_version(&mut self) -> String {
+        self.dirty = true;
         let rv = self.data["resourceVersion"].as_u64().unwrap_or(1000) + 1;
         self.data["resourceVersion"] = json!(rv);
         rv.to_string()
@@ -223,12 +250,14 @@ impl State {
     ) -> anyhow::Result<()> {
         self.data["logs"][format!("{namespace}/{deployment}")] =
             json!({"current": current, "previous": previous});
+        self.dirty = true;
         self.save()
     }
 
     /// Whether the metrics API (metrics-server) answers.
     pub fn set_metrics_available(&mut self, available: bool) -> anyhow::Result<()> {
         self.data["metrics"] = json!(available);
+        self.dirty = true;
         self.save()
     }
 
@@ -236,6 +265,7 @@ impl State {
     pub fn set_nodes(&mut self, nodes: &[&str]) -> anyhow::Result<()> {
         anyhow::ensure!(!nodes.is_empty(), "a cluster needs a node");
         self.data["nodes"] = json!(nodes);
+        self.dirty = true;
         controllers::reconcile(self);
         self.save()
     }
@@ -267,17 +297,13 @@ impl State {
         Ok(found.is_some())
     }
 
+    /// Makes matching invocations fail (see [`Fault`]).
     pub fn add_fault(&mut self, fault: Fault) -> anyhow::Result<()> {
-        self.data["faults"]
-            .as_array_mut()
-            .expect("faults is a list")
-            .push(fault.to_json());
-        self.save()
+        with_faults(&self.dir, |faults| faults.push(fault.to_json()))
     }
 
     pub fn clear_faults(&mut self) -> anyhow::Result<()> {
-        self.data["faults"] = json!([]);
-        self.save()
+        with_faults(&self.dir, Vec::clear)
     }
 
     /// What the pods of `deployment` in `namespace` do: `Running` (the
@@ -294,6 +320,7 @@ impl State {
             controllers::POD_STATES
         );
         self.data["podStates"][format!("{namespace}/{deployment}")] = json!(state);
+        self.dirty = true;
         controllers::reconcile(self);
         self.save()
     }
@@ -301,12 +328,14 @@ impl State {
     /// Restricts `--context` to these names (any name is accepted otherwise).
     pub fn set_contexts(&mut self, contexts: &[&str]) -> anyhow::Result<()> {
         self.data["contexts"] = json!(contexts);
+        self.dirty = true;
         self.save()
     }
 
     /// Fixes the clock used for timestamps (RFC 3339), for stable output.
     pub fn set_clock(&mut self, rfc3339: &str) -> anyhow::Result<()> {
         self.data["clock"] = json!(rfc3339);
+        self.dirty = true;
         self.save()
     }
 
@@ -319,31 +348,6 @@ impl State {
             .collect()
     }
 
-    fn record_call(&self, args: &[String]) -> anyhow::Result<()> {
-        let mut log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("calls.jsonl"))?;
-        writeln!(log, "{}", serde_json::to_string(args)?)?;
-        Ok(())
-    }
-
-    /// The first fault for `verb`, counting it down.
-    fn take_fault(&mut self, verb: &str) -> Option<Fault> {
-        let faults = self.data["faults"].as_array_mut()?;
-        let i = faults
-            .iter()
-            .position(|f| f["verb"] == verb || f["verb"] == "*")?;
-        let fault = Fault::from_json(&faults[i]);
-        match fault.times {
-            Some(1) => {
-                faults.remove(i);
-            }
-            Some(n) => faults[i]["times"] = json!(n - 1),
-            None => {}
-        }
-        Some(fault)
-    }
 
     fn pod_state(&self, namespace: &str, deployment: &str) -> String {
         self.data["podStates"][format!("{namespace}/{deployment}")]
@@ -362,6 +366,59 @@ impl State {
             })
             .unwrap_or_default()
     }
+}
+
+/// Appends one invocation to `calls.jsonl` (one short append per line).
+fn record_call(dir: &Path, args: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut log = File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("calls.jsonl"))?;
+    log.write_all(format!("{}\n", serde_json::to_string(args)?).as_bytes())?;
+    Ok(())
+}
+
+/// Reads, changes and writes `faults.json` under its own lock, so that
+/// faults can be counted down by invocations that otherwise only read.
+fn with_faults<T>(dir: &Path, change: impl FnOnce(&mut Vec<Value>) -> T) -> anyhow::Result<T> {
+    std::fs::create_dir_all(dir)?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("faults.lock"))?;
+    lock.lock()?;
+    let path = dir.join("faults.json");
+    let mut faults: Vec<Value> = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).context("fake-kubectl: faults.json is corrupt")?,
+        Err(_) => Vec::new(),
+    };
+    let before = faults.clone();
+    let out = change(&mut faults);
+    if faults != before {
+        std::fs::write(&path, serde_json::to_vec(&faults)?)?;
+    }
+    Ok(out)
+}
+
+/// The first fault for `verb`, counting it down.
+fn take_fault(dir: &Path, verb: &str) -> anyhow::Result<Option<Fault>> {
+    if !dir.join("faults.json").exists() {
+        return Ok(None);
+    }
+    with_faults(dir, |faults| {
+        let i = faults.iter().position(|f| f["verb"] == verb || f["verb"] == "*")?;
+        let fault = Fault::from_json(&faults[i]);
+        match fault.times {
+            Some(1) => {
+                faults.remove(i);
+            }
+            Some(n) => faults[i]["times"] = json!(n - 1),
+            None => {}
+        }
+        Some(fault)
+    })
 }
 
 fn matches(o: &Value, kind: &str, namespace: Option<&str>, name: &str) -> bool {
