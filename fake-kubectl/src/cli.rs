@@ -196,7 +196,11 @@ pub fn run(
         Ok(Some(fault)) => {
             std::thread::sleep(std::time::Duration::from_millis(fault.sleep_ms));
             let _ = stdout.write_all(fault.stdout.as_bytes());
-            return fail(stdout, stderr, Failure::new(fault.exit_code, fault.stderr.trim_end()));
+            return fail(
+                stdout,
+                stderr,
+                Failure::new(fault.exit_code, fault.stderr.trim_end()),
+            );
         }
         Ok(None) => {}
         Err(e) => {
@@ -206,7 +210,11 @@ pub fn run(
     }
     let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait")
         || inv.words.get(..2) == Some(&["rollout".to_owned(), "status".to_owned()]);
-    let opened = if read_only { State::open_read_only(dir) } else { State::open(dir) };
+    let opened = if read_only {
+        State::open_read_only(dir)
+    } else {
+        State::open(dir)
+    };
     let mut state = match opened {
         Ok(s) => s,
         Err(e) => {
@@ -217,7 +225,11 @@ pub fn run(
     if let Some(ctx) = inv.flag("context") {
         let known = state.contexts();
         if !known.is_empty() && !known.iter().any(|k| k == ctx) {
-            return fail(stdout, stderr, Failure::new(1, format!("error: context \"{ctx}\" does not exist")));
+            return fail(
+                stdout,
+                stderr,
+                Failure::new(1, format!("error: context \"{ctx}\" does not exist")),
+            );
         }
     }
     let mut input = Vec::new();

@@ -63,19 +63,30 @@ pub fn reconcile(state: &mut State) {
         .filter(|o| o["kind"] == "Deployment")
         .map(namespace_and_name)
         .collect();
-    // Pods whose Deployment is gone go with it.
-    state.objects_mut().retain(|o| {
+    // The pods each Deployment wants now; every other pod a Deployment
+    // owned goes (Recreate: an older template's pods, surplus replicas, and
+    // the pods of a deleted Deployment), in one pass over the objects.
+    let wanted: Vec<Vec<String>> = deployments
+        .iter()
+        .map(|(ns, name)| wanted_pods(state, ns, name))
+        .collect();
+    let keep: std::collections::HashSet<String> = deployments
+        .iter()
+        .zip(&wanted)
+        .flat_map(|((ns, _), pods)| pods.iter().map(move |p| format!("{ns}/{p}")))
+        .collect();
+    state.retain_objects(|o| {
         o["kind"] != "Pod"
             || o.pointer("/metadata/annotations/fake-kubectl~1owner")
-                .and_then(Value::as_str)
-                .is_none_or(|owner| {
-                    deployments
-                        .iter()
-                        .any(|(ns, name)| owner == format!("{ns}/{name}"))
-                })
+                .is_none()
+            || keep.contains(&format!(
+                "{}/{}",
+                o["metadata"]["namespace"].as_str().unwrap_or_default(),
+                o["metadata"]["name"].as_str().unwrap_or_default()
+            ))
     });
-    for (ns, name) in deployments {
-        reconcile_deployment(state, &ns, &name);
+    for ((ns, name), pods) in deployments.iter().zip(&wanted) {
+        reconcile_deployment(state, ns, name, pods);
     }
     reconcile_standalone_pods(state);
 }
@@ -113,37 +124,44 @@ fn reconcile_standalone_pods(state: &mut State) {
     }
 }
 
-fn reconcile_deployment(state: &mut State, ns: &str, name: &str) {
-    let Some(d) = state.get("Deployment", Some(ns), name).cloned() else {
-        return;
+/// The pod template's hash, as the `pod-template-hash` label.
+fn template_hash(d: &Value) -> String {
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    name_chars(fnv(&template.to_string()), 10)
+}
+
+/// The names of the pods a Deployment should have now.
+fn wanted_pods(state: &State, ns: &str, name: &str) -> Vec<String> {
+    let Some(d) = state.get("Deployment", Some(ns), name) else {
+        return Vec::new();
     };
-    let owner = format!("{ns}/{name}");
     let replicas = d
         .pointer("/spec/replicas")
         .and_then(Value::as_u64)
         .unwrap_or(1);
-    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let hash = name_chars(fnv(&template.to_string()), 10);
-    let pod_state = state.pod_state(ns, name);
-    let wanted: Vec<String> = (0..replicas)
+    let hash = template_hash(d);
+    (0..replicas)
         .map(|i| {
             format!(
                 "{name}-{hash}-{}",
                 name_chars(fnv(&format!("{hash}{i}")), 5)
             )
         })
-        .collect();
-    // Recreate: pods of an older template (or beyond the replica count) go.
-    state.objects_mut().retain(|o| {
-        o["kind"] != "Pod"
-            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
-                .and_then(Value::as_str)
-                != Some(&owner)
-            || wanted.iter().any(|w| o["metadata"]["name"] == w.as_str())
-    });
+        .collect()
+}
+
+fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[String]) {
+    let Some(d) = state.get("Deployment", Some(ns), name).cloned() else {
+        return;
+    };
+    let owner = format!("{ns}/{name}");
+    let replicas = wanted.len() as u64;
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let hash = template_hash(&d);
+    let pod_state = state.pod_state(ns, name);
     let now = state.now();
     let mut ready = 0;
-    for pod_name in &wanted {
+    for pod_name in wanted {
         let existing = state.index_of("Pod", Some(ns), pod_name);
         // Times come from the pod's creation, so a steady pod's status is steady.
         let started = existing
@@ -179,7 +197,7 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str) {
                     "spec": spec,
                     "status": status,
                 });
-                state.objects_mut().push(pod);
+                state.push_object(pod);
             }
         }
     }

@@ -61,6 +61,8 @@ pub struct Fault {
     pub sleep_ms: u64,
     /// How many invocations it applies to; None for all.
     pub times: Option<u32>,
+    /// How many matching invocations to let through first (to fail mid-way).
+    pub skip: u32,
 }
 
 impl Fault {
@@ -73,6 +75,7 @@ impl Fault {
             stderr: "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n".to_owned(),
             sleep_ms: 0,
             times: None,
+            skip: 0,
         }
     }
 
@@ -84,12 +87,13 @@ impl Fault {
             stderr: stderr.to_owned(),
             sleep_ms: 0,
             times: None,
+            skip: 0,
         }
     }
 
     fn to_json(&self) -> Value {
         json!({"verb": self.verb, "exit_code": self.exit_code, "stdout": self.stdout,
-               "stderr": self.stderr, "sleep_ms": self.sleep_ms, "times": self.times})
+               "stderr": self.stderr, "sleep_ms": self.sleep_ms, "times": self.times, "skip": self.skip})
     }
 
     fn from_json(v: &Value) -> Fault {
@@ -100,6 +104,7 @@ impl Fault {
             stderr: v["stderr"].as_str().unwrap_or_default().to_owned(),
             sleep_ms: v["sleep_ms"].as_u64().unwrap_or(0),
             times: v["times"].as_u64().map(|t| t as u32),
+            skip: v["skip"].as_u64().unwrap_or(0) as u32,
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct State {
     dirty: bool,
     /// False for invocations that only read (they share the lock).
     writable: bool,
+    /// Position of each object by (kind, namespace, name), built on first use.
+    index: std::cell::OnceCell<std::collections::HashMap<(String, String, String), usize>>,
     _lock: File,
 }
 
@@ -155,6 +162,7 @@ impl State {
             data,
             dirty: false,
             writable,
+            index: std::cell::OnceCell::new(),
             _lock: lock,
         })
     }
@@ -168,7 +176,10 @@ impl State {
         if !self.dirty {
             return Ok(());
         }
-        anyhow::ensure!(self.writable, "fake-kubectl: a read-only invocation tried to change the cluster");
+        anyhow::ensure!(
+            self.writable,
+            "fake-kubectl: a read-only invocation tried to change the cluster"
+        );
         self.dirty = false;
         let tmp = self.dir.join("cluster.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec(&self.data)?)?;
@@ -190,15 +201,42 @@ impl State {
     /// The stored object of `kind` named `name` in `namespace` (None for
     /// cluster-scoped kinds).
     pub fn get(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
-        self.objects()
-            .iter()
-            .find(|o| matches(o, kind, namespace, name))
+        self.index_of(kind, namespace, name)
+            .map(|i| &self.objects()[i])
     }
 
     fn index_of(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<usize> {
-        self.objects()
-            .iter()
-            .position(|o| matches(o, kind, namespace, name))
+        let index = self.index.get_or_init(|| {
+            self.objects()
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (key(o), i))
+                .collect()
+        });
+        index
+            .get(&(
+                kind.to_owned(),
+                namespace.unwrap_or_default().to_owned(),
+                name.to_owned(),
+            ))
+            .copied()
+    }
+
+    /// Adds an object (its kind, namespace and name must be new).
+    fn push_object(&mut self, object: Value) {
+        let k = key(&object);
+        let objects = self.objects_mut();
+        objects.push(object);
+        let position = objects.len() - 1;
+        if let Some(index) = self.index.get_mut() {
+            index.insert(k, position);
+        }
+    }
+
+    /// Keeps only the objects `keep` accepts.
+    fn retain_objects(&mut self, keep: impl FnMut(&Value) -> bool) {
+        self.objects_mut().retain(keep);
+        self.index = std::cell::OnceCell::new();
     }
 
     fn next_resource_version(&mut self) -> String {
@@ -291,6 +329,7 @@ impl State {
         let found = self.index_of(kind, namespace, name);
         if let Some(i) = found {
             self.objects_mut().remove(i);
+            self.index = std::cell::OnceCell::new();
             controllers::reconcile(self);
             self.save()?;
         }
@@ -347,7 +386,6 @@ impl State {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
-
 
     fn pod_state(&self, namespace: &str, deployment: &str) -> String {
         self.data["podStates"][format!("{namespace}/{deployment}")]
@@ -408,8 +446,14 @@ fn take_fault(dir: &Path, verb: &str) -> anyhow::Result<Option<Fault>> {
         return Ok(None);
     }
     with_faults(dir, |faults| {
-        let i = faults.iter().position(|f| f["verb"] == verb || f["verb"] == "*")?;
+        let i = faults
+            .iter()
+            .position(|f| f["verb"] == verb || f["verb"] == "*")?;
         let fault = Fault::from_json(&faults[i]);
+        if fault.skip > 0 {
+            faults[i]["skip"] = json!(fault.skip - 1);
+            return None;
+        }
         match fault.times {
             Some(1) => {
                 faults.remove(i);
@@ -421,10 +465,10 @@ fn take_fault(dir: &Path, verb: &str) -> anyhow::Result<Option<Fault>> {
     })
 }
 
-fn matches(o: &Value, kind: &str, namespace: Option<&str>, name: &str) -> bool {
-    o["kind"] == kind
-        && o["metadata"]["name"] == name
-        && o["metadata"]["namespace"].as_str() == namespace
+/// The identity of an object: kind, namespace (empty when cluster-scoped), name.
+fn key(o: &Value) -> (String, String, String) {
+    let (ns, name) = namespace_and_name(o);
+    (o["kind"].as_str().unwrap_or_default().to_owned(), ns, name)
 }
 
 /// An object's namespace (empty when cluster-scoped) and name.

@@ -410,7 +410,7 @@ pub fn store(
             object["metadata"]["creationTimestamp"] = json!(state.now());
             object["metadata"]["generation"] = json!(1);
             object["metadata"]["resourceVersion"] = json!(rv);
-            state.objects_mut().push(object);
+            state.push_object(object);
         }
     }
     Ok(key)
@@ -794,7 +794,8 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
     let ns = default_namespace(inv);
     match state.index_of("Pod", Some(&ns), name) {
         Some(i) => {
-            state.objects_mut().remove(i);
+            let pod = state.objects()[i].clone();
+            state.retain_objects(|o| *o != pod);
             Ok(format!("pod \"{name}\" deleted\n"))
         }
         None if inv.has("ignore-not-found") => Ok(String::new()),

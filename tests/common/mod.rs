@@ -115,3 +115,120 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
+
+/// Renders `names` as tenants with the repository's templates and puts them
+/// straight into the fake cluster: what provision would apply, without a
+/// kubectl round trip per tenant (for tests and benchmarks with hundreds).
+pub fn seed_tenants(cluster: &Cluster, names: &[String]) {
+    use xtask::platform::Platform;
+    use xtask::render::{SecretValues, Templates};
+    use xtask::tenant::{TenantName, TenantSpec, TenantValues};
+    let root = repo_root();
+    let platform = Platform::load(&root.join("platform.yaml").display().to_string()).unwrap();
+    let templates = Templates::load(&root.join("templates")).unwrap();
+    let mut objects = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let values = TenantValues {
+            mla_name: Some(format!("MLA {name}")),
+            constituency: Some(format!("Constituency {name}")),
+            whatsapp_number: Some(format!("+9170{i:08}")),
+            domains: vec![format!("{name}.example.in")],
+            ..Default::default()
+        };
+        let tiers = platform.tier_names();
+        let spec = TenantSpec::resolve(
+            &TenantName::parse(name).unwrap(),
+            &values,
+            &tiers,
+            &platform.default_tier,
+        )
+        .unwrap();
+        let manifests = templates
+            .render_tenant(&spec, &platform, &SecretValues::Redacted)
+            .unwrap();
+        objects.extend(manifests.into_iter().map(|m| m.object));
+    }
+    cluster.open().put_many(objects).unwrap();
+}
+
+impl Cluster {
+    /// Runs the fake kubectl directly, as an operator's hand edit would.
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        let out = std::process::Command::new(fake_kubectl())
+            .args(args)
+            .env("FAKE_KUBECTL_STATE", self.state.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kubectl {args:?}: {}", stderr(&out));
+        out
+    }
+
+    /// `cargo xtask admin ARGS` with the fake kubectl (through `$KUBECTL`,
+    /// so that callers can append more arguments).
+    pub fn admin(&self, args: &[&str]) -> Command {
+        let mut cmd = self.xtask(&["admin"]);
+        cmd.args(args);
+        cmd.env("KUBECTL", fake_kubectl());
+        cmd
+    }
+
+    /// The directory standing in for a tenant's volume.
+    pub fn volume(&self, tenant: &str, claim: &str) -> PathBuf {
+        let dir = self
+            .state
+            .path()
+            .join("volumes")
+            .join(format!("tenant-{tenant}"))
+            .join(claim);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Every file under the fake cluster's volumes of `tenant`, with its bytes.
+    pub fn volume_files(&self, tenant: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        fn walk(dir: &Path, base: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, base, out);
+                } else {
+                    out.insert(
+                        p.strip_prefix(base).unwrap().display().to_string(),
+                        std::fs::read(&p).unwrap(),
+                    );
+                }
+            }
+        }
+        let base = self
+            .state
+            .path()
+            .join("volumes")
+            .join(format!("tenant-{tenant}"));
+        let mut out = std::collections::BTreeMap::new();
+        walk(&base, &base, &mut out);
+        out
+    }
+}
+
+/// Creates the bot's database with the tables the platform's usage query reads.
+pub fn create_bot_database(path: &Path, messages: &[&str], runs: &[&str], user_version: i64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE messages(id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, body TEXT);
+         CREATE TABLE bot_runs(id INTEGER PRIMARY KEY, started_at TEXT NOT NULL);",
+    )
+    .unwrap();
+    for (i, at) in messages.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO messages(created_at, body) VALUES (?1, ?2)",
+            (at, format!("संदेश {i}")),
+        )
+        .unwrap();
+    }
+    for at in runs {
+        conn.execute("INSERT INTO bot_runs(started_at) VALUES (?1)", [at])
+            .unwrap();
+    }
+    conn.pragma_update(None, "user_version", user_version)
+        .unwrap();
+}

@@ -66,8 +66,14 @@ impl Progress {
         let mut s = format!("State of tenant {} now:\n", self.tenant);
         if self.bot_stopped {
             s += &format!(
-                "  - the bot is STOPPED (deployment/{} scaled to 0; it had {} replica(s))\n",
-                self.deployment, self.replicas
+                "  - the bot is STOPPED (deployment/{} scaled to 0; it had {} {})\n",
+                self.deployment,
+                self.replicas,
+                if self.replicas == 1 {
+                    "replica"
+                } else {
+                    "replicas"
+                }
             );
         } else {
             s += "  - the bot was not stopped and is running as before\n";
@@ -100,7 +106,8 @@ impl flags::Restore {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         eprintln!("Verifying {} ...", self.file.display());
-        let archive = verify_archive(&self.file).context("nothing was changed")?;
+        let archive = verify_archive(&self.file)
+            .map_err(|e| anyhow::anyhow!("{e:#}\nNothing was changed."))?;
         let from = archive.manifest.tenant.as_str();
         match &self.from_tenant {
             None if from != self.tenant.as_str() => bail!(
@@ -142,11 +149,11 @@ impl flags::Restore {
             if progress.workbench && Workbench::stop(sh, &kubectl, &bot.namespace).is_ok() {
                 progress.workbench = false;
             }
-            return Err(e.context(format!(
-                "restore of tenant {} failed\n{}",
+            return Err(anyhow::anyhow!(
+                "restore of tenant {} failed: {e:#}\n\n{}",
                 self.tenant,
                 progress.describe(&self.file)
-            )));
+            ));
         }
         println!(
             "Restored tenant {} from {} (taken {}); the bot is {}.",

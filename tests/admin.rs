@@ -1,0 +1,786 @@
+//! `cargo xtask admin` end to end against the fake kubectl: list and usage
+//! over tenants in mixed states, restart, logs, backup and restore.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use common::{Cluster, create_bot_database, seed_tenants, stderr, stdout};
+use serde_json::Value;
+
+const NOW: &str = "2026-11-24T06:00:00Z";
+
+/// Five tenants created four days before NOW: one running with data, one
+/// crash looping, one with a bad image, one stopped, one unschedulable.
+fn mixed_cluster() -> Cluster {
+    let cluster = Cluster::new();
+    cluster.open().set_clock("2026-11-20T06:00:00Z").unwrap();
+    let names: Vec<String> = ["alpha", "bravo", "charlie", "delta", "echo"]
+        .map(String::from)
+        .to_vec();
+    seed_tenants(&cluster, &names);
+    let mut state = cluster.open();
+    state
+        .set_pod_state("tenant-bravo", "bot", "CrashLoopBackOff")
+        .unwrap();
+    state
+        .set_pod_state("tenant-delta", "bot", "ImagePullBackOff")
+        .unwrap();
+    state
+        .set_pod_state("tenant-echo", "bot", "Pending")
+        .unwrap();
+    drop(state);
+    cluster.kubectl(&[
+        "scale",
+        "deployment/bot",
+        "--namespace",
+        "tenant-charlie",
+        "--replicas=0",
+    ]);
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    create_bot_database(
+        &db,
+        &[
+            "2026-11-23T10:00:00Z",
+            "2026-11-01T10:00:00Z",
+            "2026-10-01T10:00:00Z",
+        ],
+        &["2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"],
+        3,
+    );
+    std::fs::write(
+        cluster
+            .volume("alpha", "bot-whatsapp-auth")
+            .join("creds.json"),
+        b"{\"me\":\"alpha\"}",
+    )
+    .unwrap();
+    cluster
+}
+
+fn run_ok(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.env("XTASK_NOW", NOW).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn list_shows_every_state() {
+    let cluster = mixed_cluster();
+    let table = run_ok(&mut cluster.admin(&["list"]));
+    insta::assert_snapshot!(table, @r"
+    TENANT   STATUS                                        READY  RESTARTS  AGE  DOMAINS
+    alpha    running                                       1/1    0         4d   alpha.example.in
+    bravo    error (crash looping)                         0/1    5         4d   bravo.example.in
+    charlie  stopped                                       0/0    0         4d   charlie.example.in
+    delta    error (image pull failure: ImagePullBackOff)  0/1    0         4d   delta.example.in
+    echo     pending (unschedulable)                       0/1    0         4d   echo.example.in
+    ");
+    let json = run_ok(&mut cluster.admin(&["list", "-o", "json"]));
+    insta::assert_snapshot!("list-json", json);
+    let mut alias = cluster.xtask(&["tenant-admin", "list", "-o", "yaml"]);
+    let yaml = run_ok(alias.env("KUBECTL", common::fake_kubectl()));
+    let from_yaml: Value = serde_saphyr::from_str(&yaml).unwrap();
+    let from_json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(from_yaml, from_json, "YAML and JSON say different things");
+}
+
+#[test]
+fn usage_rows_and_totals() {
+    let cluster = mixed_cluster();
+    let out = cluster
+        .admin(&["usage"])
+        .env("XTASK_NOW", NOW)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::assert_snapshot!("usage-table", stdout(&out));
+    let json: Value =
+        serde_json::from_str(&run_ok(&mut cluster.admin(&["usage", "-o", "json"]))).unwrap();
+    insta::assert_snapshot!("usage-json", serde_json::to_string_pretty(&json).unwrap());
+    let rows = json["tenants"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let sum = |f: &dyn Fn(&Value) -> u64| rows.iter().map(f).sum::<u64>();
+    let field = |k: &'static str| move |r: &Value| r[k].as_u64().unwrap_or(0);
+    let total = &json["total"];
+    for key in [
+        "pods",
+        "restarts",
+        "cpu_millicores",
+        "memory_bytes",
+        "messages",
+        "bot_runs",
+    ] {
+        assert_eq!(
+            total[key].as_u64().unwrap_or(0),
+            sum(&field(key)),
+            "total {key}"
+        );
+    }
+    let volumes = |k: &'static str| {
+        move |r: &Value| {
+            r["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v[k].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        }
+    };
+    assert_eq!(
+        total["requested_bytes"].as_u64().unwrap(),
+        sum(&volumes("requested_bytes"))
+    );
+    assert_eq!(
+        total["used_bytes"].as_u64().unwrap(),
+        sum(&volumes("used_bytes"))
+    );
+    // alpha: two messages and two runs in the last 30 days.
+    let alpha = &rows[0];
+    assert_eq!(
+        (alpha["messages"].as_u64(), alpha["bot_runs"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let week = run_ok(&mut cluster.admin(&["usage", "alpha", "--since", "7d", "-o", "json"]));
+    let week: Value = serde_json::from_str(&week).unwrap();
+    assert_eq!(week["tenants"][0]["messages"], 1);
+    assert_eq!(week["tenants"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_tenant_with_no_usage_shows_zeros() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["quiet".to_owned()]);
+    let json: Value = serde_json::from_str(&run_ok(
+        &mut cluster.admin(&["usage", "quiet", "-o", "json"]),
+    ))
+    .unwrap();
+    let row = &json["tenants"][0];
+    assert_eq!(row["messages"], 0);
+    assert_eq!(row["bot_runs"], 0);
+    assert_eq!(row["restarts"], 0);
+    assert_eq!(row["note"], "no database yet");
+    for v in row["volumes"].as_array().unwrap() {
+        assert_eq!(v["used_bytes"], 0);
+    }
+}
+
+#[test]
+fn usage_without_a_metrics_api_says_so() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["quiet".to_owned()]);
+    cluster.open().set_metrics_available(false).unwrap();
+    let table = run_ok(&mut cluster.admin(&["usage"]));
+    assert!(
+        table.contains("CPU and memory: n/a, the cluster serves no metrics API"),
+        "{table}"
+    );
+    let json: Value =
+        serde_json::from_str(&run_ok(&mut cluster.admin(&["usage", "-o", "json"]))).unwrap();
+    assert_eq!(json["metrics_available"], false);
+    assert_eq!(json["tenants"][0]["cpu_millicores"], Value::Null);
+    assert_eq!(json["total"]["cpu_millicores"], Value::Null);
+}
+
+/// The number of cluster-wide kubectl calls does not grow with tenants.
+#[test]
+fn list_and_usage_make_the_same_calls_for_3_and_300_tenants() {
+    let counts = |n: usize| {
+        let cluster = Cluster::new();
+        let names: Vec<String> = (0..n).map(|i| format!("t{i:03}")).collect();
+        seed_tenants(&cluster, &names);
+        run_ok(&mut cluster.admin(&["list", "-o", "json"]));
+        let list_calls = cluster.calls().len();
+        run_ok(&mut cluster.admin(&["usage", "--jobs", "8", "-o", "json"]));
+        let usage: Vec<Vec<String>> = cluster.calls().into_iter().skip(list_calls).collect();
+        let execs = usage.iter().filter(|c| c[0] == "exec").count();
+        (list_calls, usage.len() - execs, execs)
+    };
+    let (list3, usage3, execs3) = counts(3);
+    let (list300, usage300, execs300) = counts(300);
+    assert_eq!(list3, 3);
+    assert_eq!(list300, list3, "list calls grew with tenants");
+    assert_eq!(
+        usage300, usage3,
+        "usage's cluster-wide calls grew with tenants"
+    );
+    assert_eq!(
+        (execs3, execs300),
+        (3, 300),
+        "one database read per running tenant"
+    );
+}
+
+#[test]
+fn restart_rolls_the_bot_and_refuses_a_stopped_tenant() {
+    let cluster = mixed_cluster();
+    let before = cluster
+        .get("Deployment", Some("tenant-alpha"), "bot")
+        .unwrap();
+    let out = cluster.admin(&["restart", "alpha"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Tenant alpha restarted; the bot is ready.\n");
+    let after = cluster
+        .get("Deployment", Some("tenant-alpha"), "bot")
+        .unwrap();
+    assert!(
+        after
+            .pointer("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")
+            .is_some()
+    );
+    assert_ne!(
+        before["metadata"]["resourceVersion"],
+        after["metadata"]["resourceVersion"]
+    );
+
+    let objects = cluster.objects();
+    let out = cluster.admin(&["restart", "charlie"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&out), @"error: tenant charlie is stopped (its bot is scaled to 0 replicas), so there is nothing to restart; nothing was changed. Start it with `cargo xtask provision charlie --values tenants/charlie.yaml`, which sets one replica again.");
+    assert_eq!(cluster.objects(), objects);
+}
+
+#[test]
+fn logs_tail_and_previous() {
+    let cluster = mixed_cluster();
+    let current: String = (1..=5).map(|i| format!("line {i}\n")).collect();
+    cluster
+        .open()
+        .set_logs(
+            "tenant-bravo",
+            "bot",
+            &current,
+            "panic: database is locked\n",
+        )
+        .unwrap();
+    assert_eq!(
+        run_ok(&mut cluster.admin(&["logs", "bravo", "--tail", "2"])),
+        "line 4\nline 5\n"
+    );
+    assert_eq!(
+        run_ok(&mut cluster.admin(&["logs", "bravo", "--previous"])),
+        "panic: database is locked\n"
+    );
+    let call = cluster.calls().pop().unwrap();
+    assert!(
+        call.contains(&"--previous".to_owned()) && call.contains(&"--container=bot".to_owned()),
+        "{call:?}"
+    );
+    let out = cluster.admin(&["logs", "charlie"]).output().unwrap();
+    assert!(stderr(&out).contains("tenant charlie is stopped"));
+}
+
+#[test]
+fn every_command_names_the_existing_tenants_for_a_missing_one() {
+    let cluster = mixed_cluster();
+    let archive = tempfile::NamedTempFile::new().unwrap();
+    for args in [
+        vec!["usage", "zulu"],
+        vec!["restart", "zulu"],
+        vec!["logs", "zulu"],
+        vec!["backup", "zulu"],
+    ] {
+        let out = cluster.admin(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&out).lines().last().unwrap(),
+            "error: tenant zulu does not exist on this cluster; the tenants are: alpha, bravo, charlie, delta, echo",
+            "{args:?}"
+        );
+    }
+    // restore checks the archive before the cluster.
+    let out = cluster
+        .admin(&["restore", "zulu"])
+        .arg(archive.path())
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("failed verification") || stderr(&out).contains("corrupt"),
+        "{}",
+        stderr(&out)
+    );
+    let empty = Cluster::new();
+    let out = empty.admin(&["restart", "zulu"]).output().unwrap();
+    assert!(
+        stderr(&out).contains("there are no tenants on this cluster yet"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn backup(cluster: &Cluster, tenant: &str, dir: &Path) -> PathBuf {
+    let out = cluster
+        .admin(&["backup", tenant, "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let archives: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    archives.into_iter().next().unwrap()
+}
+
+fn query(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn backup_then_restore_round_trip() {
+    let cluster = mixed_cluster();
+    std::fs::create_dir_all(cluster.volume("alpha", "bot-whatsapp-auth").join("keys")).unwrap();
+    std::fs::write(
+        cluster
+            .volume("alpha", "bot-whatsapp-auth")
+            .join("keys/pre-key-1.json"),
+        [0u8, 159, 146, 150],
+    )
+    .unwrap();
+    // Another tenant with data of its own, which must never change.
+    create_bot_database(
+        &cluster.volume("bravo", "bot-data").join("bot.sqlite3"),
+        &["2026-11-23T00:00:00Z"],
+        &[],
+        9,
+    );
+    std::fs::write(
+        cluster
+            .volume("bravo", "bot-whatsapp-auth")
+            .join("creds.json"),
+        b"bravo",
+    )
+    .unwrap();
+    let bravo_before = cluster.volume_files("bravo");
+    let alpha_auth_before: Vec<(String, Vec<u8>)> = cluster
+        .volume_files("alpha")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("bot-whatsapp-auth/"))
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = backup(&cluster, "alpha", dir.path());
+    let name = archive.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("alpha-") && name.ends_with("Z.tar.gz"),
+        "{name}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The pod's temporary copy is gone and the live database untouched.
+    assert!(
+        !cluster
+            .volume("alpha", "bot-data")
+            .join(".xtask-backup.sqlite3")
+            .exists()
+    );
+
+    let verified = cluster
+        .xtask(&["admin", "verify-backup"])
+        .arg(&archive)
+        .arg("-o")
+        .arg("json")
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let manifest: Value = serde_json::from_str(&stdout(&verified)).unwrap();
+    assert_eq!(manifest["tenant"], "alpha");
+    assert_eq!(manifest["database"]["user_version"], 3);
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 3);
+
+    // Damage alpha: lose the database, change the session.
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    std::fs::remove_file(&db).unwrap();
+    std::fs::write(
+        cluster.volume("alpha", "bot-data").join("bot.sqlite3-wal"),
+        b"stale wal",
+    )
+    .unwrap();
+    std::fs::write(
+        cluster
+            .volume("alpha", "bot-whatsapp-auth")
+            .join("creds.json"),
+        b"someone else",
+    )
+    .unwrap();
+    std::fs::write(
+        cluster
+            .volume("alpha", "bot-whatsapp-auth")
+            .join("stray.json"),
+        b"stray",
+    )
+    .unwrap();
+
+    let out = cluster
+        .admin(&["restore", "alpha"])
+        .arg(&archive)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Restored tenant alpha from"),
+        "{}",
+        stdout(&out)
+    );
+    let alpha_after = cluster.volume_files("alpha");
+    let auth_after: Vec<(String, Vec<u8>)> = alpha_after
+        .iter()
+        .filter(|(k, _)| k.starts_with("bot-whatsapp-auth/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(
+        auth_after, alpha_auth_before,
+        "the session files are not byte-identical"
+    );
+    let data_files: Vec<&String> = alpha_after
+        .keys()
+        .filter(|k| k.starts_with("bot-data/"))
+        .collect();
+    assert_eq!(
+        data_files,
+        ["bot-data/bot.sqlite3"],
+        "stale or temporary files remain"
+    );
+    // The database is the archive's, byte for byte, and holds the same rows.
+    let extracted = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(extracted.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        std::fs::read(extracted.path().join("database/bot.sqlite3")).unwrap()
+    );
+    assert_eq!(query(&db, "SELECT count(*) FROM messages"), 3);
+    assert_eq!(query(&db, "PRAGMA user_version"), 3);
+    // The bot is back, the workbench gone, the bookkeeping annotation removed.
+    let deployment = cluster
+        .get("Deployment", Some("tenant-alpha"), "bot")
+        .unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert!(
+        deployment
+            .pointer("/metadata/annotations/mla-platform.in~1replicas-before-restore")
+            .is_none()
+    );
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-alpha"), "xtask-workbench")
+            .is_none()
+    );
+    assert_eq!(
+        cluster.volume_files("bravo"),
+        bravo_before,
+        "restoring alpha touched bravo"
+    );
+    assert!(
+        cluster
+            .calls()
+            .iter()
+            .all(|c| !c.iter().any(|a| a.contains("tenant-bravo"))),
+        "a command for alpha addressed bravo's namespace"
+    );
+}
+
+#[test]
+fn a_stopped_tenant_is_backed_up_through_the_workbench_and_stays_stopped_after_restore() {
+    let cluster = mixed_cluster();
+    create_bot_database(
+        &cluster.volume("charlie", "bot-data").join("bot.sqlite3"),
+        &["2026-11-23T00:00:00Z"],
+        &[],
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = backup(&cluster, "charlie", dir.path());
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-charlie"), "xtask-workbench")
+            .is_none(),
+        "the workbench was left behind"
+    );
+    let out = cluster
+        .admin(&["restore", "charlie"])
+        .arg(&archive)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the bot is left stopped, as it was"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        cluster
+            .get("Deployment", Some("tenant-charlie"), "bot")
+            .unwrap()["spec"]["replicas"],
+        0
+    );
+}
+
+#[test]
+fn bad_archives_are_refused_before_anything_changes() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = backup(&cluster, "alpha", dir.path());
+    let bytes = std::fs::read(&archive).unwrap();
+    let bad = tempfile::tempdir().unwrap();
+    let truncated = bad.path().join("truncated.tar.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    // A corrupted file inside an otherwise valid archive: rebuild it with one byte changed.
+    let unpacked = tempfile::tempdir().unwrap();
+    assert!(
+        std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(unpacked.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let creds = unpacked.path().join("whatsapp-auth/creds.json");
+    let mut data = std::fs::read(&creds).unwrap();
+    data[0] ^= 1;
+    std::fs::write(&creds, data).unwrap();
+    let corrupted = bad.path().join("corrupted.tar.gz");
+    assert!(
+        std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(&corrupted)
+            .arg("-C")
+            .arg(unpacked.path())
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let objects = cluster.objects();
+    let files = cluster.volume_files("alpha");
+    let calls = cluster.calls().len();
+    let mut transcript = String::new();
+    for (label, path, extra) in [
+        ("truncated", &truncated, vec![]),
+        ("corrupted", &corrupted, vec![]),
+        ("another tenant's", &archive, vec![]),
+        (
+            "wrong --from-tenant",
+            &archive,
+            vec!["--from-tenant", "delta"],
+        ),
+    ] {
+        let target = if label.contains("tenant") {
+            "bravo"
+        } else {
+            "alpha"
+        };
+        let out = cluster
+            .admin(&["restore", target])
+            .arg(path)
+            .arg("--yes")
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{label}");
+        let err = stderr(&out)
+            .replace(&path.display().to_string(), "ARCHIVE")
+            .lines()
+            .filter(|l| !l.starts_with("Verifying"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        transcript += &format!("# {label}\n{err}\n\n");
+    }
+    insta::assert_snapshot!(transcript);
+    assert_eq!(
+        cluster.objects(),
+        objects,
+        "a refused restore changed the cluster"
+    );
+    assert_eq!(cluster.volume_files("alpha"), files);
+    let later: Vec<Vec<String>> = cluster.calls().into_iter().skip(calls).collect();
+    assert!(
+        later.iter().all(|c| c[0] == "get"),
+        "a refused restore did more than read: {later:?}"
+    );
+    // verify-backup agrees, offline.
+    let out = cluster
+        .xtask(&["admin", "verify-backup"])
+        .arg(&corrupted)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // Restoring another tenant's data on purpose works.
+    let out = cluster
+        .admin(&["restore", "charlie"])
+        .arg(&archive)
+        .args(["--yes", "--from-tenant", "alpha"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_interrupted_backup_leaves_nothing_that_looks_like_a_backup() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    // The backup's execs: .backup, cat, rm, then tar of the session files,
+    // which fails as if the pod were killed.
+    let killed = fake_kubectl::Fault::fail("exec", 137, "command terminated with exit code 137");
+    cluster
+        .open()
+        .add_fault(fake_kubectl::Fault {
+            skip: 3,
+            times: Some(1),
+            ..killed
+        })
+        .unwrap();
+    let out = cluster
+        .admin(&["backup", "alpha", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert!(
+        stderr(&out).contains("no backup was written"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_backup_leaves_no_archive() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    cluster
+        .open()
+        .add_fault(fake_kubectl::Fault {
+            sleep_ms: 30_000,
+            times: Some(1),
+            ..fake_kubectl::Fault::fail("exec", 1, "")
+        })
+        .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["admin", "backup", "alpha", "--kubectl"])
+        .arg(common::fake_kubectl())
+        .arg("--out")
+        .arg(dir.path())
+        .env("FAKE_KUBECTL_STATE", cluster.state.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until the hanging exec has started, then press Ctrl-C (SIGINT to the group).
+    let started = std::time::Instant::now();
+    while !cluster.calls().iter().any(|c| c[0] == "exec") {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the backup never reached exec"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-s", "INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "Ctrl-C did not stop the backup"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("interrupted"), "{err}");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
+fn a_restore_that_fails_midway_states_the_tenant_state() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = backup(&cluster, "alpha", dir.path());
+    // A restore's execs: tar -x of the database, its check, rm of the live
+    // files, mv, the check in place, then find -delete on the session
+    // volume, which fails here.
+    let fault = fake_kubectl::Fault::fail("exec", 1, "find: /whatsapp-auth: Input/output error");
+    cluster
+        .open()
+        .add_fault(fake_kubectl::Fault {
+            skip: 5,
+            times: Some(1),
+            ..fault
+        })
+        .unwrap();
+    let out = cluster
+        .admin(&["restore", "alpha"])
+        .arg(&archive)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out).replace(&archive.display().to_string(), "ARCHIVE");
+    let err: String = err
+        .lines()
+        .filter(|l| !l.ends_with("..."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!(err);
+    let deployment = cluster
+        .get("Deployment", Some("tenant-alpha"), "bot")
+        .unwrap();
+    assert_eq!(
+        deployment["spec"]["replicas"], 0,
+        "the bot must stay stopped after a failed restore"
+    );
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-alpha"), "xtask-workbench")
+            .is_none(),
+        "the workbench was not cleaned up"
+    );
+    // Running it again recovers: the bot comes back with its old replica count.
+    let again = cluster
+        .admin(&["restore", "alpha"])
+        .arg(&archive)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        cluster
+            .get("Deployment", Some("tenant-alpha"), "bot")
+            .unwrap()["spec"]["replicas"],
+        1
+    );
+    let auth = cluster.volume_files("alpha");
+    assert_eq!(auth["bot-whatsapp-auth/creds.json"], b"{\"me\":\"alpha\"}");
+}
