@@ -22,8 +22,21 @@
 //!   [`State::set_pod_state`], and a status that `rollout status` reads;
 //!   PVCs are Bound, Namespaces Active. `rollout status` answers at once
 //!   instead of waiting;
-//! - faults: [`State::add_fault`] makes a verb fail, print garbage or hang;
+//! - pods: `logs` prints what a test set with [`State::set_logs`]; `exec`
+//!   runs the few commands the tool uses in a container (see `pod_exec.rs`)
+//!   on directories that stand for the pod's volumes
+//!   ([`State::volume_dir`]); `scale`, `rollout restart`, `wait
+//!   --for=condition=Ready`, `delete pod` and `annotate` do what they say;
+//! - `get --raw` serves the metrics API (switched off with
+//!   [`State::set_metrics_available`]) and each node's kubelet stats summary,
+//!   with used bytes measured from the volume directories;
+//! - faults: [`State::add_fault`] makes a verb fail, print garbage or hang,
+//!   optionally after letting some calls through;
 //! - every invocation is appended to `calls.jsonl`, for tests that count calls.
+//!
+//! The cluster is one JSON file read whole by every call: calls that only
+//! read share the lock; changes are written back only when something
+//! changed. That costs about 0.2 s per call at 1,000 tenants.
 //!
 //! Not simulated: admission (Pod Security, quotas), RBAC, network policy
 //! enforcement, field ownership conflicts, garbage collection.
