@@ -25,6 +25,49 @@ pub enum Command {
     Provision(Provision),
     #[command(visible_alias = "tenant-admin")]
     Admin(Admin),
+    Docs(Docs),
+}
+
+/// Check the documentation, and generate the CLI reference.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cargo xtask docs check\n  cargo xtask docs cli")]
+pub struct Docs {
+    #[command(subcommand)]
+    pub command: DocsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    Check(DocsCheck),
+    Cli(DocsCli),
+}
+
+/// Check every markdown file under docs/ and the README.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Check every markdown file under docs/ and the README: relative links and #anchors \
+resolve (anchors as GitHub renders headings); every file or script path named in code exists and every \
+script is executable; every `cargo xtask` command line in a code block parses with the tool's own argument \
+parser, and the onboarding guide uses every subcommand; every `dns` block is valid zone-file records; \
+external links are well-formed (checked for real only with --online); docs/cli.md is up to date. \
+Each problem is printed as file:line: what is wrong; the exit status is 1 if there is any.",
+    after_help = "Examples:\n  cargo xtask docs check\n  cargo xtask docs check --online\n  cargo xtask docs check docs/tenant-onboarding.md"
+)]
+pub struct DocsCheck {
+    /// Only these markdown files [default: README.md and docs/**/*.md]
+    pub files: Vec<PathBuf>,
+    /// Also fetch every external link (needs network and curl)
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// Write docs/cli.md, the command reference, from the argument definitions.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cargo xtask docs cli\n  cargo xtask docs cli --check")]
+pub struct DocsCli {
+    /// Only check that docs/cli.md is up to date; write nothing
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Operate tenants: status, usage, restart, logs, backup and restore.

@@ -4,12 +4,14 @@
 //! One module per command, each a `run` method on its flags struct:
 //! - `provision`: render `templates/` for a tenant and apply them (provision.rs)
 //! - `admin …`: list, usage, restart, logs, backup, restore (admin/)
+//! - `docs check`, `docs cli`: prove the docs right, generate the CLI reference (docs/)
 //!
 //! Shared pieces: `tenant` (config and validation), `platform` (platform
 //! settings), `render` (templates to checked manifests), `kubectl` (the only
 //! code that talks to the cluster), `prompt` (interactive questions).
 
 pub mod admin;
+pub mod docs;
 pub mod flags;
 pub mod interrupt;
 pub mod kubectl;
@@ -42,6 +44,7 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .and_then(|sh| match flags.command {
             flags::Command::Provision(cmd) => cmd.run(&sh, &project_root()),
             flags::Command::Admin(cmd) => cmd.run(&sh, &project_root()),
+            flags::Command::Docs(cmd) => cmd.run(&project_root()),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -123,6 +123,7 @@ impl flags::Provision {
             domains: self.domains.clone(),
             tier: self.tier.clone(),
             rate_limits: Default::default(),
+            site: Default::default(),
         }))
     }
 

@@ -64,6 +64,79 @@ pub struct TenantValues {
     /// Per-tenant overrides of the tier's rate limits.
     #[serde(default, skip_serializing_if = "RateLimitOverrides::is_empty")]
     pub rate_limits: RateLimitOverrides,
+    /// The website's text; the bot renders its pages from it.
+    #[serde(default, skip_serializing_if = "SiteContent::is_empty")]
+    pub site: SiteContent,
+}
+
+/// The tenant website's content. The bot builds its pages from these texts
+/// and the MLA's name and constituency; a change is applied by provision.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteContent {
+    /// One line under the MLA's name on the home page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tagline: Option<String>,
+    /// The "about" text: paragraphs separated by blank lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office_hours: Option<String>,
+}
+
+/// Longest site `about` text, in characters.
+pub const MAX_ABOUT: usize = 4000;
+
+impl SiteContent {
+    pub fn is_empty(&self) -> bool {
+        self.tagline.is_none()
+            && self.about.is_none()
+            && self.office_address.is_none()
+            && self.office_hours.is_none()
+    }
+
+    /// Validates and normalises every text; problems are prefixed by field.
+    fn resolve(&self, problems: &mut Vec<String>) -> SiteContent {
+        let mut line = |key: &str, v: &Option<String>| {
+            v.as_deref().and_then(|raw| {
+                validate_free_text(&format!("site.{key}"), "Sevak of Pune Central", raw)
+                    .map_err(|e| problems.push(format!("site.{key}: {e}")))
+                    .ok()
+            })
+        };
+        let tagline = line("tagline", &self.tagline);
+        let office_hours = line("office_hours", &self.office_hours);
+        let office_address = line("office_address", &self.office_address);
+        let about = self.about.as_deref().and_then(|raw| {
+            let text = raw.trim().replace("\r\n", "\n");
+            let chars = text.chars().count();
+            if text.is_empty() {
+                problems.push("site.about: is empty; remove it or write a paragraph".into());
+                None
+            } else if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n') {
+                problems.push(format!(
+                    "site.about: contains {}; use plain text and blank lines between paragraphs",
+                    describe_char(c)
+                ));
+                None
+            } else if chars > MAX_ABOUT {
+                problems.push(format!(
+                    "site.about: is {chars} characters long; at most {MAX_ABOUT} are allowed"
+                ));
+                None
+            } else {
+                Some(text)
+            }
+        });
+        SiteContent {
+            tagline,
+            about,
+            office_address,
+            office_hours,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -88,7 +161,7 @@ impl TenantValues {
         serde_saphyr::from_str(text).map_err(|err| {
             anyhow::anyhow!(
                 "{path} is not a valid tenant config: {err}\n\
-                 The fields are: tenant, mla_name, constituency, whatsapp_number, domains, tier, rate_limits \
+                 The fields are: tenant, mla_name, constituency, whatsapp_number, domains, tier, rate_limits, site \
                  (see tenants/demo.yaml)."
             )
         })
@@ -110,6 +183,9 @@ impl TenantValues {
         if over.rate_limits.messages_per_day.is_some() {
             self.rate_limits.messages_per_day = over.rate_limits.messages_per_day;
         }
+        if !over.site.is_empty() {
+            self.site = over.site;
+        }
         self
     }
 }
@@ -125,6 +201,7 @@ pub struct TenantSpec {
     pub domains: Vec<String>,
     pub tier: String,
     pub rate_limits: RateLimitOverrides,
+    pub site: SiteContent,
 }
 
 /// The fields a tenant needs, with the flag that sets each; used to name
@@ -221,6 +298,7 @@ impl TenantSpec {
                 ));
             }
         }
+        let site = values.site.resolve(&mut problems);
         if !missing.is_empty() {
             let flags: Vec<String> = REQUIRED_FIELDS
                 .iter()
@@ -241,6 +319,7 @@ impl TenantSpec {
             domains,
             tier,
             rate_limits: values.rate_limits.clone(),
+            site,
         })
     }
 
@@ -254,6 +333,7 @@ impl TenantSpec {
             domains: self.domains.clone(),
             tier: Some(self.tier.clone()),
             rate_limits: self.rate_limits.clone(),
+            site: self.site.clone(),
         }
     }
 
@@ -758,6 +838,40 @@ mod tests {
         );
         let err = TenantValues::from_yaml("x.yaml", "tier: a\ntier: b\n").unwrap_err();
         assert!(err.to_string().contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn site_texts_are_checked() {
+        let mut values = TenantValues {
+            mla_name: Some("A".into()),
+            constituency: Some("B".into()),
+            whatsapp_number: Some("+919800000001".into()),
+            domains: vec!["a.in".into()],
+            ..Default::default()
+        };
+        values.site.about = Some("Para one.\r\n\r\nPara two.\n".into());
+        values.site.tagline = Some("  सेवा  ".into());
+        let spec = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap();
+        assert_eq!(spec.site.about.as_deref(), Some("Para one.\n\nPara two."));
+        assert_eq!(spec.site.tagline.as_deref(), Some("सेवा"));
+        values.site.about = Some("bell\u{7}".into());
+        values.site.office_hours = Some("a\nb".into());
+        let problems = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("site.about: contains the control character U+0007"))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("site.office_hours: "))
+        );
+        values.site.office_hours = None;
+        values.site.about = Some("x".repeat(MAX_ABOUT + 1));
+        let problems = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap_err();
+        assert!(problems[0].contains("4001 characters"), "{problems:?}");
     }
 
     #[test]
