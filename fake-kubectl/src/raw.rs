@@ -97,7 +97,8 @@ fn pod_metrics(state: &State, ns: Option<&str>, query: &str) -> Result<Value, Fa
         })
         .map(|pod| {
             let (ns, name) = namespace_and_name(pod);
-            let h = fnv(&format!("{ns}/{name}"));
+            // From the namespace only, so that values survive template changes.
+            let h = fnv(&ns);
             let containers: Vec<Value> = pod["spec"]["containers"]
                 .as_array()
                 .into_iter()
@@ -105,7 +106,7 @@ fn pod_metrics(state: &State, ns: Option<&str>, query: &str) -> Result<Value, Fa
                 .map(|c| {
                     json!({"name": c["name"], "usage": {
                         "cpu": format!("{}n", (h % 40 + 2) * 1_000_000),
-                        "memory": format!("{}Ki", (h % 80 + 40) * 1024),
+                        "memory": format!("{}Ki", ((h >> 16) % 80 + 40) * 1024),
                     }})
                 })
                 .collect();

@@ -298,6 +298,11 @@ fn check_block(
     if info == "dns" {
         return super::zone::check(text);
     }
+    // Commands are read from shell and console blocks; `text` blocks hold
+    // program output and usage synopses, other languages hold data.
+    if !matches!(info, "" | "console" | "sh" | "bash" | "shell") {
+        return out;
+    }
     let lines: Vec<&str> = text.lines().collect();
     let console = info == "console";
     let mut i = 0;
