@@ -210,8 +210,11 @@ pub fn run(
     }
     let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait")
         || inv.words.get(..2) == Some(&["rollout".to_owned(), "status".to_owned()]);
+    // Reads confined to one namespace read only that namespace's file.
+    let scope = (read_only && !inv.has("all-namespaces") && !inv.has("raw"))
+        .then(|| inv.flag("namespace").unwrap_or("default").to_owned());
     let opened = if read_only {
-        State::open_read_only(dir)
+        State::open_read_only(dir, scope.as_deref())
     } else {
         State::open(dir)
     };

@@ -1,7 +1,7 @@
 //! A stateful stand-in for `kubectl`, for tests: no Kubernetes API server can
 //! run on the machines this project is built on.
 //!
-//! It keeps a whole cluster in one JSON file under the directory named by
+//! It keeps a whole cluster in JSON files under the directory named by
 //! `FAKE_KUBECTL_STATE`, and implements exactly the verbs and flags that
 //! `cargo xtask` uses, with kubectl's argument syntax, output shapes (`-o
 //! json` lists are `kind: List` with `items`), exit codes and error texts.
@@ -34,9 +34,10 @@
 //!   optionally after letting some calls through;
 //! - every invocation is appended to `calls.jsonl`, for tests that count calls.
 //!
-//! The cluster is one JSON file read whole by every call: calls that only
-//! read share the lock; changes are written back only when something
-//! changed. That costs about 0.2 s per call at 1,000 tenants.
+//! The cluster lives in `cluster.json` (settings and cluster-scoped objects)
+//! and one `namespaces/<name>.json` per namespace. A read confined to one
+//! namespace (`get -n`, `exec`, `logs`, ...) reads only that file; readers
+//! share the lock; a change rewrites only the namespaces it changed.
 //!
 //! Not simulated: admission (Pod Security, quotas), RBAC, network policy
 //! enforcement, field ownership conflicts, garbage collection.
@@ -131,6 +132,9 @@ pub struct State {
     dirty: bool,
     /// False for invocations that only read (they share the lock).
     writable: bool,
+    /// The serialised contents of each namespace file as read, to write
+    /// back only the namespaces that changed.
+    read_namespaces: std::collections::HashMap<String, Vec<u8>>,
     /// Position of each object by (kind, namespace, name), built on first use.
     index: std::cell::OnceCell<std::collections::HashMap<(String, String, String), usize>>,
     _lock: File,
@@ -140,15 +144,17 @@ impl State {
     /// Opens (creating if needed) the cluster in `dir`, holding an exclusive
     /// lock until dropped so that concurrent changes queue up.
     pub fn open(dir: &Path) -> anyhow::Result<State> {
-        State::open_with(dir, true)
+        State::open_with(dir, true, None)
     }
 
-    /// Opens the cluster for reading only; readers share the lock.
-    pub fn open_read_only(dir: &Path) -> anyhow::Result<State> {
-        State::open_with(dir, false)
+    /// Opens the cluster for reading only; readers share the lock. With
+    /// `namespace`, only that namespace's objects (and cluster-scoped ones)
+    /// are read: the cost of a call then does not grow with the cluster.
+    pub fn open_read_only(dir: &Path, namespace: Option<&str>) -> anyhow::Result<State> {
+        State::open_with(dir, false, namespace)
     }
 
-    fn open_with(dir: &Path, writable: bool) -> anyhow::Result<State> {
+    fn open_with(dir: &Path, writable: bool, namespace: Option<&str>) -> anyhow::Result<State> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("fake-kubectl: cannot create state dir {}", dir.display()))?;
         let lock = File::options()
@@ -161,8 +167,10 @@ impl State {
         } else {
             lock.lock_shared()?;
         }
+        // cluster.json holds settings and cluster-scoped objects;
+        // namespaces/<name>.json holds each namespace's objects.
         let path = dir.join("cluster.json");
-        let data = match std::fs::read_to_string(&path) {
+        let mut data: Value = match std::fs::read_to_string(&path) {
             Ok(text) => {
                 serde_json::from_str(&text).context("fake-kubectl: cluster.json is corrupt")?
             }
@@ -170,11 +178,41 @@ impl State {
                              "podStates": {}, "contexts": [], "clock": null,
                              "nodes": ["node-1"], "metrics": true, "logs": {}}),
         };
+        let ns_dir = dir.join("namespaces");
+        let files: Vec<PathBuf> = match namespace {
+            Some(ns) => vec![ns_dir.join(format!("{ns}.json"))],
+            None => std::fs::read_dir(&ns_dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect(),
+        };
+        let mut read_namespaces = std::collections::HashMap::new();
+        for file in files {
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            let objects: Vec<Value> = serde_json::from_slice(&bytes)
+                .with_context(|| format!("fake-kubectl: {} is corrupt", file.display()))?;
+            let name = file
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            data["objects"]
+                .as_array_mut()
+                .expect("objects is a list")
+                .extend(objects);
+            read_namespaces.insert(name, bytes);
+        }
         Ok(State {
             dir: dir.to_path_buf(),
             data,
             dirty: false,
             writable,
+            read_namespaces,
             index: std::cell::OnceCell::new(),
             _lock: lock,
         })
@@ -194,9 +232,46 @@ impl State {
             "fake-kubectl: a read-only invocation tried to change the cluster"
         );
         self.dirty = false;
-        let tmp = self.dir.join("cluster.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&self.data)?)?;
-        std::fs::rename(&tmp, self.dir.join("cluster.json"))?;
+        let write = |path: PathBuf, bytes: &[u8]| -> anyhow::Result<()> {
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
+        };
+        let mut by_namespace: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+        let mut cluster_scoped = Vec::new();
+        for o in self.objects() {
+            match o["metadata"]["namespace"].as_str() {
+                Some(ns) => by_namespace.entry(ns.to_owned()).or_default().push(o),
+                None => cluster_scoped.push(o),
+            }
+        }
+        let ns_dir = self.dir.join("namespaces");
+        std::fs::create_dir_all(&ns_dir)?;
+        for (ns, objects) in &by_namespace {
+            let bytes = serde_json::to_vec(objects)?;
+            if self.read_namespaces.get(ns) != Some(&bytes) {
+                write(ns_dir.join(format!("{ns}.json")), &bytes)?;
+            }
+        }
+        for gone in self
+            .read_namespaces
+            .keys()
+            .filter(|ns| !by_namespace.contains_key(*ns))
+        {
+            std::fs::remove_file(ns_dir.join(format!("{gone}.json")))?;
+        }
+        let read_now = by_namespace
+            .iter()
+            .map(|(ns, objects)| Ok((ns.clone(), serde_json::to_vec(objects)?)))
+            .collect::<anyhow::Result<_>>()?;
+        let mut settings = self.data.clone();
+        settings["objects"] = json!(cluster_scoped);
+        write(
+            self.dir.join("cluster.json"),
+            &serde_json::to_vec(&settings)?,
+        )?;
+        self.read_namespaces = read_now;
         Ok(())
     }
 
