@@ -325,6 +325,22 @@ fn backup(cluster: &Cluster, tenant: &str, dir: &Path) -> PathBuf {
     archives.into_iter().next().unwrap()
 }
 
+/// `admin restore TENANT ARCHIVE --yes EXTRA...`.
+fn restore(
+    cluster: &Cluster,
+    tenant: &str,
+    archive: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    cluster
+        .admin(&["restore", tenant])
+        .arg(archive)
+        .arg("--yes")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn query(db: &Path, sql: &str) -> i64 {
     rusqlite::Connection::open(db)
         .unwrap()
@@ -420,12 +436,7 @@ fn backup_then_restore_round_trip() {
     )
     .unwrap();
 
-    let out = cluster
-        .admin(&["restore", "alpha"])
-        .arg(&archive)
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let out = restore(&cluster, "alpha", &archive, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("Restored tenant alpha from"),
@@ -513,12 +524,7 @@ fn a_stopped_tenant_is_backed_up_through_the_workbench_and_stays_stopped_after_r
             .is_none(),
         "the workbench was left behind"
     );
-    let out = cluster
-        .admin(&["restore", "charlie"])
-        .arg(&archive)
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let out = restore(&cluster, "charlie", &archive, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("the bot is left stopped, as it was"),
@@ -590,13 +596,7 @@ fn bad_archives_are_refused_before_anything_changes() {
         } else {
             "alpha"
         };
-        let out = cluster
-            .admin(&["restore", target])
-            .arg(path)
-            .arg("--yes")
-            .args(&extra)
-            .output()
-            .unwrap();
+        let out = restore(&cluster, target, path, &extra);
         assert_eq!(out.status.code(), Some(1), "{label}");
         let err = stderr(&out)
             .replace(&path.display().to_string(), "ARCHIVE")
@@ -626,12 +626,7 @@ fn bad_archives_are_refused_before_anything_changes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     // Restoring another tenant's data on purpose works.
-    let out = cluster
-        .admin(&["restore", "charlie"])
-        .arg(&archive)
-        .args(["--yes", "--from-tenant", "alpha"])
-        .output()
-        .unwrap();
+    let out = restore(&cluster, "charlie", &archive, &["--from-tenant", "alpha"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -740,12 +735,7 @@ fn a_restore_that_fails_midway_states_the_tenant_state() {
             ..fault
         })
         .unwrap();
-    let out = cluster
-        .admin(&["restore", "alpha"])
-        .arg(&archive)
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let out = restore(&cluster, "alpha", &archive, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out).replace(&archive.display().to_string(), "ARCHIVE");
     let err: String = err
@@ -768,12 +758,7 @@ fn a_restore_that_fails_midway_states_the_tenant_state() {
         "the workbench was not cleaned up"
     );
     // Running it again recovers: the bot comes back with its old replica count.
-    let again = cluster
-        .admin(&["restore", "alpha"])
-        .arg(&archive)
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let again = restore(&cluster, "alpha", &archive, &[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
         cluster

@@ -22,6 +22,17 @@ pub struct Kubectl {
     context: Option<String>,
 }
 
+impl crate::flags::ClusterArgs {
+    /// The kubectl these flags (or `$KUBECTL`, or PATH) select.
+    pub fn kubectl(&self) -> anyhow::Result<Kubectl> {
+        Kubectl::locate(
+            self.kubectl.as_deref(),
+            std::env::var_os("KUBECTL").as_deref().map(Path::new),
+            self.context.as_deref(),
+        )
+    }
+}
+
 /// Where a read looks.
 pub enum Scope<'a> {
     Namespace(&'a str),

@@ -93,11 +93,7 @@ impl flags::Provision {
         if interactive && !confirm(&spec, &self.cluster, &mut TerminalPrompter)? {
             bail!("cancelled; nothing was changed");
         }
-        let kubectl = Kubectl::locate(
-            self.cluster.kubectl.as_deref(),
-            std::env::var_os("KUBECTL").as_deref().map(Path::new),
-            self.cluster.context.as_deref(),
-        )?;
+        let kubectl = self.cluster.kubectl()?;
         self.apply(sh, &kubectl, &paths, &platform, &templates, &spec)
     }
 

@@ -43,16 +43,6 @@ impl flags::Admin {
     }
 }
 
-impl flags::ClusterArgs {
-    pub fn kubectl(&self) -> anyhow::Result<Kubectl> {
-        Kubectl::locate(
-            self.kubectl.as_deref(),
-            std::env::var_os("KUBECTL").as_deref().map(Path::new),
-            self.context.as_deref(),
-        )
-    }
-}
-
 impl flags::PlatformArg {
     pub fn load(&self, root: &Path) -> anyhow::Result<Platform> {
         let path = self
