@@ -356,22 +356,28 @@ impl Kubectl {
         pod: &str,
         timeout: &str,
     ) -> anyhow::Result<()> {
-        let target = format!("pod/{pod}");
-        let timeout = format!("--timeout={timeout}");
-        self.run(
+        self.wait_for(
             sh,
-            &[
-                "wait",
-                "--for=condition=Ready",
-                &target,
-                "--namespace",
-                namespace,
-                &timeout,
-            ],
-            None,
-            &[],
+            &["wait", "--for=condition=Ready"],
+            &format!("pod/{pod}"),
+            namespace,
+            timeout,
         )
-        .map(drop)
+    }
+
+    /// `kubectl VERB... TARGET --namespace NS --timeout=T`, for the verbs that wait.
+    fn wait_for(
+        &self,
+        sh: &Shell,
+        verb: &[&str],
+        target: &str,
+        namespace: &str,
+        timeout: &str,
+    ) -> anyhow::Result<()> {
+        let timeout = format!("--timeout={timeout}");
+        let mut args = verb.to_vec();
+        args.extend([target, "--namespace", namespace, &timeout]);
+        self.run(sh, &args, None, &[]).map(drop)
     }
 
     pub fn delete_pod(&self, sh: &Shell, namespace: &str, pod: &str) -> anyhow::Result<()> {
@@ -412,22 +418,13 @@ impl Kubectl {
         deployment: &str,
         timeout: &str,
     ) -> anyhow::Result<()> {
-        let target = format!("deployment/{deployment}");
-        let timeout = format!("--timeout={timeout}");
-        self.run(
+        self.wait_for(
             sh,
-            &[
-                "rollout",
-                "status",
-                &target,
-                "--namespace",
-                namespace,
-                &timeout,
-            ],
-            None,
-            &[],
+            &["rollout", "status"],
+            &format!("deployment/{deployment}"),
+            namespace,
+            timeout,
         )
-        .map(drop)
     }
 }
 

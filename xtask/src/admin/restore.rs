@@ -240,37 +240,31 @@ impl flags::Restore {
             format!("{db}-journal"),
         ];
         eprintln!("Writing the database ...");
-        match archive.database_file() {
+        let staged_ok = match archive.database_file() {
             Some(file) => {
+                // Staged beside the live file and checked before anything is removed.
                 let tar = work.path().join("database.tar");
                 write_tar(&tar, &[(STAGED_DB.to_owned(), file)])?;
-                pod.exec(
-                    sh,
-                    kubectl,
-                    &["tar", "-C", data_dir, "-xf", "-"],
-                    Input::File(&tar),
-                    Sink::Capture,
-                )?;
+                let untar = ["tar", "-C", data_dir, "-xf", "-"];
+                pod.exec(sh, kubectl, &untar, Input::File(&tar), Sink::Capture)?;
                 expect_ok(sh, kubectl, &pod, sqlite, &staged)?;
-                progress.database = Volume::Changing;
-                let mut rm = vec!["rm", "-f"];
-                rm.extend(live_files.iter().map(String::as_str));
-                pod.exec(sh, kubectl, &rm, Input::None, Sink::Capture)?;
-                pod.exec(
-                    sh,
-                    kubectl,
-                    &["mv", &staged, &db],
-                    Input::None,
-                    Sink::Capture,
-                )?;
-                expect_ok(sh, kubectl, &pod, sqlite, &db)?;
+                true
             }
-            None => {
-                progress.database = Volume::Changing;
-                let mut rm = vec!["rm", "-f"];
-                rm.extend(live_files.iter().map(String::as_str));
-                pod.exec(sh, kubectl, &rm, Input::None, Sink::Capture)?;
-            }
+            None => false,
+        };
+        progress.database = Volume::Changing;
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(live_files.iter().map(String::as_str));
+        pod.exec(sh, kubectl, &rm, Input::None, Sink::Capture)?;
+        if staged_ok {
+            pod.exec(
+                sh,
+                kubectl,
+                &["mv", &staged, &db],
+                Input::None,
+                Sink::Capture,
+            )?;
+            expect_ok(sh, kubectl, &pod, sqlite, &db)?;
         }
         progress.database = Volume::Replaced;
         crate::interrupt::check()?;
