@@ -310,6 +310,9 @@ pub struct ClusterArgs {
     /// Kube context to use [default: kubectl's current context]
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Stop any kubectl call that has not answered after this long (waits for rollouts get their own timeout on top)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub kubectl_timeout: String,
 }
 
 /// Render a tenant's manifests and apply them to the cluster.

@@ -3,6 +3,7 @@
 //! and what to do.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -20,16 +21,33 @@ enum Source {
 pub struct Kubectl {
     program: PathBuf,
     context: Option<String>,
+    /// How long one call may take before it is stopped.
+    call_timeout: Duration,
+}
+
+/// How long a call may run.
+#[derive(Debug, Clone, Copy)]
+pub enum Wait {
+    /// The call timeout.
+    Call,
+    /// A call that itself waits this long (rollout status, wait), plus the call timeout.
+    Longer(Duration),
+    /// Data transfers and log streams: until done or interrupted.
+    Unbounded,
 }
 
 impl crate::flags::ClusterArgs {
     /// The kubectl these flags (or `$KUBECTL`, or PATH) select.
     pub fn kubectl(&self) -> anyhow::Result<Kubectl> {
-        Kubectl::locate(
+        let mut kubectl = Kubectl::locate(
             self.kubectl.as_deref(),
             std::env::var_os("KUBECTL").as_deref().map(Path::new),
             self.context.as_deref(),
-        )
+        )?;
+        let millis =
+            crate::flags::duration_millis(&self.kubectl_timeout).map_err(anyhow::Error::msg)?;
+        kubectl.call_timeout = Duration::from_millis(millis);
+        Ok(kubectl)
     }
 }
 
@@ -73,6 +91,7 @@ impl Kubectl {
         Ok(Kubectl {
             program,
             context: context.map(str::to_owned),
+            call_timeout: Duration::from_secs(60),
         })
     }
 
@@ -94,7 +113,7 @@ impl Kubectl {
         redact: &[&str],
     ) -> anyhow::Result<String> {
         let input = stdin.map_or(Input::None, |s| Input::Bytes(s.as_bytes()));
-        let out = self.run_with(sh, args, input, Sink::Capture, redact)?;
+        let out = self.run_with(sh, args, input, Sink::Capture, redact, Wait::Call)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
@@ -107,14 +126,36 @@ impl Kubectl {
         input: Input<'_>,
         sink: Sink,
         redact: &[&str],
+        wait: Wait,
     ) -> anyhow::Result<Vec<u8>> {
         let mut full: Vec<&str> = Vec::new();
         if let Some(c) = &self.context {
             full.extend(["--context", c.as_str()]);
         }
         full.extend_from_slice(args);
-        let output = run_process(sh, &self.program, &full, input, sink)
-            .with_context(|| format!("could not run kubectl `{}`", self.program.display()))?;
+        let limit = match wait {
+            Wait::Call => Some(self.call_timeout),
+            Wait::Longer(d) => Some(d + self.call_timeout),
+            Wait::Unbounded => None,
+        };
+        let verb = args
+            .iter()
+            .take_while(|a| !a.starts_with('-'))
+            .take(2)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let output = match run_process(sh, &self.program, &full, input, sink, limit)
+            .with_context(|| format!("could not run kubectl `{}`", self.program.display()))?
+        {
+            Some(output) => output,
+            None => bail!(
+                "`kubectl {verb}` did not finish within {} on {} and was stopped. The cluster may be \
+                 unreachable or overloaded: check `kubectl cluster-info`, and raise --kubectl-timeout if it is only slow.",
+                humantime::format_duration(limit.unwrap_or_default()),
+                self.context_label()
+            ),
+        };
         if output.status.success() {
             return Ok(output.stdout);
         }
@@ -123,13 +164,7 @@ impl Kubectl {
             stderr = stderr.replace(secret, "<redacted>");
         }
         Err(KubectlFailure {
-            verb: args
-                .iter()
-                .take_while(|a| !a.starts_with('-'))
-                .take(2)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" "),
+            verb,
             status: output.status.code(),
             advice: advice(&stderr, self),
             context: self.context_label(),
@@ -268,7 +303,13 @@ impl Kubectl {
         }
         args.push("--");
         args.extend_from_slice(command);
-        self.run_with(sh, &args, input, sink, &[])
+        // A data transfer takes as long as the data; a query is a call.
+        let wait = if matches!(input, Input::File(_)) || matches!(sink, Sink::File(_)) {
+            Wait::Unbounded
+        } else {
+            Wait::Call
+        };
+        self.run_with(sh, &args, input, sink, &[], wait)
     }
 
     pub fn scale(
@@ -315,7 +356,7 @@ impl Kubectl {
     ) -> anyhow::Result<()> {
         let mut args = vec!["logs", target, "--namespace", namespace];
         args.extend_from_slice(extra);
-        self.run_with(sh, &args, Input::None, Sink::Inherit, &[])
+        self.run_with(sh, &args, Input::None, Sink::Inherit, &[], Wait::Unbounded)
             .map(drop)
     }
 
@@ -365,7 +406,8 @@ impl Kubectl {
         )
     }
 
-    /// `kubectl VERB... TARGET --namespace NS --timeout=T`, for the verbs that wait.
+    /// `kubectl VERB... TARGET --namespace NS --timeout=T`, for the verbs that
+    /// wait; the call may take that long plus the call timeout.
     fn wait_for(
         &self,
         sh: &Shell,
@@ -374,10 +416,13 @@ impl Kubectl {
         namespace: &str,
         timeout: &str,
     ) -> anyhow::Result<()> {
+        let waits = crate::flags::duration_millis(timeout).map_err(anyhow::Error::msg)?;
         let timeout = format!("--timeout={timeout}");
         let mut args = verb.to_vec();
         args.extend([target, "--namespace", namespace, &timeout]);
-        self.run(sh, &args, None, &[]).map(drop)
+        let wait = Wait::Longer(Duration::from_millis(waits));
+        self.run_with(sh, &args, Input::None, Sink::Capture, &[], wait)
+            .map(drop)
     }
 
     pub fn delete_pod(&self, sh: &Shell, namespace: &str, pod: &str) -> anyhow::Result<()> {
@@ -486,8 +531,9 @@ fn run_process(
     args: &[&str],
     input: Input<'_>,
     sink: Sink,
-) -> std::io::Result<std::process::Output> {
-    use std::io::Write;
+    limit: Option<Duration>,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::{Read, Write};
     use std::process::{Command, Stdio};
     let stdin = match &input {
         Input::None => Stdio::null(),
@@ -516,13 +562,60 @@ fn run_process(
         }
         _ => None,
     };
-    let output = child.wait_with_output()?;
+    // Read both pipes while waiting, so that a full pipe never blocks kubectl.
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        pipe.map(|mut p| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                p.read_to_end(&mut buf).map(|_| buf)
+            })
+        })
+    };
+    let out_reader = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err_reader = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect =
+        |r: Option<std::thread::JoinHandle<std::io::Result<Vec<u8>>>>| -> std::io::Result<Vec<u8>> {
+            match r {
+                Some(h) => h
+                    .join()
+                    .map_err(|_| std::io::Error::other("a pipe reader thread panicked"))?,
+                None => Ok(Vec::new()),
+            }
+        };
+    let stdout = collect(out_reader)?;
+    let stderr = collect(err_reader)?;
     if let Some(writer) = writer {
         writer
             .join()
             .map_err(|_| std::io::Error::other("the stdin writer thread panicked"))??;
     }
-    Ok(output)
+    Ok(status.map(|status| std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
 }
 
 fn items(list: Value, args: &[&str]) -> anyhow::Result<Vec<Value>> {
