@@ -18,6 +18,7 @@ pub mod kubectl;
 pub mod platform;
 pub mod prompt;
 pub mod provision;
+pub mod pss;
 pub mod render;
 pub mod tenant;
 

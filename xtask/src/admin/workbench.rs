@@ -126,3 +126,61 @@ impl Workbench {
         kubectl.delete_pod(sh, namespace, WORKBENCH)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Platform;
+    use crate::render::{SecretValues, Templates};
+    use crate::tenant::{TenantName, TenantSpec, TenantValues};
+
+    /// The workbench runs in the tenant's restricted namespace: it must
+    /// pass the profile itself, carry no credentials, and match no policy.
+    #[test]
+    fn the_workbench_is_restricted_and_bare() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let platform = Platform::load(&root.join("platform.yaml").display().to_string()).unwrap();
+        let templates = Templates::load(&root.join("templates")).unwrap();
+        let text = std::fs::read_to_string(root.join("tenants/demo.yaml")).unwrap();
+        let values = TenantValues::from_yaml("demo.yaml", &text).unwrap();
+        let spec = TenantSpec::resolve(
+            &TenantName::parse("demo").unwrap(),
+            &values,
+            &platform.tier_names(),
+            "small",
+        )
+        .unwrap();
+        let manifests = templates
+            .render_tenant(&spec, &platform, &SecretValues::Redacted)
+            .unwrap();
+        let deployment = manifests
+            .into_iter()
+            .find(|m| m.kind == "Deployment")
+            .unwrap();
+        let bot = BotDeployment {
+            namespace: "tenant-demo".into(),
+            name: "bot".into(),
+            replicas: 1,
+            container: "bot".into(),
+            object: deployment.object,
+        };
+        let pod = Workbench::manifest(&bot, "demo").unwrap();
+        assert_eq!(
+            crate::pss::restricted_violations(&pod["spec"]),
+            Vec::<String>::new()
+        );
+        let container = &pod["spec"]["containers"][0];
+        assert!(container.get("envFrom").is_none() && container.get("env").is_none());
+        assert_eq!(container["command"], json!(["sleep", "3600"]));
+        assert_eq!(
+            pod["metadata"]["labels"]["app.kubernetes.io/name"],
+            WORKBENCH
+        );
+        assert_eq!(
+            pod["spec"]["volumes"],
+            bot.object["spec"]["template"]["spec"]["volumes"]
+        );
+    }
+}
