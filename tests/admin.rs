@@ -769,3 +769,75 @@ fn a_restore_that_fails_midway_states_the_tenant_state() {
     let auth = cluster.volume_files("alpha");
     assert_eq!(auth["bot-whatsapp-auth/creds.json"], b"{\"me\":\"alpha\"}");
 }
+
+/// Run every command against a provisioned tenant and look for its
+/// generated credentials (raw and base64) in everything they print.
+#[test]
+fn no_command_ever_prints_a_secret_value() {
+    let cluster = Cluster::new();
+    let values = common::fixture("kalyan.yaml");
+    let first = cluster.provision("kalyan", &values, &[]).output().unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let secret = cluster
+        .get("Secret", Some("tenant-kalyan"), "bot-credentials")
+        .unwrap();
+    let encoded: Vec<String> = secret["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let decoded: Vec<String> = encoded.iter().map(|e| common::decode_base64(e)).collect();
+    assert!(decoded.iter().all(|d| d.len() == 64), "{decoded:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut printed = stdout(&first) + &stderr(&first);
+    let mut run = |cmd: &mut assert_cmd::Command| {
+        let out = cmd.output().unwrap();
+        printed += &(stdout(&out) + &stderr(&out));
+    };
+    run(&mut cluster.provision("kalyan", &values, &[]));
+    run(&mut cluster.provision("kalyan", &values, &["--dry-run"]));
+    for format in ["table", "json", "yaml"] {
+        run(&mut cluster.admin(&["list", "-o", format]));
+        run(&mut cluster.admin(&["usage", "-o", format]));
+    }
+    run(&mut cluster.admin(&["restart", "kalyan"]));
+    run(&mut cluster.admin(&["logs", "kalyan"]));
+    run(cluster
+        .admin(&["backup", "kalyan", "--out"])
+        .arg(dir.path()));
+    let archive = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    run(cluster
+        .xtask(&["admin", "verify-backup", "-o", "json"])
+        .arg(&archive));
+    run(cluster
+        .admin(&["restore", "kalyan"])
+        .arg(&archive)
+        .arg("--yes"));
+    let archive_bytes = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&archive)
+        .output()
+        .unwrap()
+        .stdout;
+    let archive_text = String::from_utf8_lossy(&archive_bytes);
+    for value in encoded.iter().chain(&decoded) {
+        assert!(
+            !printed.contains(value.as_str()),
+            "a credential was printed"
+        );
+        assert!(
+            !archive_text.contains(value.as_str()),
+            "a credential is in the backup"
+        );
+    }
+    assert!(
+        printed.contains("Restored tenant kalyan"),
+        "the commands did not all run: {printed}"
+    );
+}

@@ -595,7 +595,7 @@ fn secret_values_are_never_printed() {
         printed += &(stdout(&out) + &stderr(&out));
     }
     for v in &values {
-        let decoded = decode_base64(v);
+        let decoded = common::decode_base64(v);
         assert_eq!(decoded.len(), 64);
         assert!(
             !printed.contains(&decoded) && !printed.contains(v.as_str()),
@@ -604,25 +604,8 @@ fn secret_values_are_never_printed() {
     }
     let saved = std::fs::read_to_string(cluster.tenants.path().join("kalyan.yaml")).unwrap();
     for v in &values {
-        assert!(!saved.contains(&decode_base64(v)));
+        assert!(!saved.contains(&common::decode_base64(v)));
     }
-}
-
-fn decode_base64(s: &str) -> String {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=') {
-        bits = (bits << 6) | alphabet.iter().position(|a| *a == c).unwrap() as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 #[test]

@@ -232,3 +232,21 @@ pub fn create_bot_database(path: &Path, messages: &[&str], runs: &[&str], user_v
     conn.pragma_update(None, "user_version", user_version)
         .unwrap();
 }
+
+/// Decodes standard base64 (as Secret data is stored).
+pub fn decode_base64(s: &str) -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        bits = (bits << 6) | alphabet.iter().position(|a| *a == c).unwrap() as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
