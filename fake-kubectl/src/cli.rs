@@ -33,6 +33,9 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
     ("for", None, true),
     ("wait", None, false),
     ("overwrite", None, false),
+    ("as", None, true),
+    ("quiet", Some('q'), false),
+    ("dry-run", None, true),
 ];
 
 /// A parsed command line: positional words and flags by long name.
@@ -208,7 +211,7 @@ pub fn run(
             return NOT_IMPLEMENTED;
         }
     }
-    let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait")
+    let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait" | "auth")
         || inv.words.get(..2) == Some(&["rollout".to_owned(), "status".to_owned()]);
     // Reads confined to one namespace read only that namespace's file.
     let scope = (read_only && !inv.has("all-namespaces") && !inv.has("raw"))

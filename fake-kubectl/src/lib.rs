@@ -39,14 +39,22 @@
 //! namespace (`get -n`, `exec`, `logs`, ...) reads only that file; readers
 //! share the lock; a change rewrites only the namespaces it changed.
 //!
-//! Not simulated: admission (Pod Security, quotas), RBAC, network policy
-//! enforcement, field ownership conflicts, garbage collection.
+//! - RBAC: Roles, ClusterRoles and their bindings are stored, and `auth
+//!   can-i --as` answers from them (allow rules, verbs and resources);
+//! - admission: Pods that break the `restricted` profile are refused in a
+//!   namespace that enforces it; `apply --dry-run=server` stores nothing.
+//!
+//! Not simulated: quota admission, other admission plugins, API groups and
+//! resource names in RBAC rules, network policy enforcement, field
+//! ownership conflicts, garbage collection.
 
+mod admission;
 mod base64;
 mod cli;
 mod controllers;
 mod pod_exec;
 mod raw;
+mod rbac;
 mod resources;
 mod verbs;
 
@@ -220,6 +228,12 @@ impl State {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Forgets every change this invocation made (a server-side dry run).
+    fn discard_changes(&mut self) {
+        self.dirty = false;
+        self.writable = false;
     }
 
     /// Writes the cluster back if anything changed.

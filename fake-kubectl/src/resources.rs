@@ -72,6 +72,28 @@ pub const RESOURCES: &[Resource] = &[
     r("Ingress", "networking.k8s.io", "ingresses", &["ing"], true),
     r("Pod", "", "pods", &["po"], true),
     r("Node", "", "nodes", &["no"], false),
+    r("Role", "rbac.authorization.k8s.io", "roles", &[], true),
+    r(
+        "ClusterRole",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        &[],
+        false,
+    ),
+    r(
+        "RoleBinding",
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        &[],
+        true,
+    ),
+    r(
+        "ClusterRoleBinding",
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        &[],
+        false,
+    ),
 ];
 
 /// Finds a resource by any name kubectl accepts: plural, singular (the

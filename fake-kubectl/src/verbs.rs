@@ -31,6 +31,7 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
         ["wait", target] => text(wait(state, inv, target)),
         ["delete", kind, name] => text(delete(state, inv, kind, name)),
         ["annotate", target, change] => text(annotate(state, inv, target, change)),
+        ["auth", "can-i", verb, resource] => text(crate::rbac::can_i(state, inv, verb, resource)),
         [] => Err(Failure::not_implemented("kubectl without a verb")),
         _ => Err(Failure::not_implemented(format!(
             "`kubectl {}`",
@@ -187,8 +188,14 @@ fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Fai
             "filename",
             "output",
             "namespace",
+            "dry-run",
         ],
     )?;
+    let dry_run = match inv.flag("dry-run") {
+        None | Some("none") => false,
+        Some("server") => true,
+        Some(other) => return Err(Failure::not_implemented(format!("--dry-run={other}"))),
+    };
     if !inv.has("server-side") {
         return Err(Failure::not_implemented(
             "client-side `apply` (the tool uses --server-side)",
@@ -264,6 +271,10 @@ fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Fai
             })
             .collect(),
     };
+    if dry_run {
+        // The server validated and admitted everything, and stores nothing.
+        state.discard_changes();
+    }
     if errors.is_empty() {
         Ok(stdout)
     } else {
@@ -354,10 +365,13 @@ pub fn store(
     }
     let ns = if resource.namespaced {
         let ns = ns.unwrap_or_else(|| "default".to_owned());
-        if state.get("Namespace", None, &ns).is_none() {
+        let Some(namespace) = state.get("Namespace", None, &ns) else {
             return Err(format!(
                 "Error from server (NotFound): namespaces \"{ns}\" not found"
             ));
+        };
+        if kind == "Pod" {
+            crate::admission::pod_security(namespace, &object)?;
         }
         Some(ns)
     } else {

@@ -272,3 +272,47 @@ fn faults_calls_and_contexts() {
     assert_eq!(calls.len(), 4);
     assert_eq!(calls[3], ["--context", "dev", "get", "ns", "-o", "json"]);
 }
+
+#[test]
+fn auth_can_i_follows_bindings_and_admission_refuses_privileged_pods() {
+    let fake = Fake::new();
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: t\n  labels: {pod-security.kubernetes.io/enforce: restricted}\n";
+    assert_eq!(apply(&fake, ns).0, 0);
+    let ask = |ns: &str| {
+        fake.run(&format!(
+            "auth can-i get secrets --as=system:serviceaccount:a:bot --namespace {ns}"
+        ))
+    };
+    assert_eq!(ask("t"), (1, "no\n".to_owned(), String::new()));
+    let grant = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: t}\nrules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: t}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\nsubjects: [{kind: ServiceAccount, name: bot, namespace: a}]\n";
+    assert_eq!(apply(&fake, grant).0, 0);
+    assert_eq!(ask("t").1, "yes\n");
+    assert_eq!(
+        fake.run("auth can-i get secrets --as=system:serviceaccount:a:bot --all-namespaces")
+            .0,
+        1
+    );
+    assert_eq!(
+        fake.run("auth can-i delete secrets --as=system:serviceaccount:a:bot -n t")
+            .0,
+        1
+    );
+
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: t}\nspec: {containers: [{name: c, image: i, securityContext: {privileged: true}}]}\n";
+    let (code, _, err) = fake.run_with("apply --server-side --dry-run=server -f - -o json", pod);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("violates PodSecurity \"restricted:latest\": privileged"),
+        "{err}"
+    );
+    let fine = "apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: t}\nspec:\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  containers: [{name: c, image: i, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]\n";
+    assert_eq!(
+        fake.run_with("apply --server-side --dry-run=server -f - -o json", fine)
+            .0,
+        0
+    );
+    assert!(
+        fake.state().get("Pod", Some("t"), "ok").is_none(),
+        "a dry run stored the pod"
+    );
+}

@@ -92,6 +92,34 @@ pub enum AdminCommand {
     Backup(Backup),
     Restore(Restore),
     VerifyBackup(VerifyBackup),
+    Verify(Verify),
+}
+
+/// Prove each tenant's isolation on the live cluster.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Prove each tenant's isolation on the live cluster, with a pass or fail per check and per \
+tenant, and exit 1 if any check fails. The checks: `objects` (every object its committed config renders \
+exists, and the isolation objects, namely quota, limit range, network policies, service account and Pod \
+Security labels, match it); `rbac` (the bot's service account can do nothing in any other tenant's \
+namespace or cluster-wide, asked with `kubectl auth can-i`, and no binding outside the namespace names \
+it); `admission` (a server-side dry run of a privileged pod in the namespace is rejected); `sharing` (no \
+two tenants share a domain, a WhatsApp number, a volume or a credential).",
+    after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json"
+)]
+pub struct Verify {
+    /// Only these tenants [default: every tenant]
+    #[arg(value_parser = TenantName::parse)]
+    pub tenants: Vec<TenantName>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Directory of tenant configs to compare with [default: tenants/]
+    #[arg(long, value_name = "DIR")]
+    pub tenants_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// How read commands print: an aligned table, or stable JSON/YAML for scripts.

@@ -159,6 +159,9 @@ impl Kubectl {
         if output.status.success() {
             return Ok(output.stdout);
         }
+        if crate::interrupt::interrupted() {
+            bail!("interrupted by Ctrl-C while `kubectl {verb}` ran");
+        }
         let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         for secret in redact.iter().filter(|s| !s.is_empty()) {
             stderr = stderr.replace(secret, "<redacted>");
@@ -441,6 +444,54 @@ impl Kubectl {
             &[],
         )
         .map(drop)
+    }
+
+    /// A server-side dry run of one object: what admission says, nothing stored.
+    pub fn apply_dry_run(
+        &self,
+        sh: &Shell,
+        object: &Value,
+        field_manager: &str,
+    ) -> anyhow::Result<()> {
+        let text = serde_json::to_string(object)?;
+        let manager = format!("--field-manager={field_manager}");
+        let args = [
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            manager.as_str(),
+            "--filename",
+            "-",
+            "--output",
+            "json",
+        ];
+        self.run(sh, &args, Some(&text), &[]).map(drop)
+    }
+
+    /// `kubectl auth can-i VERB RESOURCE --as SUBJECT` in a namespace, or
+    /// across all of them with None.
+    pub fn can_i(
+        &self,
+        sh: &Shell,
+        subject: &str,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let as_subject = format!("--as={subject}");
+        let mut args = vec!["auth", "can-i", verb, resource, as_subject.as_str()];
+        match namespace {
+            Some(ns) => args.extend(["--namespace", ns]),
+            None => args.push("--all-namespaces"),
+        }
+        // `can-i` answers no with exit status 1 and `no` on stdout.
+        match self.run_with(sh, &args, Input::None, Sink::Capture, &[], Wait::Call) {
+            Ok(out) => Ok(String::from_utf8_lossy(&out).trim() == "yes"),
+            Err(e) => match e.downcast_ref::<KubectlFailure>() {
+                Some(f) if f.status == Some(1) && f.stderr.is_empty() => Ok(false),
+                _ => Err(e),
+            },
+        }
     }
 
     /// Server-side applies one object (the workbench pod) from JSON.

@@ -10,6 +10,7 @@ mod logs;
 mod restart;
 mod restore;
 mod usage;
+mod verify;
 mod workbench;
 
 use std::io::Write as _;
@@ -39,6 +40,7 @@ impl flags::Admin {
             AdminCommand::Backup(cmd) => cmd.run(sh, root),
             AdminCommand::Restore(cmd) => cmd.run(sh, root),
             AdminCommand::VerifyBackup(cmd) => cmd.run(),
+            AdminCommand::Verify(cmd) => cmd.run(sh, root),
         }
     }
 }

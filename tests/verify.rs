@@ -1,0 +1,249 @@
+//! `admin verify` against the fake cluster: a healthy pair passes, and each
+//! way of breaking isolation fails with the right check named.
+
+mod common;
+
+use common::{Cluster, fixture, stderr, stdout};
+use serde_json::{Value, json};
+
+fn healthy_pair() -> Cluster {
+    let cluster = Cluster::new();
+    for t in ["kalyan", "mylapore"] {
+        let out = cluster
+            .provision(t, &fixture(&format!("{t}.yaml")), &[])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    cluster
+}
+
+fn verify(cluster: &Cluster, extra: &[&str]) -> (i32, String, Value) {
+    let table = cluster
+        .admin(&["verify", "--tenants-dir"])
+        .arg(cluster.tenants.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let json = cluster
+        .admin(&["verify", "-o", "json", "--tenants-dir"])
+        .arg(cluster.tenants.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(table.status.code(), json.status.code());
+    (
+        table.status.code().unwrap(),
+        stdout(&table) + &stderr(&table),
+        serde_json::from_str(&stdout(&json)).unwrap(),
+    )
+}
+
+/// The failed checks as (tenant, check) pairs.
+fn failures(report: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in report["tenants"].as_array().unwrap() {
+        for c in t["checks"].as_array().unwrap() {
+            if c["passed"] == false {
+                out.push((
+                    t["tenant"].as_str().unwrap().to_owned(),
+                    c["check"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_healthy_pair_passes() {
+    let cluster = healthy_pair();
+    let (code, out, report) = verify(&cluster, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["tenants"].as_array().unwrap().len(), 2);
+    assert_eq!(report["tenants"][0]["checks"].as_array().unwrap().len(), 4);
+    // Nothing was created by the checks (the privileged pod was a dry run).
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-kalyan"), "xtask-verify-privileged")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_deleted_network_policy_fails_objects() {
+    let cluster = healthy_pair();
+    assert!(
+        cluster
+            .open()
+            .remove("NetworkPolicy", Some("tenant-kalyan"), "default-deny-all")
+            .unwrap()
+    );
+    let (code, out, report) = verify(&cluster, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [("kalyan".to_owned(), "objects".to_owned())]
+    );
+    assert!(
+        out.contains("networkpolicy/default-deny-all is missing"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_loosened_policy_or_quota_fails_objects() {
+    let cluster = healthy_pair();
+    let mut policy = cluster
+        .get(
+            "NetworkPolicy",
+            Some("tenant-mylapore"),
+            "allow-https-egress",
+        )
+        .unwrap();
+    policy["spec"]["egress"][0]["to"][0]["ipBlock"]["except"] = json!([]);
+    cluster.open().put(policy).unwrap();
+    let (code, out, report) = verify(&cluster, &["mylapore"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [("mylapore".to_owned(), "objects".to_owned())]
+    );
+    assert!(
+        out.contains("networkpolicy/allow-https-egress spec differs from the config"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_cross_namespace_role_fails_rbac() {
+    let cluster = healthy_pair();
+    cluster
+        .open()
+        .put_many(vec![
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "read-secrets", "namespace": "tenant-mylapore"},
+                   "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "kalyan-reads", "namespace": "tenant-mylapore"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "bot", "namespace": "tenant-kalyan"}]}),
+        ])
+        .unwrap();
+    let (code, out, report) = verify(&cluster, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [("kalyan".to_owned(), "rbac".to_owned())]
+    );
+    assert!(
+        out.contains(
+            "rolebinding tenant-mylapore/kalyan-reads grants tenant-kalyan's service accounts"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("the bot may get secrets in tenant-mylapore"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_cluster_wide_grant_fails_rbac() {
+    let cluster = healthy_pair();
+    cluster
+        .open()
+        .put_many(vec![
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "view-all"},
+                   "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["list"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "mylapore-views"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view-all"},
+                   "subjects": [{"kind": "Group", "name": "system:serviceaccounts:tenant-mylapore"}]}),
+        ])
+        .unwrap();
+    let (code, out, report) = verify(&cluster, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [("mylapore".to_owned(), "rbac".to_owned())]
+    );
+    assert!(
+        out.contains("the bot may list namespaces cluster-wide"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_namespace_without_pod_security_fails_admission_and_objects() {
+    let cluster = healthy_pair();
+    let mut ns = cluster.get("Namespace", None, "tenant-kalyan").unwrap();
+    ns["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-security.kubernetes.io/enforce");
+    cluster.open().put(ns).unwrap();
+    let (code, out, report) = verify(&cluster, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [
+            ("kalyan".to_owned(), "objects".to_owned()),
+            ("kalyan".to_owned(), "admission".to_owned())
+        ]
+    );
+    assert!(
+        out.contains("a privileged pod was admitted in tenant-kalyan"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_shared_domain_fails_sharing_for_both() {
+    let cluster = healthy_pair();
+    let mut ns = cluster.get("Namespace", None, "tenant-mylapore").unwrap();
+    ns["metadata"]["annotations"]["mla-platform.in/domains"] =
+        json!("xn--kxae4bafwg.xn--h2brj9c,kalyan-mla.example.in");
+    cluster.open().put(ns).unwrap();
+    let (code, out, report) = verify(&cluster, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [
+            ("kalyan".to_owned(), "sharing".to_owned()),
+            ("mylapore".to_owned(), "sharing".to_owned())
+        ]
+    );
+    assert!(
+        out.contains("domain kalyan-mla.example.in is also tenant mylapore's"),
+        "{out}"
+    );
+    insta::assert_snapshot!(out.lines().filter(|l| l.contains("sharing") || l.starts_with("error")).collect::<Vec<_>>().join("\n"), @r"
+    kalyan    sharing    FAIL    domain kalyan-mla.example.in is also tenant mylapore's
+    mylapore  sharing    FAIL    domain kalyan-mla.example.in is also served by Ingress tenant-kalyan/bot
+    error: 2 check(s) failed; the tenants above are not proven isolated
+    ");
+}
+
+#[test]
+fn a_copied_credential_fails_sharing_without_printing_it() {
+    let cluster = healthy_pair();
+    let kalyan = cluster
+        .get("Secret", Some("tenant-kalyan"), "bot-credentials")
+        .unwrap();
+    let mut mylapore = cluster
+        .get("Secret", Some("tenant-mylapore"), "bot-credentials")
+        .unwrap();
+    mylapore["data"]["ADMIN_API_TOKEN"] = kalyan["data"]["ADMIN_API_TOKEN"].clone();
+    cluster.open().put(mylapore).unwrap();
+    let (code, out, _) = verify(&cluster, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("holds a credential value identical to one of this tenant's"),
+        "{out}"
+    );
+    let value = kalyan["data"]["ADMIN_API_TOKEN"].as_str().unwrap();
+    assert!(!out.contains(value) && !out.contains(&common::decode_base64(value)));
+}

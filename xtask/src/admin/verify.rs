@@ -1,0 +1,546 @@
+//! `admin verify`: prove each tenant's isolation on the live cluster.
+//!
+//! Checks, each reported per tenant:
+//! - `objects`: every object the tenant's committed config renders exists,
+//!   and the isolation objects match it field for field;
+//! - `rbac`: the bot's service account may do nothing in another tenant's
+//!   namespace or cluster-wide (the API server's own answer, `auth can-i`),
+//!   and no binding outside its namespace names it;
+//! - `admission`: a privileged pod is refused in the namespace (server-side
+//!   dry run, nothing created);
+//! - `sharing`: no domain, WhatsApp number, volume or credential is shared
+//!   with another tenant.
+//!
+//! Cost: a few cluster-wide reads, then per tenant one namespaced read, one
+//! dry run, and `auth can-i` for each check × other selected tenant.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::bail;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use xshell::Shell;
+
+use super::{Tenants, print_structured, str_at, table, tenant_of};
+use crate::flags::{self, OutputFormat};
+use crate::kubectl::{Kubectl, KubectlFailure, Scope};
+use crate::platform::Platform;
+use crate::render::{LABEL_DOMAIN, MANAGER, Manifest, SecretValues, TENANT_LABEL, Templates};
+use crate::tenant::{self, TenantName, TenantSpec, TenantValues};
+
+/// What another tenant's bot must never be able to do here.
+const NAMESPACED_PROBES: [(&str, &str); 6] = [
+    ("get", "secrets"),
+    ("list", "configmaps"),
+    ("create", "pods"),
+    ("create", "pods/exec"),
+    ("delete", "persistentvolumeclaims"),
+    ("patch", "deployments"),
+];
+/// And anywhere at all.
+const CLUSTER_PROBES: [(&str, &str); 4] = [
+    ("list", "namespaces"),
+    ("list", "secrets"),
+    ("get", "nodes"),
+    ("create", "clusterrolebindings"),
+];
+
+#[derive(Debug, Serialize)]
+pub struct CheckResult {
+    pub check: &'static str,
+    pub passed: bool,
+    /// What failed; empty when the check passed.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantReport {
+    pub tenant: String,
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Serialize)]
+struct VerifyOutput<'a> {
+    passed: bool,
+    tenants: &'a [TenantReport],
+}
+
+impl flags::Verify {
+    pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+        let platform = self.platform.load(root)?;
+        let templates = Templates::load(&root.join("templates"))?;
+        let tenants_dir = self
+            .tenants_dir
+            .clone()
+            .unwrap_or_else(|| root.join("tenants"));
+        let kubectl = self.cluster.kubectl()?;
+        let tenants = Tenants::discover(sh, &kubectl)?;
+        let selected: Vec<TenantName> = if self.tenants.is_empty() {
+            tenants
+                .names()
+                .iter()
+                .filter_map(|n| TenantName::parse(n).ok())
+                .collect()
+        } else {
+            for t in &self.tenants {
+                tenants.require(t)?;
+            }
+            self.tenants.clone()
+        };
+        if selected.is_empty() {
+            bail!(
+                "there are no tenants on {} to verify",
+                kubectl.context_label()
+            );
+        }
+        eprintln!(
+            "Verifying {} tenant(s) on {} ...",
+            selected.len(),
+            kubectl.context_label()
+        );
+        let cluster = ClusterView::read(sh, &kubectl)?;
+        let mut reports = Vec::new();
+        for t in &selected {
+            let ns = t.namespace();
+            let checks = vec![
+                check_objects(
+                    sh,
+                    &kubectl,
+                    &templates,
+                    &platform,
+                    &tenants_dir,
+                    &tenants,
+                    t,
+                ),
+                check_rbac(sh, &kubectl, &cluster, &tenants, t),
+                check_admission(sh, &kubectl, &platform, &ns),
+                check_sharing(&cluster, &tenants, t),
+            ];
+            reports.push(TenantReport {
+                tenant: t.to_string(),
+                checks,
+            });
+        }
+        let passed = reports.iter().all(|r| r.checks.iter().all(|c| c.passed));
+        match self.output.format {
+            OutputFormat::Table => {
+                let mut rows = Vec::new();
+                for r in &reports {
+                    for c in &r.checks {
+                        let detail = c.problems.first().cloned().unwrap_or_default();
+                        rows.push(vec![
+                            r.tenant.clone(),
+                            c.check.to_owned(),
+                            if c.passed { "pass" } else { "FAIL" }.to_owned(),
+                            detail,
+                        ]);
+                        for more in c.problems.iter().skip(1) {
+                            rows.push(vec![
+                                String::new(),
+                                String::new(),
+                                String::new(),
+                                more.clone(),
+                            ]);
+                        }
+                    }
+                }
+                print!("{}", table(&["TENANT", "CHECK", "RESULT", "DETAIL"], &rows));
+            }
+            format => print_structured(
+                format,
+                &VerifyOutput {
+                    passed,
+                    tenants: &reports,
+                },
+            )?,
+        }
+        if !passed {
+            let failed: usize = reports
+                .iter()
+                .map(|r| r.checks.iter().filter(|c| !c.passed).count())
+                .sum();
+            bail!("{failed} check(s) failed; the tenants above are not proven isolated");
+        }
+        Ok(())
+    }
+}
+
+fn result(check: &'static str, problems: Vec<String>) -> CheckResult {
+    CheckResult {
+        check,
+        passed: problems.is_empty(),
+        problems,
+    }
+}
+
+/// Cluster-wide reads shared by every tenant's checks.
+struct ClusterView {
+    ingresses: Vec<Value>,
+    claims: Vec<Value>,
+    secrets: Vec<Value>,
+    role_bindings: Vec<Value>,
+    cluster_role_bindings: Vec<Value>,
+}
+
+impl ClusterView {
+    fn read(sh: &Shell, kubectl: &Kubectl) -> anyhow::Result<ClusterView> {
+        Ok(ClusterView {
+            ingresses: kubectl.get_list(sh, "ingresses", Scope::AllNamespaces, None)?,
+            claims: kubectl.get_list(
+                sh,
+                "persistentvolumeclaims",
+                Scope::AllNamespaces,
+                Some(TENANT_LABEL),
+            )?,
+            secrets: kubectl.get_list(sh, "secrets", Scope::AllNamespaces, Some(TENANT_LABEL))?,
+            role_bindings: kubectl.get_list(sh, "rolebindings", Scope::AllNamespaces, None)?,
+            cluster_role_bindings: kubectl.get_list(
+                sh,
+                "clusterrolebindings",
+                Scope::Cluster,
+                None,
+            )?,
+        })
+    }
+}
+
+fn check_objects(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    templates: &Templates,
+    platform: &Platform,
+    tenants_dir: &Path,
+    tenants: &Tenants,
+    t: &TenantName,
+) -> CheckResult {
+    let mut problems = Vec::new();
+    let path = tenants_dir.join(format!("{t}.yaml"));
+    let manifests = match std::fs::read_to_string(&path)
+        .map_err(|e| {
+            format!(
+                "cannot read {}: {e}; the tenant's committed config is needed to compare",
+                path.display()
+            )
+        })
+        .and_then(|text| {
+            TenantValues::from_yaml(&path.display().to_string(), &text)
+                .map_err(|e| format!("{e:#}"))
+        })
+        .and_then(|values| {
+            TenantSpec::resolve(t, &values, &platform.tier_names(), &platform.default_tier)
+                .map_err(|p| tenant::format_problems(&format!("{} is invalid", path.display()), &p))
+        })
+        .and_then(|spec| {
+            templates
+                .render_tenant(&spec, platform, &SecretValues::Redacted)
+                .map_err(|e| format!("{e:#}"))
+        }) {
+        Ok(m) => m,
+        Err(e) => return result("objects", vec![e]),
+    };
+    let ns = t.namespace();
+    let kinds: Vec<String> = {
+        let mut k: Vec<String> = manifests
+            .iter()
+            .filter(|m| m.kind != "Namespace")
+            .map(|m| m.kind.to_ascii_lowercase())
+            .collect();
+        k.dedup();
+        k
+    };
+    let live: BTreeMap<(String, String), Value> =
+        match kubectl.get_list(sh, &kinds.join(","), Scope::Namespace(&ns), None) {
+            Ok(items) => items
+                .into_iter()
+                .filter_map(|o| {
+                    Some((
+                        (
+                            str_at(&o, "/kind")?.to_owned(),
+                            str_at(&o, "/metadata/name")?.to_owned(),
+                        ),
+                        o,
+                    ))
+                })
+                .collect(),
+            Err(e) => return result("objects", vec![format!("{e:#}")]),
+        };
+    let live_ns = tenants
+        .namespaces
+        .iter()
+        .find(|n| tenant_of(n).as_deref() == Some(t.as_str()));
+    for m in &manifests {
+        let object = if m.kind == "Namespace" {
+            live_ns
+        } else {
+            live.get(&(m.kind.clone(), m.name.clone()))
+        };
+        let Some(object) = object else {
+            problems.push(format!("{} is missing", m.reference()));
+            continue;
+        };
+        problems.extend(compare(m, object));
+    }
+    result("objects", problems)
+}
+
+/// The fields of a live object that isolation depends on, against the render.
+fn compare(m: &Manifest, live: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut same = |pointer: &str| {
+        let want = m.object.pointer(pointer).unwrap_or(&Value::Null);
+        let have = live.pointer(pointer).unwrap_or(&Value::Null);
+        if want != have {
+            out.push(format!(
+                "{} {} differs from the config: {have} instead of {want}",
+                m.reference(),
+                pointer.trim_start_matches('/').replace('/', ".")
+            ));
+        }
+    };
+    match m.kind.as_str() {
+        "ResourceQuota" | "LimitRange" | "NetworkPolicy" => same("/spec"),
+        "ServiceAccount" => same("/automountServiceAccountToken"),
+        "Namespace" => {
+            for mode in ["enforce", "audit", "warn"] {
+                same(&format!(
+                    "/metadata/labels/pod-security.kubernetes.io~1{mode}"
+                ));
+            }
+        }
+        "Deployment" => {
+            same("/spec/replicas");
+            same("/spec/strategy/type");
+            same("/spec/template/spec/automountServiceAccountToken");
+            let spec = live
+                .pointer("/spec/template/spec")
+                .cloned()
+                .unwrap_or(Value::Null);
+            out.extend(
+                crate::pss::restricted_violations(&spec)
+                    .into_iter()
+                    .map(|v| format!("deployment/bot: {v}")),
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+fn check_rbac(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    cluster: &ClusterView,
+    tenants: &Tenants,
+    t: &TenantName,
+) -> CheckResult {
+    let ns = t.namespace();
+    let subject = format!("system:serviceaccount:{ns}:bot");
+    let mut problems = Vec::new();
+    // Bindings that name this tenant's service accounts anywhere but home.
+    let names_us = |b: &Value| {
+        b.pointer("/subjects")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|s| {
+                let kind = s["kind"].as_str();
+                (kind == Some("ServiceAccount") && s["namespace"] == ns.as_str())
+                    || (kind == Some("Group")
+                        && s["name"] == format!("system:serviceaccounts:{ns}").as_str())
+            })
+    };
+    for b in cluster
+        .role_bindings
+        .iter()
+        .filter(|b| str_at(b, "/metadata/namespace") != Some(&ns))
+        .filter(|b| names_us(b))
+    {
+        problems.push(format!(
+            "rolebinding {}/{} grants {ns}'s service accounts a role in another namespace",
+            str_at(b, "/metadata/namespace").unwrap_or_default(),
+            str_at(b, "/metadata/name").unwrap_or_default()
+        ));
+    }
+    for b in cluster.cluster_role_bindings.iter().filter(|b| names_us(b)) {
+        problems.push(format!(
+            "clusterrolebinding {} grants {ns}'s service accounts a cluster-wide role",
+            str_at(b, "/metadata/name").unwrap_or_default()
+        ));
+    }
+    // The API server's own answers.
+    let mut ask = |verb: &str, resource: &str, target: Option<&str>| match kubectl
+        .can_i(sh, &subject, verb, resource, target)
+    {
+        Ok(false) => {}
+        Ok(true) => problems.push(format!(
+            "the bot may {verb} {resource} {}",
+            target.map_or_else(|| "cluster-wide".to_owned(), |n| format!("in {n}"))
+        )),
+        Err(e) => problems.push(format!("could not ask `auth can-i`: {e:#}")),
+    };
+    for other in tenants.names().iter().filter(|n| n.as_str() != t.as_str()) {
+        let other_ns = format!("{}{other}", tenant::NAMESPACE_PREFIX);
+        for (verb, resource) in NAMESPACED_PROBES {
+            ask(verb, resource, Some(&other_ns));
+        }
+    }
+    for (verb, resource) in CLUSTER_PROBES {
+        ask(verb, resource, None);
+    }
+    problems.dedup();
+    result("rbac", problems)
+}
+
+fn check_admission(sh: &Shell, kubectl: &Kubectl, platform: &Platform, ns: &str) -> CheckResult {
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "xtask-verify-privileged", "namespace": ns},
+        "spec": {"containers": [{
+            "name": "probe",
+            "image": platform.bot.image,
+            "securityContext": {"privileged": true, "allowPrivilegeEscalation": true},
+        }]},
+    });
+    let problems = match kubectl.apply_dry_run(sh, &pod, MANAGER) {
+        Ok(()) => vec![format!(
+            "a privileged pod was admitted in {ns} (server-side dry run): Pod Security enforcement is off for this namespace"
+        )],
+        Err(e) => match e.downcast_ref::<KubectlFailure>() {
+            Some(f)
+                if f.stderr.contains("violates PodSecurity") || f.stderr.contains("forbidden") =>
+            {
+                Vec::new()
+            }
+            _ => vec![format!("the dry run failed for another reason: {e:#}")],
+        },
+    };
+    result("admission", problems)
+}
+
+fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> CheckResult {
+    let ns = t.namespace();
+    let mut problems = Vec::new();
+    let annotation = |o: &Value, key: &str| {
+        o.pointer("/metadata/annotations")
+            .and_then(|a| a.get(format!("{LABEL_DOMAIN}/{key}")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let Some(mine) = tenants
+        .namespaces
+        .iter()
+        .find(|n| tenant_of(n).as_deref() == Some(t.as_str()))
+    else {
+        return result(
+            "sharing",
+            vec!["the tenant's namespace disappeared during the check".into()],
+        );
+    };
+    let my_domains: Vec<String> = annotation(mine, "domains")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let my_number = annotation(mine, "whatsapp-number");
+    for other in tenants
+        .namespaces
+        .iter()
+        .filter(|n| tenant_of(n).as_deref() != Some(t.as_str()))
+    {
+        let name = tenant_of(other).unwrap_or_default();
+        if my_number.is_some() && annotation(other, "whatsapp-number") == my_number {
+            problems.push(format!("WhatsApp number is also tenant {name}'s"));
+        }
+        for d in annotation(other, "domains")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|d| !d.is_empty())
+        {
+            if my_domains.iter().any(|m| tenant::domains_overlap(m, d)) {
+                problems.push(format!("domain {d} is also tenant {name}'s"));
+            }
+        }
+    }
+    for ing in cluster
+        .ingresses
+        .iter()
+        .filter(|i| str_at(i, "/metadata/namespace") != Some(&ns))
+    {
+        for host in ing
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["host"].as_str())
+        {
+            if my_domains.iter().any(|m| tenant::domains_overlap(m, host)) {
+                problems.push(format!(
+                    "domain {host} is also served by Ingress {}/{}",
+                    str_at(ing, "/metadata/namespace").unwrap_or_default(),
+                    str_at(ing, "/metadata/name").unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let volume = |c: &Value| str_at(c, "/spec/volumeName").map(str::to_owned);
+    for c in cluster
+        .claims
+        .iter()
+        .filter(|c| str_at(c, "/metadata/namespace") == Some(&ns))
+    {
+        let Some(pv) = volume(c) else { continue };
+        for other in cluster
+            .claims
+            .iter()
+            .filter(|o| str_at(o, "/metadata/namespace") != Some(&ns))
+        {
+            if volume(other).as_deref() == Some(pv.as_str()) {
+                problems.push(format!(
+                    "volume {pv} is bound to claims of this tenant and of {}",
+                    str_at(other, "/metadata/namespace").unwrap_or_default()
+                ));
+            }
+        }
+    }
+    // Credentials are compared by digest; their values never leave memory.
+    let digests = |s: &Value| -> Vec<String> {
+        s.pointer("/data")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.as_str())
+            .map(|v| {
+                Sha256::digest(v.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            })
+            .collect()
+    };
+    let mine_secrets: Vec<String> = cluster
+        .secrets
+        .iter()
+        .filter(|s| str_at(s, "/metadata/namespace") == Some(&ns))
+        .flat_map(digests)
+        .collect();
+    for other in cluster
+        .secrets
+        .iter()
+        .filter(|s| str_at(s, "/metadata/namespace") != Some(&ns))
+    {
+        if digests(other).iter().any(|d| mine_secrets.contains(d)) {
+            problems.push(format!(
+                "secret {}/{} holds a credential value identical to one of this tenant's",
+                str_at(other, "/metadata/namespace").unwrap_or_default(),
+                str_at(other, "/metadata/name").unwrap_or_default()
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    result("sharing", problems)
+}
