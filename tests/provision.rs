@@ -530,10 +530,56 @@ fn a_failed_apply_says_what_state_the_tenant_is_in_and_hides_secrets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("error: applying tenant kalyan failed. Objects listed before the error may have been applied"), "{err}");
+    assert!(
+        err.contains("error: applying tenant kalyan failed: "),
+        "{err}"
+    );
     assert!(err.contains("secrets is forbidden"), "{err}");
     assert!(err.contains("auth whoami"), "{err}");
+    assert!(
+        err.contains("Nothing was changed: all 15 objects are as they were."),
+        "{err}"
+    );
     assert!(!cluster.calls().iter().any(|c| c[0] == "rollout"));
+}
+
+/// An apply that fails part-way says exactly which objects it changed.
+#[test]
+fn a_partly_failed_apply_names_exactly_what_changed() {
+    let cluster = Cluster::new();
+    cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &[])
+        .assert()
+        .success();
+    // Someone recreated the Deployment with another selector, which an
+    // apply may not change: the apply fails on it, after the objects before it.
+    let mut deployment = cluster
+        .get("Deployment", Some("tenant-kalyan"), "bot")
+        .unwrap();
+    assert!(
+        cluster
+            .open()
+            .remove("Deployment", Some("tenant-kalyan"), "bot")
+            .unwrap()
+    );
+    deployment["spec"]["selector"]["matchLabels"]["extra"] = serde_json::json!("x");
+    deployment["spec"]["template"]["metadata"]["labels"]["extra"] = serde_json::json!("x");
+    cluster.open().put(deployment).unwrap();
+    let out = cluster
+        .provision(
+            "kalyan",
+            &fixture("kalyan.yaml"),
+            &["--mla-name", "Shrikant Shinde"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("spec.selector: field is immutable"), "{err}");
+    assert!(
+        err.contains("Changed before the failure: namespace/tenant-kalyan (configured), configmap/bot-config (configured). The other 10 objects are as they were."),
+        "{err}"
+    );
 }
 
 #[test]

@@ -138,7 +138,12 @@ impl flags::Provision {
             kubectl.context_label(),
             spec.name
         );
-        let own_namespace = kubectl.get_optional(sh, "namespace", ns)?;
+        let kinds: Vec<String> = unique_kinds(
+            &templates.render_tenant(spec, platform, &SecretValues::Redacted)?,
+            |k| k != "Namespace",
+        );
+        let (own_namespace, existing) =
+            live_state(sh, kubectl, ns, &kinds).map_err(nothing_changed)?;
         if let Some(existing) = &own_namespace
             && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
         {
@@ -150,8 +155,12 @@ impl flags::Provision {
                 spec.name
             );
         }
-        let tenants = kubectl.get_list(sh, "namespaces", Scope::Cluster, Some(TENANT_LABEL))?;
-        let ingresses = kubectl.get_list(sh, "ingresses", Scope::AllNamespaces, None)?;
+        let tenants = kubectl
+            .get_list(sh, "namespaces", Scope::Cluster, Some(TENANT_LABEL))
+            .map_err(nothing_changed)?;
+        let ingresses = kubectl
+            .get_list(sh, "ingresses", Scope::AllNamespaces, None)
+            .map_err(nothing_changed)?;
         let conflicts = find_conflicts(spec, &tenants, &ingresses);
         if !conflicts.is_empty() {
             bail!(format_problems(
@@ -163,22 +172,11 @@ impl flags::Provision {
             ));
         }
 
-        let redacted = templates.render_tenant(spec, platform, &SecretValues::Redacted)?;
-        let kinds: Vec<String> = unique_kinds(&redacted, |k| k != "Namespace");
-        let existing: BTreeMap<(String, String), Value> = kubectl
-            .get_list(sh, &kinds.join(","), Scope::Namespace(ns), None)?
-            .into_iter()
-            .filter_map(|o| {
-                Some((
-                    (str_at(&o, &["kind"])?, str_at(&o, &["metadata", "name"])?),
-                    o,
-                ))
-            })
-            .collect();
         let exists = |m: &Manifest| existing.contains_key(&(m.kind.clone(), m.name.clone()));
 
         // Credentials are generated only for a Secret that does not exist yet.
-        let secret_missing = redacted.iter().any(|m| m.kind == "Secret" && !exists(m));
+        let manifests = templates.render_tenant(spec, platform, &SecretValues::Redacted)?;
+        let secret_missing = manifests.iter().any(|m| m.kind == "Secret" && !exists(m));
         let secrets = if secret_missing {
             SecretValues::generate(&platform.bot.generated_secrets)?
         } else {
@@ -203,21 +201,7 @@ impl flags::Provision {
 
         self.save_values(&paths.tenants, spec)?;
 
-        let mut before: BTreeMap<(String, String), String> = existing
-            .iter()
-            .map(|(k, o)| {
-                (
-                    k.clone(),
-                    str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default(),
-                )
-            })
-            .collect();
-        if let Some(nsobj) = &own_namespace {
-            before.insert(
-                ("Namespace".into(), ns.into()),
-                str_at(nsobj, &["metadata", "resourceVersion"]).unwrap_or_default(),
-            );
-        }
+        let before = versions(&own_namespace, &existing);
         eprintln!(
             "Applying {} objects to {ns} with one server-side apply (safe to interrupt and re-run) ...",
             to_apply.len()
@@ -226,12 +210,12 @@ impl flags::Provision {
         let applied = kubectl
             .apply_server_side(sh, &stream, MANAGER, self.force_conflicts, &secrets.values())
             .map_err(|e| {
-                e.context(format!(
-                    "applying tenant {} failed. Objects listed before the error may have been applied; \
-                     the Secret's credentials were {}. Re-running the same command is safe",
+                anyhow::anyhow!(
+                    "applying tenant {} failed: {e:#}\n{}\nThe config was saved to {}. Re-running the same command is safe.",
                     spec.name,
-                    if secret_missing { "not yet on the cluster unless the Secret was applied" } else { "left as they were" }
-                ))
+                    what_changed(sh, kubectl, ns, &kinds, &before, &to_apply),
+                    paths.tenants.join(format!("{}.yaml", spec.name)).display()
+                )
             })?;
         drop(stream);
         let after: BTreeMap<(String, String), String> = applied
@@ -318,6 +302,95 @@ impl flags::Provision {
         })?;
         eprintln!("Saved the tenant config to {} (commit it).", path.display());
         Ok(())
+    }
+}
+
+/// The tenant's namespace and its objects of `kinds`, as the cluster has them.
+fn live_state(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    ns: &str,
+    kinds: &[String],
+) -> anyhow::Result<(Option<Value>, BTreeMap<(String, String), Value>)> {
+    let namespace = kubectl.get_optional(sh, "namespace", ns)?;
+    let objects = kubectl
+        .get_list(sh, &kinds.join(","), Scope::Namespace(ns), None)?
+        .into_iter()
+        .filter_map(|o| {
+            Some((
+                (str_at(&o, &["kind"])?, str_at(&o, &["metadata", "name"])?),
+                o,
+            ))
+        })
+        .collect();
+    Ok((namespace, objects))
+}
+
+/// Every object's resourceVersion, keyed by kind and name.
+fn versions(
+    namespace: &Option<Value>,
+    objects: &BTreeMap<(String, String), Value>,
+) -> BTreeMap<(String, String), String> {
+    let rv = |o: &Value| str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default();
+    let mut out: BTreeMap<(String, String), String> =
+        objects.iter().map(|(k, o)| (k.clone(), rv(o))).collect();
+    if let Some(n) = namespace {
+        out.insert(
+            (
+                "Namespace".into(),
+                str_at(n, &["metadata", "name"]).unwrap_or_default(),
+            ),
+            rv(n),
+        );
+    }
+    out
+}
+
+/// After a failed apply: reads the cluster back and says exactly which of
+/// the objects changed, or that it could not tell.
+fn what_changed(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    ns: &str,
+    kinds: &[String],
+    before: &BTreeMap<(String, String), String>,
+    applied: &[Manifest],
+) -> String {
+    let Ok((namespace, objects)) = live_state(sh, kubectl, ns, kinds) else {
+        return "The cluster could not be read back to tell which objects were applied before the failure."
+            .to_owned();
+    };
+    let after = versions(&namespace, &objects);
+    let mut changed = Vec::new();
+    for m in applied {
+        let key = (m.kind.clone(), m.name.clone());
+        match (before.get(&key), after.get(&key)) {
+            (None, Some(_)) => changed.push(format!("{} (created)", m.reference())),
+            (Some(a), Some(b)) if a != b => changed.push(format!("{} (configured)", m.reference())),
+            _ => {}
+        }
+    }
+    if changed.is_empty() {
+        format!(
+            "Nothing was changed: all {} objects are as they were.",
+            applied.len()
+        )
+    } else {
+        format!(
+            "Changed before the failure: {}. The other {} objects are as they were.",
+            changed.join(", "),
+            applied.len() - changed.len()
+        )
+    }
+}
+
+/// Adds the statement that nothing changed to an error from before the apply.
+fn nothing_changed(e: anyhow::Error) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if text.contains("othing was changed") {
+        e
+    } else {
+        anyhow::anyhow!("{text}\nNothing was changed on the cluster.")
     }
 }
 
