@@ -305,13 +305,16 @@ impl flags::Provision {
     }
 }
 
+/// Live objects by kind and name.
+type LiveObjects = BTreeMap<(String, String), Value>;
+
 /// The tenant's namespace and its objects of `kinds`, as the cluster has them.
 fn live_state(
     sh: &Shell,
     kubectl: &Kubectl,
     ns: &str,
     kinds: &[String],
-) -> anyhow::Result<(Option<Value>, BTreeMap<(String, String), Value>)> {
+) -> anyhow::Result<(Option<Value>, LiveObjects)> {
     let namespace = kubectl.get_optional(sh, "namespace", ns)?;
     let objects = kubectl
         .get_list(sh, &kinds.join(","), Scope::Namespace(ns), None)?
@@ -329,7 +332,7 @@ fn live_state(
 /// Every object's resourceVersion, keyed by kind and name.
 fn versions(
     namespace: &Option<Value>,
-    objects: &BTreeMap<(String, String), Value>,
+    objects: &LiveObjects,
 ) -> BTreeMap<(String, String), String> {
     let rv = |o: &Value| str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default();
     let mut out: BTreeMap<(String, String), String> =
