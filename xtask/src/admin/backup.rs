@@ -268,6 +268,11 @@ impl flags::VerifyBackup {
 
 impl flags::Backup {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+        self.backup(sh, root)
+            .map_err(|e| super::stating(e, "No backup was written."))
+    }
+
+    fn backup(&self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         let kubectl = self.cluster.kubectl()?;
         let created = now()?;

@@ -55,6 +55,18 @@ impl flags::PlatformArg {
     }
 }
 
+/// Adds `statement` (what was and was not changed) to an error that does
+/// not say it already.
+pub fn stating(e: anyhow::Error, statement: &str) -> anyhow::Error {
+    let text = format!("{e:#}");
+    let key = statement.trim_end_matches('.').to_lowercase();
+    if text.to_lowercase().contains(&key) {
+        e
+    } else {
+        anyhow::anyhow!("{text}\n{statement}")
+    }
+}
+
 /// The tenants on the cluster: namespaces carrying the tenant label.
 pub struct Tenants {
     pub namespaces: Vec<Value>,

@@ -122,8 +122,12 @@ impl flags::Restore {
             ),
             _ => {}
         }
-        let kubectl = self.cluster.kubectl()?;
-        let bot = BotDeployment::find(sh, &kubectl, &self.tenant)?;
+        let kubectl = self
+            .cluster
+            .kubectl()
+            .map_err(|e| super::stating(e, "Nothing was changed."))?;
+        let bot = BotDeployment::find(sh, &kubectl, &self.tenant)
+            .map_err(|e| super::stating(e, "Nothing was changed."))?;
         self.confirm(&archive)?;
         crate::interrupt::install();
 
