@@ -247,3 +247,109 @@ fn a_copied_credential_fails_sharing_without_printing_it() {
     let value = kalyan["data"]["ADMIN_API_TOKEN"].as_str().unwrap();
     assert!(!out.contains(value) && !out.contains(&common::decode_base64(value)));
 }
+
+#[test]
+fn the_network_probe_passes_on_enforced_policies_and_is_removed() {
+    let cluster = healthy_pair();
+    let (code, out, report) = verify(&cluster, &["--network"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["tenants"][0]["checks"][4]["check"], "network");
+    let probes: Vec<Vec<String>> = cluster
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains(&"nc".to_owned()))
+        .collect();
+    assert!(
+        probes
+            .iter()
+            .any(|c| c.contains(&"bot.tenant-mylapore.svc.cluster.local".to_owned())),
+        "{probes:?}"
+    );
+    assert!(
+        probes
+            .iter()
+            .any(|c| c.contains(&"169.254.169.254".to_owned()))
+    );
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-kalyan"), "xtask-netprobe")
+            .is_none(),
+        "the probe pod was left behind"
+    );
+}
+
+#[test]
+fn a_cni_that_ignores_network_policy_fails_the_network_check() {
+    let cluster = healthy_pair();
+    cluster.open().set_network_policy_enforced(false).unwrap();
+    let (code, out, report) = verify(&cluster, &["kalyan", "--network"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [("kalyan".to_owned(), "network".to_owned())]
+    );
+    for what in [
+        "tenant mylapore's bot",
+        "the cloud metadata address",
+        "the API server",
+    ] {
+        assert!(
+            out.contains(&format!(
+                "the probe reached {what}: NetworkPolicy is not enforced for tenant-kalyan"
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-kalyan"), "xtask-netprobe")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_missing_dns_policy_fails_the_network_check() {
+    let cluster = healthy_pair();
+    assert!(
+        cluster
+            .open()
+            .remove("NetworkPolicy", Some("tenant-mylapore"), "allow-dns-egress")
+            .unwrap()
+    );
+    let (code, out, report) = verify(&cluster, &["mylapore", "--network"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failures(&report),
+        [
+            ("mylapore".to_owned(), "objects".to_owned()),
+            ("mylapore".to_owned(), "network".to_owned())
+        ]
+    );
+    assert!(
+        out.contains("the probe could not resolve names: DNS egress is blocked"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_probe_pod_is_deleted_even_when_probing_fails() {
+    let cluster = healthy_pair();
+    let broken = fake_kubectl::Fault::fail(
+        "exec",
+        1,
+        "error: unable to upgrade connection: container not found (\"probe\")",
+    );
+    cluster.open().add_fault(broken).unwrap();
+    let out = cluster
+        .admin(&["verify", "kalyan", "--network", "--tenants-dir"])
+        .arg(cluster.tenants.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("could not probe"), "{}", stdout(&out));
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-kalyan"), "xtask-netprobe")
+            .is_none()
+    );
+}

@@ -214,7 +214,12 @@ pub fn run(
     let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait" | "auth")
         || inv.words.get(..2) == Some(&["rollout".to_owned(), "status".to_owned()]);
     // Reads confined to one namespace read only that namespace's file.
-    let scope = (read_only && !inv.has("all-namespaces") && !inv.has("raw"))
+    // Network probes look across namespaces, so they read everything.
+    let probe = matches!(
+        inv.command.first().map(String::as_str),
+        Some("nc" | "nslookup")
+    );
+    let scope = (read_only && !inv.has("all-namespaces") && !inv.has("raw") && !probe)
         .then(|| inv.flag("namespace").unwrap_or("default").to_owned());
     let opened = if read_only {
         State::open_read_only(dir, scope.as_deref())

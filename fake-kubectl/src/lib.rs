@@ -30,6 +30,9 @@
 //! - `get --raw` serves the metrics API (switched off with
 //!   [`State::set_metrics_available`]) and each node's kubelet stats summary,
 //!   with used bytes measured from the volume directories;
+//! - network: `nc -z` and `nslookup` in a pod are answered by evaluating the
+//!   NetworkPolicies (see `network.rs`); [`State::set_network_policy_enforced`]
+//!   plays a CNI that ignores them;
 //! - faults: [`State::add_fault`] makes a verb fail, print garbage or hang,
 //!   optionally after letting some calls through;
 //! - every invocation is appended to `calls.jsonl`, for tests that count calls.
@@ -45,13 +48,14 @@
 //!   namespace that enforces it; `apply --dry-run=server` stores nothing.
 //!
 //! Not simulated: quota admission, other admission plugins, API groups and
-//! resource names in RBAC rules, network policy enforcement, field
-//! ownership conflicts, garbage collection.
+//! resource names in RBAC rules, real packets (only the policy decision),
+//! field ownership conflicts, garbage collection.
 
 mod admission;
 mod base64;
 mod cli;
 mod controllers;
+mod network;
 mod pod_exec;
 mod raw;
 mod rbac;
@@ -399,6 +403,18 @@ impl State {
         self.data["metrics"] = json!(available);
         self.dirty = true;
         self.save()
+    }
+
+    /// Whether NetworkPolicies are enforced (true by default); false plays a
+    /// CNI that ignores them.
+    pub fn set_network_policy_enforced(&mut self, enforced: bool) -> anyhow::Result<()> {
+        self.data["networkPolicy"] = json!(enforced);
+        self.dirty = true;
+        self.save()
+    }
+
+    fn network_policy_enforced(&self) -> bool {
+        self.data["networkPolicy"].as_bool().unwrap_or(true)
     }
 
     /// The cluster's nodes; pods are spread over them by a hash of their name.

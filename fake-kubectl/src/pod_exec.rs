@@ -5,7 +5,8 @@
 //! Commands (exactly these shapes; anything else fails loudly):
 //! `sqlite3 [-readonly] [-json] DB SQL|.backup PATH`, `cat FILE`,
 //! `rm -f FILE...`, `mv FROM TO`, `tar -C DIR -cf - .`, `tar -C DIR -xf -`,
-//! `find DIR -mindepth 1 -delete`.
+//! `find DIR -mindepth 1 -delete`, and for network probes
+//! `nc -z -w SECONDS HOST PORT` and `nslookup HOST` (see `network.rs`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -87,6 +88,8 @@ pub fn exec(
     let args: Vec<&str> = command.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["sqlite3", rest @ ..] => sqlite3(&mounts, rest),
+        ["nc", "-z", "-w", _seconds, host, port] => crate::network::nc(state, pod, host, port),
+        ["nslookup", host] => crate::network::nslookup(state, pod, host),
         ["cat", path] => {
             let host = mounts.resolve(path)?;
             std::fs::read(&host)

@@ -316,3 +316,54 @@ fn auth_can_i_follows_bindings_and_admission_refuses_privileged_pods() {
         "a dry run stored the pod"
     );
 }
+
+#[test]
+fn network_probes_follow_network_policies() {
+    let fake = Fake::new();
+    let setup = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: a, labels: {role: client}}\nspec: {containers: [{name: c, image: i}]}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: server, namespace: b, labels: {app: web}}\nspec: {containers: [{name: s, image: i, ports: [{name: http, containerPort: 8080}]}]}\n---\n\
+apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: b}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n";
+    assert_eq!(apply(&fake, setup).0, 0);
+    let nc = |host: &str, port: &str| {
+        fake.run(&format!("exec pod/client -n a -- nc -z -w 3 {host} {port}"))
+            .0
+    };
+    assert_eq!(nc("web.b.svc.cluster.local", "80"), 0, "no policy: open");
+    assert_eq!(
+        nc("nothing.b.svc.cluster.local", "80"),
+        1,
+        "no such service"
+    );
+    let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: a}\nspec: {podSelector: {}, policyTypes: [Egress]}\n";
+    assert_eq!(apply(&fake, deny).0, 0);
+    assert_eq!(nc("web.b.svc.cluster.local", "80"), 1, "egress denied");
+    assert_eq!(
+        nc("169.254.169.254", "80"),
+        1,
+        "egress denied to any address"
+    );
+    let allow = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: to-b, namespace: a}\nspec:\n  podSelector: {matchLabels: {role: client}}\n  policyTypes: [Egress]\n  egress: [{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: b}}}], ports: [{port: 8080}]}]\n";
+    assert_eq!(apply(&fake, allow).0, 0);
+    assert_eq!(
+        nc("web.b.svc.cluster.local", "80"),
+        0,
+        "egress allowed to b on the target port"
+    );
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-in, namespace: b}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n";
+    assert_eq!(apply(&fake, ingress).0, 0);
+    assert_eq!(
+        nc("web.b.svc.cluster.local", "80"),
+        1,
+        "ingress denied at b"
+    );
+    fake.state().set_network_policy_enforced(false).unwrap();
+    assert_eq!(
+        nc("web.b.svc.cluster.local", "80"),
+        0,
+        "a CNI without enforcement lets it through"
+    );
+    let (code, out, _) = fake.run("exec pod/client -n a -- nslookup web.b.svc.cluster.local");
+    assert_eq!(code, 0);
+    assert!(out.contains("Name:\tweb.b.svc.cluster.local"));
+}

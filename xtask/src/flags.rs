@@ -104,8 +104,11 @@ exists, and the isolation objects, namely quota, limit range, network policies, 
 Security labels, match it); `rbac` (the bot's service account can do nothing in any other tenant's \
 namespace or cluster-wide, asked with `kubectl auth can-i`, and no binding outside the namespace names \
 it); `admission` (a server-side dry run of a privileged pod in the namespace is rejected); `sharing` (no \
-two tenants share a domain, a WhatsApp number, a volume or a credential).",
-    after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json"
+two tenants share a domain, a WhatsApp number, a volume or a credential). With --network, also \
+`network`: a short-lived probe pod in the tenant's namespace (restricted, deleted afterwards whatever \
+happens) must fail to reach another tenant's bot, the cloud metadata address and the API server, and must \
+resolve DNS; this catches a CNI that ignores NetworkPolicy.",
+    after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json\n  cargo xtask admin verify demo --network"
 )]
 pub struct Verify {
     /// Only these tenants [default: every tenant]
@@ -116,6 +119,9 @@ pub struct Verify {
     /// Directory of tenant configs to compare with [default: tenants/]
     #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,
+    /// Also probe the network from a short-lived pod in each tenant
+    #[arg(long)]
+    pub network: bool,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]

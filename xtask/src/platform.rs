@@ -47,6 +47,8 @@ pub struct Admin {
     pub usage_query: String,
     /// kubectl duration for waits on pods that admin commands start or stop.
     pub pod_timeout: String,
+    /// Image of `admin verify --network`'s probe pod (needs nc and nslookup).
+    pub probe_image: String,
 }
 
 impl Bot {

@@ -104,7 +104,7 @@ impl flags::Verify {
         let mut reports = Vec::new();
         for t in &selected {
             let ns = t.namespace();
-            let checks = vec![
+            let mut checks = vec![
                 check_objects(
                     sh,
                     &kubectl,
@@ -118,6 +118,10 @@ impl flags::Verify {
                 check_admission(sh, &kubectl, &platform, &ns),
                 check_sharing(&cluster, &tenants, t),
             ];
+            if self.network {
+                crate::interrupt::install();
+                checks.push(check_network(sh, &kubectl, &platform, &tenants, t));
+            }
             reports.push(TenantReport {
                 tenant: t.to_string(),
                 checks,
@@ -418,6 +422,133 @@ fn check_admission(sh: &Shell, kubectl: &Kubectl, platform: &Platform, ns: &str)
         },
     };
     result("admission", problems)
+}
+
+/// The probe pod: restricted, no token, labels no policy allowance selects.
+fn probe_pod(platform: &Platform, t: &TenantName) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": PROBE,
+            "namespace": t.namespace(),
+            "labels": {TENANT_LABEL: t.as_str(), "app.kubernetes.io/name": PROBE, "app.kubernetes.io/managed-by": MANAGER},
+        },
+        "spec": {
+            "automountServiceAccountToken": false,
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "probe",
+                "image": platform.admin.probe_image,
+                "command": ["sleep", "600"],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                    "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    })
+}
+
+const PROBE: &str = "xtask-netprobe";
+
+fn check_network(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    platform: &Platform,
+    tenants: &Tenants,
+    t: &TenantName,
+) -> CheckResult {
+    let ns = t.namespace();
+    let mut problems = Vec::new();
+    let started = kubectl
+        .delete_pod(sh, &ns, PROBE)
+        .and_then(|()| kubectl.apply_object(sh, &probe_pod(platform, t), MANAGER))
+        .and_then(|()| kubectl.wait_ready(sh, &ns, PROBE, &platform.admin.pod_timeout));
+    if let Err(e) = started {
+        problems.push(format!("the probe pod did not start: {e:#}"));
+    } else {
+        let other = tenants
+            .names()
+            .into_iter()
+            .find(|n| n.as_str() != t.as_str());
+        let mut must_fail = vec![
+            (
+                "the cloud metadata address".to_owned(),
+                vec!["nc", "-z", "-w", "3", "169.254.169.254", "80"],
+            ),
+            (
+                "the API server".to_owned(),
+                vec![
+                    "nc",
+                    "-z",
+                    "-w",
+                    "3",
+                    "kubernetes.default.svc.cluster.local",
+                    "443",
+                ],
+            ),
+        ];
+        let other_host = other
+            .as_ref()
+            .map(|o| format!("bot.{}{o}.svc.cluster.local", tenant::NAMESPACE_PREFIX));
+        if let (Some(o), Some(host)) = (&other, &other_host) {
+            must_fail.insert(
+                0,
+                (
+                    format!("tenant {o}'s bot"),
+                    vec!["nc", "-z", "-w", "3", host.as_str(), "80"],
+                ),
+            );
+        }
+        for (what, command) in must_fail {
+            match run_probe(sh, kubectl, &ns, &command) {
+                Ok(true) => problems.push(format!(
+                    "the probe reached {what}: NetworkPolicy is not enforced for {ns}"
+                )),
+                Ok(false) => {}
+                Err(e) => problems.push(format!("could not probe {what}: {e:#}")),
+            }
+        }
+        match run_probe(
+            sh,
+            kubectl,
+            &ns,
+            &["nslookup", "kubernetes.default.svc.cluster.local"],
+        ) {
+            Ok(true) => {}
+            Ok(false) => {
+                problems.push("the probe could not resolve names: DNS egress is blocked".to_owned())
+            }
+            Err(e) => problems.push(format!("could not probe DNS: {e:#}")),
+        }
+    }
+    // Whatever happened, the probe goes.
+    if let Err(e) = kubectl.delete_pod(sh, &ns, PROBE) {
+        problems.push(format!(
+            "the probe pod {PROBE} could not be deleted; delete it by hand: {e:#}"
+        ));
+    }
+    result("network", problems)
+}
+
+/// Runs a probe command; Ok(true) when it succeeded, Ok(false) when the
+/// command itself failed, Err when kubectl could not run it.
+fn run_probe(sh: &Shell, kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyhow::Result<bool> {
+    use crate::kubectl::{Input, Sink};
+    match kubectl.exec(sh, ns, PROBE, "probe", command, Input::None, Sink::Capture) {
+        Ok(_) => Ok(true),
+        Err(e) => match e.downcast_ref::<KubectlFailure>() {
+            Some(f)
+                if !f.stderr.starts_with("error:")
+                    && !f.stderr.starts_with("Error from server") =>
+            {
+                Ok(false)
+            }
+            _ => Err(e),
+        },
+    }
 }
 
 fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> CheckResult {
