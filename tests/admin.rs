@@ -804,6 +804,11 @@ fn no_command_ever_prints_a_secret_value() {
     }
     run(&mut cluster.admin(&["restart", "kalyan"]));
     run(&mut cluster.admin(&["logs", "kalyan"]));
+    for format in ["table", "json"] {
+        run(cluster
+            .admin(&["verify", "--network", "-o", format, "--tenants-dir"])
+            .arg(cluster.tenants.path()));
+    }
     run(cluster
         .admin(&["backup", "kalyan", "--out"])
         .arg(dir.path()));

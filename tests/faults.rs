@@ -173,3 +173,156 @@ fn a_tenant_deleted_while_a_command_runs_gives_a_clear_error() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Every command that talks to the cluster, against every way kubectl can
+/// fail on its second call: a clear error, exit 1, never a panic, and for
+/// the commands that change things a statement of what did not change.
+#[test]
+fn every_command_survives_every_fault() {
+    let cluster = Cluster::new();
+    let tenants = tempfile::tempdir().unwrap();
+    for t in ["alpha", "bravo"] {
+        let values = tenants.path().join(format!("{t}.yaml"));
+        std::fs::write(
+            &values,
+            format!("tenant: {t}\nmla_name: M {t}\nconstituency: C {t}\nwhatsapp_number: \"+9198000000{}\"\ndomains: [{t}.example.in]\n", if t == "alpha" { 1 } else { 2 }),
+        )
+        .unwrap();
+        let out = cluster
+            .xtask(&["provision", t, "--values"])
+            .arg(&values)
+            .arg("--tenants-dir")
+            .arg(tenants.path())
+            .env("KUBECTL", common::fake_kubectl())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let backups = tempfile::tempdir().unwrap();
+    let made = cluster
+        .admin(&["backup", "alpha", "--out"])
+        .arg(backups.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let archive = std::fs::read_dir(backups.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let archive = archive.to_str().unwrap().to_owned();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_dir = out_dir.path().to_str().unwrap().to_owned();
+    let tenants_dir = tenants.path().to_str().unwrap().to_owned();
+    let values = format!("{tenants_dir}/alpha.yaml");
+    let commands: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (
+            vec![
+                "provision",
+                "alpha",
+                "--values",
+                &values,
+                "--tenants-dir",
+                &tenants_dir,
+            ],
+            Some("othing was changed"),
+        ),
+        (vec!["admin", "list"], None),
+        (vec!["admin", "usage"], None),
+        (vec!["admin", "restart", "alpha"], None),
+        (vec!["admin", "logs", "alpha"], None),
+        (
+            vec!["admin", "backup", "alpha", "--out", &out_dir],
+            Some("No backup was written"),
+        ),
+        (
+            vec!["admin", "restore", "alpha", &archive, "--yes"],
+            Some("othing was changed"),
+        ),
+        (vec!["admin", "verify", "--tenants-dir", &tenants_dir], None),
+    ];
+    let faults: Vec<(&str, Fault)> = vec![
+        (
+            "failing",
+            Fault {
+                skip: 1,
+                times: Some(1),
+                ..Fault::fail(
+                    "get",
+                    1,
+                    "Error from server (InternalError): etcdserver: request timed out",
+                )
+            },
+        ),
+        (
+            "hanging",
+            Fault {
+                skip: 1,
+                times: Some(1),
+                sleep_ms: 20_000,
+                ..Fault::fail("get", 0, "")
+            },
+        ),
+        (
+            "garbage",
+            Fault {
+                skip: 1,
+                times: Some(1),
+                stdout: "{\"kind\": \"List\", \"items\": [".into(),
+                ..Fault::fail("get", 0, "")
+            },
+        ),
+    ];
+    for (args, statement) in &commands {
+        // No kubectl at all.
+        let empty = tempfile::tempdir().unwrap();
+        let out = cluster
+            .xtask(args)
+            .env("PATH", empty.path())
+            .env_remove("KUBECTL")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?} without kubectl");
+        assert!(
+            stderr(&out).contains("kubectl was not found on PATH"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        for (name, fault) in &faults {
+            cluster.open().clear_faults().unwrap();
+            cluster.open().add_fault(fault.clone()).unwrap();
+            let start = Instant::now();
+            let out = cluster
+                .xtask(args)
+                .env("KUBECTL", common::fake_kubectl())
+                .arg("--kubectl-timeout=2s")
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{args:?} {name}: too slow"
+            );
+            assert_eq!(out.status.code(), Some(1), "{args:?} {name}: {err}");
+            assert!(
+                err.contains("error: ") && !err.contains("panicked"),
+                "{args:?} {name}: {err}"
+            );
+            if let Some(statement) = statement {
+                assert!(
+                    err.contains(statement),
+                    "{args:?} {name} does not say what changed: {err}"
+                );
+            }
+        }
+    }
+    cluster.open().clear_faults().unwrap();
+    // After all that, the tenants are intact.
+    let out = cluster
+        .admin(&["verify", "--tenants-dir"])
+        .arg(tenants.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
