@@ -103,6 +103,8 @@ impl flags::Verify {
         let cluster = ClusterView::read(sh, &kubectl)?;
         let mut reports = Vec::new();
         for t in &selected {
+            // After Ctrl-C the current probe is cleaned up; the rest are skipped.
+            crate::interrupt::check()?;
             let ns = t.namespace();
             let mut checks = vec![
                 check_objects(
