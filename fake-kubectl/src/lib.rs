@@ -584,7 +584,7 @@ fn take_fault(dir: &Path, verb: &str) -> anyhow::Result<Option<Fault>> {
 }
 
 /// The identity of an object: kind, namespace (empty when cluster-scoped), name.
-fn key(o: &Value) -> (String, String, String) {
+pub(crate) fn key(o: &Value) -> (String, String, String) {
     let (ns, name) = namespace_and_name(o);
     (o["kind"].as_str().unwrap_or_default().to_owned(), ns, name)
 }

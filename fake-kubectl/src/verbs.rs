@@ -18,6 +18,11 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
             ))
         }
         ["get", ..] => text(get(state, inv)),
+        ["diff", ..] => {
+            let input = std::str::from_utf8(input)
+                .map_err(|_| Failure::new(1, "error: STDIN is not UTF-8"))?;
+            text(diff(state, inv, input))
+        }
         ["apply", ..] => {
             let input = std::str::from_utf8(input)
                 .map_err(|_| Failure::new(1, "error: STDIN is not UTF-8"))?;
@@ -864,4 +869,98 @@ fn annotate(
     }
     object["metadata"]["resourceVersion"] = json!(rv);
     Ok(format!("{}/{name} annotated\n", r.qualified()))
+}
+
+/// `kubectl diff --server-side -f -`: what an apply would change, as a
+/// unified diff per object (LIVE against MERGED, as kubectl names them);
+/// exit 1 when anything differs, 0 when nothing does. Nothing is stored.
+fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
+    inv.only(
+        "diff",
+        &[
+            "server-side",
+            "field-manager",
+            "force-conflicts",
+            "filename",
+        ],
+    )?;
+    if !inv.has("server-side") || inv.flag("filename") != Some("-") {
+        return Err(Failure::not_implemented(
+            "`diff` other than `--server-side -f -`",
+        ));
+    }
+    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
+        .map_err(|e| Failure::new(2, format!("error: error parsing STDIN: {e}")))?;
+    let mut out = String::new();
+    let mut errors = Vec::new();
+    for object in docs.into_iter().filter(|d| !d.is_null()) {
+        let (kind, ns, name) = crate::key(&object);
+        let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
+        let before = state.get(&kind, ns_opt, &name).map(user_content);
+        match store(state, object) {
+            Ok((k, n, nm)) => {
+                let after = state.get(&k, n.as_deref(), &nm).map(user_content);
+                if before != after {
+                    let r = resources::by_kind(&k)
+                        .map(|r| r.api_version().replace('/', "."))
+                        .unwrap_or_default();
+                    let label = format!("{r}.{k}.{}.{nm}", n.unwrap_or_default());
+                    let yaml = |v: &Option<Value>| {
+                        v.as_ref()
+                            .map(|v| serde_saphyr::to_string(v).unwrap_or_default())
+                            .unwrap_or_default()
+                    };
+                    out.push_str(&unified(&label, &yaml(&before), &yaml(&after)));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    state.discard_changes();
+    if !errors.is_empty() {
+        return Err(Failure::new(2, errors.join("\n")));
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let mut f = Failure::new(1, "");
+    f.stdout = out;
+    Err(f)
+}
+
+/// A whole-file unified diff of two texts, with kubectl's file names.
+fn unified(label: &str, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    // Longest common subsequence table, then walk it.
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut body = String::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            body.push_str(&format!(" {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            body.push_str(&format!("+{}\n", b[j]));
+            j += 1;
+        } else {
+            body.push_str(&format!("-{}\n", a[i]));
+            i += 1;
+        }
+    }
+    format!(
+        "diff -u -N /tmp/LIVE-fake/{label} /tmp/MERGED-fake/{label}\n--- /tmp/LIVE-fake/{label}\n+++ /tmp/MERGED-fake/{label}\n@@ -1,{} +1,{} @@\n{body}",
+        a.len(),
+        b.len()
+    )
 }

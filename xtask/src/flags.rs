@@ -93,6 +93,28 @@ pub enum AdminCommand {
     Restore(Restore),
     VerifyBackup(VerifyBackup),
     Verify(Verify),
+    Drift(Drift),
+}
+
+/// List the tenants whose live objects differ from their committed config.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "For every tenant on the cluster, compare its live objects with what its committed config \
+(tenants/<name>.yaml) renders, with kubectl's server-side diff, the same comparison as `provision --plan`. \
+Hand edits show up as drift. A tenant with no committed config, and a config with no tenant on the \
+cluster, are listed too. Exit 0 when everything matches, 2 when anything differs, 1 on error.",
+    after_help = "Examples:\n  cargo xtask admin drift\n  cargo xtask admin drift -o json"
+)]
+pub struct Drift {
+    /// Directory of tenant configs to compare with [default: tenants/]
+    #[arg(long, value_name = "DIR")]
+    pub tenants_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Prove each tenant's isolation on the live cluster.
@@ -402,6 +424,9 @@ pub struct Provision {
     /// Write one file per object into DIR and stop: no cluster, no kubectl
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Show what would change on the cluster and stop; exit 0 if nothing, 2 if something, 1 on error
+    #[arg(long, conflicts_with_all = ["dry_run", "out"])]
+    pub plan: bool,
     /// How long to wait for the bot to roll out (kubectl duration)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: String,

@@ -171,6 +171,7 @@ impl Kubectl {
             status: output.status.code(),
             advice: advice(&stderr, self),
             context: self.context_label(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr,
         }
         .into())
@@ -446,6 +447,27 @@ impl Kubectl {
         .map(drop)
     }
 
+    /// `kubectl diff --server-side -f -`: None when an apply would change
+    /// nothing, else the unified diff (kubectl exits 1 for "differences").
+    pub fn diff_server_side(
+        &self,
+        sh: &Shell,
+        stream: &str,
+        field_manager: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let manager = format!("--field-manager={field_manager}");
+        let args = ["diff", "--server-side", manager.as_str(), "--filename", "-"];
+        match self.run(sh, &args, Some(stream), &[]) {
+            Ok(_) => Ok(None),
+            Err(e) => match e.downcast_ref::<KubectlFailure>() {
+                Some(f) if f.status == Some(1) && !f.stdout.is_empty() => {
+                    Ok(Some(f.stdout.clone()))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
     /// A server-side dry run of one object: what admission says, nothing stored.
     pub fn apply_dry_run(
         &self,
@@ -532,6 +554,8 @@ pub struct KubectlFailure {
     pub status: Option<i32>,
     /// kubectl's error text, secrets redacted.
     pub stderr: String,
+    /// What kubectl printed before failing (e.g. `diff`'s differences).
+    pub stdout: String,
     context: String,
     advice: String,
 }

@@ -49,12 +49,28 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<Exit>().is_some() => {
+            ExitCode::from(err.downcast_ref::<Exit>().map_or(1, |e| e.0))
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// Ends a command with this exit status and no further message (its
+/// output already said everything), e.g. `provision --plan` with changes.
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// The repository root: the parent of the `xtask` crate.
 fn project_root() -> PathBuf {

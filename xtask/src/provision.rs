@@ -79,6 +79,9 @@ impl flags::Provision {
             anyhow::anyhow!(msg)
         })?;
 
+        if self.plan {
+            return self.plan(sh, &platform, &templates, &spec);
+        }
         if self.dry_run || self.out.is_some() {
             let manifests = templates.render_tenant(&spec, &platform, &SecretValues::Redacted)?;
             return match &self.out {
@@ -95,6 +98,46 @@ impl flags::Provision {
         }
         let kubectl = self.cluster.kubectl()?;
         self.apply(sh, &kubectl, &paths, &platform, &templates, &spec)
+    }
+
+    /// `--plan`: what an apply would change on the cluster, per object, as
+    /// kubectl's server-side diff shows it. Exit 0 when nothing would
+    /// change, 2 when something would, 1 on error.
+    fn plan(
+        &self,
+        sh: &Shell,
+        platform: &Platform,
+        templates: &Templates,
+        spec: &TenantSpec,
+    ) -> anyhow::Result<()> {
+        let kubectl = self.cluster.kubectl()?;
+        let prepared = prepare(sh, &kubectl, platform, templates, spec, false)?;
+        let plan = diff_plan(sh, &kubectl, spec, &prepared)?;
+        println!(
+            "Plan for tenant {} in {} on {}:",
+            spec.name,
+            spec.namespace,
+            kubectl.context_label()
+        );
+        if plan.changes.is_empty() {
+            println!("  no changes: the cluster matches the config.");
+            return Ok(());
+        }
+        for line in &plan.changes {
+            println!("  {line}");
+        }
+        if !plan.diff.is_empty() {
+            println!("\n{}", plan.diff.trim_end());
+        }
+        let changing = plan.changes.iter().filter(|c| !c.starts_with('!')).count();
+        if changing == 0 {
+            println!("\nNothing would change; the notes above need a hand.");
+            return Ok(());
+        }
+        println!(
+            "\n{changing} object(s) would change. Apply with the same command without --plan."
+        );
+        Err(crate::Exit(2).into())
     }
 
     /// The `--values` file with the flags laid over it.
@@ -138,66 +181,15 @@ impl flags::Provision {
             kubectl.context_label(),
             spec.name
         );
-        let kinds: Vec<String> = unique_kinds(
-            &templates.render_tenant(spec, platform, &SecretValues::Redacted)?,
-            |k| k != "Namespace",
-        );
-        let (own_namespace, existing) =
-            live_state(sh, kubectl, ns, &kinds).map_err(nothing_changed)?;
-        if let Some(existing) = &own_namespace
-            && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
-        {
-            bail!(
-                "namespace {ns} already exists but does not belong to tenant {} (no `{TENANT_LABEL}={}` label); \
-                 it was not created by provision. Nothing was changed. Choose another tenant name, or \
-                 label the namespace if it really is this tenant's.",
-                spec.name,
-                spec.name
-            );
-        }
-        let tenants = kubectl
-            .get_list(sh, "namespaces", Scope::Cluster, Some(TENANT_LABEL))
-            .map_err(nothing_changed)?;
-        let ingresses = kubectl
-            .get_list(sh, "ingresses", Scope::AllNamespaces, None)
-            .map_err(nothing_changed)?;
-        let conflicts = find_conflicts(spec, &tenants, &ingresses);
-        if !conflicts.is_empty() {
-            bail!(format_problems(
-                &format!(
-                    "tenant {} clashes with what is already on the cluster; nothing was changed",
-                    spec.name
-                ),
-                &conflicts
-            ));
-        }
-
-        let exists = |m: &Manifest| existing.contains_key(&(m.kind.clone(), m.name.clone()));
-
-        // Credentials are generated only for a Secret that does not exist yet.
-        let manifests = templates.render_tenant(spec, platform, &SecretValues::Redacted)?;
-        let secret_missing = manifests.iter().any(|m| m.kind == "Secret" && !exists(m));
-        let secrets = if secret_missing {
-            SecretValues::generate(&platform.bot.generated_secrets)?
-        } else {
-            SecretValues::Redacted
-        };
-        let manifests = templates.render_tenant(spec, platform, &secrets)?;
-        let mut kept = Vec::new();
-        let mut to_apply = Vec::new();
-        for m in manifests {
-            match m.kind.as_str() {
-                "Secret" if exists(&m) => {
-                    kept.push((m, "exists; credentials are never regenerated".to_owned()))
-                }
-                "PersistentVolumeClaim" if exists(&m) => {
-                    let live = &existing[&(m.kind.clone(), m.name.clone())];
-                    let note = pvc_note(&m, live);
-                    kept.push((m, note));
-                }
-                _ => to_apply.push(m),
-            }
-        }
+        let Prepared {
+            kinds,
+            own_namespace,
+            existing,
+            to_apply,
+            kept,
+            secret_missing: _,
+            secrets,
+        } = prepare(sh, kubectl, platform, templates, spec, true)?;
 
         self.save_values(&paths.tenants, spec)?;
 
@@ -303,6 +295,166 @@ impl flags::Provision {
         eprintln!("Saved the tenant config to {} (commit it).", path.display());
         Ok(())
     }
+}
+
+/// What an apply of `spec` would send, after reading the cluster: the
+/// objects to apply (existing Secret and PVCs are kept, never re-applied),
+/// and whether the Secret must be created. Refuses clashes with other
+/// tenants. With `generate_secrets` false the Secret stays redacted (plans).
+pub struct Prepared {
+    pub kinds: Vec<String>,
+    pub own_namespace: Option<Value>,
+    pub existing: LiveObjects,
+    pub to_apply: Vec<Manifest>,
+    pub kept: Vec<(Manifest, String)>,
+    pub secret_missing: bool,
+    pub secrets: SecretValues,
+}
+
+pub fn prepare(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    platform: &Platform,
+    templates: &Templates,
+    spec: &TenantSpec,
+    generate_secrets: bool,
+) -> anyhow::Result<Prepared> {
+    let ns = spec.namespace.as_str();
+    let kinds: Vec<String> = unique_kinds(
+        &templates.render_tenant(spec, platform, &SecretValues::Redacted)?,
+        |k| k != "Namespace",
+    );
+    let (own_namespace, existing) = live_state(sh, kubectl, ns, &kinds).map_err(nothing_changed)?;
+    if let Some(existing) = &own_namespace
+        && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
+    {
+        bail!(
+            "namespace {ns} already exists but does not belong to tenant {} (no `{TENANT_LABEL}={}` label); \
+             it was not created by provision. Nothing was changed. Choose another tenant name, or \
+             label the namespace if it really is this tenant's.",
+            spec.name,
+            spec.name
+        );
+    }
+    let tenants = kubectl
+        .get_list(sh, "namespaces", Scope::Cluster, Some(TENANT_LABEL))
+        .map_err(nothing_changed)?;
+    let ingresses = kubectl
+        .get_list(sh, "ingresses", Scope::AllNamespaces, None)
+        .map_err(nothing_changed)?;
+    let conflicts = find_conflicts(spec, &tenants, &ingresses);
+    if !conflicts.is_empty() {
+        bail!(format_problems(
+            &format!(
+                "tenant {} clashes with what is already on the cluster; nothing was changed",
+                spec.name
+            ),
+            &conflicts
+        ));
+    }
+
+    let exists = |m: &Manifest| existing.contains_key(&(m.kind.clone(), m.name.clone()));
+
+    // Credentials are generated only for a Secret that does not exist yet.
+    let manifests = templates.render_tenant(spec, platform, &SecretValues::Redacted)?;
+    let secret_missing = manifests.iter().any(|m| m.kind == "Secret" && !exists(m));
+    let secrets = if secret_missing && generate_secrets {
+        SecretValues::generate(&platform.bot.generated_secrets)?
+    } else {
+        SecretValues::Redacted
+    };
+    let manifests = templates.render_tenant(spec, platform, &secrets)?;
+    let mut kept = Vec::new();
+    let mut to_apply = Vec::new();
+    for m in manifests {
+        match m.kind.as_str() {
+            "Secret" if exists(&m) => {
+                kept.push((m, "exists; credentials are never regenerated".to_owned()))
+            }
+            "PersistentVolumeClaim" if exists(&m) => {
+                let live = &existing[&(m.kind.clone(), m.name.clone())];
+                let note = pvc_note(&m, live);
+                kept.push((m, note));
+            }
+            _ => to_apply.push(m),
+        }
+    }
+    Ok(Prepared {
+        kinds,
+        own_namespace,
+        existing,
+        to_apply,
+        kept,
+        secret_missing,
+        secrets,
+    })
+}
+
+/// What an apply would change.
+pub struct PlanResult {
+    /// One line per object that would change: `~ deployment/bot`, `+ service/bot`.
+    pub changes: Vec<String>,
+    /// kubectl's unified diff of those objects (the Secret is never in it).
+    pub diff: String,
+}
+
+/// Runs `kubectl diff --server-side` on what an apply would send, without
+/// the Secret (whose values are never shown), and summarises it.
+pub fn diff_plan(
+    sh: &Shell,
+    kubectl: &Kubectl,
+    spec: &TenantSpec,
+    prepared: &Prepared,
+) -> anyhow::Result<PlanResult> {
+    let objects: Vec<Manifest> = prepared
+        .to_apply
+        .iter()
+        .filter(|m| m.kind != "Secret")
+        .cloned()
+        .collect();
+    let stream = to_yaml_stream(&objects)?;
+    let diff = kubectl
+        .diff_server_side(sh, &stream, MANAGER)?
+        .unwrap_or_default();
+    let mut changes = Vec::new();
+    for m in &objects {
+        // kubectl names each file group.version.Kind.namespace.name.
+        let suffix = format!(
+            ".{}.{}.{}",
+            m.kind,
+            m.namespace.as_deref().unwrap_or(""),
+            m.name
+        );
+        let header = diff
+            .lines()
+            .any(|l| l.starts_with("diff ") && l.ends_with(&suffix));
+        if header {
+            let exists = if m.kind == "Namespace" {
+                prepared.own_namespace.is_some()
+            } else {
+                prepared
+                    .existing
+                    .contains_key(&(m.kind.clone(), m.name.clone()))
+            };
+            changes.push(format!(
+                "{} {}",
+                if exists { "~" } else { "+" },
+                m.reference()
+            ));
+        }
+    }
+    if prepared.secret_missing {
+        changes.push(format!(
+            "+ secret/bot-credentials in {} (credentials generated at apply, never shown)",
+            spec.namespace
+        ));
+    }
+    for (m, note) in &prepared.kept {
+        if note.contains("tier now asks") {
+            changes.push(format!("! {} ({note})", m.reference()));
+        }
+    }
+    Ok(PlanResult { changes, diff })
 }
 
 /// Live objects by kind and name.

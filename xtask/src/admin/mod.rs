@@ -5,6 +5,7 @@
 //! that does not exist, the clock, and table/JSON/YAML output.
 
 mod backup;
+mod drift;
 mod list;
 mod logs;
 mod restart;
@@ -41,6 +42,7 @@ impl flags::Admin {
             AdminCommand::Restore(cmd) => cmd.run(sh, root),
             AdminCommand::VerifyBackup(cmd) => cmd.run(),
             AdminCommand::Verify(cmd) => cmd.run(sh, root),
+            AdminCommand::Drift(cmd) => cmd.run(sh, root),
         }
     }
 }

@@ -1,0 +1,173 @@
+//! `provision --plan` and `admin drift`: what would change, before it does,
+//! with exit codes CI can gate on (0 nothing, 2 something, 1 error).
+
+mod common;
+
+use common::{Cluster, fixture, stderr, stdout};
+
+#[test]
+fn plan_exit_codes_and_nothing_is_changed() {
+    let cluster = Cluster::new();
+    let values = fixture("kalyan.yaml");
+    // A new tenant: everything would be created.
+    let out = cluster
+        .provision("kalyan", &values, &["--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("  + deployment/bot") && text.contains("  + namespace/tenant-kalyan"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "+ secret/bot-credentials in tenant-kalyan (credentials generated at apply, never shown)"
+    ));
+    assert!(text.contains("15 object(s) would change."), "{text}");
+    assert!(cluster.objects().is_empty(), "a plan changed the cluster");
+    assert_eq!(
+        std::fs::read_dir(cluster.tenants.path()).unwrap().count(),
+        0,
+        "a plan saved the config"
+    );
+
+    cluster.provision("kalyan", &values, &[]).assert().success();
+    let before = cluster.objects();
+    let out = cluster
+        .provision("kalyan", &values, &["--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no changes: the cluster matches the config."));
+
+    // A change of name and tier: only what depends on them.
+    let out = cluster
+        .provision(
+            "kalyan",
+            &values,
+            &["--plan", "--mla-name", "Shrikant Shinde"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  ~ ") || l.starts_with("  + "))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "  ~ namespace/tenant-kalyan",
+            "  ~ configmap/bot-config",
+            "  ~ deployment/bot"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("+  MLA_NAME: Shrikant Shinde"), "{text}");
+    assert_eq!(cluster.objects(), before, "a plan changed the cluster");
+    // The Secret's values appear nowhere.
+    let secret = cluster
+        .get("Secret", Some("tenant-kalyan"), "bot-credentials")
+        .unwrap();
+    for v in secret["data"].as_object().unwrap().values() {
+        let v = v.as_str().unwrap();
+        assert!(!text.contains(v) && !text.contains(&common::decode_base64(v)));
+    }
+}
+
+#[test]
+fn plan_errors_exit_1() {
+    let cluster = Cluster::new();
+    cluster
+        .open()
+        .add_fault(fake_kubectl::Fault::unreachable("*"))
+        .unwrap();
+    let out = cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &["--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("could not be reached"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn drift_finds_a_hand_edit_and_configs_without_tenants() {
+    let cluster = Cluster::new();
+    for t in ["kalyan", "mylapore"] {
+        cluster
+            .provision(t, &fixture(&format!("{t}.yaml")), &[])
+            .assert()
+            .success();
+    }
+    let drift = || {
+        cluster
+            .admin(&["drift", "-o", "json", "--tenants-dir"])
+            .arg(cluster.tenants.path())
+            .output()
+            .unwrap()
+    };
+    let out = drift();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A hand edit through kubectl, by another field manager.
+    let mut config = cluster
+        .get("ConfigMap", Some("tenant-mylapore"), "bot-config")
+        .unwrap();
+    config["data"]["RATE_LIMIT_MESSAGES_PER_DAY"] = serde_json::json!("999999");
+    for field in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+        config["metadata"].as_object_mut().unwrap().remove(field);
+    }
+    let mut apply = std::process::Command::new(common::fake_kubectl());
+    apply
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=kubectl-edit",
+            "-f",
+            "-",
+        ])
+        .env("FAKE_KUBECTL_STATE", cluster.state.path())
+        .stdin(std::process::Stdio::piped());
+    let mut child = apply.spawn().unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        config.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    std::fs::copy(
+        common::repo_root().join("tenants/demo.yaml"),
+        cluster.tenants.path().join("demo.yaml"),
+    )
+    .unwrap();
+    let out = drift();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let states: Vec<(String, String)> = report["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("demo".into(), "not-on-cluster".into()),
+            ("kalyan".into(), "in-sync".into()),
+            ("mylapore".into(), "drifted".into())
+        ]
+    );
+    assert_eq!(
+        report["tenants"][2]["details"],
+        serde_json::json!(["~ configmap/bot-config"])
+    );
+}
