@@ -847,3 +847,99 @@ fn no_command_ever_prints_a_secret_value() {
         "the commands did not all run: {printed}"
     );
 }
+
+/// Every change is recorded in the audit log, and no read is.
+#[test]
+fn changes_are_audited_and_reads_are_not() {
+    let cluster = Cluster::new();
+    cluster
+        .provision(
+            "kalyan",
+            &common::fixture("kalyan.yaml"),
+            &["--context", "prod"],
+        )
+        .assert()
+        .success();
+    cluster
+        .provision("mylapore", &common::fixture("mylapore.yaml"), &[])
+        .assert()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["list"],
+        vec!["usage"],
+        vec!["logs", "kalyan"],
+        vec!["verify", "kalyan"],
+    ] {
+        let _ = cluster.admin(&args).output().unwrap();
+    }
+    cluster
+        .admin(&["backup", "kalyan", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    cluster
+        .admin(&["restart", "kalyan", "--context", "prod"])
+        .assert()
+        .success();
+    let archive = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    cluster
+        .admin(&["restore", "kalyan"])
+        .arg(&archive)
+        .arg("--yes")
+        .assert()
+        .success();
+    // A failed change is recorded too.
+    cluster.admin(&["restart", "nobody"]).assert().failure();
+    let out = cluster
+        .xtask(&["admin", "audit", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            let cmd = e["command"].as_str().unwrap();
+            let verb = if cmd.starts_with("provision") {
+                "provision"
+            } else {
+                cmd.split(' ').nth(1).unwrap()
+            };
+            (
+                e["tenant"].as_str().unwrap().to_owned(),
+                verb.to_owned(),
+                e["result"].as_str().unwrap().chars().take(5).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("kalyan".into(), "provision".into(), "ok".into()),
+            ("mylapore".into(), "provision".into(), "ok".into()),
+            ("kalyan".into(), "restart".into(), "ok".into()),
+            ("kalyan".into(), "restore".into(), "ok".into()),
+            ("nobody".into(), "restart".into(), "error".into()),
+        ]
+    );
+    assert_eq!(entries[0]["context"], "prod");
+    assert_eq!(entries[1]["context"], "current");
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e["operator"].as_str().unwrap().is_empty()
+                && !e["time"].as_str().unwrap().is_empty())
+    );
+    let mine = cluster
+        .xtask(&["admin", "audit", "mylapore", "-o", "json"])
+        .output()
+        .unwrap();
+    let mine: Vec<Value> = serde_json::from_str(&stdout(&mine)).unwrap();
+    assert_eq!(mine.len(), 1);
+}

@@ -68,6 +68,7 @@ impl Cluster {
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = xtask_bare();
         cmd.env("FAKE_KUBECTL_STATE", self.state.path());
+        cmd.env("XTASK_AUDIT_LOG", self.audit_log());
         cmd.args(args);
         cmd
     }
@@ -80,6 +81,11 @@ impl Cluster {
         cmd.arg("--tenants-dir").arg(self.tenants.path());
         cmd.args(extra);
         cmd
+    }
+
+    /// This cluster's audit log (kept beside its state).
+    pub fn audit_log(&self) -> PathBuf {
+        self.state.path().join("audit.jsonl")
     }
 
     pub fn open(&self) -> State {
@@ -104,6 +110,11 @@ impl Cluster {
 pub fn xtask_bare() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.env_remove("KUBECTL");
+    // Tests never write the repository's own audit log.
+    cmd.env(
+        "XTASK_AUDIT_LOG",
+        std::env::temp_dir().join("xtask-test-audit.jsonl"),
+    );
     cmd.write_stdin("");
     cmd
 }

@@ -94,6 +94,23 @@ pub enum AdminCommand {
     VerifyBackup(VerifyBackup),
     Verify(Verify),
     Drift(Drift),
+    Audit(Audit),
+}
+
+/// Show the audit log: every command that changed the cluster.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit demo -o json"
+)]
+pub struct Audit {
+    /// Only this tenant's entries
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: Option<TenantName>,
+    /// Audit log to read [default: $XTASK_AUDIT_LOG, else audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// List the tenants whose live objects differ from their committed config.
@@ -369,6 +386,9 @@ pub struct ClusterArgs {
     /// Stop any kubectl call that has not answered after this long (waits for rollouts get their own timeout on top)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub kubectl_timeout: String,
+    /// Audit log that changes are recorded in [default: $XTASK_AUDIT_LOG, else audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Render a tenant's manifests and apply them to the cluster.

@@ -11,6 +11,7 @@
 //! code that talks to the cluster), `prompt` (interactive questions).
 
 pub mod admin;
+pub mod audit;
 pub mod docs;
 pub mod flags;
 pub mod interrupt;

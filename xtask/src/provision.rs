@@ -97,7 +97,15 @@ impl flags::Provision {
             bail!("cancelled; nothing was changed");
         }
         let kubectl = self.cluster.kubectl()?;
-        self.apply(sh, &kubectl, &paths, &platform, &templates, &spec)
+        let log = crate::audit::path(self.cluster.audit_log.as_deref(), root);
+        let applied = self.apply(sh, &kubectl, &paths, &platform, &templates, &spec);
+        crate::audit::record(
+            &log,
+            self.cluster.context.as_deref(),
+            None,
+            spec.name.as_str(),
+            applied,
+        )
     }
 
     /// `--plan`: what an apply would change on the cluster, per object, as

@@ -36,13 +36,14 @@ impl flags::Admin {
         match self.command {
             AdminCommand::List(cmd) => cmd.run(sh),
             AdminCommand::Usage(cmd) => cmd.run(sh, root),
-            AdminCommand::Restart(cmd) => cmd.run(sh),
+            AdminCommand::Restart(cmd) => cmd.run(sh, root),
             AdminCommand::Logs(cmd) => cmd.run(sh),
             AdminCommand::Backup(cmd) => cmd.run(sh, root),
             AdminCommand::Restore(cmd) => cmd.run(sh, root),
             AdminCommand::VerifyBackup(cmd) => cmd.run(),
             AdminCommand::Verify(cmd) => cmd.run(sh, root),
             AdminCommand::Drift(cmd) => cmd.run(sh, root),
+            AdminCommand::Audit(cmd) => cmd.run(root),
         }
     }
 }
@@ -54,6 +55,49 @@ impl flags::PlatformArg {
             .clone()
             .unwrap_or_else(|| root.join("platform.yaml"));
         Platform::load(&path.display().to_string())
+    }
+}
+
+impl flags::Audit {
+    pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        let log = crate::audit::path(self.audit_log.as_deref(), root);
+        let entries: Vec<crate::audit::Entry> = crate::audit::read(&log)?
+            .into_iter()
+            .filter(|e| self.tenant.as_ref().is_none_or(|t| e.tenant == t.as_str()))
+            .collect();
+        match self.output.format {
+            OutputFormat::Table => {
+                if entries.is_empty() {
+                    eprintln!("No entries in {}.", log.display());
+                    return Ok(());
+                }
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.time.clone(),
+                            e.operator.clone(),
+                            e.environment.clone().unwrap_or_else(|| "-".into()),
+                            e.context.clone(),
+                            e.tenant.clone(),
+                            e.command.clone(),
+                            e.result.clone(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(
+                        &[
+                            "TIME", "OPERATOR", "ENV", "CONTEXT", "TENANT", "COMMAND", "RESULT"
+                        ],
+                        &rows
+                    )
+                );
+            }
+            format => print_structured(format, &entries)?,
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,19 @@ use crate::kubectl::{Kubectl, Scope};
 use crate::tenant::TenantName;
 
 impl flags::Restart {
-    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub(crate) fn run(self, sh: &Shell, root: &std::path::Path) -> anyhow::Result<()> {
+        let log = crate::audit::path(self.cluster.audit_log.as_deref(), root);
+        let restarted = self.restart(sh);
+        crate::audit::record(
+            &log,
+            self.cluster.context.as_deref(),
+            None,
+            self.tenant.as_str(),
+            restarted,
+        )
+    }
+
+    fn restart(&self, sh: &Shell) -> anyhow::Result<()> {
         let kubectl = self.cluster.kubectl()?;
         let bot = BotDeployment::find(sh, &kubectl, &self.tenant)?;
         if bot.replicas == 0 {

@@ -104,6 +104,18 @@ impl Progress {
 
 impl flags::Restore {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+        let log = crate::audit::path(self.cluster.audit_log.as_deref(), root);
+        let restored = self.restore(sh, root);
+        crate::audit::record(
+            &log,
+            self.cluster.context.as_deref(),
+            None,
+            self.tenant.as_str(),
+            restored,
+        )
+    }
+
+    fn restore(&self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         eprintln!("Verifying {} ...", self.file.display());
         let archive = verify_archive(&self.file)

@@ -1,0 +1,116 @@
+//! The audit log: one JSON line per command that changes the cluster (time,
+//! operator, environment, context, tenant, command, result), appended to
+//! `audit.jsonl` in the repository, `$XTASK_AUDIT_LOG`, or `--audit-log`.
+//! Reads are never logged.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub time: String,
+    /// `git config user.email`, else `$USER`.
+    pub operator: String,
+    /// The `--env` environment, when one was used.
+    pub environment: Option<String>,
+    /// The kube context, or `current` for kubectl's current context.
+    pub context: String,
+    pub tenant: String,
+    /// The command line, without the program name.
+    pub command: String,
+    /// `ok`, or `error: ` and the first line of the error.
+    pub result: String,
+}
+
+/// Where the log is: `--audit-log`, else `$XTASK_AUDIT_LOG`, else `audit.jsonl`
+/// at the repository root.
+pub fn path(flag: Option<&Path>, root: &Path) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("XTASK_AUDIT_LOG").map(PathBuf::from))
+        .unwrap_or_else(|| root.join("audit.jsonl"))
+}
+
+fn operator() -> String {
+    let git = std::process::Command::new("git")
+        .args(["config", "user.email"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty());
+    git.or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Appends one entry for `result` and passes `result` through. A change
+/// that cannot be recorded is reported as an error.
+pub fn record<T>(
+    log: &Path,
+    context: Option<&str>,
+    environment: Option<&str>,
+    tenant: &str,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let outcome = match &result {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => format!(
+            "error: {}",
+            format!("{e:#}").lines().next().unwrap_or_default()
+        ),
+    };
+    let entry = Entry {
+        time: crate::admin::now()
+            .map(crate::admin::rfc3339)
+            .unwrap_or_default(),
+        operator: operator(),
+        environment: environment.map(str::to_owned),
+        context: context.unwrap_or("current").to_owned(),
+        tenant: tenant.to_owned(),
+        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        result: outcome,
+    };
+    let written = append(log, &entry);
+    match (result, written) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(e.context(format!(
+            "the change was made, but it could not be recorded in the audit log {}",
+            log.display()
+        ))),
+        (Err(e), Err(w)) => Err(e.context(format!("(also not recorded in the audit log: {w:#})"))),
+        (Err(e), Ok(())) => Err(e),
+    }
+}
+
+fn append(log: &Path, entry: &Entry) -> anyhow::Result<()> {
+    if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let line = serde_json::to_string(entry)? + "\n";
+    file.write_all(line.as_bytes())?;
+    Ok(())
+}
+
+/// Every entry of the log, oldest first; a missing log is empty.
+pub fn read(log: &Path) -> anyhow::Result<Vec<Entry>> {
+    let text = match std::fs::read_to_string(log) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", log.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not an audit entry", log.display(), i + 1))
+        })
+        .collect()
+}
