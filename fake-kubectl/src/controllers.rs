@@ -43,6 +43,10 @@ pub fn reconcile(state: &mut State) {
         match o["kind"].as_str() {
             Some("Namespace") => set_status(state, i, json!({"phase": "Active"})),
             Some("PersistentVolumeClaim") => {
+                if o.pointer("/spec/volumeName").is_none() {
+                    bind_volume(state, i);
+                }
+                let o = &state.objects()[i];
                 let size = o
                     .pointer("/spec/resources/requests/storage")
                     .cloned()
@@ -89,6 +93,52 @@ pub fn reconcile(state: &mut State) {
         reconcile_deployment(state, ns, name, pods);
     }
     reconcile_standalone_pods(state);
+}
+
+/// Provisions a PersistentVolume for a new claim (reclaim policy from the
+/// state, `Retain` unless a test says otherwise) and binds them.
+fn bind_volume(state: &mut State, i: usize) {
+    let claim = state.objects()[i].clone();
+    let (ns, name) = namespace_and_name(&claim);
+    let pv = format!("pvc-{}", claim["metadata"]["uid"].as_str().unwrap_or(&name));
+    let size = claim
+        .pointer("/spec/resources/requests/storage")
+        .cloned()
+        .unwrap_or(json!("0"));
+    let policy = state.data["reclaimPolicy"]
+        .as_str()
+        .unwrap_or("Retain")
+        .to_owned();
+    state.objects_mut()[i]["spec"]["volumeName"] = json!(pv);
+    let rv = state.next_resource_version();
+    state.push_object(json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": pv, "resourceVersion": rv, "creationTimestamp": state.now()},
+        "spec": {"capacity": {"storage": size}, "persistentVolumeReclaimPolicy": policy,
+                 "claimRef": {"namespace": ns, "name": name}},
+        "status": {"phase": "Bound"},
+    }));
+}
+
+/// What happens to a deleted claim's volume: deleted, or kept as Released.
+pub fn release_volume(state: &mut State, claim: &Value) {
+    let Some(pv) = claim
+        .pointer("/spec/volumeName")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let Some(i) = state.index_of("PersistentVolume", None, &pv) else {
+        return;
+    };
+    if state.objects()[i]["spec"]["persistentVolumeReclaimPolicy"] == "Retain" {
+        set_status(state, i, json!({"phase": "Released"}));
+    } else {
+        let volume = state.objects()[i].clone();
+        state.retain_objects(|o| *o != volume);
+    }
 }
 
 /// The node a pod runs on: a stable spread over the cluster's nodes.

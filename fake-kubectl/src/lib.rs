@@ -417,6 +417,15 @@ impl State {
         self.data["networkPolicy"].as_bool().unwrap_or(true)
     }
 
+    /// The reclaim policy of volumes provisioned from now on: `Retain` (the
+    /// default) keeps a Released volume after its claim is deleted, `Delete`
+    /// removes it.
+    pub fn set_reclaim_policy(&mut self, policy: &str) -> anyhow::Result<()> {
+        self.data["reclaimPolicy"] = json!(policy);
+        self.dirty = true;
+        self.save()
+    }
+
     /// The cluster's nodes; pods are spread over them by a hash of their name.
     pub fn set_nodes(&mut self, nodes: &[&str]) -> anyhow::Result<()> {
         anyhow::ensure!(!nodes.is_empty(), "a cluster needs a node");

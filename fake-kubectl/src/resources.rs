@@ -72,6 +72,7 @@ pub const RESOURCES: &[Resource] = &[
     r("Ingress", "networking.k8s.io", "ingresses", &["ing"], true),
     r("Pod", "", "pods", &["po"], true),
     r("Node", "", "nodes", &["no"], false),
+    r("PersistentVolume", "", "persistentvolumes", &["pv"], false),
     r("Role", "rbac.authorization.k8s.io", "roles", &[], true),
     r(
         "ClusterRole",

@@ -407,6 +407,13 @@ pub fn store(
     match state.index_of(&kind, ns.as_deref(), &name) {
         Some(i) => {
             let old = state.objects()[i].clone();
+            // Fields a controller set belong to it, not to the applier.
+            if kind == "PersistentVolumeClaim"
+                && object.pointer("/spec/volumeName").is_none()
+                && let Some(volume) = old.pointer("/spec/volumeName").cloned()
+            {
+                object["spec"]["volumeName"] = volume;
+            }
             if user_content(&old) == user_content(&object) {
                 return Ok(key);
             }
@@ -807,22 +814,47 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
             format!("error: the server doesn't have a resource type \"{kind}\""),
         )
     })?;
-    if r.kind != "Pod" {
-        return Err(Failure::not_implemented(format!("`delete` of {}", r.kind)));
+    let ns = r.namespaced.then(|| default_namespace(inv));
+    let Some(i) = state.index_of(r.kind, ns.as_deref(), name) else {
+        return if inv.has("ignore-not-found") {
+            Ok(String::new())
+        } else {
+            Err(Failure::new(
+                1,
+                format!(
+                    "Error from server (NotFound): {} \"{name}\" not found",
+                    r.qualified()
+                ),
+            ))
+        };
+    };
+    let object = state.objects()[i].clone();
+    // A namespace takes everything in it along; a claim's volume follows
+    // its reclaim policy.
+    let doomed_ns = (r.kind == "Namespace").then(|| name.to_owned());
+    let claims: Vec<Value> = state
+        .objects()
+        .iter()
+        .filter(|o| {
+            o["kind"] == "PersistentVolumeClaim"
+                && (**o == object
+                    || doomed_ns
+                        .as_deref()
+                        .is_some_and(|d| o["metadata"]["namespace"] == d))
+        })
+        .cloned()
+        .collect();
+    state.retain_objects(|o| {
+        *o != object
+            && !doomed_ns
+                .as_deref()
+                .is_some_and(|d| o["metadata"]["namespace"] == d)
+    });
+    for claim in claims {
+        controllers::release_volume(state, &claim);
     }
-    let ns = default_namespace(inv);
-    match state.index_of("Pod", Some(&ns), name) {
-        Some(i) => {
-            let pod = state.objects()[i].clone();
-            state.retain_objects(|o| *o != pod);
-            Ok(format!("pod \"{name}\" deleted\n"))
-        }
-        None if inv.has("ignore-not-found") => Ok(String::new()),
-        None => Err(Failure::new(
-            1,
-            format!("Error from server (NotFound): pods \"{name}\" not found"),
-        )),
-    }
+    controllers::reconcile(state);
+    Ok(format!("{} \"{name}\" deleted\n", r.qualified()))
 }
 
 fn annotate(

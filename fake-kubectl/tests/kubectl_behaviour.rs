@@ -119,7 +119,7 @@ fn get_answers_like_kubectl() {
 fn anything_unimplemented_fails_loudly() {
     let fake = Fake::new();
     for (args, code, text) in [
-        ("delete ns t", 2, "not implemented"),
+        ("patch deployment bot", 2, "not implemented"),
         ("get cm -o yaml", 2, "not implemented"),
         ("get cm", 2, "not implemented"),
         ("apply -f -", 2, "client-side"),
