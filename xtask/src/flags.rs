@@ -95,6 +95,97 @@ pub enum AdminCommand {
     Verify(Verify),
     Drift(Drift),
     Audit(Audit),
+    Suspend(Suspend),
+    Resume(Resume),
+    Rotate(Rotate),
+    Offboard(Offboard),
+}
+
+/// Take a tenant offline, keeping all its data.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Take a tenant offline and keep everything: the bot is scaled to 0 and its Ingress removed \
+(its definition is kept on the namespace), so the website and the bot stop answering; the volumes, the \
+credentials and the WhatsApp session stay. `admin list` shows the tenant as suspended, and `admin resume` \
+brings back exactly the previous state.",
+    after_help = "Example:\n  cargo xtask admin suspend demo"
+)]
+pub struct Suspend {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Bring a suspended tenant back exactly as it was.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  cargo xtask admin resume demo")]
+pub struct Resume {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// How long to wait for the bot to come back (kubectl duration)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Replace a tenant's bot credentials with new random values.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Replace every value of the bot's Secret with new random ones (as generated at the first \
+provision), then restart the bot so that it uses them. The new values are never printed unless --show is \
+given, and then only once.",
+    after_help = "Examples:\n  cargo xtask admin rotate demo\n  cargo xtask admin rotate demo --show"
+)]
+pub struct Rotate {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// Print the new values, once, to standard output
+    #[arg(long)]
+    pub show: bool,
+    /// How long to wait for the bot to come back (kubectl duration)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: String,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Remove a tenant from the cluster, safely.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Remove a tenant: refuses without a fresh, verified backup of it (unless --no-backup), asks \
+for the tenant name typed, then deletes in dependency order: the Ingress first so traffic stops, then the \
+bot, then the rest. The volumes, and the namespace that holds them, are deleted only with --delete-data. It \
+ends by listing everything of the tenant still on the cluster, PersistentVolumes kept by their reclaim \
+policy included, and moves tenants/<TENANT>.yaml to tenants/offboarded/.",
+    after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --delete-data"
+)]
+pub struct Offboard {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// Also delete the volumes (the database and WhatsApp session) and the namespace
+    #[arg(long)]
+    pub delete_data: bool,
+    /// Go ahead without a fresh verified backup
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Where to look for the backup [default: backups/]
+    #[arg(long, value_name = "DIR")]
+    pub backups: Option<PathBuf>,
+    /// How old the newest backup may be
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub max_backup_age: String,
+    /// Do not ask for the tenant name (required when stdin is not a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Directory of tenant configs [default: tenants/]
+    #[arg(long, value_name = "DIR")]
+    pub tenants_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Show the audit log: every command that changed the cluster.

@@ -429,6 +429,22 @@ impl Kubectl {
             .map(drop)
     }
 
+    /// Deletes one object (`namespace` None for cluster-scoped kinds); a
+    /// missing object is not an error.
+    pub fn delete(
+        &self,
+        sh: &Shell,
+        namespace: Option<&str>,
+        kind: &str,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let mut args = vec!["delete", kind, name, "--ignore-not-found", "--wait=true"];
+        if let Some(ns) = namespace {
+            args.extend(["--namespace", ns]);
+        }
+        self.run(sh, &args, None, &[]).map(drop)
+    }
+
     pub fn delete_pod(&self, sh: &Shell, namespace: &str, pod: &str) -> anyhow::Result<()> {
         self.run(
             sh,

@@ -198,6 +198,17 @@ impl flags::Provision {
             secret_missing: _,
             secrets,
         } = prepare(sh, kubectl, platform, templates, spec, true)?;
+        if let Some(since) = own_namespace
+            .as_ref()
+            .and_then(crate::admin::lifecycle::suspended_since)
+        {
+            bail!(
+                "tenant {} is suspended (since {since}); applying would bring it back online. Resume it first with \
+                 `cargo xtask admin resume {}`. Nothing was changed.",
+                spec.name,
+                spec.name
+            );
+        }
 
         self.save_values(&paths.tenants, spec)?;
 

@@ -21,6 +21,8 @@ pub const BOT_NAME: &str = "whatsapp-bot";
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Running,
+    /// Taken offline on purpose with `admin suspend`.
+    Suspended,
     Stopped,
     Pending,
     Error,
@@ -30,6 +32,7 @@ impl Status {
     fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",
+            Status::Suspended => "suspended",
             Status::Stopped => "stopped",
             Status::Pending => "pending",
             Status::Error => "error",
@@ -171,7 +174,10 @@ pub fn statuses(
                         .collect()
                 })
                 .unwrap_or_default();
-            let (status, reason, desired) = bot_status(bot, &bot_pods);
+            let (status, reason, desired) = match super::lifecycle::suspended_since(ns) {
+                Some(since) => (Status::Suspended, Some(format!("since {since}")), 0),
+                None => bot_status(bot, &bot_pods),
+            };
             Some(TenantStatus {
                 name,
                 namespace,

@@ -6,6 +6,7 @@
 
 mod backup;
 mod drift;
+pub(crate) mod lifecycle;
 mod list;
 mod logs;
 mod restart;
@@ -44,6 +45,10 @@ impl flags::Admin {
             AdminCommand::Verify(cmd) => cmd.run(sh, root),
             AdminCommand::Drift(cmd) => cmd.run(sh, root),
             AdminCommand::Audit(cmd) => cmd.run(root),
+            AdminCommand::Suspend(cmd) => cmd.run(sh, root),
+            AdminCommand::Resume(cmd) => cmd.run(sh, root),
+            AdminCommand::Rotate(cmd) => cmd.run(sh, root),
+            AdminCommand::Offboard(cmd) => cmd.run(sh, root),
         }
     }
 }

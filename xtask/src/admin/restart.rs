@@ -25,6 +25,13 @@ impl flags::Restart {
     fn restart(&self, sh: &Shell) -> anyhow::Result<()> {
         let kubectl = self.cluster.kubectl()?;
         let bot = BotDeployment::find(sh, &kubectl, &self.tenant)?;
+        if let Some(since) = &bot.suspended {
+            bail!(
+                "tenant {t} is suspended (since {since}), so there is nothing to restart; nothing was changed. \
+                 Bring it back with `cargo xtask admin resume {t}`.",
+                t = self.tenant
+            );
+        }
         if bot.replicas == 0 {
             bail!(
                 "tenant {t} is stopped (its bot is scaled to 0 replicas), so there is nothing to restart; \
@@ -64,6 +71,8 @@ pub struct BotDeployment {
     /// The bot's container name.
     pub container: String,
     pub object: Value,
+    /// When the tenant was suspended, if it is.
+    pub suspended: Option<String>,
 }
 
 impl BotDeployment {
@@ -75,6 +84,7 @@ impl BotDeployment {
     ) -> anyhow::Result<BotDeployment> {
         let tenants = Tenants::discover(sh, kubectl)?;
         let ns = tenants.require(tenant)?;
+        let suspended = super::lifecycle::suspended_since(ns);
         let namespace = str_at(ns, "/metadata/name").unwrap_or_default().to_owned();
         let selector = format!("app.kubernetes.io/name={}", super::list::BOT_NAME);
         let deployments = kubectl.get_list(
@@ -102,6 +112,7 @@ impl BotDeployment {
                 .to_owned(),
             namespace,
             object,
+            suspended,
         })
     }
 }

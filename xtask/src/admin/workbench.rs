@@ -165,6 +165,7 @@ mod tests {
             replicas: 1,
             container: "bot".into(),
             object: deployment.object,
+            suspended: None,
         };
         let pod = Workbench::manifest(&bot, "demo").unwrap();
         assert_eq!(
