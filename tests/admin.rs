@@ -682,6 +682,11 @@ fn ctrl_c_during_a_backup_leaves_no_archive() {
         .arg("--out")
         .arg(dir.path())
         .env("FAKE_KUBECTL_STATE", cluster.state.path())
+        .env(
+            "XTASK_ENVIRONMENTS",
+            common::repo_root().join("tests/fixtures/environments.yaml"),
+        )
+        .env("XTASK_AUDIT_LOG", cluster.audit_log())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

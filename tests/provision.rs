@@ -661,6 +661,10 @@ fn the_compatibility_script_runs_provision() {
         .args(["demo", "--dry-run", "--values"])
         .arg(repo_root().join("tenants/demo.yaml"))
         .env("CARGO", env!("CARGO"))
+        .env(
+            "XTASK_ENVIRONMENTS",
+            repo_root().join("tests/fixtures/environments.yaml"),
+        )
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

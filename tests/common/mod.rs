@@ -110,6 +110,12 @@ impl Cluster {
 pub fn xtask_bare() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.env_remove("KUBECTL");
+    // The test environments have no default, so commands without --env
+    // behave as they would with no environments at all.
+    cmd.env(
+        "XTASK_ENVIRONMENTS",
+        repo_root().join("tests/fixtures/environments.yaml"),
+    );
     // Tests never write the repository's own audit log.
     cmd.env(
         "XTASK_AUDIT_LOG",

@@ -113,6 +113,9 @@ brings back exactly the previous state.",
 pub struct Suspend {
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
+    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -123,6 +126,9 @@ pub struct Suspend {
 pub struct Resume {
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
+    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    #[arg(long)]
+    pub yes: bool,
     /// How long to wait for the bot to come back (kubectl duration)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: String,
@@ -141,6 +147,9 @@ given, and then only once.",
 pub struct Rotate {
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
+    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    #[arg(long)]
+    pub yes: bool,
     /// Print the new values, once, to standard output
     #[arg(long)]
     pub show: bool,
@@ -355,6 +364,9 @@ pub fn parse_period(raw: &str) -> Result<Period, String> {
 pub struct Restart {
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
+    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    #[arg(long)]
+    pub yes: bool,
     /// How long to wait for the bot to come back (kubectl duration)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: String,
@@ -480,6 +492,9 @@ pub struct ClusterArgs {
     /// Audit log that changes are recorded in [default: $XTASK_AUDIT_LOG, else audit.jsonl]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Environment from environments.yaml: its context, host names and confirmation rule [default: the file's default]
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 /// Render a tenant's manifests and apply them to the cluster.
@@ -544,6 +559,9 @@ pub struct Provision {
     /// Take over fields that another field manager (e.g. a hand edit) owns
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub repo: RepoArgs,
     #[command(flatten)]

@@ -37,17 +37,42 @@ pub enum Wait {
 }
 
 impl crate::flags::ClusterArgs {
-    /// The kubectl these flags (or `$KUBECTL`, or PATH) select.
+    /// The kubectl these flags (or `$KUBECTL`, or PATH) select, talking to
+    /// `--context`, or to the environment's context.
     pub fn kubectl(&self) -> anyhow::Result<Kubectl> {
+        let env = crate::environment::select(self)?;
+        let context = self.context.clone().or(env.map(|e| e.context));
         let mut kubectl = Kubectl::locate(
             self.kubectl.as_deref(),
             std::env::var_os("KUBECTL").as_deref().map(Path::new),
-            self.context.as_deref(),
+            context.as_deref(),
         )?;
         let millis =
             crate::flags::duration_millis(&self.kubectl_timeout).map_err(anyhow::Error::msg)?;
         kubectl.call_timeout = Duration::from_millis(millis);
         Ok(kubectl)
+    }
+
+    /// Records a change (its outcome) in the audit log.
+    pub fn record<T>(
+        &self,
+        root: &Path,
+        tenant: &str,
+        result: anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let log = crate::audit::path(self.audit_log.as_deref(), root);
+        let env = crate::environment::select(self).ok().flatten();
+        let context = self
+            .context
+            .clone()
+            .or(env.as_ref().map(|e| e.context.clone()));
+        crate::audit::record(
+            &log,
+            context.as_deref(),
+            env.as_ref().map(|e| e.name.as_str()),
+            tenant,
+            result,
+        )
     }
 }
 

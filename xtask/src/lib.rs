@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod audit;
 pub mod docs;
+pub mod environment;
 pub mod flags;
 pub mod interrupt;
 pub mod kubectl;
@@ -74,7 +75,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 /// The repository root: the parent of the `xtask` crate.
-fn project_root() -> PathBuf {
+pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the repository root")

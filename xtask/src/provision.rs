@@ -78,6 +78,12 @@ impl flags::Provision {
             }
             anyhow::anyhow!(msg)
         })?;
+        // The config is saved as written; the cluster gets the environment's view of it.
+        let env = crate::environment::select(&self.cluster)?;
+        let saved = spec;
+        let spec = env
+            .as_ref()
+            .map_or_else(|| saved.clone(), |e| e.tenant_view(&saved));
 
         if self.plan {
             return self.plan(sh, &platform, &templates, &spec);
@@ -97,15 +103,14 @@ impl flags::Provision {
             bail!("cancelled; nothing was changed");
         }
         let kubectl = self.cluster.kubectl()?;
-        let log = crate::audit::path(self.cluster.audit_log.as_deref(), root);
-        let applied = self.apply(sh, &kubectl, &paths, &platform, &templates, &spec);
-        crate::audit::record(
-            &log,
-            self.cluster.context.as_deref(),
-            None,
-            spec.name.as_str(),
-            applied,
+        let applied = crate::environment::confirm_change(
+            env.as_ref(),
+            &self.tenant,
+            self.yes,
+            "provisioning",
         )
+        .and_then(|()| self.apply(sh, &kubectl, &paths, &platform, &templates, &saved, &spec));
+        self.cluster.record(root, spec.name.as_str(), applied)
     }
 
     /// `--plan`: what an apply would change on the cluster, per object, as
@@ -174,6 +179,7 @@ impl flags::Provision {
         }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         sh: &Shell,
@@ -181,6 +187,7 @@ impl flags::Provision {
         paths: &RepoPaths,
         platform: &Platform,
         templates: &Templates,
+        saved: &TenantSpec,
         spec: &TenantSpec,
     ) -> anyhow::Result<()> {
         let ns = spec.namespace.as_str();
@@ -210,7 +217,7 @@ impl flags::Provision {
             );
         }
 
-        self.save_values(&paths.tenants, spec)?;
+        self.save_values(&paths.tenants, saved)?;
 
         let before = versions(&own_namespace, &existing);
         eprintln!(

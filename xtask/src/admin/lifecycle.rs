@@ -38,14 +38,20 @@ fn audited<T>(
     tenant: &TenantName,
     result: anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let log = crate::audit::path(cluster.audit_log.as_deref(), root);
-    crate::audit::record(
-        &log,
-        cluster.context.as_deref(),
-        None,
-        tenant.as_str(),
-        result,
-    )
+    cluster.record(root, tenant.as_str(), result)
+}
+
+/// The environment's confirmation, then the change.
+fn confirmed<T>(
+    cluster: &flags::ClusterArgs,
+    tenant: &TenantName,
+    yes: bool,
+    what: &str,
+    change: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let env = crate::environment::select(cluster)?;
+    crate::environment::confirm_change(env.as_ref(), tenant, yes, what)?;
+    change()
 }
 
 /// The tenant's namespace object, checked to exist.
@@ -74,7 +80,13 @@ fn applyable(mut o: Value) -> Value {
 
 impl flags::Suspend {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
-        let result = self.suspend(sh);
+        let result = confirmed(
+            &self.cluster,
+            &self.tenant,
+            self.yes,
+            "a suspension",
+            || self.suspend(sh),
+        );
         audited(root, &self.cluster, &self.tenant, result)
     }
 
@@ -133,7 +145,13 @@ impl flags::Suspend {
 
 impl flags::Resume {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
-        let result = self.resume(sh);
+        let result = confirmed(
+            &self.cluster,
+            &self.tenant,
+            self.yes,
+            "a resumption",
+            || self.resume(sh),
+        );
         audited(root, &self.cluster, &self.tenant, result)
     }
 
@@ -185,7 +203,13 @@ impl flags::Resume {
 
 impl flags::Rotate {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
-        let result = self.rotate(sh, root);
+        let result = confirmed(
+            &self.cluster,
+            &self.tenant,
+            self.yes,
+            "a credential rotation",
+            || self.rotate(sh, root),
+        );
         audited(root, &self.cluster, &self.tenant, result)
     }
 

@@ -11,15 +11,17 @@ use crate::tenant::TenantName;
 
 impl flags::Restart {
     pub(crate) fn run(self, sh: &Shell, root: &std::path::Path) -> anyhow::Result<()> {
-        let log = crate::audit::path(self.cluster.audit_log.as_deref(), root);
-        let restarted = self.restart(sh);
-        crate::audit::record(
-            &log,
-            self.cluster.context.as_deref(),
-            None,
-            self.tenant.as_str(),
-            restarted,
-        )
+        let restarted = crate::environment::select(&self.cluster)
+            .and_then(|env| {
+                crate::environment::confirm_change(
+                    env.as_ref(),
+                    &self.tenant,
+                    self.yes,
+                    "a restart",
+                )
+            })
+            .and_then(|()| self.restart(sh));
+        self.cluster.record(root, self.tenant.as_str(), restarted)
     }
 
     fn restart(&self, sh: &Shell) -> anyhow::Result<()> {

@@ -104,15 +104,8 @@ impl Progress {
 
 impl flags::Restore {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
-        let log = crate::audit::path(self.cluster.audit_log.as_deref(), root);
         let restored = self.restore(sh, root);
-        crate::audit::record(
-            &log,
-            self.cluster.context.as_deref(),
-            None,
-            self.tenant.as_str(),
-            restored,
-        )
+        self.cluster.record(root, self.tenant.as_str(), restored)
     }
 
     fn restore(&self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
@@ -186,7 +179,9 @@ impl flags::Restore {
     }
 
     fn confirm(&self, archive: &VerifiedArchive) -> anyhow::Result<()> {
-        if self.yes {
+        // In an environment that requires it, a terminal always asks.
+        let strict = crate::environment::select(&self.cluster)?.is_some_and(|e| e.confirm);
+        if self.yes && !(strict && std::io::stdin().is_terminal()) {
             return Ok(());
         }
         if !std::io::stdin().is_terminal() {

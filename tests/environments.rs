@@ -1,0 +1,161 @@
+//! Environments: `--env` picks the context and the host names, and in
+//! production every change needs the tenant name typed, or `--yes` when
+//! there is no terminal.
+
+mod common;
+
+use common::{Cluster, fixture, stderr, stdout, xtask_bare};
+use serde_json::Value;
+
+#[test]
+fn an_environment_sets_the_context_and_the_host_names() {
+    let dev = xtask_bare()
+        .args([
+            "provision",
+            "kalyan",
+            "--env",
+            "dev",
+            "--dry-run",
+            "--values",
+        ])
+        .arg(fixture("kalyan.yaml"))
+        .output()
+        .unwrap();
+    assert!(dev.status.success(), "{}", stderr(&dev));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout(&dev)).unwrap();
+    let ingress = docs.iter().find(|d| d["kind"] == "Ingress").unwrap();
+    let hosts: Vec<&str> = ingress["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["kalyan.dev.mla-bots.example.in"],
+        "dev must not claim the tenant's real domains"
+    );
+    let prod = xtask_bare()
+        .args([
+            "provision",
+            "kalyan",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--values",
+        ])
+        .arg(fixture("kalyan.yaml"))
+        .output()
+        .unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout(&prod)).unwrap();
+    let ingress = docs.iter().find(|d| d["kind"] == "Ingress").unwrap();
+    assert_eq!(
+        ingress["spec"]["rules"].as_array().unwrap().len(),
+        4,
+        "prod serves the own domains and the platform host"
+    );
+
+    for (args, why) in [
+        (vec!["--env", "staging"], "environment `staging` is not in"),
+        (
+            vec!["--env", "prod", "--context", "other"],
+            "--context other is not the context of environment prod",
+        ),
+    ] {
+        let out = xtask_bare()
+            .args(["admin", "list"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn production_changes_need_confirmation_without_a_terminal() {
+    let cluster = Cluster::new();
+    let refused = cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &["--env", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("environment prod needs confirmation for provisioning"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        cluster
+            .calls()
+            .iter()
+            .all(|c| c.contains(&"get".to_owned())),
+        "a refused change did more than read"
+    );
+    assert!(cluster.objects().is_empty());
+
+    let out = cluster
+        .provision(
+            "kalyan",
+            &fixture("kalyan.yaml"),
+            &["--env", "prod", "--yes"],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        cluster
+            .calls()
+            .iter()
+            .all(|c| c[..2] == ["--context", "prod"]),
+        "not every call went to prod's context"
+    );
+    for args in [
+        vec!["restart", "kalyan"],
+        vec!["suspend", "kalyan"],
+        vec!["rotate", "kalyan"],
+    ] {
+        let out = cluster
+            .admin(&args)
+            .args(["--env", "prod"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("needs confirmation"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    cluster
+        .admin(&["restart", "kalyan", "--env", "prod", "--yes"])
+        .assert()
+        .success();
+    // Reads need no confirmation, and dev needs none either.
+    cluster.admin(&["list", "--env", "prod"]).assert().success();
+    let audit = cluster
+        .xtask(&["admin", "audit", "-o", "json"])
+        .output()
+        .unwrap();
+    let entries: Vec<Value> = serde_json::from_str(&stdout(&audit)).unwrap();
+    let envs: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["environment"].as_str().unwrap_or("-"),
+                &e["result"].as_str().unwrap()[..2],
+            )
+        })
+        .collect();
+    assert_eq!(
+        envs,
+        [
+            ("prod", "er"),
+            ("prod", "ok"),
+            ("prod", "er"),
+            ("prod", "er"),
+            ("prod", "er"),
+            ("prod", "ok")
+        ]
+    );
+}

@@ -1,0 +1,137 @@
+//! Environments (`environments.yaml`): which cluster a command talks to,
+//! the host names tenants get there, and whether changes need a typed
+//! confirmation. `--env NAME` picks one; the file names the default.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::flags::ClusterArgs;
+use crate::prompt::{Prompter, TerminalPrompter};
+use crate::tenant::{TenantName, TenantSpec, normalize_domain};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    #[serde(skip)]
+    pub name: String,
+    pub context: String,
+    pub domain_suffix: String,
+    pub tenant_domains: bool,
+    pub confirm: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    default: Option<String>,
+    environments: BTreeMap<String, Environment>,
+}
+
+/// `$XTASK_ENVIRONMENTS`, else `environments.yaml` in the repository.
+fn path() -> PathBuf {
+    std::env::var_os("XTASK_ENVIRONMENTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::project_root().join("environments.yaml"))
+}
+
+/// The environment `--env` (or the file's default) names; None when there
+/// is no file, or no `--env` and no default.
+pub fn select(args: &ClusterArgs) -> anyhow::Result<Option<Environment>> {
+    let path = path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(env) = &args.env {
+                bail!("--env {env} was given but there is no {}", path.display());
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let file: File = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not valid: {e}", path.display()))?;
+    let Some(name) = args.env.clone().or(file.default.clone()) else {
+        return Ok(None);
+    };
+    let Some(env) = file.environments.get(&name) else {
+        bail!(
+            "environment `{name}` is not in {}; the environments are: {}",
+            path.display(),
+            file.environments
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    if let Err(e) = normalize_domain(&env.domain_suffix) {
+        bail!("{}: environment {name}: domain_suffix: {e}", path.display());
+    }
+    if let Some(context) = &args.context
+        && *context != env.context
+    {
+        bail!(
+            "--context {context} is not the context of environment {name} ({}); drop one of them, or pick the environment with --env",
+            env.context
+        );
+    }
+    Ok(Some(Environment {
+        name,
+        ..env.clone()
+    }))
+}
+
+impl Environment {
+    /// The tenant as this environment serves it: `<tenant>.<domain_suffix>`,
+    /// plus the tenant's own domains where the environment claims them.
+    pub fn tenant_view(&self, spec: &TenantSpec) -> TenantSpec {
+        let mut out = spec.clone();
+        let own = format!("{}.{}", spec.name, self.domain_suffix);
+        let mut domains = if self.tenant_domains {
+            spec.domains.clone()
+        } else {
+            Vec::new()
+        };
+        if !domains.contains(&own) {
+            domains.push(own);
+        }
+        out.domains = domains;
+        out
+    }
+}
+
+/// In an environment that asks for it, a change needs the tenant name
+/// typed; without a terminal, `--yes` stands in for it.
+pub fn confirm_change(
+    env: Option<&Environment>,
+    tenant: &TenantName,
+    yes: bool,
+    what: &str,
+) -> anyhow::Result<()> {
+    let Some(env) = env.filter(|e| e.confirm) else {
+        return Ok(());
+    };
+    if !std::io::stdin().is_terminal() {
+        if yes {
+            return Ok(());
+        }
+        bail!(
+            "environment {} needs confirmation for {what}: run it in a terminal to type the tenant name, or pass --yes. Nothing was changed.",
+            env.name
+        );
+    }
+    let mut p = TerminalPrompter;
+    p.say(&format!(
+        "Environment {} (context {}): {what} of tenant {tenant}.",
+        env.name, env.context
+    ));
+    let answer = p.ask(&format!("Type the tenant name ({tenant}) to continue"))?;
+    if answer.as_deref().map(str::trim) != Some(tenant.as_str()) {
+        bail!("the name did not match; nothing was changed");
+    }
+    Ok(())
+}
