@@ -171,3 +171,78 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
         serde_json::json!(["~ configmap/bot-config"])
     );
 }
+
+/// `provision --all`: every committed tenant, one line each; a bad one
+/// fails alone and the exit status says so.
+#[test]
+fn provision_all_applies_the_good_and_reports_the_bad() {
+    let cluster = Cluster::new();
+    let dir = cluster.tenants.path();
+    for t in ["kalyan", "mylapore"] {
+        std::fs::copy(fixture(&format!("{t}.yaml")), dir.join(format!("{t}.yaml"))).unwrap();
+    }
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "tenant: broken\nmla_name: X\nconstituency: Y\nwhatsapp_number: \"12345\"\ndomains: [broken.example.in]\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("offboarded")).unwrap();
+    std::fs::write(dir.join("offboarded/old.yaml"), "tenant: old\n").unwrap();
+    let out = cluster
+        .xtask(&["provision", "--all", "--jobs", "2", "--tenants-dir"])
+        .arg(dir)
+        .env("KUBECTL", common::fake_kubectl())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    let summary = lines.pop().unwrap();
+    lines.sort();
+    assert_eq!(summary, "3 tenants: 2 applied, 1 failed.");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Tenant kalyan provisioned in tenant-kalyan"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("Tenant mylapore provisioned in tenant-mylapore"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("broken: FAILED: tenant `broken` cannot be provisioned"),
+        "{lines:?}"
+    );
+    assert!(stderr(&out).contains("1 of 3 tenants failed; the others were applied"));
+    assert!(
+        cluster
+            .get("Deployment", Some("tenant-kalyan"), "bot")
+            .is_some()
+    );
+    assert!(
+        cluster
+            .get("Deployment", Some("tenant-mylapore"), "bot")
+            .is_some()
+    );
+    assert!(
+        cluster.get("Namespace", None, "tenant-old").is_none(),
+        "offboarded configs must be skipped"
+    );
+    // Running it again changes nothing.
+    std::fs::remove_file(dir.join("broken.yaml")).unwrap();
+    let again = cluster
+        .xtask(&["provision", "--all", "--tenants-dir"])
+        .arg(dir)
+        .env("KUBECTL", common::fake_kubectl())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again)
+            .lines()
+            .filter(|l| l.contains("is up to date"))
+            .count()
+            == 2,
+        "{}",
+        stdout(&again)
+    );
+}

@@ -517,12 +517,20 @@ apply is finished by running the same command again.",
   cargo xtask provision pune-central --non-interactive --mla-name \"Asha Kulkarni\" \\\n      \
   --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in\n\n  \
   # Re-apply a committed tenant:\n  \
-  cargo xtask provision pune-central --values tenants/pune-central.yaml --context prod"
+  cargo xtask provision pune-central --values tenants/pune-central.yaml --context prod\n\n  \
+  # Re-apply every committed tenant, two at a time:\n  \
+  cargo xtask provision --all --env prod"
 )]
 pub struct Provision {
     /// Tenant name: a lowercase DNS label of 1 to 56 characters (namespace `tenant-<TENANT>`)
-    #[arg(value_parser = TenantName::parse)]
-    pub tenant: TenantName,
+    #[arg(value_parser = TenantName::parse, required_unless_present = "all")]
+    pub tenant: Option<TenantName>,
+    /// Apply every tenants/*.yaml, a few at a time, one line per tenant
+    #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "plan"])]
+    pub all: bool,
+    /// With --all: how many tenants to apply at once
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
     /// Tenant config file (YAML, as in tenants/demo.yaml); flags override its values
     #[arg(long, value_name = "FILE")]
     pub values: Option<PathBuf>,

@@ -21,7 +21,7 @@ use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
 use crate::render::{
     MANAGER, Manifest, SecretValues, TENANT_LABEL, Templates, file_name, to_yaml_stream,
 };
-use crate::tenant::{self, TenantSpec, TenantValues, format_problems};
+use crate::tenant::{self, TenantName, TenantSpec, TenantValues, format_problems};
 
 /// Repository paths, defaulting to the repository root.
 pub struct RepoPaths {
@@ -52,6 +52,9 @@ impl RepoPaths {
 impl flags::Provision {
     pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
         let paths = RepoPaths::new(root, &self.repo);
+        let Some(tenant) = self.tenant.clone() else {
+            return self.run_all(&paths);
+        };
         let platform = Platform::load(&paths.platform.display().to_string())?;
         let templates = Templates::load(&paths.templates)?;
         let mut values = self.file_and_flag_values()?;
@@ -60,14 +63,14 @@ impl flags::Provision {
             fill_by_prompt(&mut values, &mut TerminalPrompter)?;
         }
         let spec = TenantSpec::resolve(
-            &self.tenant,
+            &tenant,
             &values,
             &platform.tier_names(),
             &platform.default_tier,
         )
         .map_err(|problems| {
             let mut msg = format_problems(
-                &format!("tenant `{}` cannot be provisioned", self.tenant),
+                &format!("tenant `{tenant}` cannot be provisioned"),
                 &problems,
             );
             if !interactive && problems.iter().any(|p| p.starts_with("missing values")) {
@@ -103,13 +106,11 @@ impl flags::Provision {
             bail!("cancelled; nothing was changed");
         }
         let kubectl = self.cluster.kubectl()?;
-        let applied = crate::environment::confirm_change(
-            env.as_ref(),
-            &self.tenant,
-            self.yes,
-            "provisioning",
-        )
-        .and_then(|()| self.apply(sh, &kubectl, &paths, &platform, &templates, &saved, &spec));
+        let applied =
+            crate::environment::confirm_change(env.as_ref(), &tenant, self.yes, "provisioning")
+                .and_then(|()| {
+                    self.apply(sh, &kubectl, &paths, &platform, &templates, &saved, &spec)
+                });
         self.cluster.record(root, spec.name.as_str(), applied)
     }
 
@@ -151,6 +152,139 @@ impl flags::Provision {
             "\n{changing} object(s) would change. Apply with the same command without --plan."
         );
         Err(crate::Exit(2).into())
+    }
+
+    /// `--all`: every `tenants/*.yaml`, each applied by a child run of this
+    /// same command (its own audit line, its own saved config), `--jobs` at
+    /// a time. One line per tenant; a failure does not stop the others.
+    fn run_all(&self, paths: &RepoPaths) -> anyhow::Result<()> {
+        let mut configs: Vec<PathBuf> = std::fs::read_dir(&paths.tenants)
+            .with_context(|| format!("cannot read {}", paths.tenants.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        configs.sort();
+        if configs.is_empty() {
+            bail!("there are no tenant configs in {}", paths.tenants.display());
+        }
+        let env = crate::environment::select(&self.cluster)?;
+        if let Some(env) = env.as_ref().filter(|e| e.confirm) {
+            let all = TenantName::parse("all").expect("a valid name");
+            crate::environment::confirm_change(
+                Some(env),
+                &all,
+                self.yes,
+                &format!("provisioning {} tenants", configs.len()),
+            )?;
+        }
+        let exe =
+            std::env::current_exe().context("cannot find this program to run it per tenant")?;
+        let mut common: Vec<std::ffi::OsString> = Vec::new();
+        let mut flag = |name: &str, value: Option<&std::ffi::OsStr>| {
+            if let Some(v) = value {
+                common.push(name.into());
+                common.push(v.to_owned());
+            }
+        };
+        flag("--platform", Some(paths.platform.as_os_str()));
+        flag("--templates", Some(paths.templates.as_os_str()));
+        flag("--tenants-dir", Some(paths.tenants.as_os_str()));
+        flag("--timeout", Some(self.timeout.as_ref()));
+        flag(
+            "--kubectl",
+            self.cluster.kubectl.as_deref().map(Path::as_os_str),
+        );
+        flag(
+            "--context",
+            self.cluster.context.as_deref().map(std::ffi::OsStr::new),
+        );
+        flag(
+            "--env",
+            self.cluster.env.as_deref().map(std::ffi::OsStr::new),
+        );
+        flag(
+            "--audit-log",
+            self.cluster.audit_log.as_deref().map(Path::as_os_str),
+        );
+        flag(
+            "--kubectl-timeout",
+            Some(self.cluster.kubectl_timeout.as_ref()),
+        );
+        common.extend(["--non-interactive".into(), "--yes".into()]);
+        if self.force_conflicts {
+            common.push("--force-conflicts".into());
+        }
+        eprintln!(
+            "Provisioning {} tenants from {}, {} at a time ...",
+            configs.len(),
+            paths.tenants.display(),
+            self.jobs
+        );
+        let queue = std::sync::Mutex::new(
+            configs
+                .into_iter()
+                .collect::<std::collections::VecDeque<_>>(),
+        );
+        let failed = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs {
+                s.spawn(|| {
+                    loop {
+                        let Some(config) = queue.lock().expect("queue").pop_front() else {
+                            break;
+                        };
+                        let name = config
+                            .file_stem()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        let out = std::process::Command::new(&exe)
+                            .arg("provision")
+                            .arg(&name)
+                            .arg("--values")
+                            .arg(&config)
+                            .args(&common)
+                            .stdin(std::process::Stdio::null())
+                            .output();
+                        let line = match out {
+                            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                                .lines()
+                                .next()
+                                .unwrap_or("done")
+                                .to_owned(),
+                            Ok(o) => {
+                                failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                let err = String::from_utf8_lossy(&o.stderr);
+                                let first = err
+                                    .lines()
+                                    .find(|l| l.starts_with("error"))
+                                    .unwrap_or("failed");
+                                format!("{name}: FAILED: {}", first.trim_start_matches("error: "))
+                            }
+                            Err(e) => {
+                                failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                format!("{name}: FAILED: could not run: {e}")
+                            }
+                        };
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        println!("{line}");
+                    }
+                });
+            }
+        });
+        let failed = failed.into_inner();
+        let total = done.into_inner();
+        println!(
+            "{total} tenants: {} applied, {failed} failed.",
+            total - failed
+        );
+        if failed > 0 {
+            bail!(
+                "{failed} of {total} tenants failed; the others were applied. Re-run those with `cargo xtask provision <TENANT> --values tenants/<TENANT>.yaml` to see why"
+            );
+        }
+        Ok(())
     }
 
     /// The `--values` file with the flags laid over it.
