@@ -45,7 +45,12 @@
 //! - RBAC: Roles, ClusterRoles and their bindings are stored, and `auth
 //!   can-i --as` answers from them (allow rules, verbs and resources);
 //! - admission: Pods that break the `restricted` profile are refused in a
-//!   namespace that enforces it; `apply --dry-run=server` stores nothing.
+//!   namespace that enforces it; `apply --dry-run=server` stores nothing;
+//! - `diff --server-side`: a unified diff per object of what an apply would
+//!   change (exit 1 when anything would), nothing stored;
+//! - `delete` of any kind (a namespace takes its objects along); claims get
+//!   PersistentVolumes whose reclaim policy ([`State::set_reclaim_policy`])
+//!   decides whether they are deleted or left Released.
 //!
 //! Not simulated: quota admission, other admission plugins, API groups and
 //! resource names in RBAC rules, real packets (only the policy decision),
