@@ -159,3 +159,36 @@ fn production_changes_need_confirmation_without_a_terminal() {
         ]
     );
 }
+
+/// A tenant provisioned in an environment is in sync when compared in it.
+#[test]
+fn drift_compares_in_the_environment() {
+    let cluster = Cluster::new();
+    cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &["--env", "dev"])
+        .assert()
+        .success();
+    let ingress = cluster
+        .get("Ingress", Some("tenant-kalyan"), "bot")
+        .unwrap();
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "kalyan.dev.mla-bots.example.in"
+    );
+    let saved = std::fs::read_to_string(cluster.tenants.path().join("kalyan.yaml")).unwrap();
+    assert!(
+        saved.contains("kalyan-mla.example.in") && !saved.contains("dev.mla-bots"),
+        "the saved config must stay as written"
+    );
+    let drift = cluster
+        .admin(&["drift", "--env", "dev", "--tenants-dir"])
+        .arg(cluster.tenants.path())
+        .output()
+        .unwrap();
+    assert!(
+        drift.status.success(),
+        "{}{}",
+        stdout(&drift),
+        stderr(&drift)
+    );
+}

@@ -32,6 +32,7 @@ impl flags::Drift {
             .clone()
             .unwrap_or_else(|| root.join("tenants"));
         let kubectl = self.cluster.kubectl()?;
+        let env = crate::environment::select(&self.cluster)?;
         let tenants = Tenants::discover(sh, &kubectl)?;
         let on_cluster: BTreeSet<String> = tenants.names().into_iter().collect();
         let mut configs = BTreeSet::new();
@@ -79,6 +80,8 @@ impl flags::Drift {
                             &p
                         ))
                     })?;
+                    // Compared as this environment serves it, as provision would apply it.
+                    let spec = env.as_ref().map_or(spec.clone(), |e| e.tenant_view(&spec));
                     let prepared = prepare(sh, &kubectl, &platform, &templates, &spec, false)?;
                     Ok(diff_plan(sh, &kubectl, &spec, &prepared)?.changes)
                 })();
