@@ -3,14 +3,12 @@
 //! confirmation. `--env NAME` picks one; the file names the default.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::flags::ClusterArgs;
-use crate::prompt::{Prompter, TerminalPrompter};
 use crate::tenant::{TenantName, TenantSpec, normalize_domain};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,23 +113,13 @@ pub fn confirm_change(
     let Some(env) = env.filter(|e| e.confirm) else {
         return Ok(());
     };
-    if !std::io::stdin().is_terminal() {
-        if yes {
-            return Ok(());
-        }
-        bail!(
-            "environment {} needs confirmation for {what}: run it in a terminal to type the tenant name, or pass --yes. Nothing was changed.",
-            env.name
-        );
-    }
-    let mut p = TerminalPrompter;
-    p.say(&format!(
-        "Environment {} (context {}): {what} of tenant {tenant}.",
-        env.name, env.context
-    ));
-    let answer = p.ask(&format!("Type the tenant name ({tenant}) to continue"))?;
-    if answer.as_deref().map(str::trim) != Some(tenant.as_str()) {
-        bail!("the name did not match; nothing was changed");
-    }
-    Ok(())
+    crate::prompt::confirm_typed(
+        tenant.as_str(),
+        &format!(
+            "Environment {} (context {}): {what} of tenant {tenant}.",
+            env.name, env.context
+        ),
+        yes,
+        &format!("environment {} needs confirmation for {what}", env.name),
+    )
 }

@@ -31,6 +31,34 @@ pub fn ask_valid<T>(
     }
 }
 
+/// The typed confirmation every destructive or production change uses:
+/// shows `explanation` and asks for `expected` (the tenant name) to be
+/// typed. Without a terminal, `yes` stands in for it; otherwise the change
+/// is refused with `refusal`.
+pub fn confirm_typed(
+    expected: &str,
+    explanation: &str,
+    yes: bool,
+    refusal: &str,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        if yes {
+            return Ok(());
+        }
+        bail!(
+            "{refusal}: run it in a terminal to type the tenant name, or pass --yes. Nothing was changed."
+        );
+    }
+    let mut p = TerminalPrompter;
+    p.say(explanation);
+    let answer = p.ask(&format!("Type the tenant name ({expected}) to continue"))?;
+    if answer.as_deref().map(str::trim) != Some(expected) {
+        bail!("the name did not match; nothing was changed");
+    }
+    Ok(())
+}
+
 /// Prompts on stderr and reads lines from stdin (a terminal).
 pub struct TerminalPrompter;
 

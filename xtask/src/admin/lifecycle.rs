@@ -2,7 +2,6 @@
 //! (new credentials), and `offboard` (the safe delete). Each changes the
 //! cluster, so each is recorded in the audit log.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,7 +14,6 @@ use super::restart::BotDeployment;
 use super::{Tenants, now, rfc3339, str_at};
 use crate::flags::{self, duration_millis};
 use crate::kubectl::{Kubectl, Scope};
-use crate::prompt::{Prompter, TerminalPrompter};
 use crate::render::{LABEL_DOMAIN, MANAGER, SecretValues, TENANT_LABEL};
 use crate::tenant::TenantName;
 
@@ -330,33 +328,23 @@ impl flags::Offboard {
     }
 
     fn confirm(&self) -> anyhow::Result<()> {
-        if !std::io::stdin().is_terminal() {
-            if self.yes {
-                return Ok(());
-            }
-            bail!(
-                "offboarding deletes tenant {} and needs confirmation: run it in a terminal, or pass --yes. Nothing was changed.",
+        crate::prompt::confirm_typed(
+            self.tenant.as_str(),
+            &format!(
+                "This removes tenant {} from the cluster{}.",
+                self.tenant,
+                if self.delete_data {
+                    ", its database and WhatsApp session included"
+                } else {
+                    "; its volumes are kept"
+                }
+            ),
+            self.yes,
+            &format!(
+                "offboarding deletes tenant {} and needs confirmation",
                 self.tenant
-            );
-        }
-        let mut p = TerminalPrompter;
-        p.say(&format!(
-            "This removes tenant {} from the cluster{}.",
-            self.tenant,
-            if self.delete_data {
-                ", its database and WhatsApp session included"
-            } else {
-                "; its volumes are kept"
-            }
-        ));
-        let answer = p.ask(&format!(
-            "Type the tenant name ({}) to continue",
-            self.tenant
-        ))?;
-        if answer.as_deref().map(str::trim) != Some(self.tenant.as_str()) {
-            bail!("the name did not match; nothing was changed");
-        }
-        Ok(())
+            ),
+        )
     }
 
     fn offboard(&self, sh: &Shell, root: &Path) -> anyhow::Result<()> {

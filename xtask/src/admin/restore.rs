@@ -21,7 +21,6 @@ use super::workbench::{PodRef, WORKBENCH, Workbench};
 use crate::flags::{self, duration_millis};
 use crate::kubectl::{Input, Kubectl, Scope, Sink};
 use crate::platform::Platform;
-use crate::prompt::{Prompter, TerminalPrompter};
 use crate::render::LABEL_DOMAIN;
 
 /// Where the replica count the bot had before a restore is kept while the
@@ -184,27 +183,19 @@ impl flags::Restore {
         if self.yes && !(strict && std::io::stdin().is_terminal()) {
             return Ok(());
         }
-        if !std::io::stdin().is_terminal() {
-            bail!(
-                "restore replaces all of tenant {}'s data and needs confirmation: run it in a terminal, \
-                 or pass --yes. Nothing was changed.",
+        crate::prompt::confirm_typed(
+            self.tenant.as_str(),
+            &format!(
+                "This stops tenant {}'s bot and replaces its database and WhatsApp session with the backup \
+                 of tenant {} taken {}.",
+                self.tenant, archive.manifest.tenant, archive.manifest.created
+            ),
+            false,
+            &format!(
+                "restore replaces all of tenant {}'s data and needs confirmation",
                 self.tenant
-            );
-        }
-        let mut p = TerminalPrompter;
-        p.say(&format!(
-            "This stops tenant {}'s bot and replaces its database and WhatsApp session with the backup \
-             of tenant {} taken {}.",
-            self.tenant, archive.manifest.tenant, archive.manifest.created
-        ));
-        let answer = p.ask(&format!(
-            "Type the tenant name ({}) to continue",
-            self.tenant
-        ))?;
-        if answer.as_deref().map(str::trim) != Some(self.tenant.as_str()) {
-            bail!("the name did not match; nothing was changed");
-        }
-        Ok(())
+            ),
+        )
     }
 
     fn steps(
