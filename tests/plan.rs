@@ -131,7 +131,8 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
             "-",
         ])
         .env("FAKE_KUBECTL_STATE", cluster.state.path())
-        .stdin(std::process::Stdio::piped());
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
     let mut child = apply.spawn().unwrap();
     std::io::Write::write_all(
         &mut child.stdin.take().unwrap(),
