@@ -70,7 +70,7 @@ pub struct DocsCli {
     pub check: bool,
 }
 
-/// Operate tenants: status, usage, restart, logs, backup and restore.
+/// Operate tenants: status, usage, logs, backups, isolation checks and lifecycle.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
   cargo xtask admin list --context prod\n  \
