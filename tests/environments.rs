@@ -107,7 +107,7 @@ fn production_changes_need_confirmation_without_a_terminal() {
         cluster
             .calls()
             .iter()
-            .all(|c| c[..2] == ["--context", "prod"]),
+            .all(|c| c[..2] == ["--context", "prod-cluster"]),
         "not every call went to prod's context"
     );
     for args in [
@@ -131,8 +131,23 @@ fn production_changes_need_confirmation_without_a_terminal() {
         .admin(&["restart", "kalyan", "--env", "prod", "--yes"])
         .assert()
         .success();
-    // Reads need no confirmation, and dev needs none either.
+    // Reads need no confirmation.
     cluster.admin(&["list", "--env", "prod"]).assert().success();
+    // Naming production's context directly brings its rules along.
+    let direct = cluster
+        .admin(&["restart", "kalyan", "--context", "prod-cluster"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&direct).contains("environment prod needs confirmation"),
+        "{}",
+        stderr(&direct)
+    );
+    // Any other context is not an environment: no rules, no error.
+    cluster
+        .admin(&["list", "--context", "elsewhere"])
+        .assert()
+        .success();
     let audit = cluster
         .xtask(&["admin", "audit", "-o", "json"])
         .output()
@@ -155,7 +170,8 @@ fn production_changes_need_confirmation_without_a_terminal() {
             ("prod", "er"),
             ("prod", "er"),
             ("prod", "er"),
-            ("prod", "ok")
+            ("prod", "ok"),
+            ("prod", "er")
         ]
     );
 }

@@ -52,7 +52,18 @@ pub fn select(args: &ClusterArgs) -> anyhow::Result<Option<Environment>> {
     };
     let file: File = serde_saphyr::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{} is not valid: {e}", path.display()))?;
-    let Some(name) = args.env.clone().or(file.default.clone()) else {
+    // --env wins; a bare --context selects the environment with that
+    // context (so production's rules follow its context); else the default.
+    let name = match (&args.env, &args.context) {
+        (Some(env), _) => Some(env.clone()),
+        (None, Some(context)) => file
+            .environments
+            .iter()
+            .find(|(_, e)| e.context == *context)
+            .map(|(n, _)| n.clone()),
+        (None, None) => file.default.clone(),
+    };
+    let Some(name) = name else {
         return Ok(None);
     };
     let Some(env) = file.environments.get(&name) else {
