@@ -638,14 +638,11 @@ fn an_interrupted_backup_leaves_nothing_that_looks_like_a_backup() {
     // The backup's execs: .backup, cat, rm, then tar of the session files,
     // which fails as if the pod were killed.
     let killed = fake_kubectl::Fault::fail("exec", 137, "command terminated with exit code 137");
-    cluster
-        .open()
-        .add_fault(fake_kubectl::Fault {
-            skip: 3,
-            times: Some(1),
-            ..killed
-        })
-        .unwrap();
+    cluster.fault(fake_kubectl::Fault {
+        skip: 3,
+        times: Some(1),
+        ..killed
+    });
     let out = cluster
         .admin(&["backup", "alpha", "--out"])
         .arg(dir.path())
@@ -668,14 +665,11 @@ fn an_interrupted_backup_leaves_nothing_that_looks_like_a_backup() {
 fn ctrl_c_during_a_backup_leaves_no_archive() {
     let cluster = mixed_cluster();
     let dir = tempfile::tempdir().unwrap();
-    cluster
-        .open()
-        .add_fault(fake_kubectl::Fault {
-            sleep_ms: 30_000,
-            times: Some(1),
-            ..fake_kubectl::Fault::fail("exec", 1, "")
-        })
-        .unwrap();
+    cluster.fault(fake_kubectl::Fault {
+        sleep_ms: 30_000,
+        times: Some(1),
+        ..fake_kubectl::Fault::fail("exec", 1, "")
+    });
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["admin", "backup", "alpha", "--kubectl"])
         .arg(common::fake_kubectl())
@@ -733,14 +727,11 @@ fn a_restore_that_fails_midway_states_the_tenant_state() {
     // files, mv, the check in place, then find -delete on the session
     // volume, which fails here.
     let fault = fake_kubectl::Fault::fail("exec", 1, "find: /whatsapp-auth: Input/output error");
-    cluster
-        .open()
-        .add_fault(fake_kubectl::Fault {
-            skip: 5,
-            times: Some(1),
-            ..fault
-        })
-        .unwrap();
+    cluster.fault(fake_kubectl::Fault {
+        skip: 5,
+        times: Some(1),
+        ..fault
+    });
     let out = restore(&cluster, "alpha", &archive, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out).replace(&archive.display().to_string(), "ARCHIVE");

@@ -36,7 +36,7 @@ fn a_hanging_kubectl_is_stopped_by_the_call_timeout() {
         vec!["admin", "restart", "alpha"],
     ] {
         cluster.open().clear_faults().unwrap();
-        cluster.open().add_fault(hang("get")).unwrap();
+        cluster.fault(hang("get"));
         let start = Instant::now();
         let out = cluster
             .admin(&args[1..])
@@ -55,7 +55,7 @@ fn a_hanging_kubectl_is_stopped_by_the_call_timeout() {
         );
     }
     cluster.open().clear_faults().unwrap();
-    cluster.open().add_fault(hang("get")).unwrap();
+    cluster.fault(hang("get"));
     let objects = cluster.objects();
     let out = cluster
         .provision(
@@ -94,7 +94,7 @@ fn garbage_or_truncated_json_is_an_error_not_a_panic() {
         ),
     ] {
         cluster.open().clear_faults().unwrap();
-        cluster.open().add_fault(fault).unwrap();
+        cluster.fault(fault);
         let out = cluster.admin(&args).output().unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
@@ -107,10 +107,7 @@ fn garbage_or_truncated_json_is_an_error_not_a_panic() {
         );
     }
     cluster.open().clear_faults().unwrap();
-    cluster
-        .open()
-        .add_fault(garbage("apply", "{\"kind\":\"List\",\"items\":["))
-        .unwrap();
+    cluster.fault(garbage("apply", "{\"kind\":\"List\",\"items\":["));
     let out = cluster
         .provision("kalyan", &fixture("kalyan.yaml"), &[])
         .output()
@@ -133,13 +130,10 @@ fn a_tenant_deleted_while_a_command_runs_gives_a_clear_error() {
         1,
         "Error from server (NotFound): deployments.apps \"bot\" not found",
     );
-    cluster
-        .open()
-        .add_fault(Fault {
-            times: Some(1),
-            ..gone
-        })
-        .unwrap();
+    cluster.fault(Fault {
+        times: Some(1),
+        ..gone
+    });
     let out = cluster.admin(&["restart", "alpha"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -153,13 +147,10 @@ fn a_tenant_deleted_while_a_command_runs_gives_a_clear_error() {
         1,
         "Error from server (NotFound): pods \"bot-x\" not found",
     );
-    cluster
-        .open()
-        .add_fault(Fault {
-            times: Some(1),
-            ..vanished
-        })
-        .unwrap();
+    cluster.fault(Fault {
+        times: Some(1),
+        ..vanished
+    });
     let out = cluster
         .admin(&["backup", "alpha", "--out"])
         .arg(dir.path())
@@ -291,7 +282,7 @@ fn every_command_survives_every_fault() {
         );
         for (name, fault) in &faults {
             cluster.open().clear_faults().unwrap();
-            cluster.open().add_fault(fault.clone()).unwrap();
+            cluster.fault(fault.clone());
             let start = Instant::now();
             let out = cluster
                 .xtask(args)

@@ -8,19 +8,7 @@ use serde_json::Value;
 
 /// An object as an apply would send it: no server-written fields.
 fn applyable(o: Option<Value>) -> Option<Value> {
-    o.map(|mut o| {
-        for f in [
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "generation",
-            "managedFields",
-        ] {
-            o["metadata"].as_object_mut().unwrap().remove(f);
-        }
-        o.as_object_mut().unwrap().remove("status");
-        o
-    })
+    o.map(xtask::kubectl::applyable)
 }
 
 fn provisioned() -> Cluster {

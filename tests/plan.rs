@@ -79,10 +79,7 @@ fn plan_exit_codes_and_nothing_is_changed() {
 #[test]
 fn plan_errors_exit_1() {
     let cluster = Cluster::new();
-    cluster
-        .open()
-        .add_fault(fake_kubectl::Fault::unreachable("*"))
-        .unwrap();
+    cluster.fault(fake_kubectl::Fault::unreachable("*"));
     let out = cluster
         .provision("kalyan", &fixture("kalyan.yaml"), &["--plan"])
         .output()
@@ -118,9 +115,7 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
         .get("ConfigMap", Some("tenant-mylapore"), "bot-config")
         .unwrap();
     config["data"]["RATE_LIMIT_MESSAGES_PER_DAY"] = serde_json::json!("999999");
-    for field in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
-        config["metadata"].as_object_mut().unwrap().remove(field);
-    }
+    let config = xtask::kubectl::applyable(config);
     let mut apply = std::process::Command::new(common::fake_kubectl());
     apply
         .args([

@@ -485,10 +485,7 @@ fn kubectl_is_found_on_path_and_a_missing_one_is_explained() {
 #[test]
 fn an_unreachable_cluster_gives_one_clear_paragraph() {
     let cluster = Cluster::new();
-    cluster
-        .open()
-        .add_fault(fake_kubectl::Fault::unreachable("*"))
-        .unwrap();
+    cluster.fault(fake_kubectl::Fault::unreachable("*"));
     let out = cluster
         .provision("kalyan", &fixture("kalyan.yaml"), &["--context", "prod"])
         .output()
@@ -523,7 +520,7 @@ fn an_unknown_context_is_explained() {
 #[test]
 fn a_failed_apply_says_what_state_the_tenant_is_in_and_hides_secrets() {
     let cluster = Cluster::new();
-    cluster.open().add_fault(fake_kubectl::Fault::fail("apply", 1, "Error from server (Forbidden): secrets is forbidden: User \"dev\" cannot create resource \"secrets\"")).unwrap();
+    cluster.fault(fake_kubectl::Fault::fail("apply", 1, "Error from server (Forbidden): secrets is forbidden: User \"dev\" cannot create resource \"secrets\""));
     let out = cluster
         .provision("kalyan", &fixture("kalyan.yaml"), &[])
         .output()

@@ -339,7 +339,7 @@ fn the_probe_pod_is_deleted_even_when_probing_fails() {
         1,
         "error: unable to upgrade connection: container not found (\"probe\")",
     );
-    cluster.open().add_fault(broken).unwrap();
+    cluster.fault(broken);
     let out = cluster
         .admin(&["verify", "kalyan", "--network", "--tenants-dir"])
         .arg(cluster.tenants.path())

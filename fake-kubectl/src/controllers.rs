@@ -4,16 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::{State, namespace_and_name};
+use crate::{State, fnv, namespace_and_name};
 
 pub const POD_STATES: [&str; 4] = ["Running", "CrashLoopBackOff", "ImagePullBackOff", "Pending"];
-
-/// FNV-1a, for stable pod-template hashes and pod names.
-fn fnv(data: &str) -> u64 {
-    data.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 

@@ -603,6 +603,13 @@ pub(crate) fn key(o: &Value) -> (String, String, String) {
     (o["kind"].as_str().unwrap_or_default().to_owned(), ns, name)
 }
 
+/// FNV-1a: stable hashes for pod names, node placement, addresses and metrics.
+pub(crate) fn fnv(data: &str) -> u64 {
+    data.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// An object's namespace (empty when cluster-scoped) and name.
 fn namespace_and_name(o: &Value) -> (String, String) {
     let field = |k: &str| o["metadata"][k].as_str().unwrap_or_default().to_owned();

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Value, json};
 
 use crate::cli::{Failure, NOT_IMPLEMENTED};
-use crate::{State, labels, namespace_and_name};
+use crate::{State, fnv, labels, namespace_and_name};
 
 /// The API server's Service address, inside the cluster ranges.
 const API_SERVER: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -24,12 +24,6 @@ struct Destination {
     port: u64,
     /// The pod behind it (namespace, labels, named container ports), if any.
     pod: Option<(String, Value, Value)>,
-}
-
-fn fnv(data: &str) -> u64 {
-    data.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// A pod's address in the pod range 10.244.0.0/16.

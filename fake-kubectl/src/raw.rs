@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::cli::Failure;
-use crate::{State, labels, namespace_and_name};
+use crate::{State, fnv, labels, namespace_and_name};
 
 pub fn get_raw(state: &State, path: &str) -> Result<String, Failure> {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
@@ -35,12 +35,6 @@ fn not_found() -> Failure {
         1,
         "Error from server (NotFound): the server could not find the requested resource",
     )
-}
-
-fn fnv(data: &str) -> u64 {
-    data.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 fn running(pod: &Value) -> bool {

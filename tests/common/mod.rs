@@ -88,6 +88,11 @@ impl Cluster {
         self.state.path().join("audit.jsonl")
     }
 
+    /// Makes the fake kubectl fail as `fault` says.
+    pub fn fault(&self, fault: fake_kubectl::Fault) {
+        self.open().add_fault(fault).unwrap();
+    }
+
     pub fn open(&self) -> State {
         State::open(self.state.path()).unwrap()
     }

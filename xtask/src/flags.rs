@@ -129,9 +129,8 @@ pub struct Resume {
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
     #[arg(long)]
     pub yes: bool,
-    /// How long to wait for the bot to come back (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: String,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -153,9 +152,8 @@ pub struct Rotate {
     /// Print the new values, once, to standard output
     #[arg(long)]
     pub show: bool,
-    /// How long to wait for the bot to come back (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: String,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
@@ -367,9 +365,8 @@ pub struct Restart {
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
     #[arg(long)]
     pub yes: bool,
-    /// How long to wait for the bot to come back (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: String,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -443,9 +440,8 @@ pub struct Restore {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     pub yes: bool,
-    /// How long to wait for the bot to come back (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: String,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
@@ -461,6 +457,14 @@ pub struct VerifyBackup {
     pub file: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// How long a command that restarts the bot waits for it.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// How long to wait for the bot to be ready again (kubectl duration)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: String,
 }
 
 /// Where the repository's files are; the defaults are relative to the
@@ -561,9 +565,8 @@ pub struct Provision {
     /// Show what would change on the cluster and stop; exit 0 if nothing, 2 if something, 1 on error
     #[arg(long, conflicts_with_all = ["dry_run", "out"])]
     pub plan: bool,
-    /// How long to wait for the bot to roll out (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: String,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     /// Take over fields that another field manager (e.g. a hand edit) owns
     #[arg(long)]
     pub force_conflicts: bool,

@@ -76,6 +76,30 @@ impl crate::flags::ClusterArgs {
     }
 }
 
+/// The string at a JSON pointer (`/metadata/name`) of an object kubectl returned.
+pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// A live object reduced to what an apply would send back.
+pub fn applyable(mut o: Value) -> Value {
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+        ] {
+            m.remove(f);
+        }
+    }
+    if let Some(m) = o.as_object_mut() {
+        m.remove("status");
+    }
+    o
+}
+
 /// Where a read looks.
 pub enum Scope<'a> {
     Namespace(&'a str),

@@ -32,9 +32,9 @@ pub fn ask_valid<T>(
 }
 
 /// The typed confirmation every destructive or production change uses:
-/// shows `explanation` and asks for `expected` (the tenant name) to be
-/// typed. Without a terminal, `yes` stands in for it; otherwise the change
-/// is refused with `refusal`.
+/// shows `explanation` and asks for `expected` (the tenant name, or `all`)
+/// to be typed. Without a terminal, `yes` stands in for it; otherwise the
+/// change is refused with `refusal`.
 pub fn confirm_typed(
     expected: &str,
     explanation: &str,
@@ -47,14 +47,14 @@ pub fn confirm_typed(
             return Ok(());
         }
         bail!(
-            "{refusal}: run it in a terminal to type the tenant name, or pass --yes. Nothing was changed."
+            "{refusal}: run it in a terminal to type `{expected}`, or pass --yes. Nothing was changed."
         );
     }
     let mut p = TerminalPrompter;
     p.say(explanation);
-    let answer = p.ask(&format!("Type the tenant name ({expected}) to continue"))?;
+    let answer = p.ask(&format!("Type {expected} to continue"))?;
     if answer.as_deref().map(str::trim) != Some(expected) {
-        bail!("the name did not match; nothing was changed");
+        bail!("that was not `{expected}`; nothing was changed");
     }
     Ok(())
 }

@@ -15,13 +15,13 @@ use serde_json::Value;
 use xshell::Shell;
 
 use crate::flags;
-use crate::kubectl::{Kubectl, Scope};
+use crate::kubectl::{Kubectl, Scope, str_at};
 use crate::platform::{Platform, QuantityKind, parse_quantity};
 use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
 use crate::render::{
     MANAGER, Manifest, SecretValues, TENANT_LABEL, Templates, file_name, to_yaml_stream,
 };
-use crate::tenant::{self, TenantName, TenantSpec, TenantValues, format_problems};
+use crate::tenant::{self, TenantSpec, TenantValues, format_problems};
 
 /// Repository paths, defaulting to the repository root.
 pub struct RepoPaths {
@@ -170,12 +170,19 @@ impl flags::Provision {
         }
         let env = crate::environment::select(&self.cluster)?;
         if let Some(env) = env.as_ref().filter(|e| e.confirm) {
-            let all = TenantName::parse("all").expect("a valid name");
-            crate::environment::confirm_change(
-                Some(env),
-                &all,
+            crate::prompt::confirm_typed(
+                "all",
+                &format!(
+                    "Environment {} (context {}): provisioning all {} tenants.",
+                    env.name,
+                    env.context,
+                    configs.len()
+                ),
                 self.yes,
-                &format!("provisioning {} tenants", configs.len()),
+                &format!(
+                    "environment {} needs confirmation for provisioning all tenants",
+                    env.name
+                ),
             )?;
         }
         let exe =
@@ -190,7 +197,7 @@ impl flags::Provision {
         flag("--platform", Some(paths.platform.as_os_str()));
         flag("--templates", Some(paths.templates.as_os_str()));
         flag("--tenants-dir", Some(paths.tenants.as_os_str()));
-        flag("--timeout", Some(self.timeout.as_ref()));
+        flag("--timeout", Some(self.rollout.timeout.as_ref()));
         flag(
             "--kubectl",
             self.cluster.kubectl.as_deref().map(Path::as_os_str),
@@ -374,8 +381,13 @@ impl flags::Provision {
             .iter()
             .filter_map(|o| {
                 Some((
-                    (str_at(o, &["kind"])?, str_at(o, &["metadata", "name"])?),
-                    str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default(),
+                    (
+                        str_at(o, "/kind").map(str::to_owned)?,
+                        str_at(o, "/metadata/name").map(str::to_owned)?,
+                    ),
+                    str_at(o, "/metadata/resourceVersion")
+                        .map(str::to_owned)
+                        .unwrap_or_default(),
                 ))
             })
             .collect();
@@ -387,15 +399,15 @@ impl flags::Provision {
         if let Some(name) = &deployment {
             eprintln!(
                 "Waiting up to {} for deployment/{name} to roll out ...",
-                self.timeout
+                self.rollout.timeout
             );
-            kubectl.rollout_status(sh, ns, name, &self.timeout).map_err(|e| {
+            kubectl.rollout_status(sh, ns, name, &self.rollout.timeout).map_err(|e| {
                 e.context(format!(
                     "every object of tenant {} was applied, but the bot did not become ready within {}. \
                      Diagnose with `kubectl{} --namespace {ns} describe deployment/{name}` and its pod's logs; \
                      re-run provision once fixed",
                     spec.name,
-                    self.timeout,
+                    self.rollout.timeout,
                     self.cluster.context.as_deref().map(|c| format!(" --context {c}")).unwrap_or_default()
                 ))
             })?;
@@ -633,7 +645,10 @@ fn live_state(
         .into_iter()
         .filter_map(|o| {
             Some((
-                (str_at(&o, &["kind"])?, str_at(&o, &["metadata", "name"])?),
+                (
+                    str_at(&o, "/kind").map(str::to_owned)?,
+                    str_at(&o, "/metadata/name").map(str::to_owned)?,
+                ),
                 o,
             ))
         })
@@ -646,14 +661,20 @@ fn versions(
     namespace: &Option<Value>,
     objects: &LiveObjects,
 ) -> BTreeMap<(String, String), String> {
-    let rv = |o: &Value| str_at(o, &["metadata", "resourceVersion"]).unwrap_or_default();
+    let rv = |o: &Value| {
+        str_at(o, "/metadata/resourceVersion")
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
     let mut out: BTreeMap<(String, String), String> =
         objects.iter().map(|(k, o)| (k.clone(), rv(o))).collect();
     if let Some(n) = namespace {
         out.insert(
             (
                 "Namespace".into(),
-                str_at(n, &["metadata", "name"]).unwrap_or_default(),
+                str_at(n, "/metadata/name")
+                    .map(str::to_owned)
+                    .unwrap_or_default(),
             ),
             rv(n),
         );
@@ -796,7 +817,7 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
             .map(str::to_owned)
     };
     for ns in tenants {
-        let Some(name) = str_at(ns, &["metadata", "name"]) else {
+        let Some(name) = str_at(ns, "/metadata/name").map(str::to_owned) else {
             continue;
         };
         if name == spec.namespace {
@@ -828,11 +849,15 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
         }
     }
     for ing in ingresses {
-        let ing_ns = str_at(ing, &["metadata", "namespace"]).unwrap_or_default();
+        let ing_ns = str_at(ing, "/metadata/namespace")
+            .map(str::to_owned)
+            .unwrap_or_default();
         if ing_ns == spec.namespace {
             continue;
         }
-        let ing_name = str_at(ing, &["metadata", "name"]).unwrap_or_default();
+        let ing_name = str_at(ing, "/metadata/name")
+            .map(str::to_owned)
+            .unwrap_or_default();
         let hosts = ing
             .pointer("/spec/rules")
             .and_then(Value::as_array)
@@ -859,11 +884,8 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
 }
 
 fn pvc_note(desired: &Manifest, live: &Value) -> String {
-    let want = str_at(
-        &desired.object,
-        &["spec", "resources", "requests", "storage"],
-    );
-    let have = str_at(live, &["spec", "resources", "requests", "storage"]);
+    let want = str_at(&desired.object, "/spec/resources/requests/storage").map(str::to_owned);
+    let have = str_at(live, "/spec/resources/requests/storage").map(str::to_owned);
     let parse = |q: &Option<String>| {
         q.as_deref()
             .and_then(|q| parse_quantity(q, QuantityKind::Bytes).ok())
@@ -885,13 +907,6 @@ fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<Stri
         }
     }
     kinds
-}
-
-pub fn str_at(v: &Value, path: &[&str]) -> Option<String> {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

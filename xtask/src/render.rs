@@ -16,7 +16,6 @@ use anyhow::{Context, bail};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, value::Serde};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::platform::{Platform, RateLimits, Tier};
 use crate::tenant::TenantSpec;
@@ -82,11 +81,7 @@ impl SecretValues {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)
                 .map_err(|e| anyhow::anyhow!("cannot get random bytes from the OS: {e}"))?;
-            let hex = bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            });
-            values.insert(key.clone(), hex);
+            values.insert(key.clone(), crate::hex(&bytes));
         }
         Ok(SecretValues::Generated(values))
     }
@@ -313,11 +308,7 @@ impl<'a> RenderContext<'a> {
             let inputs = serde_json::json!({
                 "tenant": spec, "rate_limits": &rate_limits, "bot": &platform.bot,
             });
-            let digest = Sha256::digest(inputs.to_string().as_bytes());
-            digest.iter().fold(String::new(), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
+            crate::sha256_hex(inputs.to_string().as_bytes())
         };
         let secret = platform
             .bot

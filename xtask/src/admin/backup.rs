@@ -64,10 +64,6 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Size and SHA-256 of everything `reader` yields, copying it to `out`.
 fn hash_copy(mut reader: impl Read, mut out: impl Write) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
@@ -82,7 +78,7 @@ fn hash_copy(mut reader: impl Read, mut out: impl Write) -> std::io::Result<(u64
         out.write_all(&buf[..n])?;
         size += n as u64;
     }
-    Ok((size, hex(&hasher.finalize())))
+    Ok((size, crate::hex(&hasher.finalize())))
 }
 
 /// `PRAGMA integrity_check` and `user_version` of a database file.

@@ -13,7 +13,7 @@ use super::backup::verify_archive;
 use super::restart::BotDeployment;
 use super::{Tenants, now, rfc3339, str_at};
 use crate::flags::{self, duration_millis};
-use crate::kubectl::{Kubectl, Scope};
+use crate::kubectl::{Kubectl, Scope, applyable};
 use crate::render::{LABEL_DOMAIN, MANAGER, SecretValues, TENANT_LABEL};
 use crate::tenant::TenantName;
 
@@ -55,25 +55,6 @@ fn confirmed<T>(
 /// The tenant's namespace object, checked to exist.
 fn namespace_of(sh: &Shell, kubectl: &Kubectl, tenant: &TenantName) -> anyhow::Result<Value> {
     Ok(Tenants::discover(sh, kubectl)?.require(tenant)?.clone())
-}
-
-/// A live object reduced to what an apply would send back.
-fn applyable(mut o: Value) -> Value {
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        for f in [
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "generation",
-            "managedFields",
-        ] {
-            m.remove(f);
-        }
-    }
-    if let Some(m) = o.as_object_mut() {
-        m.remove("status");
-    }
-    o
 }
 
 impl flags::Suspend {
@@ -182,7 +163,7 @@ impl flags::Resume {
         );
         kubectl.scale(sh, ns, &bot.name, replicas)?;
         if replicas > 0 {
-            kubectl.rollout_status(sh, ns, &bot.name, &self.timeout)?;
+            kubectl.rollout_status(sh, ns, &bot.name, &self.rollout.timeout)?;
         }
         for ing in &ingresses {
             kubectl.apply_object(sh, ing, MANAGER)?;
@@ -249,7 +230,7 @@ impl flags::Rotate {
             eprintln!("Restarting the bot so that it uses them ...");
             kubectl.rollout_restart(sh, ns, &bot.name)?;
             kubectl
-                .rollout_status(sh, ns, &bot.name, &self.timeout)
+                .rollout_status(sh, ns, &bot.name, &self.rollout.timeout)
                 .map_err(|e| {
                     e.context(
                         "the new credentials are stored, but the bot is not ready with them yet",

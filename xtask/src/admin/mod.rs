@@ -30,6 +30,7 @@ use crate::platform::Platform;
 use crate::render::TENANT_LABEL;
 use crate::tenant::TenantName;
 
+pub use crate::kubectl::str_at;
 pub use backup::{BackupManifest, verify_archive};
 
 impl flags::Admin {
@@ -166,10 +167,6 @@ pub fn tenant_of(object: &Value) -> Option<String> {
         .get(TENANT_LABEL)?
         .as_str()
         .map(str::to_owned)
-}
-
-pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer).and_then(Value::as_str)
 }
 
 /// Now, or the instant in `XTASK_NOW` (RFC 3339), which makes ages and

@@ -49,15 +49,15 @@ impl flags::Restart {
         kubectl.rollout_restart(sh, &bot.namespace, &bot.name)?;
         eprintln!(
             "Waiting up to {} for the bot to come back ...",
-            self.timeout
+            self.rollout.timeout
         );
         kubectl
-            .rollout_status(sh, &bot.namespace, &bot.name, &self.timeout)
+            .rollout_status(sh, &bot.namespace, &bot.name, &self.rollout.timeout)
             .map_err(|e| {
                 e.context(format!(
                     "the restart of tenant {} was started but the bot is not ready after {}; \
                  see why with `cargo xtask admin logs {} --previous` and `cargo xtask admin list`",
-                    self.tenant, self.timeout, self.tenant
+                    self.tenant, self.rollout.timeout, self.tenant
                 ))
             })?;
         println!("Tenant {} restarted; the bot is ready.", self.tenant);

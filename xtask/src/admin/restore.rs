@@ -309,7 +309,7 @@ impl flags::Restore {
             )?;
             progress.bot_stopped = false;
             kubectl
-                .rollout_status(sh, ns, &bot.name, &self.timeout)
+                .rollout_status(sh, ns, &bot.name, &self.rollout.timeout)
                 .context("the data is restored and the bot was started, but it is not ready yet")?;
         }
         Ok(())
@@ -373,7 +373,6 @@ fn check_session_files(
     archive: &VerifiedArchive,
     work: &Path,
 ) -> anyhow::Result<()> {
-    use sha2::{Digest, Sha256};
     let back = work.join("auth-back.tar");
     pod.exec(
         sh,
@@ -395,11 +394,7 @@ fn check_session_files(
             .to_owned();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes)?;
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        found.insert(format!("whatsapp-auth/{rel}"), sha);
+        found.insert(format!("whatsapp-auth/{rel}"), crate::sha256_hex(&bytes));
     }
     let expected: std::collections::BTreeMap<String, String> = archive
         .manifest

@@ -20,7 +20,6 @@ use std::path::Path;
 use anyhow::bail;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use xshell::Shell;
 
 use super::{Tenants, print_structured, str_at, table, tenant_of};
@@ -646,12 +645,7 @@ fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> Ch
             .into_iter()
             .flatten()
             .filter_map(|(_, v)| v.as_str())
-            .map(|v| {
-                Sha256::digest(v.as_bytes())
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect()
-            })
+            .map(|v| crate::sha256_hex(v.as_bytes()))
             .collect()
     };
     let mine_secrets: Vec<String> = cluster
