@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::{State, fnv, namespace_and_name};
+use crate::object::{fnv, namespace_and_name};
+use crate::state::State;
 
 pub const POD_STATES: [&str; 4] = ["Running", "CrashLoopBackOff", "ImagePullBackOff", "Pending"];
 

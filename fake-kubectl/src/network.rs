@@ -12,8 +12,9 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
-use crate::cli::{Failure, NOT_IMPLEMENTED};
-use crate::{State, fnv, labels, namespace_and_name};
+use crate::invocation::{Failure, NOT_IMPLEMENTED};
+use crate::object::{fnv, labels, namespace_and_name};
+use crate::state::State;
 
 /// The API server's Service address, inside the cluster ranges.
 const API_SERVER: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -62,17 +63,11 @@ fn namespace_labels(state: &State, ns: &str) -> Value {
 }
 
 fn in_cidr(ip: Ipv4Addr, cidr: &str) -> Result<bool, Failure> {
-    let (addr, len) = cidr
-        .split_once('/')
-        .ok_or_else(|| unsupported(&format!("CIDR {cidr}")))?;
-    let Ok(addr) = addr.parse::<Ipv4Addr>() else {
-        return Ok(false); // IPv6 blocks never match an IPv4 address.
-    };
-    let len: u32 = len
+    let net: ipnet::IpNet = cidr
         .parse()
         .map_err(|_| unsupported(&format!("CIDR {cidr}")))?;
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    Ok(u32::from(ip) & mask == u32::from(addr) & mask)
+    // An IPv6 block never holds an IPv4 address.
+    Ok(net.contains(&std::net::IpAddr::V4(ip)))
 }
 
 /// Does a policy peer match the other end of the connection?

@@ -13,8 +13,8 @@ use std::path::{Component, Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 use serde_json::{Map, Value, json};
 
-use crate::State;
-use crate::cli::Failure;
+use crate::invocation::Failure;
+use crate::state::State;
 
 /// Where each mount path of the container lives on this machine.
 struct Mounts(Vec<(String, PathBuf)>);
@@ -146,7 +146,7 @@ pub fn exec(
             Ok(Vec::new())
         }
         _ => Err(Failure::new(
-            crate::cli::NOT_IMPLEMENTED,
+            crate::invocation::NOT_IMPLEMENTED,
             format!(
                 "fake-kubectl: not implemented: command `{}` in a pod",
                 command.join(" ")

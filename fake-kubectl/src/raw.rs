@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::cli::Failure;
-use crate::{State, fnv, labels, namespace_and_name};
+use crate::invocation::Failure;
+use crate::object::{fnv, labels, namespace_and_name};
+use crate::state::State;
 
 pub fn get_raw(state: &State, path: &str) -> Result<String, Failure> {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));

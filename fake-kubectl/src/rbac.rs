@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use crate::State;
-use crate::cli::{Failure, Invocation};
+use crate::invocation::{Failure, Invocation};
+use crate::state::State;
 
 pub fn can_i(
     state: &State,
