@@ -82,15 +82,22 @@ fn a_hanging_kubectl_is_stopped_by_the_call_timeout() {
 fn garbage_or_truncated_json_is_an_error_not_a_panic() {
     let cluster = Cluster::new();
     seed_tenants(&cluster, &["alpha".to_owned()]);
-    for (fault, args) in [
-        (garbage("get", "<html>502 Bad Gateway</html>"), vec!["list"]),
+    for (fault, args, expected) in [
+        (
+            garbage("get", "<html>502 Bad Gateway</html>"),
+            vec!["list"],
+            "error: `kubectl get namespaces --selector mla-platform.in/tenant --output json` printed something that is not JSON",
+        ),
         (
             garbage("get", "{\"kind\":\"List\",\"items\":[{\"metadata\":"),
             vec!["usage"],
+            "error: `kubectl get namespaces --selector mla-platform.in/tenant --output json` printed something that is not JSON",
         ),
+        // A list with no items reads as no tenants at all.
         (
             garbage("get", "{\"kind\":\"List\"}"),
             vec!["restart", "alpha"],
+            "error: tenant alpha does not exist: there are no tenants on this cluster yet",
         ),
     ] {
         cluster.open().clear_faults().unwrap();
@@ -99,12 +106,7 @@ fn garbage_or_truncated_json_is_an_error_not_a_panic() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
-        assert!(
-            err.contains("not JSON")
-                || err.contains("no tenants")
-                || err.contains("does not exist"),
-            "{args:?}: {err}"
-        );
+        assert!(err.starts_with(expected), "{args:?}: {err}");
     }
     cluster.open().clear_faults().unwrap();
     cluster.fault(garbage("apply", "{\"kind\":\"List\",\"items\":["));
@@ -158,7 +160,9 @@ fn a_tenant_deleted_while_a_command_runs_gives_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("no backup was written"),
+        stderr(&out).contains("the online backup of the database failed: `kubectl exec pod/bot-")
+            && stderr(&out).contains("Error from server (NotFound): pods \"bot-x\" not found")
+            && stderr(&out).ends_with("\nNo backup was written.\n"),
         "{}",
         stderr(&out)
     );
@@ -217,7 +221,7 @@ fn every_command_survives_every_fault() {
                 "--tenants-dir",
                 &tenants_dir,
             ],
-            Some("othing was changed"),
+            Some("Nothing was changed."),
         ),
         (vec!["admin", "list"], None),
         (vec!["admin", "usage"], None),
@@ -225,15 +229,16 @@ fn every_command_survives_every_fault() {
         (vec!["admin", "logs", "alpha"], None),
         (
             vec!["admin", "backup", "alpha", "--out", &out_dir],
-            Some("No backup was written"),
+            Some("No backup was written."),
         ),
         (
             vec!["admin", "restore", "alpha", &archive, "--yes"],
-            Some("othing was changed"),
+            Some("Nothing was changed."),
         ),
         (vec!["admin", "verify", "--tenants-dir", &tenants_dir], None),
     ];
-    let faults: Vec<(&str, Fault)> = vec![
+    // Each fault, and the cause every command must name for it.
+    let faults: Vec<(&str, Fault, &str)> = vec![
         (
             "failing",
             Fault {
@@ -245,6 +250,7 @@ fn every_command_survives_every_fault() {
                     "Error from server (InternalError): etcdserver: request timed out",
                 )
             },
+            "failed (exit 1) on the current context: Error from server (InternalError): etcdserver: request timed out",
         ),
         (
             "hanging",
@@ -254,6 +260,7 @@ fn every_command_survives_every_fault() {
                 sleep_ms: 20_000,
                 ..Fault::fail("get", 0, "")
             },
+            "did not finish within 2s on the current context and was stopped",
         ),
         (
             "garbage",
@@ -263,6 +270,7 @@ fn every_command_survives_every_fault() {
                 stdout: "{\"kind\": \"List\", \"items\": [".into(),
                 ..Fault::fail("get", 0, "")
             },
+            "printed something that is not JSON",
         ),
     ];
     for (args, statement) in &commands {
@@ -280,7 +288,7 @@ fn every_command_survives_every_fault() {
             "{args:?}: {}",
             stderr(&out)
         );
-        for (name, fault) in &faults {
+        for (name, fault, cause) in &faults {
             cluster.open().clear_faults().unwrap();
             cluster.fault(fault.clone());
             let start = Instant::now();
@@ -300,10 +308,14 @@ fn every_command_survives_every_fault() {
                 err.contains("error: ") && !err.contains("panicked"),
                 "{args:?} {name}: {err}"
             );
+            assert!(
+                err.contains(cause),
+                "{args:?} {name} does not name the cause: {err}"
+            );
             if let Some(statement) = statement {
                 assert!(
-                    err.contains(statement),
-                    "{args:?} {name} does not say what changed: {err}"
+                    err.trim_end().ends_with(statement),
+                    "{args:?} {name} does not end by saying what changed: {err}"
                 );
             }
         }

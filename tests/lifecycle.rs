@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// An object as an apply would send it: no server-written fields.
 fn applyable(o: Option<Value>) -> Option<Value> {
-    o.map(xtask::kubectl::applyable)
+    o.map(xtask::object::applyable)
 }
 
 fn provisioned() -> Cluster {

@@ -115,7 +115,7 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
         .get("ConfigMap", Some("tenant-mylapore"), "bot-config")
         .unwrap();
     config["data"]["RATE_LIMIT_MESSAGES_PER_DAY"] = serde_json::json!("999999");
-    let config = xtask::kubectl::applyable(config);
+    let config = xtask::object::applyable(config);
     let mut apply = std::process::Command::new(common::fake_kubectl());
     apply
         .args([

@@ -411,9 +411,10 @@ fn a_clashing_domain_or_number_is_refused_before_anything_is_applied() {
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!(stderr(&out), @r"
     Checking the cluster (the current context) for tenant mylapore ...
-    error: tenant mylapore clashes with what is already on the cluster; nothing was changed:
+    error: tenant mylapore clashes with what is already on the cluster:
       - WhatsApp number +919876543210 is already used by tenant kalyan (namespace tenant-kalyan); each bot needs its own number
       - domain new.seva.kalyan-mla.example.in is already used by tenant kalyan (as *.seva.kalyan-mla.example.in); remove it from this tenant or offboard the other first
+    Nothing was changed.
     ");
     assert_eq!(cluster.objects(), before);
     assert_eq!(
@@ -494,7 +495,8 @@ fn an_unreachable_cluster_gives_one_clear_paragraph() {
     insta::assert_snapshot!(stderr(&out), @r"
     Checking the cluster (context `prod`) for tenant kalyan ...
     error: `kubectl get namespace` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
-    The cluster could not be reached: check the VPN or network and your kubeconfig with `kubectl --context prod cluster-info`, then run the same command again. Nothing was changed by this step.
+    The cluster could not be reached: check the VPN or network and your kubeconfig with `kubectl --context prod cluster-info`, then run the same command again.
+    Nothing was changed.
     ");
     assert!(
         cluster

@@ -480,7 +480,10 @@ fn wait(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failur
 }
 
 fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result<String, Failure> {
-    inv.only("delete", &["namespace", "ignore-not-found", "wait"])?;
+    inv.only(
+        "delete",
+        &["namespace", "ignore-not-found", "wait", "timeout"],
+    )?;
     let r = resources::lookup(kind).ok_or_else(|| {
         Failure::new(
             1,

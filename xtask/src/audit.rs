@@ -25,63 +25,87 @@ pub struct Entry {
     pub result: String,
 }
 
-/// Where the log is: `--audit-log`, else `$XTASK_AUDIT_LOG`, else `audit.jsonl`
-/// at the repository root.
-pub fn path(flag: Option<&Path>, root: &Path) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("XTASK_AUDIT_LOG").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("audit.jsonl"))
+/// The audit log of one command.
+pub struct AuditLog {
+    path: PathBuf,
 }
 
-fn operator() -> String {
-    let git = std::process::Command::new("git")
-        .args(["config", "user.email"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty());
-    git.or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Appends one entry for `result` and passes `result` through. A change
-/// that cannot be recorded is reported as an error.
-pub fn record<T>(
-    log: &Path,
-    context: Option<&str>,
-    environment: Option<&str>,
-    tenant: &str,
-    result: anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let outcome = match &result {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => format!(
-            "error: {}",
-            format!("{e:#}").lines().next().unwrap_or_default()
-        ),
-    };
-    let entry = Entry {
-        time: crate::admin::now()
-            .map(crate::admin::rfc3339)
-            .unwrap_or_default(),
-        operator: operator(),
-        environment: environment.map(str::to_owned),
-        context: context.unwrap_or("current").to_owned(),
-        tenant: tenant.to_owned(),
-        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
-        result: outcome,
-    };
-    let written = append(log, &entry);
-    match (result, written) {
-        (Ok(v), Ok(())) => Ok(v),
-        (Ok(_), Err(e)) => Err(e.context(format!(
-            "the change was made, but it could not be recorded in the audit log {}",
-            log.display()
-        ))),
-        (Err(e), Err(w)) => Err(e.context(format!("(also not recorded in the audit log: {w:#})"))),
-        (Err(e), Ok(())) => Err(e),
+impl AuditLog {
+    /// `--audit-log`, else `$XTASK_AUDIT_LOG`, else `audit.jsonl` at the
+    /// repository root.
+    pub fn at(flag: Option<&Path>, root: &Path) -> AuditLog {
+        AuditLog {
+            path: flag
+                .map(Path::to_path_buf)
+                .or_else(|| std::env::var_os("XTASK_AUDIT_LOG").map(PathBuf::from))
+                .unwrap_or_else(|| root.join("audit.jsonl")),
+        }
     }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one entry for `result` and passes `result` through. A change
+    /// that cannot be recorded is reported as an error.
+    pub fn record<T>(
+        &self,
+        context: Option<&str>,
+        environment: Option<&str>,
+        tenant: &str,
+        result: anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!(
+                "error: {}",
+                format!("{e:#}").lines().next().unwrap_or_default()
+            ),
+        };
+        let entry = Entry {
+            time: crate::clock::now()
+                .map(crate::clock::rfc3339)
+                .unwrap_or_default(),
+            operator: operator(),
+            environment: environment.map(str::to_owned),
+            context: context.unwrap_or("current").to_owned(),
+            tenant: tenant.to_owned(),
+            command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+            result: outcome,
+        };
+        let written = append(&self.path, &entry);
+        match (result, written) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(e.context(format!(
+                "the change was made, but it could not be recorded in the audit log {}",
+                self.path.display()
+            ))),
+            (Err(e), Err(w)) => {
+                Err(e.context(format!("(also not recorded in the audit log: {w:#})")))
+            }
+            (Err(e), Ok(())) => Err(e),
+        }
+    }
+
+    /// Every entry of the log, oldest first; a missing log is empty.
+    pub fn read(&self) -> anyhow::Result<Vec<Entry>> {
+        read(&self.path)
+    }
+}
+
+/// `git config user.email`, else `$USER`.
+fn operator() -> String {
+    let git = xshell::Shell::new().ok().and_then(|sh| {
+        xshell::cmd!(sh, "git config user.email")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+    });
+    git.filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().to_owned())
+        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn append(log: &Path, entry: &Entry) -> anyhow::Result<()> {
@@ -99,7 +123,7 @@ fn append(log: &Path, entry: &Entry) -> anyhow::Result<()> {
 }
 
 /// Every entry of the log, oldest first; a missing log is empty.
-pub fn read(log: &Path) -> anyhow::Result<Vec<Entry>> {
+fn read(log: &Path) -> anyhow::Result<Vec<Entry>> {
     let text = match std::fs::read_to_string(log) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::flags::ClusterArgs;
-use crate::tenant::{TenantName, TenantSpec, normalize_domain};
+use crate::tenant::{TenantSpec, normalize_domain};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,17 +32,18 @@ struct File {
 fn path() -> PathBuf {
     std::env::var_os("XTASK_ENVIRONMENTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::project_root().join("environments.yaml"))
+        .unwrap_or_else(|| crate::repo::project_root().join("environments.yaml"))
 }
 
-/// The environment `--env` (or the file's default) names; None when there
-/// is no file, or no `--env` and no default.
-pub fn select(args: &ClusterArgs) -> anyhow::Result<Option<Environment>> {
+/// The environment `--env` (or `--context`, or the file's default) names;
+/// None when there is no file, or nothing names one. Called once per
+/// command, by `cluster::Target::resolve`.
+pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Option<Environment>> {
     let path = path();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(env) = &args.env {
+            if let Some(env) = env {
                 bail!("--env {env} was given but there is no {}", path.display());
             }
             return Ok(None);
@@ -54,12 +54,12 @@ pub fn select(args: &ClusterArgs) -> anyhow::Result<Option<Environment>> {
         .map_err(|e| anyhow::anyhow!("{} is not valid: {e}", path.display()))?;
     // --env wins; a bare --context selects the environment with that
     // context (so production's rules follow its context); else the default.
-    let name = match (&args.env, &args.context) {
-        (Some(env), _) => Some(env.clone()),
+    let name = match (env, context) {
+        (Some(env), _) => Some(env.to_owned()),
         (None, Some(context)) => file
             .environments
             .iter()
-            .find(|(_, e)| e.context == *context)
+            .find(|(_, e)| e.context == context)
             .map(|(n, _)| n.clone()),
         (None, None) => file.default.clone(),
     };
@@ -80,8 +80,8 @@ pub fn select(args: &ClusterArgs) -> anyhow::Result<Option<Environment>> {
     if let Err(e) = normalize_domain(&env.domain_suffix) {
         bail!("{}: environment {name}: domain_suffix: {e}", path.display());
     }
-    if let Some(context) = &args.context
-        && *context != env.context
+    if let Some(context) = context
+        && context != env.context
     {
         bail!(
             "--context {context} is not the context of environment {name} ({}); drop one of them, or pick the environment with --env",
@@ -111,26 +111,4 @@ impl Environment {
         out.domains = domains;
         out
     }
-}
-
-/// In an environment that asks for it, a change needs the tenant name
-/// typed; without a terminal, `--yes` stands in for it.
-pub fn confirm_change(
-    env: Option<&Environment>,
-    tenant: &TenantName,
-    yes: bool,
-    what: &str,
-) -> anyhow::Result<()> {
-    let Some(env) = env.filter(|e| e.confirm) else {
-        return Ok(());
-    };
-    crate::prompt::confirm_typed(
-        tenant.as_str(),
-        &format!(
-            "Environment {} (context {}): {what} of tenant {tenant}.",
-            env.name, env.context
-        ),
-        yes,
-        &format!("environment {} needs confirmation for {what}", env.name),
-    )
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::clock::{KubeDuration, Period};
+use crate::output::OutputFormat;
 use crate::tenant::TenantName;
 
 #[derive(Debug, Parser)]
@@ -183,8 +185,11 @@ pub struct Offboard {
     #[arg(long, value_name = "DIR")]
     pub backups: Option<PathBuf>,
     /// How old the newest backup may be
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
-    pub max_backup_age: String,
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub max_backup_age: KubeDuration,
+    /// How long to wait for each deleted object, and the namespace, to be gone
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub delete_timeout: KubeDuration,
     /// Do not ask for the tenant name (required when stdin is not a terminal)
     #[arg(long)]
     pub yes: bool,
@@ -265,14 +270,6 @@ pub struct Verify {
     pub cluster: ClusterArgs,
 }
 
-/// How read commands print: an aligned table, or stable JSON/YAML for scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Yaml,
-}
-
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Output format
@@ -318,7 +315,7 @@ pub struct Usage {
     #[arg(value_parser = TenantName::parse)]
     pub tenant: Option<TenantName>,
     /// The period for message counts: a number with d, h or m (days, hours, minutes)
-    #[arg(long, default_value = "30d", value_parser = parse_period)]
+    #[arg(long, default_value = "30d")]
     pub since: Period,
     /// How many tenant databases to query at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -329,31 +326,6 @@ pub struct Usage {
     pub platform: PlatformArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
-}
-
-/// A look-back period such as `30d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    pub seconds: u64,
-}
-
-pub fn parse_period(raw: &str) -> Result<Period, String> {
-    let err = || format!("`{raw}` is not a period; write it like 30d, 12h or 90m");
-    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-    let (n, unit) = raw.split_at(split);
-    let n: u64 = n.parse().map_err(|_| err())?;
-    let unit = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        _ => return Err(err()),
-    };
-    if n == 0 {
-        return Err(err());
-    }
-    n.checked_mul(unit)
-        .map(|seconds| Period { seconds })
-        .ok_or_else(err)
 }
 
 /// Restart a tenant's bot and wait until it is back.
@@ -383,8 +355,8 @@ pub struct Logs {
     #[arg(long, default_value_t = 100)]
     pub tail: u32,
     /// Only lines newer than this (kubectl duration, e.g. 1h)
-    #[arg(long, value_parser = parse_duration)]
-    pub since: Option<String>,
+    #[arg(long)]
+    pub since: Option<KubeDuration>,
     /// Keep streaming new lines until interrupted
     #[arg(long, short = 'f')]
     pub follow: bool,
@@ -463,8 +435,8 @@ pub struct VerifyBackup {
 #[derive(Debug, Args)]
 pub struct RolloutArgs {
     /// How long to wait for the bot to be ready again (kubectl duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub timeout: KubeDuration,
 }
 
 /// Where the repository's files are; the defaults are relative to the
@@ -491,8 +463,8 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Stop any kubectl call that has not answered after this long (waits for rollouts get their own timeout on top)
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub kubectl_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub kubectl_timeout: KubeDuration,
     /// Audit log that changes are recorded in [default: $XTASK_AUDIT_LOG, else audit.jsonl]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
@@ -579,66 +551,9 @@ pub struct Provision {
     pub cluster: ClusterArgs,
 }
 
-/// A kubectl (Go) duration such as `90s`, `5m` or `1h30m`, checked here so
-/// that a typo fails before anything is applied rather than after.
-pub fn parse_duration(raw: &str) -> Result<String, String> {
-    duration_millis(raw).map(|_| raw.to_owned())
-}
-
-/// The length of a kubectl duration, in milliseconds.
-pub fn duration_millis(raw: &str) -> Result<u64, String> {
-    let err = || format!("`{raw}` is not a duration; write it like 90s, 5m or 1h30m");
-    let mut rest = raw;
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let (unit, millis) = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)]
-            .into_iter()
-            .find(|(u, _)| rest.starts_with(u))
-            .ok_or_else(err)?;
-        rest = &rest[unit.len()..];
-        total = n
-            .checked_mul(millis)
-            .and_then(|m| total.checked_add(m))
-            .ok_or_else(err)?;
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
-
-    #[test]
-    fn periods() {
-        assert_eq!(super::parse_period("30d").unwrap().seconds, 30 * 86_400);
-        assert_eq!(super::parse_period("90m").unwrap().seconds, 5_400);
-        for bad in ["", "d", "30", "0d", "1w", "-1d", "1.5d"] {
-            assert!(super::parse_period(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        for ok in ["90s", "5m", "1h30m", "250ms"] {
-            assert_eq!(super::parse_duration(ok).as_deref(), Ok(ok));
-        }
-        for bad in ["", "5", "5 minutes", "m5", "1.5h", "-1s"] {
-            assert!(super::parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(super::duration_millis("1h30m"), Ok(5_400_000));
-        assert_eq!(super::duration_millis("250ms"), Ok(250));
-    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -3,7 +3,6 @@
 //! Nothing tenant-specific lives here and nothing here lives in code.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -46,7 +45,7 @@ pub struct Admin {
     /// `admin usage`'s query; `:since` is the period start.
     pub usage_query: String,
     /// kubectl duration for waits on pods that admin commands start or stop.
-    pub pod_timeout: String,
+    pub pod_timeout: crate::clock::KubeDuration,
     /// Image of `admin verify --network`'s probe pod (needs nc and nslookup).
     pub probe_image: String,
 }
@@ -217,12 +216,6 @@ impl Platform {
         if !self.admin.usage_query.contains(":since") {
             p.push("admin.usage_query must use `:since`, the start of the period".into());
         }
-        if crate::flags::parse_duration(&self.admin.pod_timeout).is_err() {
-            p.push(format!(
-                "admin.pod_timeout `{}` is not a duration such as 2m",
-                self.admin.pod_timeout
-            ));
-        }
         if self.bot.generated_secrets.is_empty() {
             p.push("bot.generated_secrets is empty; the bot needs at least one credential".into());
         }
@@ -313,16 +306,18 @@ impl Platform {
     }
 }
 
-pub fn parse_cidr(cidr: &str) -> Result<(IpAddr, u8), String> {
-    let bad = || format!("`{cidr}` is not a CIDR such as 10.0.0.0/8");
-    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let len: u8 = len.parse().map_err(|_| bad())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    if len > max {
-        return Err(bad());
+/// A CIDR such as `10.0.0.0/8`, with no host bits set.
+pub fn parse_cidr(cidr: &str) -> Result<ipnet::IpNet, String> {
+    let net: ipnet::IpNet = cidr
+        .parse()
+        .map_err(|_| format!("`{cidr}` is not a CIDR such as 10.0.0.0/8"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "`{cidr}` has host bits set; the network is {}",
+            net.trunc()
+        ));
     }
-    Ok((addr, len))
+    Ok(net)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,6 +373,22 @@ pub fn parse_quantity(raw: &str, kind: QuantityKind) -> Result<u128, String> {
     Ok(value)
 }
 
+/// Parses a quantity as the cluster reports usage, to whole base units
+/// (bytes, or millicores for CPU): metrics-server also writes CPU in
+/// nanocores (`n`) and microcores (`u`).
+pub fn usage_quantity(raw: &str, kind: QuantityKind) -> Option<u128> {
+    if kind == QuantityKind::Cpu {
+        if let Some(n) = raw.strip_suffix('n') {
+            return n.parse::<u128>().ok().map(|n| n / 1_000_000);
+        }
+        if let Some(u) = raw.strip_suffix('u') {
+            return u.parse::<u128>().ok().map(|u| u / 1_000);
+        }
+        return parse_quantity(raw, kind).ok();
+    }
+    parse_quantity(raw, kind).ok().map(|milli| milli / 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,9 +418,15 @@ mod tests {
     fn cidrs() {
         assert!(parse_cidr("10.0.0.0/8").is_ok());
         assert!(parse_cidr("fd00::/8").is_ok());
-        for bad in ["10.0.0.0", "10.0.0.0/33", "x/8", "10.0.0/8"] {
+        for bad in ["10.0.0.0", "10.0.0.0/33", "x/8", "10.0.0/8", "10.0.0.1/8"] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
+        assert_eq!(usage_quantity("12000000n", QuantityKind::Cpu), Some(12));
+        assert_eq!(usage_quantity("250m", QuantityKind::Cpu), Some(250));
+        assert_eq!(
+            usage_quantity("81920Ki", QuantityKind::Bytes),
+            Some(80 << 20)
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn ask_valid<T>(
 ) -> anyhow::Result<T> {
     loop {
         let Some(answer) = prompter.ask(question)? else {
-            bail!("input ended before `{question}` was answered; nothing was changed");
+            bail!("input ended before `{question}` was answered");
         };
         match validate(&answer) {
             Ok(value) => return Ok(value),
@@ -31,30 +31,15 @@ pub fn ask_valid<T>(
     }
 }
 
-/// The typed confirmation every destructive or production change uses:
-/// shows `explanation` and asks for `expected` (the tenant name, or `all`)
-/// to be typed. Without a terminal, `yes` stands in for it; otherwise the
-/// change is refused with `refusal`.
-pub fn confirm_typed(
-    expected: &str,
-    explanation: &str,
-    yes: bool,
-    refusal: &str,
-) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
-        if yes {
-            return Ok(());
-        }
-        bail!(
-            "{refusal}: run it in a terminal to type `{expected}`, or pass --yes. Nothing was changed."
-        );
-    }
+/// Shows `explanation` and asks, in the terminal, for `expected` (the
+/// tenant name, or `all`) to be typed. When that is needed is decided in
+/// one place, `cluster.rs`.
+pub fn ask_typed(expected: &str, explanation: &str) -> anyhow::Result<()> {
     let mut p = TerminalPrompter;
     p.say(explanation);
     let answer = p.ask(&format!("Type {expected} to continue"))?;
     if answer.as_deref().map(str::trim) != Some(expected) {
-        bail!("that was not `{expected}`; nothing was changed");
+        bail!("that was not `{expected}`");
     }
     Ok(())
 }
@@ -131,6 +116,6 @@ mod tests {
             ["Number: x", "  ✗ `x` is not a number", "Number: 12"]
         );
         let err = ask_valid(&mut p, "Again", |s| Ok::<_, String>(s.to_owned())).unwrap_err();
-        assert!(err.to_string().contains("nothing was changed"));
+        assert!(err.to_string().contains("input ended"));
     }
 }

@@ -3,93 +3,116 @@
 //!
 //! Order of work, so that bad input never reaches the cluster: validate the
 //! name (clap), load platform settings and templates, collect and validate
-//! every value, render and check the manifests; only then read the cluster,
-//! refuse clashes with other tenants, save the config, apply once, and wait.
+//! every value, render and check the manifests; only then read the cluster
+//! (`plan::prepare` refuses clashes), confirm, save the config, apply once,
+//! and wait. `--all` runs the same path for every committed tenant.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use serde_json::Value;
-use xshell::Shell;
+use anyhow::Context;
 
+use crate::cluster::{Change, Cluster, Target};
+use crate::files::write_atomic;
 use crate::flags;
-use crate::kubectl::{Kubectl, Scope, str_at};
-use crate::platform::{Platform, QuantityKind, parse_quantity};
-use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
-use crate::render::{
-    MANAGER, Manifest, SecretValues, TENANT_LABEL, Templates, file_name, to_yaml_stream,
+use crate::kubectl::{Conflicts, Kubectl};
+use crate::live::suspended_since;
+use crate::names::MANAGER;
+use crate::object::kind_and_name;
+use crate::outcome::{Exit, Left, LeftUnchanged};
+use crate::plan::{
+    ObjectChange, Prepared, diff_plan, prepare, refuse_unusable_namespace, what_changed,
 };
-use crate::tenant::{self, TenantSpec, TenantValues, format_problems};
+use crate::platform::Platform;
+use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
+use crate::render::{Manifest, SecretValues, Templates, file_name, to_yaml_stream};
+use crate::repo::{RepoPaths, committed_configs, read_values};
+use crate::tenant::{self, TenantName, TenantSpec, TenantValues, format_problems};
 
-/// Repository paths, defaulting to the repository root.
-pub struct RepoPaths {
-    pub platform: PathBuf,
-    pub templates: PathBuf,
-    pub tenants: PathBuf,
+/// What one provision did, object by object.
+pub struct Provisioned {
+    tenant: TenantName,
+    namespace: String,
+    applied: Vec<(String, ObjectChange)>,
+    kept: Vec<(String, String)>,
+    rolled_out: bool,
 }
 
-impl RepoPaths {
-    pub fn new(root: &Path, args: &flags::RepoArgs) -> RepoPaths {
-        RepoPaths {
-            platform: args
-                .platform
-                .clone()
-                .unwrap_or_else(|| root.join("platform.yaml")),
-            templates: args
-                .templates
-                .clone()
-                .unwrap_or_else(|| root.join("templates")),
-            tenants: args
-                .tenants_dir
-                .clone()
-                .unwrap_or_else(|| root.join("tenants")),
+impl Provisioned {
+    fn changed(&self) -> usize {
+        self.applied
+            .iter()
+            .filter(|(_, c)| *c != ObjectChange::Unchanged)
+            .count()
+    }
+
+    /// The first line of the report; all that `--all` prints per tenant.
+    fn headline(&self) -> String {
+        match self.changed() {
+            0 => format!(
+                "Tenant {} is up to date in {}: nothing changed ({} objects checked, {} kept).",
+                self.tenant,
+                self.namespace,
+                self.applied.len(),
+                self.kept.len()
+            ),
+            n => format!(
+                "Tenant {} provisioned in {} ({n} changed):",
+                self.tenant, self.namespace
+            ),
+        }
+    }
+
+    fn print(&self) {
+        println!("{}", self.headline());
+        if self.changed() > 0 {
+            for (reference, change) in &self.applied {
+                println!("  {:<11}{reference}", change.as_str());
+            }
+            for (reference, note) in &self.kept {
+                println!("  {:<11}{reference} ({note})", "kept");
+            }
+        }
+        if self.rolled_out {
+            println!("The bot is rolled out and ready.");
+        }
+    }
+}
+
+/// Progress lines on stderr for one tenant; silent under `--all`, whose
+/// workers would interleave them.
+#[derive(Clone, Copy)]
+struct Progress(bool);
+
+impl Progress {
+    fn say(self, line: std::fmt::Arguments<'_>) {
+        if self.0 {
+            eprintln!("{line}");
         }
     }
 }
 
 impl flags::Provision {
-    pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+    pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let paths = RepoPaths::new(root, &self.repo);
         let Some(tenant) = self.tenant.clone() else {
-            return self.run_all(&paths);
+            return self.run_all(root, &paths);
         };
-        let platform = Platform::load(&paths.platform.display().to_string())?;
-        let templates = Templates::load(&paths.templates)?;
+        let platform = paths.platform()?;
+        let templates = paths.templates()?;
+        let target = Target::resolve(&self.cluster, root)?;
         let mut values = self.file_and_flag_values()?;
         let interactive = !self.non_interactive && std::io::stdin().is_terminal();
         if interactive {
-            fill_by_prompt(&mut values, &mut TerminalPrompter)?;
+            fill_by_prompt(&mut values, &mut TerminalPrompter)
+                .left_unchanged(Left::NothingChanged)?;
         }
-        let spec = TenantSpec::resolve(
-            &tenant,
-            &values,
-            &platform.tier_names(),
-            &platform.default_tier,
-        )
-        .map_err(|problems| {
-            let mut msg = format_problems(
-                &format!("tenant `{tenant}` cannot be provisioned"),
-                &problems,
-            );
-            if !interactive && problems.iter().any(|p| p.starts_with("missing values")) {
-                msg.push_str(
-                    "\nGive them as flags or in a --values file (see tenants/demo.yaml), \
-                     or run in a terminal without --non-interactive to be asked.",
-                );
-            }
-            anyhow::anyhow!(msg)
-        })?;
+        let saved = resolve(&tenant, &values, &platform, !interactive)?;
         // The config is saved as written; the cluster gets the environment's view of it.
-        let env = crate::environment::select(&self.cluster)?;
-        let saved = spec;
-        let spec = env
-            .as_ref()
-            .map_or_else(|| saved.clone(), |e| e.tenant_view(&saved));
+        let spec = target.tenant_view(&saved);
 
         if self.plan {
-            return self.plan(sh, &platform, &templates, &spec);
+            return self.plan(&target.connect()?, &platform, &templates, &spec);
         }
         if self.dry_run || self.out.is_some() {
             let manifests = templates.render_tenant(&spec, &platform, &SecretValues::Redacted)?;
@@ -102,16 +125,26 @@ impl flags::Provision {
             };
         }
 
-        if interactive && !confirm(&spec, &self.cluster, &mut TerminalPrompter)? {
-            bail!("cancelled; nothing was changed");
+        let cluster = target.connect()?;
+        if interactive && !confirm(&spec, &cluster, &mut TerminalPrompter)? {
+            crate::outcome::bail_unchanged!("cancelled");
         }
-        let kubectl = self.cluster.kubectl()?;
-        let applied =
-            crate::environment::confirm_change(env.as_ref(), &tenant, self.yes, "provisioning")
-                .and_then(|()| {
-                    self.apply(sh, &kubectl, &paths, &platform, &templates, &saved, &spec)
-                });
-        self.cluster.record(root, spec.name.as_str(), applied)
+        let provisioned = cluster.change(
+            &Change::routine(&tenant, "provisioning", self.yes),
+            |kubectl| {
+                Progress(true).say(format_args!(
+                    "Checking the cluster ({}) for tenant {} ...",
+                    kubectl.context_label(),
+                    spec.name
+                ));
+                check(kubectl, &platform, &templates, &spec)
+            },
+            |kubectl, prepared| {
+                self.apply(kubectl, &paths, &saved, &spec, prepared, Progress(true))
+            },
+        )?;
+        provisioned.print();
+        Ok(())
     }
 
     /// `--plan`: what an apply would change on the cluster, per object, as
@@ -119,31 +152,31 @@ impl flags::Provision {
     /// change, 2 when something would, 1 on error.
     fn plan(
         &self,
-        sh: &Shell,
+        cluster: &Cluster,
         platform: &Platform,
         templates: &Templates,
         spec: &TenantSpec,
     ) -> anyhow::Result<()> {
-        let kubectl = self.cluster.kubectl()?;
-        let prepared = prepare(sh, &kubectl, platform, templates, spec, false)?;
-        let plan = diff_plan(sh, &kubectl, spec, &prepared)?;
+        let kubectl = cluster.kubectl();
+        let prepared = prepare(kubectl, platform, templates, spec, false)?;
+        let plan = diff_plan(kubectl, spec, &prepared)?;
         println!(
             "Plan for tenant {} in {} on {}:",
             spec.name,
             spec.namespace,
-            kubectl.context_label()
+            cluster.label()
         );
         if plan.changes.is_empty() {
             println!("  no changes: the cluster matches the config.");
             return Ok(());
         }
-        for line in &plan.changes {
-            println!("  {line}");
+        for change in &plan.changes {
+            println!("  {change}");
         }
         if !plan.diff.is_empty() {
             println!("\n{}", plan.diff.trim_end());
         }
-        let changing = plan.changes.iter().filter(|c| !c.starts_with('!')).count();
+        let changing = plan.applying();
         if changing == 0 {
             println!("\nNothing would change; the notes above need a hand.");
             return Ok(());
@@ -151,143 +184,70 @@ impl flags::Provision {
         println!(
             "\n{changing} object(s) would change. Apply with the same command without --plan."
         );
-        Err(crate::Exit(2).into())
+        Err(Exit(2).into())
     }
 
-    /// `--all`: every `tenants/*.yaml`, each applied by a child run of this
-    /// same command (its own audit line, its own saved config), `--jobs` at
-    /// a time. One line per tenant; a failure does not stop the others.
-    fn run_all(&self, paths: &RepoPaths) -> anyhow::Result<()> {
-        let mut configs: Vec<PathBuf> = std::fs::read_dir(&paths.tenants)
-            .with_context(|| format!("cannot read {}", paths.tenants.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        configs.sort();
+    /// `--all`: every committed `tenants/*.yaml`, `--jobs` at a time through
+    /// the same path as one tenant, under one confirmation. One line per
+    /// tenant; a failure does not stop the others.
+    fn run_all(&self, root: &Path, paths: &RepoPaths) -> anyhow::Result<()> {
+        let configs = committed_configs(&paths.tenants)?;
         if configs.is_empty() {
-            bail!("there are no tenant configs in {}", paths.tenants.display());
+            anyhow::bail!("there are no tenant configs in {}", paths.tenants.display());
         }
-        let env = crate::environment::select(&self.cluster)?;
-        if let Some(env) = env.as_ref().filter(|e| e.confirm) {
-            crate::prompt::confirm_typed(
-                "all",
-                &format!(
-                    "Environment {} (context {}): provisioning all {} tenants.",
-                    env.name,
-                    env.context,
-                    configs.len()
-                ),
-                self.yes,
-                &format!(
-                    "environment {} needs confirmation for provisioning all tenants",
-                    env.name
-                ),
-            )?;
-        }
-        let exe =
-            std::env::current_exe().context("cannot find this program to run it per tenant")?;
-        let mut common: Vec<std::ffi::OsString> = Vec::new();
-        let mut flag = |name: &str, value: Option<&std::ffi::OsStr>| {
-            if let Some(v) = value {
-                common.push(name.into());
-                common.push(v.to_owned());
-            }
-        };
-        flag("--platform", Some(paths.platform.as_os_str()));
-        flag("--templates", Some(paths.templates.as_os_str()));
-        flag("--tenants-dir", Some(paths.tenants.as_os_str()));
-        flag("--timeout", Some(self.rollout.timeout.as_ref()));
-        flag(
-            "--kubectl",
-            self.cluster.kubectl.as_deref().map(Path::as_os_str),
-        );
-        flag(
-            "--context",
-            self.cluster.context.as_deref().map(std::ffi::OsStr::new),
-        );
-        flag(
-            "--env",
-            self.cluster.env.as_deref().map(std::ffi::OsStr::new),
-        );
-        flag(
-            "--audit-log",
-            self.cluster.audit_log.as_deref().map(Path::as_os_str),
-        );
-        flag(
-            "--kubectl-timeout",
-            Some(self.cluster.kubectl_timeout.as_ref()),
-        );
-        common.extend(["--non-interactive".into(), "--yes".into()]);
-        if self.force_conflicts {
-            common.push("--force-conflicts".into());
-        }
+        let platform = paths.platform()?;
+        let templates = paths.templates()?;
+        let cluster = Cluster::connect(&self.cluster, root)?;
         eprintln!(
             "Provisioning {} tenants from {}, {} at a time ...",
             configs.len(),
             paths.tenants.display(),
             self.jobs
         );
-        let queue = std::sync::Mutex::new(
-            configs
-                .into_iter()
-                .collect::<std::collections::VecDeque<_>>(),
-        );
-        let failed = std::sync::atomic::AtomicUsize::new(0);
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..self.jobs {
-                s.spawn(|| {
-                    loop {
-                        let Some(config) = queue.lock().expect("queue").pop_front() else {
-                            break;
-                        };
-                        let name = config
-                            .file_stem()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        let out = std::process::Command::new(&exe)
-                            .arg("provision")
-                            .arg(&name)
-                            .arg("--values")
-                            .arg(&config)
-                            .args(&common)
-                            .stdin(std::process::Stdio::null())
-                            .output();
-                        let line = match out {
-                            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-                                .lines()
-                                .next()
-                                .unwrap_or("done")
-                                .to_owned(),
-                            Ok(o) => {
-                                failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                let err = String::from_utf8_lossy(&o.stderr);
-                                let first = err
-                                    .lines()
-                                    .find(|l| l.starts_with("error"))
-                                    .unwrap_or("failed");
-                                format!("{name}: FAILED: {}", first.trim_start_matches("error: "))
-                            }
-                            Err(e) => {
-                                failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                format!("{name}: FAILED: could not run: {e}")
-                            }
-                        };
-                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        println!("{line}");
-                    }
-                });
+        // A file whose name is no tenant name cannot be provisioned (nor audited as one).
+        let mut total = configs.len();
+        let mut failed = 0;
+        let mut items: Vec<(TenantName, PathBuf)> = Vec::new();
+        for (name, path) in configs {
+            match TenantName::parse(&name) {
+                Ok(tenant) => items.push((tenant, path)),
+                Err(e) => {
+                    println!(
+                        "{name}: FAILED: {} is not a tenant config name: {e}",
+                        path.display()
+                    );
+                    failed += 1;
+                }
             }
-        });
-        let failed = failed.into_inner();
-        let total = done.into_inner();
+        }
+        let results = cluster.change_each(
+            "provisioning",
+            self.yes,
+            items,
+            self.jobs.into(),
+            |kubectl, tenant, path| {
+                let values = read_values(&path)?;
+                let saved = resolve(tenant, &values, &platform, true)?;
+                let spec = cluster.target().tenant_view(&saved);
+                let prepared = check(kubectl, &platform, &templates, &spec)?;
+                self.apply(kubectl, paths, &saved, &spec, prepared, Progress(false))
+            },
+            |tenant, result| match result {
+                Ok(p) => println!("{}", p.headline()),
+                Err(e) => println!(
+                    "{tenant}: FAILED: {}",
+                    format!("{e:#}").lines().next().unwrap_or("failed")
+                ),
+            },
+        )?;
+        total = total.max(results.len());
+        failed += results.iter().filter(|(_, r)| r.is_err()).count();
         println!(
             "{total} tenants: {} applied, {failed} failed.",
             total - failed
         );
         if failed > 0 {
-            bail!(
+            anyhow::bail!(
                 "{failed} of {total} tenants failed; the others were applied. Re-run those with `cargo xtask provision <TENANT> --values tenants/<TENANT>.yaml` to see why"
             );
         }
@@ -297,15 +257,7 @@ impl flags::Provision {
     /// The `--values` file with the flags laid over it.
     fn file_and_flag_values(&self) -> anyhow::Result<TenantValues> {
         let file = match &self.values {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!(
-                        "cannot read the values file {}; check the path (tenant configs live in tenants/)",
-                        path.display()
-                    )
-                })?;
-                TenantValues::from_yaml(&path.display().to_string(), &text)?
-            }
+            Some(path) => read_values(path)?,
             None => TenantValues::default(),
         };
         Ok(file.overlay(TenantValues {
@@ -320,414 +272,162 @@ impl flags::Provision {
         }))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Saves the config, applies, waits for the bot, and says what changed.
     fn apply(
         &self,
-        sh: &Shell,
         kubectl: &Kubectl,
         paths: &RepoPaths,
-        platform: &Platform,
-        templates: &Templates,
         saved: &TenantSpec,
         spec: &TenantSpec,
-    ) -> anyhow::Result<()> {
+        prepared: Prepared,
+        progress: Progress,
+    ) -> anyhow::Result<Provisioned> {
         let ns = spec.namespace.as_str();
-        eprintln!(
-            "Checking the cluster ({}) for tenant {} ...",
-            kubectl.context_label(),
-            spec.name
-        );
-        let Prepared {
-            kinds,
-            own_namespace,
-            existing,
-            to_apply,
-            kept,
-            secret_missing: _,
-            secrets,
-        } = prepare(sh, kubectl, platform, templates, spec, true)?;
-        if let Some(since) = own_namespace
-            .as_ref()
-            .and_then(crate::admin::lifecycle::suspended_since)
-        {
-            bail!(
-                "tenant {} is suspended (since {since}); applying would bring it back online. Resume it first with \
-                 `cargo xtask admin resume {}`. Nothing was changed.",
-                spec.name,
-                spec.name
-            );
-        }
-
-        self.save_values(&paths.tenants, saved)?;
-
-        let before = versions(&own_namespace, &existing);
-        eprintln!(
+        save_values(&paths.tenant_config(&spec.name), saved, progress)?;
+        progress.say(format_args!(
             "Applying {} objects to {ns} with one server-side apply (safe to interrupt and re-run) ...",
-            to_apply.len()
-        );
-        let stream = to_yaml_stream(&to_apply)?;
+            prepared.to_apply.len()
+        ));
+        let stream = to_yaml_stream(&prepared.to_apply)?;
+        let conflicts = if self.force_conflicts {
+            Conflicts::Force
+        } else {
+            Conflicts::Refuse
+        };
         let applied = kubectl
-            .apply_server_side(sh, &stream, MANAGER, self.force_conflicts, &secrets.values())
+            .apply(&stream, MANAGER, conflicts, &prepared.secrets.values())
             .map_err(|e| {
                 anyhow::anyhow!(
                     "applying tenant {} failed: {e:#}\n{}\nThe config was saved to {}. Re-running the same command is safe.",
                     spec.name,
-                    what_changed(sh, kubectl, ns, &kinds, &before, &to_apply),
-                    paths.tenants.join(format!("{}.yaml", spec.name)).display()
+                    what_changed(kubectl, ns, &prepared),
+                    paths.tenant_config(&spec.name).display()
                 )
             })?;
         drop(stream);
-        let after: BTreeMap<(String, String), String> = applied
-            .iter()
-            .filter_map(|o| {
-                Some((
-                    (
-                        str_at(o, "/kind").map(str::to_owned)?,
-                        str_at(o, "/metadata/name").map(str::to_owned)?,
-                    ),
-                    str_at(o, "/metadata/resourceVersion")
-                        .map(str::to_owned)
-                        .unwrap_or_default(),
-                ))
-            })
+        let after: std::collections::BTreeMap<(String, String), serde_json::Value> = applied
+            .into_iter()
+            .filter_map(|o| Some((kind_and_name(&o)?, o)))
             .collect();
 
-        let deployment = to_apply
+        let deployment = prepared
+            .to_apply
             .iter()
             .find(|m| m.kind == "Deployment")
             .map(|m| m.name.clone());
         if let Some(name) = &deployment {
-            eprintln!(
+            progress.say(format_args!(
                 "Waiting up to {} for deployment/{name} to roll out ...",
                 self.rollout.timeout
-            );
-            kubectl.rollout_status(sh, ns, name, &self.rollout.timeout).map_err(|e| {
-                e.context(format!(
-                    "every object of tenant {} was applied, but the bot did not become ready within {}. \
-                     Diagnose with `kubectl{} --namespace {ns} describe deployment/{name}` and its pod's logs; \
-                     re-run provision once fixed",
-                    spec.name,
-                    self.rollout.timeout,
-                    self.cluster.context.as_deref().map(|c| format!(" --context {c}")).unwrap_or_default()
-                ))
-            })?;
+            ));
+            kubectl
+                .rollout_status(ns, name, &self.rollout.timeout)
+                .map_err(|e| {
+                    e.context(format!(
+                        "every object of tenant {} was applied, but the bot did not become ready within {}. \
+                         Diagnose with `kubectl{} --namespace {ns} describe deployment/{name}` and its pod's logs; \
+                         re-run provision once fixed",
+                        spec.name,
+                        self.rollout.timeout,
+                        kubectl.context_arg()
+                    ))
+                })?;
         }
-
-        let mut changed = 0;
-        let mut lines = Vec::new();
-        for m in &to_apply {
-            let key = (m.kind.clone(), m.name.clone());
-            let status = match (before.get(&key), after.get(&key)) {
-                (None, _) => "created",
-                (Some(old), Some(new)) if old == new => "unchanged",
-                _ => "configured",
-            };
-            if status != "unchanged" {
-                changed += 1;
-            }
-            lines.push(format!("  {status:<11}{}", m.reference()));
-        }
-        for (m, note) in &kept {
-            lines.push(format!("  {:<11}{} ({note})", "kept", m.reference()));
-        }
-        if changed == 0 {
-            println!(
-                "Tenant {} is up to date in {ns}: nothing changed ({} objects checked, {} kept).",
-                spec.name,
-                to_apply.len(),
-                kept.len()
-            );
-        } else {
-            println!(
-                "Tenant {} provisioned in {ns} ({} changed):",
-                spec.name, changed
-            );
-            for line in lines {
-                println!("{line}");
-            }
-        }
-        if deployment.is_some() {
-            println!("The bot is rolled out and ready.");
-        }
-        Ok(())
-    }
-
-    fn save_values(&self, dir: &Path, spec: &TenantSpec) -> anyhow::Result<()> {
-        let path = dir.join(format!("{}.yaml", spec.name));
-        let text = spec.to_yaml()?;
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-            return Ok(());
-        }
-        write_atomic(&path, text.as_bytes()).with_context(|| {
-            format!(
-                "cannot save the tenant config to {}; nothing was applied",
-                path.display()
-            )
-        })?;
-        eprintln!("Saved the tenant config to {} (commit it).", path.display());
-        Ok(())
+        let applied = prepared
+            .to_apply
+            .iter()
+            .map(|m| {
+                let change = ObjectChange::between(
+                    prepared.live(m),
+                    after.get(&(m.kind.clone(), m.name.clone())),
+                )
+                .unwrap_or(ObjectChange::Configured);
+                (m.reference(), change)
+            })
+            .collect();
+        Ok(Provisioned {
+            tenant: spec.name.clone(),
+            namespace: ns.to_owned(),
+            applied,
+            kept: prepared
+                .kept
+                .iter()
+                .map(|k| (k.manifest.reference(), k.note()))
+                .collect(),
+            rolled_out: deployment.is_some(),
+        })
     }
 }
 
-/// What an apply of `spec` would send, after reading the cluster: the
-/// objects to apply (existing Secret and PVCs are kept, never re-applied),
-/// and whether the Secret must be created. Refuses clashes with other
-/// tenants. With `generate_secrets` false the Secret stays redacted (plans).
-pub struct Prepared {
-    pub kinds: Vec<String>,
-    pub own_namespace: Option<Value>,
-    pub existing: LiveObjects,
-    pub to_apply: Vec<Manifest>,
-    pub kept: Vec<(Manifest, String)>,
-    pub secret_missing: bool,
-    pub secrets: SecretValues,
+/// Validates every value; without a terminal, says how to give missing ones.
+fn resolve(
+    tenant: &TenantName,
+    values: &TenantValues,
+    platform: &Platform,
+    explain_flags: bool,
+) -> anyhow::Result<TenantSpec> {
+    TenantSpec::resolve(
+        tenant,
+        values,
+        &platform.tier_names(),
+        &platform.default_tier,
+    )
+    .map_err(|problems| {
+        let mut msg = format_problems(
+            &format!("tenant `{tenant}` cannot be provisioned"),
+            &problems,
+        );
+        if explain_flags && problems.iter().any(|p| p.starts_with("missing values")) {
+            msg.push_str(
+                "\nGive them as flags or in a --values file (see tenants/demo.yaml), \
+                     or run in a terminal without --non-interactive to be asked.",
+            );
+        }
+        anyhow::anyhow!(msg)
+    })
 }
 
-pub fn prepare(
-    sh: &Shell,
+/// Reads the cluster for one tenant and refuses what must not be applied:
+/// a clash, a namespace that is not the tenant's or is being deleted, a
+/// suspended tenant.
+fn check(
     kubectl: &Kubectl,
     platform: &Platform,
     templates: &Templates,
     spec: &TenantSpec,
-    generate_secrets: bool,
 ) -> anyhow::Result<Prepared> {
-    let ns = spec.namespace.as_str();
-    let kinds: Vec<String> = unique_kinds(
-        &templates.render_tenant(spec, platform, &SecretValues::Redacted)?,
-        |k| k != "Namespace",
-    );
-    let (own_namespace, existing) = live_state(sh, kubectl, ns, &kinds).map_err(nothing_changed)?;
-    if let Some(existing) = &own_namespace
-        && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
-    {
-        bail!(
-            "namespace {ns} already exists but does not belong to tenant {} (no `{TENANT_LABEL}={}` label); \
-             it was not created by provision. Nothing was changed. Choose another tenant name, or \
-             label the namespace if it really is this tenant's.",
+    let prepared = prepare(kubectl, platform, templates, spec, true)?;
+    refuse_unusable_namespace(spec, &prepared).left_unchanged(Left::NothingChanged)?;
+    if let Some(since) = prepared.own_namespace.as_ref().and_then(suspended_since) {
+        crate::outcome::bail_unchanged!(
+            "tenant {} is suspended (since {since}); applying would bring it back online. Resume it first with \
+             `cargo xtask admin resume {}`.",
             spec.name,
             spec.name
         );
     }
-    let tenants = kubectl
-        .get_list(sh, "namespaces", Scope::Cluster, Some(TENANT_LABEL))
-        .map_err(nothing_changed)?;
-    let ingresses = kubectl
-        .get_list(sh, "ingresses", Scope::AllNamespaces, None)
-        .map_err(nothing_changed)?;
-    let conflicts = find_conflicts(spec, &tenants, &ingresses);
-    if !conflicts.is_empty() {
-        bail!(format_problems(
-            &format!(
-                "tenant {} clashes with what is already on the cluster; nothing was changed",
-                spec.name
-            ),
-            &conflicts
-        ));
-    }
-
-    let exists = |m: &Manifest| existing.contains_key(&(m.kind.clone(), m.name.clone()));
-
-    // Credentials are generated only for a Secret that does not exist yet.
-    let manifests = templates.render_tenant(spec, platform, &SecretValues::Redacted)?;
-    let secret_missing = manifests.iter().any(|m| m.kind == "Secret" && !exists(m));
-    let secrets = if secret_missing && generate_secrets {
-        SecretValues::generate(&platform.bot.generated_secrets)?
-    } else {
-        SecretValues::Redacted
-    };
-    let manifests = templates.render_tenant(spec, platform, &secrets)?;
-    let mut kept = Vec::new();
-    let mut to_apply = Vec::new();
-    for m in manifests {
-        match m.kind.as_str() {
-            "Secret" if exists(&m) => {
-                kept.push((m, "exists; credentials are never regenerated".to_owned()))
-            }
-            "PersistentVolumeClaim" if exists(&m) => {
-                let live = &existing[&(m.kind.clone(), m.name.clone())];
-                let note = pvc_note(&m, live);
-                kept.push((m, note));
-            }
-            _ => to_apply.push(m),
-        }
-    }
-    Ok(Prepared {
-        kinds,
-        own_namespace,
-        existing,
-        to_apply,
-        kept,
-        secret_missing,
-        secrets,
-    })
+    Ok(prepared)
 }
 
-/// What an apply would change.
-pub struct PlanResult {
-    /// One line per object that would change: `~ deployment/bot`, `+ service/bot`.
-    pub changes: Vec<String>,
-    /// kubectl's unified diff of those objects (the Secret is never in it).
-    pub diff: String,
-}
-
-/// Runs `kubectl diff --server-side` on what an apply would send, without
-/// the Secret (whose values are never shown), and summarises it.
-pub fn diff_plan(
-    sh: &Shell,
-    kubectl: &Kubectl,
-    spec: &TenantSpec,
-    prepared: &Prepared,
-) -> anyhow::Result<PlanResult> {
-    let objects: Vec<Manifest> = prepared
-        .to_apply
-        .iter()
-        .filter(|m| m.kind != "Secret")
-        .cloned()
-        .collect();
-    let stream = to_yaml_stream(&objects)?;
-    let diff = kubectl
-        .diff_server_side(sh, &stream, MANAGER)?
-        .unwrap_or_default();
-    let mut changes = Vec::new();
-    for m in &objects {
-        // kubectl names each file group.version.Kind.namespace.name.
-        let suffix = format!(
-            ".{}.{}.{}",
-            m.kind,
-            m.namespace.as_deref().unwrap_or(""),
-            m.name
-        );
-        let header = diff
-            .lines()
-            .any(|l| l.starts_with("diff ") && l.ends_with(&suffix));
-        if header {
-            let exists = if m.kind == "Namespace" {
-                prepared.own_namespace.is_some()
-            } else {
-                prepared
-                    .existing
-                    .contains_key(&(m.kind.clone(), m.name.clone()))
-            };
-            changes.push(format!(
-                "{} {}",
-                if exists { "~" } else { "+" },
-                m.reference()
-            ));
-        }
+/// Writes the resolved config to `tenants/<name>.yaml` unless it is already so.
+fn save_values(path: &Path, spec: &TenantSpec, progress: Progress) -> anyhow::Result<()> {
+    let text = spec.to_yaml()?;
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
     }
-    if prepared.secret_missing {
-        changes.push(format!(
-            "+ secret/bot-credentials in {} (credentials generated at apply, never shown)",
-            spec.namespace
-        ));
-    }
-    for (m, note) in &prepared.kept {
-        if note.contains("tier now asks") {
-            changes.push(format!("! {} ({note})", m.reference()));
-        }
-    }
-    Ok(PlanResult { changes, diff })
-}
-
-/// Live objects by kind and name.
-type LiveObjects = BTreeMap<(String, String), Value>;
-
-/// The tenant's namespace and its objects of `kinds`, as the cluster has them.
-fn live_state(
-    sh: &Shell,
-    kubectl: &Kubectl,
-    ns: &str,
-    kinds: &[String],
-) -> anyhow::Result<(Option<Value>, LiveObjects)> {
-    let namespace = kubectl.get_optional(sh, "namespace", ns)?;
-    let objects = kubectl
-        .get_list(sh, &kinds.join(","), Scope::Namespace(ns), None)?
-        .into_iter()
-        .filter_map(|o| {
-            Some((
-                (
-                    str_at(&o, "/kind").map(str::to_owned)?,
-                    str_at(&o, "/metadata/name").map(str::to_owned)?,
-                ),
-                o,
-            ))
+    write_atomic(path, text.as_bytes())
+        .with_context(|| {
+            format!(
+                "cannot save the tenant config to {}; nothing was applied",
+                path.display()
+            )
         })
-        .collect();
-    Ok((namespace, objects))
-}
-
-/// Every object's resourceVersion, keyed by kind and name.
-fn versions(
-    namespace: &Option<Value>,
-    objects: &LiveObjects,
-) -> BTreeMap<(String, String), String> {
-    let rv = |o: &Value| {
-        str_at(o, "/metadata/resourceVersion")
-            .map(str::to_owned)
-            .unwrap_or_default()
-    };
-    let mut out: BTreeMap<(String, String), String> =
-        objects.iter().map(|(k, o)| (k.clone(), rv(o))).collect();
-    if let Some(n) = namespace {
-        out.insert(
-            (
-                "Namespace".into(),
-                str_at(n, "/metadata/name")
-                    .map(str::to_owned)
-                    .unwrap_or_default(),
-            ),
-            rv(n),
-        );
-    }
-    out
-}
-
-/// After a failed apply: reads the cluster back and says exactly which of
-/// the objects changed, or that it could not tell.
-fn what_changed(
-    sh: &Shell,
-    kubectl: &Kubectl,
-    ns: &str,
-    kinds: &[String],
-    before: &BTreeMap<(String, String), String>,
-    applied: &[Manifest],
-) -> String {
-    let Ok((namespace, objects)) = live_state(sh, kubectl, ns, kinds) else {
-        return "The cluster could not be read back to tell which objects were applied before the failure."
-            .to_owned();
-    };
-    let after = versions(&namespace, &objects);
-    let mut changed = Vec::new();
-    for m in applied {
-        let key = (m.kind.clone(), m.name.clone());
-        match (before.get(&key), after.get(&key)) {
-            (None, Some(_)) => changed.push(format!("{} (created)", m.reference())),
-            (Some(a), Some(b)) if a != b => changed.push(format!("{} (configured)", m.reference())),
-            _ => {}
-        }
-    }
-    if changed.is_empty() {
-        format!(
-            "Nothing was changed: all {} objects are as they were.",
-            applied.len()
-        )
-    } else {
-        format!(
-            "Changed before the failure: {}. The other {} objects are as they were.",
-            changed.join(", "),
-            applied.len() - changed.len()
-        )
-    }
-}
-
-/// Adds the statement that nothing changed to an error from before the apply.
-fn nothing_changed(e: anyhow::Error) -> anyhow::Error {
-    let text = format!("{e:#}");
-    if text.contains("othing was changed") {
-        e
-    } else {
-        anyhow::anyhow!("{text}\nNothing was changed on the cluster.")
-    }
+        .left_unchanged(Left::NothingChanged)?;
+    progress.say(format_args!(
+        "Saved the tenant config to {} (commit it).",
+        path.display()
+    ));
+    Ok(())
 }
 
 /// Asks for every required value that is missing or invalid.
@@ -780,11 +480,7 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
     Ok(())
 }
 
-fn confirm(
-    spec: &TenantSpec,
-    cluster: &flags::ClusterArgs,
-    p: &mut dyn Prompter,
-) -> anyhow::Result<bool> {
+fn confirm(spec: &TenantSpec, cluster: &Cluster, p: &mut dyn Prompter) -> anyhow::Result<bool> {
     p.say(&format!(
         "\nTenant {} (namespace {}):\n  MLA name:        {}\n  Constituency:    {}\n  WhatsApp number: {}\n  Domains:         {}\n  Tier:            {}",
         spec.name,
@@ -795,122 +491,11 @@ fn confirm(
         spec.domains.join(", "),
         spec.tier
     ));
-    let target = cluster.context.as_deref().map_or_else(
-        || "the current kube context".to_owned(),
-        |c| format!("context {c}"),
-    );
-    let answer = p.ask(&format!("Apply to {target}? [y/N]"))?;
+    let answer = p.ask(&format!("Apply to {}? [y/N]", cluster.label()))?;
     Ok(matches!(
         answer.as_deref().map(str::trim),
         Some("y" | "Y" | "yes")
     ))
-}
-
-/// Domains and numbers that another tenant, or any Ingress outside this
-/// tenant's namespace, already uses.
-pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value]) -> Vec<String> {
-    let mut out = Vec::new();
-    let annotation = |o: &Value, key: &str| {
-        o.pointer("/metadata/annotations")
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    for ns in tenants {
-        let Some(name) = str_at(ns, "/metadata/name").map(str::to_owned) else {
-            continue;
-        };
-        if name == spec.namespace {
-            continue;
-        }
-        let owner = label(ns, TENANT_LABEL).unwrap_or(&name).to_owned();
-        if annotation(
-            ns,
-            &format!("{}/whatsapp-number", crate::render::LABEL_DOMAIN),
-        )
-        .as_deref()
-            == Some(spec.whatsapp_number.as_str())
-        {
-            out.push(format!(
-                "WhatsApp number {} is already used by tenant {owner} (namespace {name}); each bot needs its own number",
-                spec.whatsapp_number
-            ));
-        }
-        let theirs =
-            annotation(ns, &format!("{}/domains", crate::render::LABEL_DOMAIN)).unwrap_or_default();
-        for other in theirs.split(',').filter(|d| !d.is_empty()) {
-            for mine in &spec.domains {
-                if tenant::domains_overlap(mine, other) {
-                    out.push(format!(
-                        "domain {mine} is already used by tenant {owner} (as {other}); remove it from this tenant or offboard the other first"
-                    ));
-                }
-            }
-        }
-    }
-    for ing in ingresses {
-        let ing_ns = str_at(ing, "/metadata/namespace")
-            .map(str::to_owned)
-            .unwrap_or_default();
-        if ing_ns == spec.namespace {
-            continue;
-        }
-        let ing_name = str_at(ing, "/metadata/name")
-            .map(str::to_owned)
-            .unwrap_or_default();
-        let hosts = ing
-            .pointer("/spec/rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r.get("host").and_then(Value::as_str));
-        for host in hosts {
-            for mine in &spec.domains {
-                let msg = format!(
-                    "domain {mine} is already served by Ingress {ing_ns}/{ing_name} (host {host}); remove it there first or choose another domain"
-                );
-                if tenant::domains_overlap(mine, host)
-                    && !out
-                        .iter()
-                        .any(|m| m.starts_with(&format!("domain {mine} is already used")))
-                {
-                    out.push(msg);
-                }
-            }
-        }
-    }
-    out.dedup();
-    out
-}
-
-fn pvc_note(desired: &Manifest, live: &Value) -> String {
-    let want = str_at(&desired.object, "/spec/resources/requests/storage").map(str::to_owned);
-    let have = str_at(live, "/spec/resources/requests/storage").map(str::to_owned);
-    let parse = |q: &Option<String>| {
-        q.as_deref()
-            .and_then(|q| parse_quantity(q, QuantityKind::Bytes).ok())
-    };
-    match (&want, &have) {
-        (Some(w), Some(h)) if parse(&want) != parse(&have) => format!(
-            "exists; volumes are never re-applied. It requests {h} but the tier now asks for {w}: resize it by hand if the storage class allows"
-        ),
-        _ => "exists; volumes are never re-applied".to_owned(),
-    }
-}
-
-fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut kinds: Vec<String> = Vec::new();
-    for m in manifests {
-        let kind = m.kind.to_ascii_lowercase();
-        if keep(&m.kind) && !kinds.contains(&kind) {
-            kinds.push(kind);
-        }
-    }
-    kinds
-}
-
-fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.pointer("/metadata/labels")?.get(key)?.as_str()
 }
 
 fn write_out_dir(dir: &Path, manifests: &[Manifest]) -> anyhow::Result<()> {
@@ -928,31 +513,10 @@ fn write_out_dir(dir: &Path, manifests: &[Manifest]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes to a temporary file beside `path`, then renames it over `path`, so
-/// that a reader never sees half a file.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::prompt::ScriptedPrompter;
-    use crate::tenant::TenantName;
 
     #[test]
     fn prompts_only_for_missing_or_invalid_values() {
@@ -981,48 +545,6 @@ mod tests {
         Domains (separated by spaces or commas): https://x.in
           ✗ domain `https://x.in` looks like a URL; give the host name only, example: `mla-pune.example.in`
         Domains (separated by spaces or commas): kalyan.example.in, www.kalyan.example.in
-        ");
-    }
-
-    fn spec(domains: &[&str], number: &str) -> TenantSpec {
-        let values = TenantValues {
-            mla_name: Some("A".into()),
-            constituency: Some("B".into()),
-            whatsapp_number: Some(number.into()),
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            ..Default::default()
-        };
-        TenantSpec::resolve(
-            &TenantName::parse("a").unwrap(),
-            &values,
-            &["small"],
-            "small",
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn conflicts_with_other_tenants_and_foreign_ingresses() {
-        let tenants = vec![
-            serde_json::json!({"metadata": {"name": "tenant-b", "labels": {TENANT_LABEL: "b"},
-                "annotations": {"mla-platform.in/domains": "b.in,*.shared.in", "mla-platform.in/whatsapp-number": "+919800000001"}}}),
-            serde_json::json!({"metadata": {"name": "tenant-a", "labels": {TENANT_LABEL: "a"},
-                "annotations": {"mla-platform.in/domains": "a.in", "mla-platform.in/whatsapp-number": "+919800000002"}}}),
-        ];
-        let ingresses = vec![
-            serde_json::json!({"metadata": {"name": "web", "namespace": "marketing"}, "spec": {"rules": [{"host": "site.in"}]}}),
-            serde_json::json!({"metadata": {"name": "bot", "namespace": "tenant-a"}, "spec": {"rules": [{"host": "a.in"}]}}),
-        ];
-        assert!(find_conflicts(&spec(&["a.in"], "+919800000002"), &tenants, &ingresses).is_empty());
-        let found = find_conflicts(
-            &spec(&["a.in", "x.shared.in", "site.in"], "+919800000001"),
-            &tenants,
-            &ingresses,
-        );
-        insta::assert_snapshot!(found.join("\n"), @r"
-        WhatsApp number +919800000001 is already used by tenant b (namespace tenant-b); each bot needs its own number
-        domain x.shared.in is already used by tenant b (as *.shared.in); remove it from this tenant or offboard the other first
-        domain site.in is already served by Ingress marketing/web (host site.in); remove it there first or choose another domain
         ");
     }
 }

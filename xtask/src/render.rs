@@ -17,15 +17,13 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, va
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::names::{
+    MANAGED_BY_LABEL, MANAGER, PART_OF, PART_OF_LABEL, TEMPLATE_NAMES, TENANT_LABEL, TemplateNames,
+    VERSION_LABEL,
+};
 use crate::platform::{Platform, RateLimits, Tier};
 use crate::tenant::TenantSpec;
 
-/// Prefix of the platform's own labels and annotations.
-pub const LABEL_DOMAIN: &str = "mla-platform.in";
-/// The label that marks every object of a tenant; tenants are discovered by it.
-pub const TENANT_LABEL: &str = "mla-platform.in/tenant";
-/// Our field manager for server-side apply and `managed-by` label value.
-pub const MANAGER: &str = "xtask-provision";
 /// What the Secret shows in dry-run output and snapshots.
 pub const REDACTED: &str = "<redacted: generated on first apply, never printed>";
 
@@ -76,14 +74,23 @@ pub enum SecretValues {
 impl SecretValues {
     /// 32 bytes from the operating system's CSPRNG per key, hex-encoded.
     pub fn generate(keys: &[String]) -> anyhow::Result<SecretValues> {
+        SecretValues::fresh(keys).map(SecretValues::Generated)
+    }
+
+    /// Fresh values for every key, as [`SecretValues::generate`] makes them.
+    pub fn fresh(keys: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         let mut values = BTreeMap::new();
         for key in keys {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)
                 .map_err(|e| anyhow::anyhow!("cannot get random bytes from the OS: {e}"))?;
-            values.insert(key.clone(), crate::hex(&bytes));
+            values.insert(key.clone(), crate::digest::hex(&bytes));
         }
-        Ok(SecretValues::Generated(values))
+        Ok(values)
+    }
+
+    pub fn is_generated(&self) -> bool {
+        matches!(self, SecretValues::Generated(_))
     }
 
     pub fn values(&self) -> Vec<&str> {
@@ -248,8 +255,10 @@ struct RenderContext<'a> {
     /// The tier's rate limits with the tenant's overrides applied.
     rate_limits: RateLimits,
     labels: Labels,
+    /// Object names shared with the tool (`names.rs`).
+    names: TemplateNames,
     /// The platform's annotation keys.
-    keys: BTreeMap<&'static str, String>,
+    keys: BTreeMap<&'static str, &'static str>,
     /// Changes whenever the config the bot reads changes, to restart it.
     config_checksum: String,
     secret: BTreeMap<String, String>,
@@ -280,35 +289,20 @@ impl<'a> RenderContext<'a> {
                 .messages_per_day
                 .unwrap_or(tier.rate_limits.messages_per_day),
         };
-        let selector: BTreeMap<String, String> = [
-            ("app.kubernetes.io/name", "whatsapp-bot"),
-            ("app.kubernetes.io/instance", spec.name.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let selector = crate::names::bot_selector(spec.name.as_str());
         let mut common = selector.clone();
-        common.insert("app.kubernetes.io/managed-by".into(), MANAGER.into());
-        common.insert("app.kubernetes.io/part-of".into(), "mla-platform".into());
+        common.insert(MANAGED_BY_LABEL.into(), MANAGER.into());
+        common.insert(PART_OF_LABEL.into(), PART_OF.into());
         common.insert(TENANT_LABEL.into(), spec.name.to_string());
         if let Some(version) = image_version_label(&platform.bot.image) {
-            common.insert("app.kubernetes.io/version".into(), version);
+            common.insert(VERSION_LABEL.into(), version);
         }
-        let keys = [
-            ("tenant", TENANT_LABEL.to_owned()),
-            ("domains", format!("{LABEL_DOMAIN}/domains")),
-            ("whatsapp_number", format!("{LABEL_DOMAIN}/whatsapp-number")),
-            ("mla_name", format!("{LABEL_DOMAIN}/mla-name")),
-            ("tier", format!("{LABEL_DOMAIN}/tier")),
-            ("config_checksum", format!("{LABEL_DOMAIN}/config-checksum")),
-        ]
-        .into_iter()
-        .collect();
+        let keys = crate::names::template_keys();
         let config_checksum = {
             let inputs = serde_json::json!({
                 "tenant": spec, "rate_limits": &rate_limits, "bot": &platform.bot,
             });
-            crate::sha256_hex(inputs.to_string().as_bytes())
+            crate::digest::sha256_hex(inputs.to_string().as_bytes())
         };
         let secret = platform
             .bot
@@ -328,6 +322,7 @@ impl<'a> RenderContext<'a> {
             tier,
             rate_limits,
             labels: Labels { common, selector },
+            names: TEMPLATE_NAMES,
             keys,
             config_checksum,
             secret,

@@ -1,72 +1,86 @@
 //! `admin drift`: which tenants' live objects differ from their committed
-//! config, using the same server-side diff as `provision --plan`.
+//! config, using the same plan as `provision --plan`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
-use xshell::Shell;
 
-use super::{Tenants, print_structured, table};
-use crate::flags::{self, OutputFormat};
-use crate::provision::{diff_plan, prepare};
+use crate::cluster::Cluster;
+use crate::flags;
+use crate::live::Tenants;
+use crate::output::{OutputFormat, print_structured, table};
+use crate::plan::{diff_plan, prepare};
 use crate::render::Templates;
-use crate::tenant::{TenantName, TenantSpec, TenantValues, format_problems};
+use crate::repo::{committed_configs, read_values, tenants_dir};
+use crate::tenant::{TenantName, TenantSpec, format_problems};
+
+/// How a tenant compares with its committed config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum DriftState {
+    InSync,
+    Drifted,
+    /// On the cluster, with no committed config.
+    NoConfig,
+    /// A committed config with no tenant on the cluster.
+    NotOnCluster,
+    Error,
+}
+
+impl DriftState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DriftState::InSync => "in-sync",
+            DriftState::Drifted => "drifted",
+            DriftState::NoConfig => "no-config",
+            DriftState::NotOnCluster => "not-on-cluster",
+            DriftState::Error => "error",
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 struct TenantDrift {
     name: String,
-    /// `in-sync`, `drifted`, `no-config` (on the cluster only),
-    /// `not-on-cluster` (config only) or `error`.
-    state: &'static str,
+    state: DriftState,
     /// The objects that differ, as `provision --plan` lists them, or the error.
     details: Vec<String>,
 }
 
 impl flags::Drift {
-    pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+    pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         let templates = Templates::load(&root.join("templates"))?;
-        let dir = self
-            .tenants_dir
-            .clone()
-            .unwrap_or_else(|| root.join("tenants"));
-        let kubectl = self.cluster.kubectl()?;
-        let env = crate::environment::select(&self.cluster)?;
-        let tenants = Tenants::discover(sh, &kubectl)?;
+        let dir = tenants_dir(root, self.tenants_dir.as_deref());
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
+        let tenants = Tenants::discover(kubectl)?;
         let on_cluster: BTreeSet<String> = tenants.names().into_iter().collect();
-        let mut configs = BTreeSet::new();
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "yaml")
-                && path.is_file()
-                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-            {
-                configs.insert(stem.to_owned());
-            }
-        }
+        let configs: BTreeSet<String> = committed_configs(&dir)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         let mut rows = Vec::new();
         for name in on_cluster.union(&configs) {
             eprintln!("Comparing {name} ...");
+            let row = |state, details| TenantDrift {
+                name: name.clone(),
+                state,
+                details,
+            };
             let row = if !configs.contains(name) {
-                TenantDrift {
-                    name: name.clone(),
-                    state: "no-config",
-                    details: vec![format!("no {}/{name}.yaml", dir.display())],
-                }
+                row(
+                    DriftState::NoConfig,
+                    vec![format!("no {}/{name}.yaml", dir.display())],
+                )
             } else if !on_cluster.contains(name) {
-                TenantDrift {
-                    name: name.clone(),
-                    state: "not-on-cluster",
-                    details: vec![],
-                }
+                row(DriftState::NotOnCluster, vec![])
             } else {
-                let compared = (|| -> anyhow::Result<Vec<String>> {
+                let compared = (|| -> anyhow::Result<Vec<crate::plan::PlanChange>> {
                     let path = dir.join(format!("{name}.yaml"));
-                    let values = TenantValues::from_yaml(
-                        &path.display().to_string(),
-                        &std::fs::read_to_string(&path)?,
-                    )?;
+                    let values = read_values(&path)?;
                     let tenant = TenantName::parse(name).map_err(anyhow::Error::msg)?;
                     let spec = TenantSpec::resolve(
                         &tenant,
@@ -81,26 +95,20 @@ impl flags::Drift {
                         ))
                     })?;
                     // Compared as this environment serves it, as provision would apply it.
-                    let spec = env.as_ref().map_or(spec.clone(), |e| e.tenant_view(&spec));
-                    let prepared = prepare(sh, &kubectl, &platform, &templates, &spec, false)?;
-                    Ok(diff_plan(sh, &kubectl, &spec, &prepared)?.changes)
+                    let spec = cluster.target().tenant_view(&spec);
+                    let prepared = prepare(kubectl, &platform, &templates, &spec, false)?;
+                    Ok(diff_plan(kubectl, &spec, &prepared)?.changes)
                 })();
                 match compared {
-                    Ok(changes) if changes.iter().all(|c| c.starts_with('!')) => TenantDrift {
-                        name: name.clone(),
-                        state: "in-sync",
-                        details: changes,
-                    },
-                    Ok(changes) => TenantDrift {
-                        name: name.clone(),
-                        state: "drifted",
-                        details: changes,
-                    },
-                    Err(e) => TenantDrift {
-                        name: name.clone(),
-                        state: "error",
-                        details: vec![format!("{e:#}")],
-                    },
+                    Ok(changes) => {
+                        let state = if changes.iter().any(|c| c.applies()) {
+                            DriftState::Drifted
+                        } else {
+                            DriftState::InSync
+                        };
+                        row(state, changes.iter().map(ToString::to_string).collect())
+                    }
+                    Err(e) => row(DriftState::Error, vec![format!("{e:#}")]),
                 }
             };
             rows.push(row);
@@ -112,7 +120,7 @@ impl flags::Drift {
                     .flat_map(|r| {
                         let mut lines = vec![vec![
                             r.name.clone(),
-                            r.state.to_owned(),
+                            r.state.as_str().to_owned(),
                             r.details.first().cloned().unwrap_or_default(),
                         ]];
                         lines.extend(
@@ -128,11 +136,11 @@ impl flags::Drift {
             }
             format => print_structured(format, &serde_json::json!({"tenants": rows}))?,
         }
-        if rows.iter().any(|r| r.state == "error") {
+        if rows.iter().any(|r| r.state == DriftState::Error) {
             anyhow::bail!("some tenants could not be compared; see above");
         }
-        if rows.iter().any(|r| r.state != "in-sync") {
-            return Err(crate::Exit(2).into());
+        if rows.iter().any(|r| r.state != DriftState::InSync) {
+            return Err(crate::outcome::Exit(2).into());
         }
         Ok(())
     }

@@ -5,17 +5,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use xshell::Shell;
 
-use super::{
-    Tenants, age_seconds, format_age, now, print_structured, rfc3339, str_at, table, tenant_of,
-};
-use crate::flags::{self, OutputFormat};
+use crate::clock::{age_seconds, format_age, now, rfc3339};
+use crate::cluster::Cluster;
+use crate::flags;
 use crate::kubectl::Scope;
-use crate::render::{LABEL_DOMAIN, TENANT_LABEL};
-
-/// The bot's label value; the workbench pod and others have other names.
-pub const BOT_NAME: &str = "whatsapp-bot";
+use crate::live::{Tenants, is_bot, pod_ready, pod_restarts, suspended_since, tenant_of};
+use crate::names::{DOMAINS_ANNOTATION, TENANT_LABEL};
+use crate::object::{annotation, str_at};
+use crate::output::{OutputFormat, print_structured, table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,20 +63,21 @@ struct ListOutput<'a> {
 }
 
 impl flags::List {
-    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let kubectl = self.cluster.kubectl()?;
+    pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
         let now = now()?;
-        let tenants = Tenants::discover(sh, &kubectl)?;
+        let tenants = Tenants::discover(kubectl)?;
         let deployments =
-            kubectl.get_list(sh, "deployments", Scope::AllNamespaces, Some(TENANT_LABEL))?;
-        let pods = kubectl.get_list(sh, "pods", Scope::AllNamespaces, Some(TENANT_LABEL))?;
+            kubectl.get_list("deployments", Scope::AllNamespaces, Some(TENANT_LABEL))?;
+        let pods = kubectl.get_list("pods", Scope::AllNamespaces, Some(TENANT_LABEL))?;
         let rows = statuses(&tenants, &deployments, &pods, now);
         match self.output.format {
             OutputFormat::Table => {
                 if rows.is_empty() {
                     eprintln!(
                         "No tenants on {}. Create one with `cargo xtask provision`.",
-                        kubectl.context_label()
+                        cluster.label()
                     );
                     return Ok(());
                 }
@@ -130,7 +129,7 @@ fn by_tenant(objects: &[Value]) -> BTreeMap<String, Vec<&Value>> {
     map
 }
 
-pub fn statuses(
+fn statuses(
     tenants: &Tenants,
     deployments: &[Value],
     pods: &[Value],
@@ -163,10 +162,7 @@ pub fn statuses(
                 })
                 .unwrap_or_default();
             let created = str_at(ns, "/metadata/creationTimestamp").map(str::to_owned);
-            let domains = ns
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(format!("{LABEL_DOMAIN}/domains")))
-                .and_then(Value::as_str)
+            let domains = annotation(ns, DOMAINS_ANNOTATION)
                 .map(|d| {
                     d.split(',')
                         .filter(|s| !s.is_empty())
@@ -174,7 +170,7 @@ pub fn statuses(
                         .collect()
                 })
                 .unwrap_or_default();
-            let (status, reason, desired) = match super::lifecycle::suspended_since(ns) {
+            let (status, reason, desired) = match suspended_since(ns) {
                 Some(since) => (Status::Suspended, Some(format!("since {since}")), 0),
                 None => bot_status(bot, &bot_pods),
             };
@@ -192,27 +188,6 @@ pub fn statuses(
             })
         })
         .collect()
-}
-
-pub fn is_bot(o: &Value) -> bool {
-    str_at(o, "/metadata/labels/app.kubernetes.io~1name") == Some(BOT_NAME)
-}
-
-pub fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
-pub fn pod_restarts(pod: &Value) -> u64 {
-    pod.pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["restartCount"].as_u64())
-        .sum()
 }
 
 /// The status of a tenant's bot from its Deployment and pods.

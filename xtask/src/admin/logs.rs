@@ -1,15 +1,16 @@
 //! `admin logs`: the bot's recent logs, straight from kubectl.
 
 use anyhow::bail;
-use xshell::Shell;
 
-use super::restart::BotDeployment;
+use crate::cluster::Cluster;
 use crate::flags;
+use crate::live::BotDeployment;
 
 impl flags::Logs {
-    pub(crate) fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let kubectl = self.cluster.kubectl()?;
-        let bot = BotDeployment::find(sh, &kubectl, &self.tenant)?;
+    pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
+        let bot = BotDeployment::find(kubectl, &self.tenant)?;
         if bot.replicas == 0 {
             bail!(
                 "tenant {} is stopped (scaled to 0), so there is no bot to read logs from",
@@ -30,6 +31,6 @@ impl flags::Logs {
             extra.push("--previous");
         }
         let target = format!("deployment/{}", bot.name);
-        kubectl.logs(sh, &bot.namespace, &target, &extra)
+        kubectl.logs(&bot.namespace, &target, &extra)
     }
 }

@@ -7,27 +7,20 @@
 //! failure or Ctrl-C ends with an exact statement of the tenant's state.
 
 use std::fs::File;
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::Value;
-use xshell::Shell;
 
-use super::backup::{VerifiedArchive, verify_archive};
-use super::restart::BotDeployment;
-use super::workbench::{PodRef, WORKBENCH, Workbench};
-use crate::flags::{self, duration_millis};
-use crate::kubectl::{Input, Kubectl, Scope, Sink};
+use crate::archive::{AUTH_DIR, VerifiedArchive, verify_archive, write_tar};
+use crate::cluster::{Change, Cluster, Destructive};
+use crate::flags;
+use crate::kubectl::{Container, Input, Kubectl, Sink, Wait};
+use crate::live::BotDeployment;
+use crate::names::{REPLICAS_BEFORE_RESTORE_ANNOTATION, WORKBENCH_POD};
+use crate::object::annotation;
+use crate::outcome::{Left, LeftUnchanged};
 use crate::platform::Platform;
-use crate::render::LABEL_DOMAIN;
-
-/// Where the replica count the bot had before a restore is kept while the
-/// bot is stopped, so that a re-run after a failure restores it too.
-fn replicas_annotation() -> String {
-    format!("{LABEL_DOMAIN}/replicas-before-restore")
-}
+use crate::workbench::Workbench;
 
 /// The name the database is written under before it replaces the live one.
 const STAGED_DB: &str = ".xtask-restore.sqlite3";
@@ -80,7 +73,7 @@ impl Progress {
         s += &format!("  - database volume: {}\n", volume(self.database));
         s += &format!("  - WhatsApp session volume: {}\n", volume(self.auth));
         if self.workbench {
-            s += &format!("  - the workbench pod {WORKBENCH} is still in {ns}\n");
+            s += &format!("  - the workbench pod {WORKBENCH_POD} is still in {ns}\n");
         }
         if self.bot_stopped {
             s += &format!(
@@ -94,7 +87,7 @@ impl Progress {
                 self.replicas.max(1)
             );
             if self.workbench {
-                s += &format!("\n  kubectl --namespace {ns} delete pod {WORKBENCH}");
+                s += &format!("\n  kubectl --namespace {ns} delete pod {WORKBENCH_POD}");
             }
         }
         s
@@ -102,44 +95,59 @@ impl Progress {
 }
 
 impl flags::Restore {
-    pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
-        let restored = self.restore(sh, root);
-        self.cluster.record(root, self.tenant.as_str(), restored)
-    }
-
-    fn restore(&self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+    pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         eprintln!("Verifying {} ...", self.file.display());
-        let archive = verify_archive(&self.file)
-            .map_err(|e| anyhow::anyhow!("{e:#}\nNothing was changed."))?;
+        let archive = verify_archive(&self.file).left_unchanged(Left::NothingChanged)?;
         let from = archive.manifest.tenant.as_str();
         match &self.from_tenant {
-            None if from != self.tenant.as_str() => bail!(
-                "{} is a backup of tenant {from}, not {}; nothing was changed. To restore another tenant's data \
+            None if from != self.tenant.as_str() => crate::outcome::bail_unchanged!(
+                "{} is a backup of tenant {from}, not {}. To restore another tenant's data \
                  on purpose, add --from-tenant {from}",
                 self.file.display(),
                 self.tenant
             ),
-            Some(other) if other.as_str() != from => bail!(
-                "--from-tenant {other} was given but {} is a backup of tenant {from}; nothing was changed",
+            Some(other) if other.as_str() != from => crate::outcome::bail_unchanged!(
+                "--from-tenant {other} was given but {} is a backup of tenant {from}",
                 self.file.display()
             ),
             _ => {}
         }
-        let kubectl = self
-            .cluster
-            .kubectl()
-            .map_err(|e| super::stating(e, "Nothing was changed."))?;
-        let bot = BotDeployment::find(sh, &kubectl, &self.tenant)
-            .map_err(|e| super::stating(e, "Nothing was changed."))?;
-        self.confirm(&archive)?;
-        crate::interrupt::install();
+        let cluster = Cluster::connect(&self.cluster, root).left_unchanged(Left::NothingChanged)?;
+        let change = Change {
+            tenant: &self.tenant,
+            action: "a restore",
+            yes: self.yes,
+            destructive: Some(Destructive {
+                explanation: format!(
+                    "This stops tenant {}'s bot and replaces its database and WhatsApp session with the backup \
+                     of tenant {} taken {}.",
+                    self.tenant, archive.manifest.tenant, archive.manifest.created
+                ),
+                refusal: format!(
+                    "restore replaces all of tenant {}'s data and needs confirmation",
+                    self.tenant
+                ),
+            }),
+        };
+        cluster.change(
+            &change,
+            |kubectl| {
+                BotDeployment::find(kubectl, &self.tenant).left_unchanged(Left::NothingChanged)
+            },
+            |kubectl, bot| self.restore(kubectl, &platform, &archive, bot),
+        )
+    }
 
-        let previous = bot
-            .object
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(replicas_annotation()))
-            .and_then(Value::as_str)
+    fn restore(
+        &self,
+        kubectl: &Kubectl,
+        platform: &Platform,
+        archive: &VerifiedArchive,
+        bot: BotDeployment,
+    ) -> anyhow::Result<()> {
+        crate::interrupt::install();
+        let previous = annotation(&bot.object, REPLICAS_BEFORE_RESTORE_ANNOTATION)
             .and_then(|r| r.parse().ok());
         let mut progress = Progress {
             tenant: self.tenant.to_string(),
@@ -152,9 +160,11 @@ impl flags::Restore {
             database: Volume::Untouched,
             auth: Volume::Untouched,
         };
-        let result = self.steps(sh, &kubectl, &platform, &bot, &archive, &mut progress);
+        let result = self.steps(kubectl, platform, &bot, archive, &mut progress);
         if let Err(e) = result {
-            if progress.workbench && Workbench::stop(sh, &kubectl, &bot.namespace).is_ok() {
+            if progress.workbench
+                && Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout).is_ok()
+            {
                 progress.workbench = false;
             }
             return Err(anyhow::anyhow!(
@@ -177,30 +187,8 @@ impl flags::Restore {
         Ok(())
     }
 
-    fn confirm(&self, archive: &VerifiedArchive) -> anyhow::Result<()> {
-        // In an environment that requires it, a terminal always asks.
-        let strict = crate::environment::select(&self.cluster)?.is_some_and(|e| e.confirm);
-        if self.yes && !(strict && std::io::stdin().is_terminal()) {
-            return Ok(());
-        }
-        crate::prompt::confirm_typed(
-            self.tenant.as_str(),
-            &format!(
-                "This stops tenant {}'s bot and replaces its database and WhatsApp session with the backup \
-                 of tenant {} taken {}.",
-                self.tenant, archive.manifest.tenant, archive.manifest.created
-            ),
-            false,
-            &format!(
-                "restore replaces all of tenant {}'s data and needs confirmation",
-                self.tenant
-            ),
-        )
-    }
-
     fn steps(
         &self,
-        sh: &Shell,
         kubectl: &Kubectl,
         platform: &Platform,
         bot: &BotDeployment,
@@ -208,23 +196,23 @@ impl flags::Restore {
         progress: &mut Progress,
     ) -> anyhow::Result<()> {
         let ns = bot.namespace.as_str();
-        let timeout = platform.admin.pod_timeout.as_str();
+        let timeout = &platform.admin.pod_timeout;
+        let deployment = format!("deployment/{}", bot.name);
         if progress.replicas > 0 {
             kubectl.annotate(
-                sh,
                 ns,
-                &format!("deployment/{}", bot.name),
-                &replicas_annotation(),
+                &deployment,
+                REPLICAS_BEFORE_RESTORE_ANNOTATION,
                 Some(&progress.replicas.to_string()),
             )?;
         }
         eprintln!("Stopping the bot ...");
-        kubectl.scale(sh, ns, &bot.name, 0)?;
+        kubectl.scale(ns, &bot.name, 0)?;
         progress.bot_stopped = true;
-        wait_for_no_bot_pods(sh, kubectl, ns, timeout)?;
+        bot.wait_for_no_pods(kubectl, timeout)?;
         crate::interrupt::check()?;
 
-        let pod = Workbench::start(sh, kubectl, bot, &progress.tenant, timeout)?;
+        let pod = Workbench::start(kubectl, bot, timeout)?;
         progress.workbench = true;
         crate::interrupt::check()?;
 
@@ -247,9 +235,15 @@ impl flags::Restore {
                 // Staged beside the live file and checked before anything is removed.
                 let tar = work.path().join("database.tar");
                 write_tar(&tar, &[(STAGED_DB.to_owned(), file)])?;
-                let untar = ["tar", "-C", data_dir, "-xf", "-"];
-                pod.exec(sh, kubectl, &untar, Input::File(&tar), Sink::Capture)?;
-                expect_ok(sh, kubectl, &pod, sqlite, &staged)?;
+                kubectl
+                    .exec(
+                        &pod,
+                        &["tar", "-C", data_dir, "-xf", "-"],
+                        Input::File(&tar),
+                    )
+                    .wait(Wait::Unbounded)
+                    .run()?;
+                expect_ok(kubectl, &pod, sqlite, &staged)?;
                 true
             }
             None => false,
@@ -257,16 +251,12 @@ impl flags::Restore {
         progress.database = Volume::Changing;
         let mut rm = vec!["rm", "-f"];
         rm.extend(live_files.iter().map(String::as_str));
-        pod.exec(sh, kubectl, &rm, Input::None, Sink::Capture)?;
+        kubectl.exec(&pod, &rm, Input::None).run()?;
         if staged_ok {
-            pod.exec(
-                sh,
-                kubectl,
-                &["mv", &staged, &db],
-                Input::None,
-                Sink::Capture,
-            )?;
-            expect_ok(sh, kubectl, &pod, sqlite, &db)?;
+            kubectl
+                .exec(&pod, &["mv", &staged, &db], Input::None)
+                .run()?;
+            expect_ok(kubectl, &pod, sqlite, &db)?;
         }
         progress.database = Volume::Replaced;
         crate::interrupt::check()?;
@@ -276,87 +266,50 @@ impl flags::Restore {
         let tar = work.path().join("auth.tar");
         write_tar(&tar, &archive.auth_files())?;
         progress.auth = Volume::Changing;
-        pod.exec(
-            sh,
-            kubectl,
-            &["find", auth_dir, "-mindepth", "1", "-delete"],
-            Input::None,
-            Sink::Capture,
-        )?;
+        kubectl
+            .exec(
+                &pod,
+                &["find", auth_dir, "-mindepth", "1", "-delete"],
+                Input::None,
+            )
+            .run()?;
         progress.auth = Volume::Emptied;
-        pod.exec(
-            sh,
-            kubectl,
-            &["tar", "-C", auth_dir, "-xf", "-"],
-            Input::File(&tar),
-            Sink::Capture,
-        )?;
+        kubectl
+            .exec(
+                &pod,
+                &["tar", "-C", auth_dir, "-xf", "-"],
+                Input::File(&tar),
+            )
+            .wait(Wait::Unbounded)
+            .run()?;
         progress.auth = Volume::Changing;
-        check_session_files(sh, kubectl, &pod, auth_dir, archive, work.path())?;
+        check_session_files(kubectl, &pod, auth_dir, archive, work.path())?;
         progress.auth = Volume::Replaced;
 
-        Workbench::stop(sh, kubectl, ns)?;
+        Workbench::stop(kubectl, ns, timeout)?;
         progress.workbench = false;
         if progress.replicas > 0 {
             eprintln!("Starting the bot ...");
-            kubectl.scale(sh, ns, &bot.name, progress.replicas)?;
-            kubectl.annotate(
-                sh,
-                ns,
-                &format!("deployment/{}", bot.name),
-                &replicas_annotation(),
-                None,
-            )?;
+            kubectl.scale(ns, &bot.name, progress.replicas)?;
+            kubectl.annotate(ns, &deployment, REPLICAS_BEFORE_RESTORE_ANNOTATION, None)?;
             progress.bot_stopped = false;
             kubectl
-                .rollout_status(sh, ns, &bot.name, &self.rollout.timeout)
+                .rollout_status(ns, &bot.name, &self.rollout.timeout)
                 .context("the data is restored and the bot was started, but it is not ready yet")?;
         }
         Ok(())
     }
 }
 
-/// Polls until the bot has no pods left (kubectl wait --for=delete fails
-/// when there is nothing to wait for, so it cannot be used here).
-fn wait_for_no_bot_pods(
-    sh: &Shell,
-    kubectl: &Kubectl,
-    ns: &str,
-    timeout: &str,
-) -> anyhow::Result<()> {
-    let limit = Duration::from_millis(duration_millis(timeout).map_err(anyhow::Error::msg)?);
-    let start = Instant::now();
-    let selector = format!("app.kubernetes.io/name={}", super::list::BOT_NAME);
-    loop {
-        let pods = kubectl.get_list(sh, "pods", Scope::Namespace(ns), Some(&selector))?;
-        if pods.is_empty() {
-            return Ok(());
-        }
-        if start.elapsed() >= limit {
-            bail!(
-                "the bot's pod is still there after {timeout}; `kubectl --namespace {ns} get pods` shows why"
-            );
-        }
-        crate::interrupt::check()?;
-        std::thread::sleep(Duration::from_secs(2));
-    }
-}
-
 /// Runs `PRAGMA integrity_check` on a database in the pod.
-fn expect_ok(
-    sh: &Shell,
-    kubectl: &Kubectl,
-    pod: &PodRef,
-    sqlite: &str,
-    db: &str,
-) -> anyhow::Result<()> {
-    let out = pod.exec(
-        sh,
-        kubectl,
-        &[sqlite, "-readonly", db, "PRAGMA integrity_check"],
-        Input::None,
-        Sink::Capture,
-    )?;
+fn expect_ok(kubectl: &Kubectl, pod: &Container, sqlite: &str, db: &str) -> anyhow::Result<()> {
+    let out = kubectl
+        .exec(
+            pod,
+            &[sqlite, "-readonly", db, "PRAGMA integrity_check"],
+            Input::None,
+        )
+        .run()?;
     let verdict = String::from_utf8_lossy(&out).trim().to_owned();
     if verdict != "ok" {
         bail!("the restored database {db} failed PRAGMA integrity_check in the pod: {verdict}");
@@ -366,21 +319,18 @@ fn expect_ok(
 
 /// Reads the session volume back and compares it with the archive.
 fn check_session_files(
-    sh: &Shell,
     kubectl: &Kubectl,
-    pod: &PodRef,
+    pod: &Container,
     auth_dir: &str,
     archive: &VerifiedArchive,
     work: &Path,
 ) -> anyhow::Result<()> {
     let back = work.join("auth-back.tar");
-    pod.exec(
-        sh,
-        kubectl,
-        &["tar", "-C", auth_dir, "-cf", "-", "."],
-        Input::None,
-        Sink::File(File::create(&back)?),
-    )?;
+    kubectl
+        .exec(pod, &["tar", "-C", auth_dir, "-cf", "-", "."], Input::None)
+        .sink(Sink::File(File::create(&back)?))
+        .wait(Wait::Unbounded)
+        .run()?;
     let mut found = std::collections::BTreeMap::new();
     for entry in tar::Archive::new(File::open(&back)?).entries()? {
         let mut entry = entry?;
@@ -394,36 +344,20 @@ fn check_session_files(
             .to_owned();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes)?;
-        found.insert(format!("whatsapp-auth/{rel}"), crate::sha256_hex(&bytes));
+        found.insert(
+            format!("{AUTH_DIR}/{rel}"),
+            crate::digest::sha256_hex(&bytes),
+        );
     }
     let expected: std::collections::BTreeMap<String, String> = archive
         .manifest
         .files
         .iter()
-        .filter(|f| f.path.starts_with("whatsapp-auth/"))
+        .filter(|f| f.path.starts_with(&format!("{AUTH_DIR}/")))
         .map(|f| (f.path.clone(), f.sha256.clone()))
         .collect();
     if found != expected {
         bail!("the WhatsApp session volume does not match the archive after writing it");
     }
-    Ok(())
-}
-
-/// A plain tar of `(name in the tar, file)` pairs, owner-only modes.
-fn write_tar(path: &Path, files: &[(String, std::path::PathBuf)]) -> anyhow::Result<()> {
-    let mut builder = tar::Builder::new(File::create(path)?);
-    let mtime = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    for (name, file) in files {
-        let f = File::open(file)?;
-        let mut header = tar::Header::new_gnu();
-        header.set_size(f.metadata()?.len());
-        header.set_mode(0o600);
-        header.set_mtime(mtime);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, f)?;
-    }
-    builder.into_inner()?.sync_all()?;
     Ok(())
 }

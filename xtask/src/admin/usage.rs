@@ -6,22 +6,21 @@
 //! The only per-tenant calls are the read-only queries inside each bot's
 //! pod, run `--jobs` at a time.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use xshell::Shell;
 
-use super::list::{is_bot, pod_ready, pod_restarts};
-use super::{
-    Tenants, format_bytes, now, print_structured, quantity, rfc3339, str_at, table, tenant_of,
-};
-use crate::flags::{self, OutputFormat};
-use crate::kubectl::{Input, Kubectl, KubectlFailure, Scope, Sink};
-use crate::platform::{Platform, QuantityKind};
-use crate::render::{LABEL_DOMAIN, TENANT_LABEL};
+use crate::clock::{now, rfc3339};
+use crate::cluster::Cluster;
+use crate::flags;
+use crate::kubectl::{Container, Input, Kubectl, KubectlFailure, Scope};
+use crate::live::{Tenants, is_bot, pod_ready, pod_restarts, tenant_of};
+use crate::names::{TENANT_LABEL, VOLUME_PURPOSE_ANNOTATION};
+use crate::object::{annotation, str_at};
+use crate::output::{OutputFormat, format_bytes, print_structured, table};
+use crate::platform::{Platform, QuantityKind, usage_quantity};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VolumeUsage {
@@ -77,12 +76,13 @@ struct UsageOutput {
 }
 
 impl flags::Usage {
-    pub(crate) fn run(self, sh: &Shell, root: &std::path::Path) -> anyhow::Result<()> {
+    pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
-        let kubectl = self.cluster.kubectl()?;
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
         let now = now()?;
         let since = rfc3339(now - Duration::from_secs(self.since.seconds));
-        let tenants = Tenants::discover(sh, &kubectl)?;
+        let tenants = Tenants::discover(kubectl)?;
         let only_ns = match &self.tenant {
             Some(t) => Some(
                 str_at(tenants.require(t)?, "/metadata/name")
@@ -95,8 +95,8 @@ impl flags::Usage {
             Some(ns) => Scope::Namespace(ns),
             None => Scope::AllNamespaces,
         };
-        let pods = kubectl.get_list(sh, "pods", scope(), Some(TENANT_LABEL))?;
-        let claims = kubectl.get_list(sh, "persistentvolumeclaims", scope(), Some(TENANT_LABEL))?;
+        let pods = kubectl.get_list("pods", scope(), Some(TENANT_LABEL))?;
+        let claims = kubectl.get_list("persistentvolumeclaims", scope(), Some(TENANT_LABEL))?;
         let selector = TENANT_LABEL.replace('/', "%2F");
         let metrics_path = match &only_ns {
             Some(ns) => format!(
@@ -104,7 +104,7 @@ impl flags::Usage {
             ),
             None => format!("/apis/metrics.k8s.io/v1beta1/pods?labelSelector={selector}"),
         };
-        let metrics = kubectl.get_raw_optional(sh, &metrics_path)?;
+        let metrics = kubectl.get_raw_optional(&metrics_path)?;
         let mut nodes: Vec<&str> = pods
             .iter()
             .filter_map(|p| str_at(p, "/spec/nodeName"))
@@ -113,8 +113,7 @@ impl flags::Usage {
         nodes.dedup();
         let mut used: BTreeMap<(String, String), u64> = BTreeMap::new();
         for node in &nodes {
-            let summary =
-                kubectl.get_raw(sh, &format!("/api/v1/nodes/{node}/proxy/stats/summary"))?;
+            let summary = kubectl.get_raw(&format!("/api/v1/nodes/{node}/proxy/stats/summary"))?;
             for volume in summary
                 .pointer("/pods")
                 .and_then(Value::as_array)
@@ -158,13 +157,9 @@ impl flags::Usage {
                 .map(|c| {
                     let claim = str_at(c, "/metadata/name").unwrap_or_default().to_owned();
                     VolumeUsage {
-                        purpose: c
-                            .pointer("/metadata/annotations")
-                            .and_then(|a| a.get(format!("{LABEL_DOMAIN}/tenant-volume")))
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
+                        purpose: annotation(c, VOLUME_PURPOSE_ANNOTATION).map(str::to_owned),
                         requested_bytes: str_at(c, "/spec/resources/requests/storage")
-                            .and_then(|q| quantity(q, QuantityKind::Bytes))
+                            .and_then(|q| usage_quantity(q, QuantityKind::Bytes))
                             .unwrap_or(0) as u64,
                         used_bytes: used.get(&(namespace.to_owned(), claim.clone())).copied(),
                         name: claim,
@@ -186,8 +181,7 @@ impl flags::Usage {
         }
 
         let errors = read_databases(
-            sh,
-            &kubectl,
+            kubectl,
             &platform,
             &since,
             &pods,
@@ -239,10 +233,10 @@ fn pod_metrics(metrics: &Value, namespace: &str) -> (Option<u64>, Option<u64>) {
             .flatten()
         {
             cpu += str_at(c, "/usage/cpu")
-                .and_then(|q| quantity(q, QuantityKind::Cpu))
+                .and_then(|q| usage_quantity(q, QuantityKind::Cpu))
                 .unwrap_or(0);
             memory += str_at(c, "/usage/memory")
-                .and_then(|q| quantity(q, QuantityKind::Bytes))
+                .and_then(|q| usage_quantity(q, QuantityKind::Bytes))
                 .unwrap_or(0);
         }
     }
@@ -252,7 +246,6 @@ fn pod_metrics(metrics: &Value, namespace: &str) -> (Option<u64>, Option<u64>) {
 /// Runs the usage query in every running bot, `jobs` at a time; fills in
 /// the rows and returns the failures.
 fn read_databases(
-    sh: &Shell,
     kubectl: &Kubectl,
     platform: &Platform,
     since: &str,
@@ -265,7 +258,7 @@ fn read_databases(
         .usage_query
         .replace(":since", &format!("'{since}'"));
     let db = platform.bot.database_path();
-    let mut queue = VecDeque::new();
+    let mut queue = Vec::new();
     for (i, row) in rows.iter_mut().enumerate() {
         let pod = pods.iter().find(|p| {
             str_at(p, "/metadata/namespace") == Some(row.namespace.as_str())
@@ -275,11 +268,13 @@ fn read_databases(
         let name = pod.and_then(|p| str_at(p, "/metadata/name"));
         let container = pod.and_then(|p| str_at(p, "/spec/containers/0/name"));
         match name.zip(container) {
-            Some((pod, container)) => queue.push_back((
+            Some((pod, container)) => queue.push((
                 i,
-                row.namespace.clone(),
-                pod.to_owned(),
-                container.to_owned(),
+                Container {
+                    namespace: row.namespace.clone(),
+                    pod: pod.to_owned(),
+                    name: container.to_owned(),
+                },
             )),
             None => row.note = Some("bot not running; database not read".into()),
         }
@@ -292,44 +287,18 @@ fn read_databases(
         queue.len(),
         jobs.min(queue.len())
     );
-    let cwd = sh.current_dir();
-    let queue = Mutex::new(queue);
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(rows.len()).max(1) {
-            s.spawn(|| {
-                // A Shell is not shareable between threads; each worker has its own.
-                let Ok(sh) = Shell::new() else { return };
-                sh.change_dir(&cwd);
-                loop {
-                    let Some((i, ns, pod, container)) =
-                        queue.lock().expect("queue lock").pop_front()
-                    else {
-                        break;
-                    };
-                    let command = [
-                        platform.admin.sqlite3.as_str(),
-                        "-readonly",
-                        "-json",
-                        db.as_str(),
-                        sql.as_str(),
-                    ];
-                    let out = kubectl.exec(
-                        &sh,
-                        &ns,
-                        &pod,
-                        &container,
-                        &command,
-                        Input::None,
-                        Sink::Capture,
-                    );
-                    results.lock().expect("results lock").push((i, out));
-                }
-            });
-        }
+    let command = [
+        platform.admin.sqlite3.as_str(),
+        "-readonly",
+        "-json",
+        db.as_str(),
+        sql.as_str(),
+    ];
+    let results = crate::pool::run(queue, jobs, |(i, container)| {
+        (i, kubectl.exec(&container, &command, Input::None).run())
     });
     let mut errors = Vec::new();
-    for (i, out) in results.into_inner().expect("results") {
+    for (i, out) in results {
         let row = &mut rows[i];
         match out.map_err(|e| classify(&e)) {
             Ok(bytes) => match parse_counts(&bytes) {

@@ -20,14 +20,21 @@ use std::path::Path;
 use anyhow::bail;
 use serde::Serialize;
 use serde_json::{Value, json};
-use xshell::Shell;
 
-use super::{Tenants, print_structured, str_at, table, tenant_of};
-use crate::flags::{self, OutputFormat};
-use crate::kubectl::{Kubectl, KubectlFailure, Scope};
+use crate::cluster::Cluster;
+use crate::flags;
+use crate::kubectl::{Conflicts, Container, Input, Kubectl, KubectlFailure, Scope};
+use crate::live::{Tenants, tenant_of};
+use crate::names::{
+    APP_LABEL, BOT, DOMAINS_ANNOTATION, MANAGED_BY_LABEL, MANAGER, NETWORK_PROBE_POD,
+    PRIVILEGED_PROBE_POD, TENANT_LABEL, WHATSAPP_NUMBER_ANNOTATION,
+};
+use crate::object::{annotation, kind_and_name, str_at};
+use crate::output::{OutputFormat, print_structured, table};
 use crate::platform::Platform;
-use crate::render::{LABEL_DOMAIN, MANAGER, Manifest, SecretValues, TENANT_LABEL, Templates};
-use crate::tenant::{self, TenantName, TenantSpec, TenantValues};
+use crate::render::{Manifest, SecretValues, Templates};
+use crate::repo::{read_values, tenants_dir};
+use crate::tenant::{self, TenantName, TenantSpec};
 
 /// What another tenant's bot must never be able to do here.
 const NAMESPACED_PROBES: [(&str, &str); 6] = [
@@ -67,15 +74,13 @@ struct VerifyOutput<'a> {
 }
 
 impl flags::Verify {
-    pub(crate) fn run(self, sh: &Shell, root: &Path) -> anyhow::Result<()> {
+    pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         let templates = Templates::load(&root.join("templates"))?;
-        let tenants_dir = self
-            .tenants_dir
-            .clone()
-            .unwrap_or_else(|| root.join("tenants"));
-        let kubectl = self.cluster.kubectl()?;
-        let tenants = Tenants::discover(sh, &kubectl)?;
+        let tenants_dir = tenants_dir(root, self.tenants_dir.as_deref());
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
+        let tenants = Tenants::discover(kubectl)?;
         let selected: Vec<TenantName> = if self.tenants.is_empty() {
             tenants
                 .names()
@@ -89,39 +94,28 @@ impl flags::Verify {
             self.tenants.clone()
         };
         if selected.is_empty() {
-            bail!(
-                "there are no tenants on {} to verify",
-                kubectl.context_label()
-            );
+            bail!("there are no tenants on {} to verify", cluster.label());
         }
         eprintln!(
             "Verifying {} tenant(s) on {} ...",
             selected.len(),
-            kubectl.context_label()
+            cluster.label()
         );
-        let cluster = ClusterView::read(sh, &kubectl)?;
+        let view = ClusterView::read(kubectl)?;
         let mut reports = Vec::new();
         for t in &selected {
             // After Ctrl-C the current probe is cleaned up; the rest are skipped.
             crate::interrupt::check()?;
             let ns = t.namespace();
             let mut checks = vec![
-                check_objects(
-                    sh,
-                    &kubectl,
-                    &templates,
-                    &platform,
-                    &tenants_dir,
-                    &tenants,
-                    t,
-                ),
-                check_rbac(sh, &kubectl, &cluster, &tenants, t),
-                check_admission(sh, &kubectl, &platform, &ns),
-                check_sharing(&cluster, &tenants, t),
+                check_objects(kubectl, &templates, &platform, &tenants_dir, &tenants, t),
+                check_rbac(kubectl, &view, &tenants, t),
+                check_admission(kubectl, &platform, &ns),
+                check_sharing(&view, &tenants, t),
             ];
             if self.network {
                 crate::interrupt::install();
-                checks.push(check_network(sh, &kubectl, &platform, &tenants, t));
+                checks.push(check_network(kubectl, &platform, &tenants, t));
             }
             reports.push(TenantReport {
                 tenant: t.to_string(),
@@ -190,29 +184,22 @@ struct ClusterView {
 }
 
 impl ClusterView {
-    fn read(sh: &Shell, kubectl: &Kubectl) -> anyhow::Result<ClusterView> {
+    fn read(kubectl: &Kubectl) -> anyhow::Result<ClusterView> {
         Ok(ClusterView {
-            ingresses: kubectl.get_list(sh, "ingresses", Scope::AllNamespaces, None)?,
+            ingresses: kubectl.get_list("ingresses", Scope::AllNamespaces, None)?,
             claims: kubectl.get_list(
-                sh,
                 "persistentvolumeclaims",
                 Scope::AllNamespaces,
                 Some(TENANT_LABEL),
             )?,
-            secrets: kubectl.get_list(sh, "secrets", Scope::AllNamespaces, Some(TENANT_LABEL))?,
-            role_bindings: kubectl.get_list(sh, "rolebindings", Scope::AllNamespaces, None)?,
-            cluster_role_bindings: kubectl.get_list(
-                sh,
-                "clusterrolebindings",
-                Scope::Cluster,
-                None,
-            )?,
+            secrets: kubectl.get_list("secrets", Scope::AllNamespaces, Some(TENANT_LABEL))?,
+            role_bindings: kubectl.get_list("rolebindings", Scope::AllNamespaces, None)?,
+            cluster_role_bindings: kubectl.get_list("clusterrolebindings", Scope::Cluster, None)?,
         })
     }
 }
 
 fn check_objects(
-    sh: &Shell,
     kubectl: &Kubectl,
     templates: &Templates,
     platform: &Platform,
@@ -222,17 +209,8 @@ fn check_objects(
 ) -> CheckResult {
     let mut problems = Vec::new();
     let path = tenants_dir.join(format!("{t}.yaml"));
-    let manifests = match std::fs::read_to_string(&path)
-        .map_err(|e| {
-            format!(
-                "cannot read {}: {e}; the tenant's committed config is needed to compare",
-                path.display()
-            )
-        })
-        .and_then(|text| {
-            TenantValues::from_yaml(&path.display().to_string(), &text)
-                .map_err(|e| format!("{e:#}"))
-        })
+    let manifests = match read_values(&path)
+        .map_err(|e| format!("{e:#}; the tenant's committed config is needed to compare"))
         .and_then(|values| {
             TenantSpec::resolve(t, &values, &platform.tier_names(), &platform.default_tier)
                 .map_err(|p| tenant::format_problems(&format!("{} is invalid", path.display()), &p))
@@ -256,25 +234,14 @@ fn check_objects(
         k
     };
     let live: BTreeMap<(String, String), Value> =
-        match kubectl.get_list(sh, &kinds.join(","), Scope::Namespace(&ns), None) {
+        match kubectl.get_list(&kinds.join(","), Scope::Namespace(&ns), None) {
             Ok(items) => items
                 .into_iter()
-                .filter_map(|o| {
-                    Some((
-                        (
-                            str_at(&o, "/kind")?.to_owned(),
-                            str_at(&o, "/metadata/name")?.to_owned(),
-                        ),
-                        o,
-                    ))
-                })
+                .filter_map(|o| Some((kind_and_name(&o)?, o)))
                 .collect(),
             Err(e) => return result("objects", vec![format!("{e:#}")]),
         };
-    let live_ns = tenants
-        .namespaces
-        .iter()
-        .find(|n| tenant_of(n).as_deref() == Some(t.as_str()));
+    let live_ns = tenants.find(t.as_str());
     for m in &manifests {
         let object = if m.kind == "Namespace" {
             live_ns
@@ -334,14 +301,13 @@ fn compare(m: &Manifest, live: &Value) -> Vec<String> {
 }
 
 fn check_rbac(
-    sh: &Shell,
     kubectl: &Kubectl,
     cluster: &ClusterView,
     tenants: &Tenants,
     t: &TenantName,
 ) -> CheckResult {
     let ns = t.namespace();
-    let subject = format!("system:serviceaccount:{ns}:bot");
+    let subject = format!("system:serviceaccount:{ns}:{BOT}");
     let mut problems = Vec::new();
     // Bindings that name this tenant's service accounts anywhere but home.
     let names_us = |b: &Value| {
@@ -376,7 +342,7 @@ fn check_rbac(
     }
     // The API server's own answers.
     let mut ask = |verb: &str, resource: &str, target: Option<&str>| match kubectl
-        .can_i(sh, &subject, verb, resource, target)
+        .can_i(&subject, verb, resource, None, target)
     {
         Ok(false) => {}
         Ok(true) => problems.push(format!(
@@ -398,18 +364,18 @@ fn check_rbac(
     result("rbac", problems)
 }
 
-fn check_admission(sh: &Shell, kubectl: &Kubectl, platform: &Platform, ns: &str) -> CheckResult {
+fn check_admission(kubectl: &Kubectl, platform: &Platform, ns: &str) -> CheckResult {
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "xtask-verify-privileged", "namespace": ns},
+        "metadata": {"name": PRIVILEGED_PROBE_POD, "namespace": ns},
         "spec": {"containers": [{
             "name": "probe",
             "image": platform.bot.image,
             "securityContext": {"privileged": true, "allowPrivilegeEscalation": true},
         }]},
     });
-    let problems = match kubectl.apply_dry_run(sh, &pod, MANAGER) {
+    let problems = match kubectl.apply_dry_run(&pod, MANAGER) {
         Ok(()) => vec![format!(
             "a privileged pod was admitted in {ns} (server-side dry run): Pod Security enforcement is off for this namespace"
         )],
@@ -431,9 +397,9 @@ fn probe_pod(platform: &Platform, t: &TenantName) -> Value {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": PROBE,
+            "name": NETWORK_PROBE_POD,
             "namespace": t.namespace(),
-            "labels": {TENANT_LABEL: t.as_str(), "app.kubernetes.io/name": PROBE, "app.kubernetes.io/managed-by": MANAGER},
+            "labels": {TENANT_LABEL: t.as_str(), APP_LABEL: NETWORK_PROBE_POD, MANAGED_BY_LABEL: MANAGER},
         },
         "spec": {
             "automountServiceAccountToken": false,
@@ -452,10 +418,7 @@ fn probe_pod(platform: &Platform, t: &TenantName) -> Value {
     })
 }
 
-const PROBE: &str = "xtask-netprobe";
-
 fn check_network(
-    sh: &Shell,
     kubectl: &Kubectl,
     platform: &Platform,
     tenants: &Tenants,
@@ -463,10 +426,11 @@ fn check_network(
 ) -> CheckResult {
     let ns = t.namespace();
     let mut problems = Vec::new();
+    let timeout = &platform.admin.pod_timeout;
     let started = kubectl
-        .delete_pod(sh, &ns, PROBE)
-        .and_then(|()| kubectl.apply_object(sh, &probe_pod(platform, t), MANAGER))
-        .and_then(|()| kubectl.wait_ready(sh, &ns, PROBE, &platform.admin.pod_timeout));
+        .delete(Some(&ns), "pod", NETWORK_PROBE_POD, Some(timeout))
+        .and_then(|()| kubectl.apply_object(&probe_pod(platform, t), MANAGER, Conflicts::Refuse))
+        .and_then(|()| kubectl.wait_for_condition(&ns, NETWORK_PROBE_POD, "Ready", timeout));
     if let Err(e) = started {
         problems.push(format!("the probe pod did not start: {e:#}"));
     } else {
@@ -493,7 +457,7 @@ fn check_network(
         ];
         let other_host = other
             .as_ref()
-            .map(|o| format!("bot.{}{o}.svc.cluster.local", tenant::NAMESPACE_PREFIX));
+            .map(|o| format!("{BOT}.{}{o}.svc.cluster.local", tenant::NAMESPACE_PREFIX));
         if let (Some(o), Some(host)) = (&other, &other_host) {
             must_fail.insert(
                 0,
@@ -504,7 +468,7 @@ fn check_network(
             );
         }
         for (what, command) in must_fail {
-            match run_probe(sh, kubectl, &ns, &command) {
+            match run_probe(kubectl, &ns, &command) {
                 Ok(true) => problems.push(format!(
                     "the probe reached {what}: NetworkPolicy is not enforced for {ns}"
                 )),
@@ -513,7 +477,6 @@ fn check_network(
             }
         }
         match run_probe(
-            sh,
             kubectl,
             &ns,
             &["nslookup", "kubernetes.default.svc.cluster.local"],
@@ -526,9 +489,9 @@ fn check_network(
         }
     }
     // Whatever happened, the probe goes.
-    if let Err(e) = kubectl.delete_pod(sh, &ns, PROBE) {
+    if let Err(e) = kubectl.delete(Some(&ns), "pod", NETWORK_PROBE_POD, Some(timeout)) {
         problems.push(format!(
-            "the probe pod {PROBE} could not be deleted; delete it by hand: {e:#}"
+            "the probe pod {NETWORK_PROBE_POD} could not be deleted; delete it by hand: {e:#}"
         ));
     }
     result("network", problems)
@@ -536,9 +499,13 @@ fn check_network(
 
 /// Runs a probe command; Ok(true) when it succeeded, Ok(false) when the
 /// command itself failed, Err when kubectl could not run it.
-fn run_probe(sh: &Shell, kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyhow::Result<bool> {
-    use crate::kubectl::{Input, Sink};
-    match kubectl.exec(sh, ns, PROBE, "probe", command, Input::None, Sink::Capture) {
+fn run_probe(kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyhow::Result<bool> {
+    let probe = Container {
+        namespace: ns.to_owned(),
+        pod: NETWORK_PROBE_POD.to_owned(),
+        name: "probe".to_owned(),
+    };
+    match kubectl.exec(&probe, command, Input::None).run() {
         Ok(_) => Ok(true),
         Err(e) => match e.downcast_ref::<KubectlFailure>() {
             Some(f)
@@ -555,39 +522,30 @@ fn run_probe(sh: &Shell, kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyho
 fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> CheckResult {
     let ns = t.namespace();
     let mut problems = Vec::new();
-    let annotation = |o: &Value, key: &str| {
-        o.pointer("/metadata/annotations")
-            .and_then(|a| a.get(format!("{LABEL_DOMAIN}/{key}")))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let Some(mine) = tenants
-        .namespaces
-        .iter()
-        .find(|n| tenant_of(n).as_deref() == Some(t.as_str()))
-    else {
+    let annotation = |o: &Value, key: &str| annotation(o, key).map(str::to_owned);
+    let Some(mine) = tenants.find(t.as_str()) else {
         return result(
             "sharing",
             vec!["the tenant's namespace disappeared during the check".into()],
         );
     };
-    let my_domains: Vec<String> = annotation(mine, "domains")
+    let my_domains: Vec<String> = annotation(mine, DOMAINS_ANNOTATION)
         .unwrap_or_default()
         .split(',')
         .filter(|d| !d.is_empty())
         .map(str::to_owned)
         .collect();
-    let my_number = annotation(mine, "whatsapp-number");
+    let my_number = annotation(mine, WHATSAPP_NUMBER_ANNOTATION);
     for other in tenants
         .namespaces
         .iter()
         .filter(|n| tenant_of(n).as_deref() != Some(t.as_str()))
     {
         let name = tenant_of(other).unwrap_or_default();
-        if my_number.is_some() && annotation(other, "whatsapp-number") == my_number {
+        if my_number.is_some() && annotation(other, WHATSAPP_NUMBER_ANNOTATION) == my_number {
             problems.push(format!("WhatsApp number is also tenant {name}'s"));
         }
-        for d in annotation(other, "domains")
+        for d in annotation(other, DOMAINS_ANNOTATION)
             .unwrap_or_default()
             .split(',')
             .filter(|d| !d.is_empty())
@@ -645,7 +603,7 @@ fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> Ch
             .into_iter()
             .flatten()
             .filter_map(|(_, v)| v.as_str())
-            .map(|v| crate::sha256_hex(v.as_bytes()))
+            .map(|v| crate::digest::sha256_hex(v.as_bytes()))
             .collect()
     };
     let mine_secrets: Vec<String> = cluster

@@ -342,57 +342,32 @@ fn check_block(
     out
 }
 
-/// Splits a shell command line into words: quotes, backslash escapes, and
-/// an end at the first unquoted `#`, `|`, `>`, `<`, `;` or `&`.
+/// Splits a shell command line into words as a POSIX shell would, up to the
+/// first unquoted comment, pipe, redirection or command separator.
 pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
+    // The command ends at the first operator outside quotes.
+    let mut end = line.len();
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
         match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("a single quote is not closed".to_owned()),
-                    }
-                }
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '|' | '>' | '<' | ';' | '&' if !single && !double => {
+                end = i;
+                break;
             }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => word.push(chars.next().unwrap_or('\\')),
-                        Some(c) => word.push(c),
-                        None => return Err("a double quote is not closed".to_owned()),
-                    }
-                }
+            '#' if !single && !double && prev.is_whitespace() => {
+                end = i;
+                break;
             }
-            '\\' => {
-                in_word = true;
-                word.push(chars.next().unwrap_or('\\'));
-            }
-            '#' | '|' | '>' | '<' | ';' | '&' if !in_word || c != '#' => break,
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
+            _ => {}
         }
+        prev = c;
     }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
+    shlex::split(&line[..end]).ok_or_else(|| "a quote is not closed".to_owned())
 }
 
 /// Parses `cargo xtask` arguments with the real definitions; returns the
@@ -445,32 +420,35 @@ pub fn all_subcommands() -> Vec<String> {
 pub fn check_online(external: &[(String, usize, String)]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
+    let sh = match xshell::Shell::new() {
+        Ok(sh) => sh,
+        Err(e) => {
+            return vec![Problem {
+                file: "README.md".to_owned(),
+                line: 1,
+                message: format!("cannot start a shell to run curl: {e}"),
+            }];
+        }
+    };
     for (file, line, url) in external {
         if !seen.insert(url.clone()) {
             continue;
         }
-        let fetch = |head: bool| {
-            let mut cmd = std::process::Command::new("curl");
-            cmd.args([
-                "--silent",
-                "--show-error",
-                "--fail",
-                "--location",
-                "--max-time",
-                "15",
-                "--output",
-                "/dev/null",
-            ]);
-            if head {
-                cmd.arg("--head");
-            }
-            cmd.arg(url).output()
+        // HEAD first; some servers refuse it, so GET before calling a link broken.
+        let fetch = |head: &[&str]| {
+            xshell::cmd!(
+                sh,
+                "curl --silent --show-error --fail --location --max-time 15 --output /dev/null {head...} {url}"
+            )
+            .quiet()
+            .ignore_status()
+            .output()
         };
-        match fetch(true).and_then(|o| {
+        match fetch(&["--head"]).and_then(|o| {
             if o.status.success() {
                 Ok(o)
             } else {
-                fetch(false)
+                fetch(&[])
             }
         }) {
             Ok(o) if o.status.success() => {}

@@ -130,7 +130,7 @@ impl flags::DocsCli {
         if current == fresh {
             eprintln!("{} is already up to date.", cli::PATH);
         } else {
-            crate::provision::write_atomic(&path, fresh.as_bytes())?;
+            crate::files::write_atomic(&path, fresh.as_bytes())?;
             eprintln!("Wrote {}.", cli::PATH);
         }
         Ok(())

@@ -10,48 +10,17 @@
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use xshell::Shell;
 
-use super::restart::BotDeployment;
-use crate::kubectl::{Input, Kubectl, Sink};
-use crate::render::{MANAGER, TENANT_LABEL};
-
-pub const WORKBENCH: &str = "xtask-workbench";
-
-/// A container to run commands in: the bot's, or the workbench's.
-#[derive(Debug, Clone)]
-pub struct PodRef {
-    pub namespace: String,
-    pub pod: String,
-    pub container: String,
-}
-
-impl PodRef {
-    pub fn exec(
-        &self,
-        sh: &Shell,
-        kubectl: &Kubectl,
-        command: &[&str],
-        input: Input<'_>,
-        sink: Sink,
-    ) -> anyhow::Result<Vec<u8>> {
-        kubectl.exec(
-            sh,
-            &self.namespace,
-            &self.pod,
-            &self.container,
-            command,
-            input,
-            sink,
-        )
-    }
-}
+use crate::clock::KubeDuration;
+use crate::kubectl::{Conflicts, Container, Kubectl};
+use crate::live::BotDeployment;
+use crate::names::{APP_LABEL, MANAGED_BY_LABEL, MANAGER, TENANT_LABEL, WORKBENCH_POD};
 
 pub struct Workbench;
 
 impl Workbench {
     /// The pod object for `bot`'s tenant.
-    pub fn manifest(bot: &BotDeployment, tenant: &str) -> anyhow::Result<Value> {
+    pub fn manifest(bot: &BotDeployment) -> anyhow::Result<Value> {
         let mut spec = bot
             .object
             .pointer("/spec/template/spec")
@@ -84,12 +53,12 @@ impl Workbench {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
-                "name": WORKBENCH,
+                "name": WORKBENCH_POD,
                 "namespace": bot.namespace,
                 "labels": {
-                    TENANT_LABEL: tenant,
-                    "app.kubernetes.io/name": WORKBENCH,
-                    "app.kubernetes.io/managed-by": MANAGER,
+                    TENANT_LABEL: bot.tenant.as_str(),
+                    APP_LABEL: WORKBENCH_POD,
+                    MANAGED_BY_LABEL: MANAGER,
                 },
             },
             "spec": spec,
@@ -99,31 +68,35 @@ impl Workbench {
     /// Replaces any workbench left by an interrupted run, starts a fresh
     /// one and waits until it is ready.
     pub fn start(
-        sh: &Shell,
         kubectl: &Kubectl,
         bot: &BotDeployment,
-        tenant: &str,
-        timeout: &str,
-    ) -> anyhow::Result<PodRef> {
-        let manifest = Workbench::manifest(bot, tenant)?;
-        kubectl.delete_pod(sh, &bot.namespace, WORKBENCH)?;
+        timeout: &KubeDuration,
+    ) -> anyhow::Result<Container> {
+        let manifest = Workbench::manifest(bot)?;
+        Workbench::stop(kubectl, &bot.namespace, timeout)?;
         eprintln!(
-            "Starting workbench pod {WORKBENCH} in {} ...",
+            "Starting workbench pod {WORKBENCH_POD} in {} ...",
             bot.namespace
         );
-        kubectl.apply_object(sh, &manifest, MANAGER)?;
+        kubectl.apply_object(&manifest, MANAGER, Conflicts::Refuse)?;
         kubectl
-            .wait_ready(sh, &bot.namespace, WORKBENCH, timeout)
-            .context("the workbench pod did not become ready; `kubectl describe pod xtask-workbench` shows why")?;
-        Ok(PodRef {
+            .wait_for_condition(&bot.namespace, WORKBENCH_POD, "Ready", timeout)
+            .with_context(|| format!(
+                "the workbench pod did not become ready within {timeout} (its volumes may still be attached elsewhere); \
+                 `kubectl --namespace {} describe pod {WORKBENCH_POD}` shows why",
+                bot.namespace
+            ))?;
+        Ok(Container {
             namespace: bot.namespace.clone(),
-            pod: WORKBENCH.to_owned(),
-            container: bot.container.clone(),
+            pod: WORKBENCH_POD.to_owned(),
+            name: bot.container.clone(),
         })
     }
 
-    pub fn stop(sh: &Shell, kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
-        kubectl.delete_pod(sh, namespace, WORKBENCH)
+    /// Deletes the workbench and waits until it is gone, so that its
+    /// volumes are free for the bot.
+    pub fn stop(kubectl: &Kubectl, namespace: &str, timeout: &KubeDuration) -> anyhow::Result<()> {
+        kubectl.delete(Some(namespace), "pod", WORKBENCH_POD, Some(timeout))
     }
 }
 
@@ -160,6 +133,7 @@ mod tests {
             .find(|m| m.kind == "Deployment")
             .unwrap();
         let bot = BotDeployment {
+            tenant: TenantName::parse("demo").unwrap(),
             namespace: "tenant-demo".into(),
             name: "bot".into(),
             replicas: 1,
@@ -167,7 +141,7 @@ mod tests {
             object: deployment.object,
             suspended: None,
         };
-        let pod = Workbench::manifest(&bot, "demo").unwrap();
+        let pod = Workbench::manifest(&bot).unwrap();
         assert_eq!(
             crate::pss::restricted_violations(&pod["spec"]),
             Vec::<String>::new()
@@ -177,7 +151,7 @@ mod tests {
         assert_eq!(container["command"], json!(["sleep", "3600"]));
         assert_eq!(
             pod["metadata"]["labels"]["app.kubernetes.io/name"],
-            WORKBENCH
+            WORKBENCH_POD
         );
         assert_eq!(
             pod["spec"]["volumes"],

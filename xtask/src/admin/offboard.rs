@@ -1,0 +1,249 @@
+//! `admin offboard`: the safe delete. It refuses without a fresh verified
+//! backup, deletes traffic first, then the bot, then the rest, keeps the
+//! volumes unless told otherwise, and waits for a deleted namespace to be
+//! gone (deletion is asynchronous on a real API server).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::archive::verify_archive;
+use crate::clock::{KubeDuration, now};
+use crate::cluster::{Change, Cluster, Destructive};
+use crate::flags;
+use crate::kubectl::{Kubectl, Scope};
+use crate::live::{Tenants, terminating_since};
+use crate::names::{BOT, TENANT_LABEL};
+use crate::object::{name, str_at};
+use crate::outcome::{Left, LeftUnchanged};
+use crate::repo::tenants_dir;
+
+impl flags::Offboard {
+    pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let change = Change {
+            tenant: &self.tenant,
+            action: "offboarding",
+            yes: self.yes,
+            destructive: Some(Destructive {
+                explanation: format!(
+                    "This removes tenant {} from the cluster{}.",
+                    self.tenant,
+                    if self.delete_data {
+                        ", its database and WhatsApp session included"
+                    } else {
+                        "; its volumes are kept"
+                    }
+                ),
+                refusal: format!(
+                    "offboarding deletes tenant {} and needs confirmation",
+                    self.tenant
+                ),
+            }),
+        };
+        cluster.change(
+            &change,
+            |kubectl| {
+                Tenants::discover(kubectl)?.require(&self.tenant)?;
+                if self.no_backup {
+                    Ok(None)
+                } else {
+                    self.fresh_backup(root).map(Some)
+                }
+            },
+            |kubectl, backup| self.offboard(kubectl, root, backup),
+        )
+    }
+
+    /// The newest archive of the tenant, verified and fresh enough.
+    fn fresh_backup(&self, root: &Path) -> anyhow::Result<String> {
+        let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
+        let prefix = format!("{}-", self.tenant);
+        let mut archives: Vec<_> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tar.gz"))
+            })
+            .collect();
+        archives.sort();
+        let advice = format!(
+            "take one with `cargo xtask admin backup {t}` (or pass --no-backup to offboard without one)",
+            t = self.tenant
+        );
+        let Some(newest) = archives.pop() else {
+            crate::outcome::bail_unchanged!(
+                "there is no backup of tenant {} in {}: {advice}",
+                self.tenant,
+                dir.display()
+            );
+        };
+        let verified = verify_archive(&newest)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the newest backup {} does not verify: {e:#}\n{advice}",
+                    newest.display()
+                )
+            })
+            .left_unchanged(Left::NothingChanged)?;
+        let created = humantime::parse_rfc3339(&verified.manifest.created)
+            .with_context(|| format!("{} has an unreadable creation time", newest.display()))?;
+        let limit = self.max_backup_age.length();
+        let age = now()?.duration_since(created).unwrap_or_default();
+        if age > limit || verified.manifest.tenant != self.tenant.as_str() {
+            crate::outcome::bail_unchanged!(
+                "the newest backup {} is {} old, more than --max-backup-age {}: {advice}",
+                newest.display(),
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                self.max_backup_age
+            );
+        }
+        Ok(newest.display().to_string())
+    }
+
+    fn offboard(
+        &self,
+        kubectl: &Kubectl,
+        root: &Path,
+        backup: Option<String>,
+    ) -> anyhow::Result<()> {
+        crate::interrupt::install();
+        let ns = self.tenant.namespace();
+        let mut deleted = Vec::new();
+        // Traffic first, then the bot, then everything else.
+        let order = [
+            "ingress",
+            "deployment",
+            "pod",
+            "service",
+            "configmap",
+            "secret",
+            "networkpolicy",
+            "limitrange",
+            "resourcequota",
+        ];
+        for kind in order {
+            for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
+                let name = name(&o).to_owned();
+                eprintln!("Deleting {kind}/{name} ...");
+                kubectl.delete(Some(&ns), kind, &name, Some(&self.delete_timeout))?;
+                deleted.push(format!("{kind}/{name}"));
+            }
+        }
+        kubectl.delete(Some(&ns), "serviceaccount", BOT, Some(&self.delete_timeout))?;
+        if self.delete_data {
+            for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
+                let name = name(&o).to_owned();
+                eprintln!("Deleting persistentvolumeclaim/{name} ...");
+                kubectl.delete(
+                    Some(&ns),
+                    "persistentvolumeclaim",
+                    &name,
+                    Some(&self.delete_timeout),
+                )?;
+            }
+            eprintln!("Deleting namespace/{ns} ...");
+            kubectl.delete(None, "namespace", &ns, None)?;
+            wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
+        }
+        // What is left of the tenant, whatever the options.
+        let mut left = Vec::new();
+        if !self.delete_data {
+            for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
+                left.push(format!(
+                    "persistentvolumeclaim/{} in {ns} (kept: its data)",
+                    name(&o)
+                ));
+            }
+            left.push(format!("namespace/{ns} (kept: it holds the volumes)"));
+        }
+        for pv in kubectl.get_list("persistentvolumes", Scope::Cluster, None)? {
+            if str_at(&pv, "/spec/claimRef/namespace") == Some(ns.as_str()) {
+                left.push(format!(
+                    "persistentvolume/{} ({}, reclaim policy {})",
+                    name(&pv),
+                    str_at(&pv, "/status/phase").unwrap_or("unknown"),
+                    str_at(&pv, "/spec/persistentVolumeReclaimPolicy").unwrap_or("unknown")
+                ));
+            }
+        }
+        // The config goes to tenants/offboarded/, not away.
+        let tenants_dir = tenants_dir(root, self.tenants_dir.as_deref());
+        let config = tenants_dir.join(format!("{}.yaml", self.tenant));
+        let moved = if config.exists() {
+            let to = tenants_dir
+                .join("offboarded")
+                .join(format!("{}.yaml", self.tenant));
+            std::fs::create_dir_all(tenants_dir.join("offboarded"))?;
+            std::fs::rename(&config, &to)
+                .with_context(|| format!("cannot move {} to {}", config.display(), to.display()))?;
+            Some(to)
+        } else {
+            None
+        };
+        println!("Offboarded tenant {}.", self.tenant);
+        if let Some(b) = backup {
+            println!("  last backup: {b}");
+        }
+        println!(
+            "  deleted: {}",
+            if deleted.is_empty() {
+                "nothing".to_owned()
+            } else {
+                deleted.join(", ")
+            }
+        );
+        match moved {
+            Some(to) => println!("  config moved to {} (commit the move)", to.display()),
+            None => println!("  no config at {} to move", config.display()),
+        }
+        if left.is_empty() {
+            println!("  nothing of the tenant is left on the cluster");
+        } else {
+            println!("  still on the cluster:");
+            for l in left {
+                println!("    {l}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits until a deleted namespace is gone: the API server removes it only
+/// after its finalizers have run and every pod's grace period has passed.
+fn wait_until_gone(kubectl: &Kubectl, ns: &str, timeout: &KubeDuration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        let Some(namespace) = kubectl.get_optional("namespace", ns)? else {
+            return Ok(());
+        };
+        if start.elapsed() >= timeout.length() {
+            bail!(
+                "namespace {ns} is still Terminating after --delete-timeout {timeout}: the API server is still \
+                 deleting what it held (finalizers, pods in their grace period). Its phase and conditions: \
+                 `kubectl get namespace {ns} -o yaml`; what is left in it: `kubectl api-resources --verbs=list \
+                 --namespaced -o name | xargs -n1 kubectl get -n {ns} --ignore-not-found`. The rest of the \
+                 tenant is deleted; run the same offboard again to wait longer."
+            );
+        }
+        if !said {
+            eprintln!(
+                "Waiting up to {timeout} for namespace {ns} to finish terminating (since {}) ...",
+                terminating_since(&namespace).unwrap_or("now")
+            );
+            said = true;
+        }
+        crate::interrupt::check().map_err(|e| {
+            e.context(format!(
+                "stopped waiting; namespace {ns} goes on terminating on the cluster"
+            ))
+        })?;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}

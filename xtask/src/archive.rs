@@ -1,0 +1,360 @@
+//! The backup archive format: how an archive is written, and how it is
+//! checked completely before anything trusts it.
+//!
+//! An archive is a gzip'd tar of `manifest.json`, `database/<file>` (an
+//! online SQLite backup, never a copy of the live file) and
+//! `whatsapp-auth/...` (the session files). The manifest records the size
+//! and SHA-256 of every other file; verification re-reads everything and
+//! runs `PRAGMA integrity_check` on the database.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256;
+use sha2::Digest as _;
+
+pub const FORMAT: &str = "mla-tenant-backup/1";
+pub const MANIFEST: &str = "manifest.json";
+pub const DB_DIR: &str = "database";
+pub const AUTH_DIR: &str = "whatsapp-auth";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupManifest {
+    pub format: String,
+    pub tenant: String,
+    pub namespace: String,
+    /// The tool that wrote it, e.g. `xtask 0.1.0`.
+    pub tool: String,
+    /// When the backup was taken (RFC 3339, UTC).
+    pub created: String,
+    /// None when the tenant had no database yet.
+    pub database: Option<DatabaseEntry>,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseEntry {
+    /// Path inside the archive.
+    pub path: String,
+    /// SQLite's `PRAGMA user_version`, the bot's schema version.
+    pub user_version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Size and SHA-256 of everything `reader` yields, copying it to `out`.
+pub fn hash_copy(mut reader: impl Read, mut out: impl Write) -> std::io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    Ok((size, crate::digest::finish(hasher)))
+}
+
+/// `PRAGMA integrity_check` and `user_version` of a database file.
+pub fn check_database(path: &Path) -> anyhow::Result<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .context("cannot open the database copy")?;
+    let verdict: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .context("the database copy is not a readable SQLite database")?;
+    if verdict != "ok" {
+        bail!("the database copy failed PRAGMA integrity_check: {verdict}");
+    }
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// An archive that passed every check, with its files extracted.
+pub struct VerifiedArchive {
+    pub manifest: BackupManifest,
+    /// The extracted files, laid out as in the archive.
+    pub dir: tempfile::TempDir,
+    pub archive_bytes: u64,
+}
+
+impl VerifiedArchive {
+    /// The session files: (path relative to the volume, extracted file).
+    pub fn auth_files(&self) -> Vec<(String, PathBuf)> {
+        self.manifest
+            .files
+            .iter()
+            .filter_map(|f| {
+                let rel = f.path.strip_prefix(&format!("{AUTH_DIR}/"))?;
+                Some((rel.to_owned(), self.dir.path().join(&f.path)))
+            })
+            .collect()
+    }
+
+    pub fn database_file(&self) -> Option<PathBuf> {
+        self.manifest
+            .database
+            .as_ref()
+            .map(|d| self.dir.path().join(&d.path))
+    }
+}
+
+/// Checks an archive completely: readable gzip and tar to the end, a
+/// manifest of the right format, every file present with its recorded size
+/// and SHA-256 and nothing else, safe paths, and a database that passes
+/// `PRAGMA integrity_check` with the recorded `user_version`.
+pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let archive_bytes = file.metadata()?.len();
+    let dir = tempfile::Builder::new().prefix("xtask-verify-").tempdir()?;
+    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut manifest_text = None;
+    let corrupt = |e: std::io::Error| anyhow::anyhow!("the archive is corrupt or truncated: {e}");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
+    for entry in tar.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let name = entry
+            .path()
+            .map_err(corrupt)?
+            .to_string_lossy()
+            .into_owned();
+        let name = name.trim_start_matches("./").to_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            bail!(
+                "the archive holds `{name}`, which is not a regular file; it was not made by admin backup"
+            );
+        }
+        let safe = Path::new(&name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        let known = name == MANIFEST
+            || name.starts_with(&format!("{DB_DIR}/"))
+            || name.starts_with(&format!("{AUTH_DIR}/"));
+        if !safe || !known {
+            bail!("the archive holds an unexpected path `{name}`; it was not made by admin backup");
+        }
+        if name == MANIFEST {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).map_err(corrupt)?;
+            manifest_text = Some(text);
+            continue;
+        }
+        let out_path = dir.path().join(&name);
+        std::fs::create_dir_all(out_path.parent().expect("a file in a directory"))?;
+        let out = File::create(&out_path)?;
+        let digest = hash_copy(&mut entry, out).map_err(corrupt)?;
+        if seen.insert(name.clone(), digest).is_some() {
+            bail!("the archive holds `{name}` twice");
+        }
+    }
+    let text = manifest_text
+        .context("the archive has no manifest.json; it was not made by admin backup")?;
+    let manifest: BackupManifest =
+        serde_json::from_str(&text).context("the archive's manifest.json is not valid")?;
+    if manifest.format != FORMAT {
+        bail!(
+            "the archive is in format `{}`, this tool reads `{FORMAT}`",
+            manifest.format
+        );
+    }
+    let mut problems = Vec::new();
+    for f in &manifest.files {
+        match seen.remove(&f.path) {
+            None => problems.push(format!("{} is listed in the manifest but missing", f.path)),
+            Some((size, sha)) if size != f.size || sha != f.sha256 => problems.push(format!(
+                "{} does not match the manifest (size {size}, expected {}; checksum {})",
+                f.path,
+                f.size,
+                if sha == f.sha256 {
+                    "matches"
+                } else {
+                    "differs"
+                }
+            )),
+            Some(_) => {}
+        }
+    }
+    problems.extend(
+        seen.keys()
+            .map(|p| format!("{p} is not listed in the manifest")),
+    );
+    if let Some(db) = &manifest.database {
+        if !manifest.files.iter().any(|f| f.path == db.path) {
+            problems.push(format!("the database {} is not among the files", db.path));
+        } else if problems.is_empty() {
+            match check_database(&dir.path().join(&db.path)) {
+                Ok(v) if v == db.user_version => {}
+                Ok(v) => problems.push(format!(
+                    "the database's user_version is {v}, the manifest says {}",
+                    db.user_version
+                )),
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(crate::tenant::format_problems(
+            &format!("{} failed verification", path.display()),
+            &problems
+        ));
+    }
+    Ok(VerifiedArchive {
+        manifest,
+        dir,
+        archive_bytes,
+    })
+}
+
+/// Writes the archive (owner-only) from a database copy and a tar of the
+/// session files, and returns its manifest.
+pub fn write_archive(
+    path: &Path,
+    tenant: &str,
+    namespace: &str,
+    created: std::time::SystemTime,
+    database: Option<(&Path, &str, i64)>,
+    auth_tar: &Path,
+) -> anyhow::Result<BackupManifest> {
+    // First pass: checksums, so that the manifest can lead the archive.
+    let mut files = Vec::new();
+    if let Some((db, name, _)) = database {
+        let (size, sha256) = hash_copy(File::open(db)?, std::io::sink())?;
+        files.push(FileEntry {
+            path: format!("{DB_DIR}/{name}"),
+            size,
+            sha256,
+        });
+    }
+    let mut auth = tar::Archive::new(File::open(auth_tar)?);
+    for entry in auth
+        .entries()
+        .context("the session files' tar stream is unreadable")?
+    {
+        let entry = entry?;
+        let kind = entry.header().entry_type();
+        let rel = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        if kind.is_dir() || rel.is_empty() {
+            continue;
+        }
+        if !kind.is_file() {
+            eprintln!("warning: skipping {AUTH_DIR}/{rel}: not a regular file");
+            continue;
+        }
+        let (size, sha256) = hash_copy(entry, std::io::sink())?;
+        files.push(FileEntry {
+            path: format!("{AUTH_DIR}/{rel}"),
+            size,
+            sha256,
+        });
+    }
+    let manifest = BackupManifest {
+        format: FORMAT.to_owned(),
+        tenant: tenant.to_owned(),
+        namespace: namespace.to_owned(),
+        tool: format!("xtask {}", env!("CARGO_PKG_VERSION")),
+        created: crate::clock::rfc3339(created),
+        database: database.map(|(_, name, v)| DatabaseEntry {
+            path: format!("{DB_DIR}/{name}"),
+            user_version: v,
+        }),
+        files,
+    };
+
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        out,
+        flate2::Compression::default(),
+    ));
+    let mtime = created
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = |size: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o600);
+        h.set_mtime(mtime);
+        h.set_entry_type(tar::EntryType::Regular);
+        h
+    };
+    let manifest_json = serde_json::to_vec_pretty(&manifest)?;
+    builder.append_data(
+        &mut header(manifest_json.len() as u64),
+        MANIFEST,
+        manifest_json.as_slice(),
+    )?;
+    if let Some((db, name, _)) = database {
+        let f = File::open(db)?;
+        builder.append_data(
+            &mut header(f.metadata()?.len()),
+            format!("{DB_DIR}/{name}"),
+            f,
+        )?;
+    }
+    let mut auth = tar::Archive::new(File::open(auth_tar)?);
+    for entry in auth.entries()? {
+        let entry = entry?;
+        let rel = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        if !entry.header().entry_type().is_file() || rel.is_empty() {
+            continue;
+        }
+        let size = entry.header().size()?;
+        builder.append_data(&mut header(size), format!("{AUTH_DIR}/{rel}"), entry)?;
+    }
+    let gz = builder.into_inner()?;
+    let file = gz.finish()?;
+    file.sync_all()?;
+    Ok(manifest)
+}
+
+/// A plain tar of `(name in the tar, file)` pairs, owner-only modes.
+pub fn write_tar(path: &Path, files: &[(String, std::path::PathBuf)]) -> anyhow::Result<()> {
+    let mut builder = tar::Builder::new(File::create(path)?);
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for (name, file) in files {
+        let f = File::open(file)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.metadata()?.len());
+        header.set_mode(0o600);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, f)?;
+    }
+    builder.into_inner()?.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Time: the current instant (fixable with `XTASK_NOW`), RFC 3339 text,
+//! ages, and the two kinds of length the command line takes: kubectl
+//! durations (`90s`, `5m`, `1h30m`) and look-back periods (`30d`).
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+
+/// Now, or the instant in `XTASK_NOW` (RFC 3339), which makes ages and
+/// backup names reproducible in tests and documentation.
+pub fn now() -> anyhow::Result<SystemTime> {
+    match std::env::var("XTASK_NOW") {
+        Ok(t) => humantime::parse_rfc3339(&t).with_context(|| {
+            format!("XTASK_NOW `{t}` is not an RFC 3339 time such as 2026-11-24T06:00:00Z")
+        }),
+        Err(_) => Ok(SystemTime::now()),
+    }
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Seconds between an object's creation and `now`.
+pub fn age_seconds(created: Option<&str>, now: SystemTime) -> Option<u64> {
+    let created = humantime::parse_rfc3339(created?).ok()?;
+    Some(
+        now.duration_since(created)
+            .unwrap_or(Duration::ZERO)
+            .as_secs(),
+    )
+}
+
+/// kubectl-style age: `45s`, `12m`, `5h`, `3d`.
+pub fn format_age(seconds: Option<u64>) -> String {
+    match seconds {
+        None => "-".to_owned(),
+        Some(s) if s < 120 => format!("{s}s"),
+        Some(s) if s < 7_200 => format!("{}m", s / 60),
+        Some(s) if s < 172_800 => format!("{}h", s / 3_600),
+        Some(s) => format!("{}d", s / 86_400),
+    }
+}
+
+/// A kubectl (Go) duration such as `90s`, `5m` or `1h30m`: parsed once,
+/// where it is given, and passed to kubectl as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeDuration {
+    text: String,
+    length: Duration,
+}
+
+impl KubeDuration {
+    pub fn length(&self) -> Duration {
+        self.length
+    }
+
+    /// The text kubectl's `--timeout` takes.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for KubeDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for KubeDuration {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let err = || format!("`{raw}` is not a duration; write it like 90s, 5m or 1h30m");
+        let mut rest = raw;
+        if rest.is_empty() {
+            return Err(err());
+        }
+        let mut total: u64 = 0;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                return Err(err());
+            }
+            let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+            rest = &rest[digits..];
+            let (unit, millis) = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)]
+                .into_iter()
+                .find(|(u, _)| rest.starts_with(u))
+                .ok_or_else(err)?;
+            rest = &rest[unit.len()..];
+            total = n
+                .checked_mul(millis)
+                .and_then(|m| total.checked_add(m))
+                .ok_or_else(err)?;
+        }
+        Ok(KubeDuration {
+            text: raw.to_owned(),
+            length: Duration::from_millis(total),
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KubeDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for KubeDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// A look-back period such as `30d`, `12h` or `90m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub seconds: u64,
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let err = || format!("`{raw}` is not a period; write it like 30d, 12h or 90m");
+        let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        let (n, unit) = raw.split_at(split);
+        let n: u64 = n.parse().map_err(|_| err())?;
+        let unit = match unit {
+            "d" => 86_400,
+            "h" => 3_600,
+            "m" => 60,
+            _ => return Err(err()),
+        };
+        if n == 0 {
+            return Err(err());
+        }
+        n.checked_mul(unit)
+            .map(|seconds| Period { seconds })
+            .ok_or_else(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!("30d".parse::<Period>().unwrap().seconds, 30 * 86_400);
+        assert_eq!("90m".parse::<Period>().unwrap().seconds, 5_400);
+        for bad in ["", "d", "30", "0d", "1w", "-1d", "1.5d"] {
+            assert!(bad.parse::<Period>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        for ok in ["90s", "5m", "1h30m", "250ms"] {
+            assert_eq!(ok.parse::<KubeDuration>().unwrap().as_str(), ok);
+        }
+        for bad in ["", "5", "5 minutes", "m5", "1.5h", "-1s"] {
+            assert!(bad.parse::<KubeDuration>().is_err(), "{bad}");
+        }
+        let d: KubeDuration = "1h30m".parse().unwrap();
+        assert_eq!(d.length(), Duration::from_secs(5_400));
+        assert_eq!(
+            "250ms".parse::<KubeDuration>().unwrap().length(),
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(format_age(Some(59)), "59s");
+        assert_eq!(format_age(Some(3_600)), "60m");
+        assert_eq!(format_age(Some(7_200)), "2h");
+        assert_eq!(format_age(Some(3 * 86_400 + 5)), "3d");
+        assert_eq!(format_age(None), "-");
+    }
+}

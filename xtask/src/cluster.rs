@@ -1,0 +1,252 @@
+//! Where a command points, resolved once from the cluster flags: the
+//! environment (`environments.yaml`), the kube context, kubectl, and the
+//! audit log. Every change to the cluster goes through [`Cluster::change`]:
+//! read what it needs, confirm as the environment and the change's risk
+//! require, make it, and record it in the audit log whatever the outcome.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::audit::AuditLog;
+use crate::environment::Environment;
+use crate::flags::ClusterArgs;
+use crate::kubectl::Kubectl;
+use crate::outcome::{Left, LeftUnchanged};
+use crate::tenant::{TenantName, TenantSpec};
+
+/// The environment and context a command targets, before kubectl is needed
+/// (a dry run renders for an environment without any cluster).
+pub struct Target {
+    environment: Option<Environment>,
+    /// `--context`, else the environment's.
+    context: Option<String>,
+    audit: AuditLog,
+    kubectl_flag: Option<PathBuf>,
+    call_timeout: std::time::Duration,
+}
+
+impl Target {
+    /// Resolves `--env`/`--context` against `environments.yaml`; the only
+    /// place the environment is looked up.
+    pub fn resolve(args: &ClusterArgs, root: &Path) -> anyhow::Result<Target> {
+        let environment = crate::environment::select(args.env.as_deref(), args.context.as_deref())?;
+        let context = args
+            .context
+            .clone()
+            .or_else(|| environment.as_ref().map(|e| e.context.clone()));
+        Ok(Target {
+            environment,
+            context,
+            audit: AuditLog::at(args.audit_log.as_deref(), root),
+            kubectl_flag: args.kubectl.clone(),
+            call_timeout: args.kubectl_timeout.length(),
+        })
+    }
+
+    pub fn environment(&self) -> Option<&Environment> {
+        self.environment.as_ref()
+    }
+
+    /// The tenant as this environment serves it (its host names).
+    pub fn tenant_view(&self, spec: &TenantSpec) -> TenantSpec {
+        match &self.environment {
+            Some(env) => env.tenant_view(spec),
+            None => spec.clone(),
+        }
+    }
+
+    /// Locates kubectl for this target.
+    pub fn connect(self) -> anyhow::Result<Cluster> {
+        let kubectl = Kubectl::locate(
+            self.kubectl_flag.as_deref(),
+            std::env::var_os("KUBECTL").as_deref().map(Path::new),
+            self.context.as_deref(),
+            self.call_timeout,
+        )?;
+        Ok(Cluster {
+            target: self,
+            kubectl,
+        })
+    }
+}
+
+/// A command's connection to the cluster.
+pub struct Cluster {
+    target: Target,
+    kubectl: Kubectl,
+}
+
+/// A change to one tenant, as the operator asked for it.
+pub struct Change<'a> {
+    pub tenant: &'a TenantName,
+    /// What it is, for the confirmation: `a restart`, `provisioning`.
+    pub action: &'a str,
+    /// `--yes`: stands in for typing the name where no terminal can ask.
+    pub yes: bool,
+    /// Set for changes that destroy data (restore, offboard): they need
+    /// the name typed in every environment.
+    pub destructive: Option<Destructive>,
+}
+
+/// What a destructive change says before it asks, and when it refuses.
+pub struct Destructive {
+    pub explanation: String,
+    pub refusal: String,
+}
+
+impl<'a> Change<'a> {
+    pub fn routine(tenant: &'a TenantName, action: &'a str, yes: bool) -> Change<'a> {
+        Change {
+            tenant,
+            action,
+            yes,
+            destructive: None,
+        }
+    }
+}
+
+impl Cluster {
+    /// [`Target::resolve`] then [`Target::connect`].
+    pub fn connect(args: &ClusterArgs, root: &Path) -> anyhow::Result<Cluster> {
+        Target::resolve(args, root)?.connect()
+    }
+
+    pub fn kubectl(&self) -> &Kubectl {
+        &self.kubectl
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// `context \`x\`` or `the current context`, for messages.
+    pub fn label(&self) -> String {
+        self.kubectl.context_label()
+    }
+
+    /// One change: `check` reads what the change needs (and may refuse,
+    /// having changed nothing), then the confirmation, then `make`. The
+    /// outcome is recorded in the audit log, whatever it is.
+    pub fn change<P, T>(
+        &self,
+        change: &Change<'_>,
+        check: impl FnOnce(&Kubectl) -> anyhow::Result<P>,
+        make: impl FnOnce(&Kubectl, P) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let result = check(&self.kubectl)
+            .and_then(|p| self.confirm(change).map(|()| p))
+            .and_then(|p| make(&self.kubectl, p));
+        self.record(change.tenant.as_str(), result)
+    }
+
+    /// The same change to many tenants under one confirmation (typing
+    /// `all`), `jobs` at a time; each tenant's outcome is recorded on its
+    /// own and passed to `done` as it comes. A refused confirmation is
+    /// recorded for every tenant.
+    pub fn change_each<I: Send, T: Send>(
+        &self,
+        action: &str,
+        yes: bool,
+        items: Vec<(TenantName, I)>,
+        jobs: usize,
+        run: impl Fn(&Kubectl, &TenantName, I) -> anyhow::Result<T> + Sync,
+        done: impl Fn(&TenantName, &anyhow::Result<T>) + Sync,
+    ) -> anyhow::Result<Vec<(TenantName, anyhow::Result<T>)>> {
+        if let Err(refused) = self.confirm_all(action, yes, items.len()) {
+            for (tenant, _) in &items {
+                let _ = self.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{refused:#}")));
+            }
+            return Err(refused);
+        }
+        Ok(crate::pool::run(items, jobs, |(tenant, item)| {
+            let result = self.record(tenant.as_str(), run(&self.kubectl, &tenant, item));
+            done(&tenant, &result);
+            (tenant, result)
+        }))
+    }
+
+    fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        self.target.audit.record(
+            self.target.context.as_deref(),
+            self.target.environment.as_ref().map(|e| e.name.as_str()),
+            tenant,
+            result,
+        )
+    }
+
+    /// The one confirmation rule. An environment with `confirm: true`
+    /// (production) needs the tenant name typed for every change; in a
+    /// terminal nothing stands in for typing it, without one `--yes` does.
+    /// A destructive change needs the name typed in any environment, and
+    /// `--yes` stands in for it wherever the environment does not insist.
+    fn confirm(&self, change: &Change<'_>) -> anyhow::Result<()> {
+        let env = self.target.environment.as_ref().filter(|e| e.confirm);
+        let (explanation, refusal) = match (&change.destructive, env) {
+            (None, None) => return Ok(()),
+            (Some(d), None) => (d.explanation.clone(), d.refusal.clone()),
+            (destructive, Some(env)) => (
+                format!(
+                    "Environment {} (context {}): {} of tenant {}.{}",
+                    env.name,
+                    env.context,
+                    change.action,
+                    change.tenant,
+                    destructive
+                        .as_ref()
+                        .map(|d| format!(" {}", d.explanation))
+                        .unwrap_or_default()
+                ),
+                format!(
+                    "environment {} needs confirmation for {}",
+                    env.name, change.action
+                ),
+            ),
+        };
+        typed(
+            change.tenant.as_str(),
+            &explanation,
+            &refusal,
+            change.yes,
+            env.is_some(),
+        )
+    }
+
+    fn confirm_all(&self, action: &str, yes: bool, count: usize) -> anyhow::Result<()> {
+        let Some(env) = self.target.environment.as_ref().filter(|e| e.confirm) else {
+            return Ok(());
+        };
+        typed(
+            "all",
+            &format!(
+                "Environment {} (context {}): {action} of all {count} tenants.",
+                env.name, env.context
+            ),
+            &format!(
+                "environment {} needs confirmation for {action} of all tenants",
+                env.name
+            ),
+            yes,
+            true,
+        )
+    }
+}
+
+/// Asks for `expected` typed, or takes `--yes` as allowed (see [`Cluster::confirm`]).
+fn typed(
+    expected: &str,
+    explanation: &str,
+    refusal: &str,
+    yes: bool,
+    strict: bool,
+) -> anyhow::Result<()> {
+    let terminal = std::io::stdin().is_terminal();
+    if yes && !(strict && terminal) {
+        return Ok(());
+    }
+    if !terminal {
+        crate::outcome::bail_unchanged!(
+            "{refusal}: run it in a terminal to type `{expected}`, or pass --yes"
+        );
+    }
+    crate::prompt::ask_typed(expected, explanation).left_unchanged(Left::NothingChanged)
+}

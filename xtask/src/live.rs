@@ -1,0 +1,228 @@
+//! The live view of tenants, shared by every command: finding them (by
+//! their namespace's label, never by guessing from names), the bot's
+//! Deployment and pods, readiness, and the suspension markers.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::clock::KubeDuration;
+use crate::kubectl::{Kubectl, Scope};
+use crate::names::{
+    APP_LABEL, BOT_APP, SUSPENDED_ANNOTATION, SUSPENDED_INGRESSES_ANNOTATION,
+    SUSPENDED_REPLICAS_ANNOTATION, TENANT_LABEL,
+};
+use crate::object::{annotation, applyable, label, str_at};
+use crate::tenant::TenantName;
+
+/// The tenants on the cluster: namespaces carrying the tenant label.
+pub struct Tenants {
+    pub namespaces: Vec<Value>,
+}
+
+impl Tenants {
+    pub fn discover(kubectl: &Kubectl) -> anyhow::Result<Tenants> {
+        let mut namespaces = kubectl.get_list("namespaces", Scope::Cluster, Some(TENANT_LABEL))?;
+        namespaces.sort_by_key(|ns| tenant_of(ns).unwrap_or_default());
+        Ok(Tenants { namespaces })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.namespaces.iter().filter_map(tenant_of).collect()
+    }
+
+    pub fn find(&self, tenant: &str) -> Option<&Value> {
+        self.namespaces
+            .iter()
+            .find(|ns| tenant_of(ns).as_deref() == Some(tenant))
+    }
+
+    /// The tenant's namespace object, or an error that lists the tenants
+    /// that do exist.
+    pub fn require(&self, tenant: &TenantName) -> anyhow::Result<&Value> {
+        if let Some(ns) = self.find(tenant.as_str()) {
+            return Ok(ns);
+        }
+        let names = self.names();
+        if names.is_empty() {
+            bail!(
+                "tenant {tenant} does not exist: there are no tenants on this cluster yet \
+                 (create one with `cargo xtask provision`); check --context if you expected some"
+            )
+        }
+        bail!(
+            "tenant {tenant} does not exist on this cluster; the tenants are: {}",
+            names.join(", ")
+        )
+    }
+}
+
+/// The tenant an object belongs to, from its label.
+pub fn tenant_of(object: &Value) -> Option<String> {
+    label(object, TENANT_LABEL).map(str::to_owned)
+}
+
+/// Whether an object is (or belongs to) the bot, by its app label.
+pub fn is_bot(o: &Value) -> bool {
+    label(o, APP_LABEL) == Some(BOT_APP)
+}
+
+pub fn pod_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+pub fn pod_restarts(pod: &Value) -> u64 {
+    pod.pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["restartCount"].as_u64())
+        .sum()
+}
+
+/// When a namespace began to be deleted, if it is Terminating.
+pub fn terminating_since(namespace: &Value) -> Option<&str> {
+    str_at(namespace, "/metadata/deletionTimestamp")
+}
+
+/// When the tenant was suspended, if it is.
+pub fn suspended_since(namespace: &Value) -> Option<&str> {
+    annotation(namespace, SUSPENDED_ANNOTATION)
+}
+
+/// What `admin suspend` recorded on the namespace to come back to.
+pub struct Suspension {
+    pub replicas: u32,
+    pub ingresses: Vec<Value>,
+}
+
+impl Suspension {
+    /// Records the state to come back to, then the time, on the namespace.
+    pub fn record(
+        kubectl: &Kubectl,
+        namespace: &str,
+        replicas: u32,
+        ingresses: &[Value],
+        since: &str,
+    ) -> anyhow::Result<()> {
+        let ingress_json =
+            serde_json::to_string(&ingresses.iter().cloned().map(applyable).collect::<Vec<_>>())?;
+        let target = format!("namespace/{namespace}");
+        for (key, value) in [
+            (SUSPENDED_REPLICAS_ANNOTATION, replicas.to_string()),
+            (SUSPENDED_INGRESSES_ANNOTATION, ingress_json),
+            (SUSPENDED_ANNOTATION, since.to_owned()),
+        ] {
+            kubectl.annotate(namespace, &target, key, Some(&value))?;
+        }
+        Ok(())
+    }
+
+    /// The recorded state of a suspended tenant's namespace.
+    pub fn read(namespace: &Value) -> anyhow::Result<Suspension> {
+        Ok(Suspension {
+            replicas: annotation(namespace, SUSPENDED_REPLICAS_ANNOTATION)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1),
+            ingresses: serde_json::from_str(
+                annotation(namespace, SUSPENDED_INGRESSES_ANNOTATION).unwrap_or("[]"),
+            )
+            .context("the recorded Ingress of the suspended tenant is unreadable")?,
+        })
+    }
+
+    /// Removes the markers: the tenant is no longer suspended.
+    pub fn clear(kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
+        let target = format!("namespace/{namespace}");
+        for key in [
+            SUSPENDED_ANNOTATION,
+            SUSPENDED_REPLICAS_ANNOTATION,
+            SUSPENDED_INGRESSES_ANNOTATION,
+        ] {
+            kubectl.annotate(namespace, &target, key, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// A tenant's bot Deployment as the cluster has it.
+pub struct BotDeployment {
+    pub tenant: TenantName,
+    pub namespace: String,
+    pub name: String,
+    pub replicas: u32,
+    /// The bot's container name.
+    pub container: String,
+    pub object: Value,
+    /// When the tenant was suspended, if it is.
+    pub suspended: Option<String>,
+}
+
+impl BotDeployment {
+    /// Checks the tenant exists, then reads its bot Deployment.
+    pub fn find(kubectl: &Kubectl, tenant: &TenantName) -> anyhow::Result<BotDeployment> {
+        let tenants = Tenants::discover(kubectl)?;
+        let ns = tenants.require(tenant)?;
+        let suspended = suspended_since(ns).map(str::to_owned);
+        let namespace = str_at(ns, "/metadata/name").unwrap_or_default().to_owned();
+        let selector = crate::names::bot_selector_arg(tenant.as_str());
+        let deployments =
+            kubectl.get_list("deployments", Scope::Namespace(&namespace), Some(&selector))?;
+        let Some(object) = deployments.into_iter().next() else {
+            bail!(
+                "tenant {tenant} has no bot Deployment in {namespace}; re-create it with \
+                 `cargo xtask provision {tenant} --values tenants/{tenant}.yaml`"
+            );
+        };
+        Ok(BotDeployment {
+            tenant: tenant.clone(),
+            name: str_at(&object, "/metadata/name")
+                .unwrap_or(crate::names::BOT)
+                .to_owned(),
+            replicas: object
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1) as u32,
+            container: str_at(&object, "/spec/template/spec/containers/0/name")
+                .unwrap_or(crate::names::BOT)
+                .to_owned(),
+            namespace,
+            object,
+            suspended,
+        })
+    }
+
+    /// The bot's pods now.
+    pub fn pods(&self, kubectl: &Kubectl) -> anyhow::Result<Vec<Value>> {
+        let selector = crate::names::bot_selector_arg(self.tenant.as_str());
+        kubectl.get_list("pods", Scope::Namespace(&self.namespace), Some(&selector))
+    }
+
+    /// Polls until the bot has no pods left (`kubectl wait --for=delete`
+    /// fails when there is nothing to wait for, so it cannot be used here).
+    pub fn wait_for_no_pods(
+        &self,
+        kubectl: &Kubectl,
+        timeout: &KubeDuration,
+    ) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            if self.pods(kubectl)?.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout.length() {
+                bail!(
+                    "the bot's pod is still there after {timeout}; `kubectl --namespace {} get pods` shows why",
+                    self.namespace
+                );
+            }
+            crate::interrupt::check()?;
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! What an apply of a tenant would do, worked out before anything changes:
+//! the cluster read once for the tenant, clashes with other tenants refused,
+//! what to apply and what to keep (existing credentials and volumes), and
+//! the plan `provision --plan` and `admin drift` show. After an apply, which
+//! objects changed is decided by their content, never by resourceVersion
+//! alone (a status update bumps that without any change of ours).
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use serde_json::Value;
+
+use crate::kubectl::{Conflicts, Kubectl, Scope};
+use crate::names::{
+    CREDENTIALS_SECRET, DOMAINS_ANNOTATION, MANAGER, TENANT_LABEL, WHATSAPP_NUMBER_ANNOTATION,
+};
+use crate::object::{annotation, content_differs, kind_and_name, label, str_at};
+use crate::outcome::{Left, LeftUnchanged};
+use crate::platform::{Platform, QuantityKind, parse_quantity};
+use crate::render::{Manifest, SecretValues, Templates, to_yaml_stream};
+use crate::tenant::{self, TenantSpec, format_problems};
+
+/// Live objects by kind and name.
+pub type LiveObjects = BTreeMap<(String, String), Value>;
+
+/// An object provision renders but never applies again once it exists.
+pub struct Kept {
+    pub manifest: Manifest,
+    pub reason: KeptReason,
+}
+
+pub enum KeptReason {
+    /// The Secret: credentials are never regenerated.
+    Credentials,
+    /// A volume claim; `resize` when the tier now asks for another size.
+    Volume { resize: Option<(String, String)> },
+}
+
+impl Kept {
+    pub fn note(&self) -> String {
+        match &self.reason {
+            KeptReason::Credentials => "exists; credentials are never regenerated".to_owned(),
+            KeptReason::Volume { resize: None } => {
+                "exists; volumes are never re-applied".to_owned()
+            }
+            KeptReason::Volume {
+                resize: Some((have, want)),
+            } => format!(
+                "exists; volumes are never re-applied. It requests {have} but the tier now asks for {want}: resize it by hand if the storage class allows"
+            ),
+        }
+    }
+}
+
+/// What an apply of `spec` would send, after reading the cluster.
+pub struct Prepared {
+    /// The lowercase kinds of the tenant's namespaced objects.
+    pub kinds: Vec<String>,
+    pub own_namespace: Option<Value>,
+    pub existing: LiveObjects,
+    pub to_apply: Vec<Manifest>,
+    pub kept: Vec<Kept>,
+    pub secret_missing: bool,
+    pub secrets: SecretValues,
+}
+
+impl Prepared {
+    /// The live object a manifest would replace, if any.
+    pub fn live(&self, m: &Manifest) -> Option<&Value> {
+        if m.kind == "Namespace" {
+            self.own_namespace.as_ref()
+        } else {
+            self.existing.get(&(m.kind.clone(), m.name.clone()))
+        }
+    }
+}
+
+/// Reads the tenant's namespace and objects and every other tenant's
+/// claims; refuses an unowned namespace and clashes (changing nothing), and
+/// decides what to apply. With `generate_secrets` false the Secret stays
+/// redacted (plans).
+pub fn prepare(
+    kubectl: &Kubectl,
+    platform: &Platform,
+    templates: &Templates,
+    spec: &TenantSpec,
+    generate_secrets: bool,
+) -> anyhow::Result<Prepared> {
+    let ns = spec.namespace.as_str();
+    let rendered = templates.render_tenant(spec, platform, &SecretValues::Redacted)?;
+    let kinds = unique_kinds(&rendered, |k| k != "Namespace");
+    let (own_namespace, existing) =
+        live_state(kubectl, ns, &kinds).left_unchanged(Left::NothingChanged)?;
+    if let Some(existing) = &own_namespace
+        && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
+    {
+        crate::outcome::bail_unchanged!(
+            "namespace {ns} already exists but does not belong to tenant {} (no `{TENANT_LABEL}={}` label); \
+             it was not created by provision. Choose another tenant name, or label the namespace if it \
+             really is this tenant's.",
+            spec.name,
+            spec.name
+        );
+    }
+    let tenants = kubectl
+        .get_list("namespaces", Scope::Cluster, Some(TENANT_LABEL))
+        .left_unchanged(Left::NothingChanged)?;
+    let ingresses = kubectl
+        .get_list("ingresses", Scope::AllNamespaces, None)
+        .left_unchanged(Left::NothingChanged)?;
+    let conflicts = find_conflicts(spec, &tenants, &ingresses);
+    if !conflicts.is_empty() {
+        crate::outcome::bail_unchanged!(
+            "{}",
+            format_problems(
+                &format!(
+                    "tenant {} clashes with what is already on the cluster",
+                    spec.name
+                ),
+                &conflicts
+            )
+        );
+    }
+
+    let exists = |m: &Manifest| existing.contains_key(&(m.kind.clone(), m.name.clone()));
+    // Credentials are generated only for a Secret that does not exist yet.
+    let secret_missing = rendered.iter().any(|m| m.kind == "Secret" && !exists(m));
+    let secrets = if secret_missing && generate_secrets {
+        SecretValues::generate(&platform.bot.generated_secrets)?
+    } else {
+        SecretValues::Redacted
+    };
+    let manifests = if secrets.is_generated() {
+        templates.render_tenant(spec, platform, &secrets)?
+    } else {
+        rendered
+    };
+    let mut kept = Vec::new();
+    let mut to_apply = Vec::new();
+    for m in manifests {
+        let reason = match m.kind.as_str() {
+            "Secret" if exists(&m) => Some(KeptReason::Credentials),
+            "PersistentVolumeClaim" if exists(&m) => {
+                let live = &existing[&(m.kind.clone(), m.name.clone())];
+                Some(KeptReason::Volume {
+                    resize: resize(&m, live),
+                })
+            }
+            _ => None,
+        };
+        match reason {
+            Some(reason) => kept.push(Kept {
+                manifest: m,
+                reason,
+            }),
+            None => to_apply.push(m),
+        }
+    }
+    Ok(Prepared {
+        kinds,
+        own_namespace,
+        existing,
+        to_apply,
+        kept,
+        secret_missing,
+        secrets,
+    })
+}
+
+/// One line of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanChange {
+    /// `+ kind/name`: would be created.
+    Create(String),
+    /// `~ kind/name`: would be changed.
+    Update(String),
+    /// The Secret would be created with fresh credentials (never shown).
+    CreateCredentials { namespace: String },
+    /// Needs a hand: provision never does it (a volume resize).
+    Manual { reference: String, note: String },
+}
+
+impl PlanChange {
+    /// Whether an apply would make this change.
+    pub fn applies(&self) -> bool {
+        !matches!(self, PlanChange::Manual { .. })
+    }
+}
+
+impl std::fmt::Display for PlanChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanChange::Create(r) => write!(f, "+ {r}"),
+            PlanChange::Update(r) => write!(f, "~ {r}"),
+            PlanChange::CreateCredentials { namespace } => write!(
+                f,
+                "+ secret/{CREDENTIALS_SECRET} in {namespace} (credentials generated at apply, never shown)"
+            ),
+            PlanChange::Manual { reference, note } => write!(f, "! {reference} ({note})"),
+        }
+    }
+}
+
+/// What an apply would change.
+pub struct Plan {
+    pub changes: Vec<PlanChange>,
+    /// kubectl's unified diff of those objects (the Secret is never in it).
+    pub diff: String,
+}
+
+impl Plan {
+    /// How many objects an apply would change.
+    pub fn applying(&self) -> usize {
+        self.changes.iter().filter(|c| c.applies()).count()
+    }
+}
+
+/// Runs `kubectl diff --server-side` on what an apply would send, without
+/// the Secret (whose values are never shown), and summarises it.
+pub fn diff_plan(
+    kubectl: &Kubectl,
+    spec: &TenantSpec,
+    prepared: &Prepared,
+) -> anyhow::Result<Plan> {
+    let objects: Vec<Manifest> = prepared
+        .to_apply
+        .iter()
+        .filter(|m| m.kind != "Secret")
+        .cloned()
+        .collect();
+    let stream = to_yaml_stream(&objects)?;
+    let diff = kubectl
+        .diff(&stream, MANAGER, Conflicts::Refuse)?
+        .unwrap_or_default();
+    let mut changes = Vec::new();
+    for m in &objects {
+        // kubectl names each file group.version.Kind.namespace.name.
+        let suffix = format!(
+            ".{}.{}.{}",
+            m.kind,
+            m.namespace.as_deref().unwrap_or(""),
+            m.name
+        );
+        let header = diff
+            .lines()
+            .any(|l| l.starts_with("diff ") && l.ends_with(&suffix));
+        if header {
+            changes.push(if prepared.live(m).is_some() {
+                PlanChange::Update(m.reference())
+            } else {
+                PlanChange::Create(m.reference())
+            });
+        }
+    }
+    if prepared.secret_missing {
+        changes.push(PlanChange::CreateCredentials {
+            namespace: spec.namespace.clone(),
+        });
+    }
+    for k in &prepared.kept {
+        if matches!(k.reason, KeptReason::Volume { resize: Some(_) }) {
+            changes.push(PlanChange::Manual {
+                reference: k.manifest.reference(),
+                note: k.note(),
+            });
+        }
+    }
+    Ok(Plan { changes, diff })
+}
+
+/// The tenant's namespace and its objects of `kinds`, as the cluster has them.
+pub fn live_state(
+    kubectl: &Kubectl,
+    ns: &str,
+    kinds: &[String],
+) -> anyhow::Result<(Option<Value>, LiveObjects)> {
+    let namespace = kubectl.get_optional("namespace", ns)?;
+    let objects = kubectl
+        .get_list(&kinds.join(","), Scope::Namespace(ns), None)?
+        .into_iter()
+        .filter_map(|o| Some((kind_and_name(&o)?, o)))
+        .collect();
+    Ok((namespace, objects))
+}
+
+/// What an apply did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectChange {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl ObjectChange {
+    /// From the object before (None: absent) and after, by content.
+    pub fn between(before: Option<&Value>, after: Option<&Value>) -> Option<ObjectChange> {
+        match (before, after) {
+            (None, Some(_)) => Some(ObjectChange::Created),
+            (Some(a), Some(b)) if content_differs(a, b) => Some(ObjectChange::Configured),
+            (Some(_), Some(_)) => Some(ObjectChange::Unchanged),
+            (_, None) => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectChange::Created => "created",
+            ObjectChange::Configured => "configured",
+            ObjectChange::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// After a failed apply: reads the cluster back and says exactly which of
+/// the objects changed, or that it could not tell.
+pub fn what_changed(kubectl: &Kubectl, ns: &str, prepared: &Prepared) -> String {
+    let Ok((namespace, objects)) = live_state(kubectl, ns, &prepared.kinds) else {
+        return "The cluster could not be read back to tell which objects were applied before the failure."
+            .to_owned();
+    };
+    let mut changed = Vec::new();
+    for m in &prepared.to_apply {
+        let after = if m.kind == "Namespace" {
+            namespace.as_ref()
+        } else {
+            objects.get(&(m.kind.clone(), m.name.clone()))
+        };
+        if let Some(c @ (ObjectChange::Created | ObjectChange::Configured)) =
+            ObjectChange::between(prepared.live(m), after)
+        {
+            changed.push(format!("{} ({})", m.reference(), c.as_str()));
+        }
+    }
+    if changed.is_empty() {
+        format!(
+            "Nothing was changed: all {} objects are as they were.",
+            prepared.to_apply.len()
+        )
+    } else {
+        format!(
+            "Changed before the failure: {}. The other {} objects are as they were.",
+            changed.join(", "),
+            prepared.to_apply.len() - changed.len()
+        )
+    }
+}
+
+/// Domains and numbers that another tenant, or any Ingress outside this
+/// tenant's namespace, already uses.
+pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for ns in tenants {
+        let Some(name) = str_at(ns, "/metadata/name").map(str::to_owned) else {
+            continue;
+        };
+        if name == spec.namespace {
+            continue;
+        }
+        let owner = label(ns, TENANT_LABEL).unwrap_or(&name).to_owned();
+        if annotation(ns, WHATSAPP_NUMBER_ANNOTATION) == Some(spec.whatsapp_number.as_str()) {
+            out.push(format!(
+                "WhatsApp number {} is already used by tenant {owner} (namespace {name}); each bot needs its own number",
+                spec.whatsapp_number
+            ));
+        }
+        let theirs = annotation(ns, DOMAINS_ANNOTATION).unwrap_or_default();
+        for other in theirs.split(',').filter(|d| !d.is_empty()) {
+            for mine in &spec.domains {
+                if tenant::domains_overlap(mine, other) {
+                    out.push(format!(
+                        "domain {mine} is already used by tenant {owner} (as {other}); remove it from this tenant or offboard the other first"
+                    ));
+                }
+            }
+        }
+    }
+    for ing in ingresses {
+        let ing_ns = str_at(ing, "/metadata/namespace")
+            .map(str::to_owned)
+            .unwrap_or_default();
+        if ing_ns == spec.namespace {
+            continue;
+        }
+        let ing_name = str_at(ing, "/metadata/name")
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let hosts = ing
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("host").and_then(Value::as_str));
+        for host in hosts {
+            for mine in &spec.domains {
+                let msg = format!(
+                    "domain {mine} is already served by Ingress {ing_ns}/{ing_name} (host {host}); remove it there first or choose another domain"
+                );
+                if tenant::domains_overlap(mine, host)
+                    && !out
+                        .iter()
+                        .any(|m| m.starts_with(&format!("domain {mine} is already used")))
+                {
+                    out.push(msg);
+                }
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// The sizes a kept claim has and the tier now asks for, when they differ.
+fn resize(desired: &Manifest, live: &Value) -> Option<(String, String)> {
+    let want = str_at(&desired.object, "/spec/resources/requests/storage")?;
+    let have = str_at(live, "/spec/resources/requests/storage")?;
+    let parse = |q: &str| parse_quantity(q, QuantityKind::Bytes).ok();
+    (parse(want) != parse(have)).then(|| (have.to_owned(), want.to_owned()))
+}
+
+fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for m in manifests {
+        let kind = m.kind.to_ascii_lowercase();
+        if keep(&m.kind) && !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+/// Refuses a plan or apply that the cluster cannot take as it is.
+pub fn refuse_unusable_namespace(spec: &TenantSpec, prepared: &Prepared) -> anyhow::Result<()> {
+    if let Some(ns) = &prepared.own_namespace
+        && let Some(since) = crate::live::terminating_since(ns)
+    {
+        bail!(
+            "namespace {} is being deleted (Terminating since {since}), so nothing can be created in it. \
+             Wait until `kubectl get namespace {}` says NotFound, then run this again to provision tenant {} afresh.",
+            spec.namespace,
+            spec.namespace,
+            spec.name
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::{TenantName, TenantValues};
+
+    fn spec(domains: &[&str], number: &str) -> TenantSpec {
+        let values = TenantValues {
+            mla_name: Some("A".into()),
+            constituency: Some("B".into()),
+            whatsapp_number: Some(number.into()),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        };
+        TenantSpec::resolve(
+            &TenantName::parse("a").unwrap(),
+            &values,
+            &["small"],
+            "small",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn conflicts_with_other_tenants_and_foreign_ingresses() {
+        let tenants = vec![
+            serde_json::json!({"metadata": {"name": "tenant-b", "labels": {TENANT_LABEL: "b"},
+                "annotations": {"mla-platform.in/domains": "b.in,*.shared.in", "mla-platform.in/whatsapp-number": "+919800000001"}}}),
+            serde_json::json!({"metadata": {"name": "tenant-a", "labels": {TENANT_LABEL: "a"},
+                "annotations": {"mla-platform.in/domains": "a.in", "mla-platform.in/whatsapp-number": "+919800000002"}}}),
+        ];
+        let ingresses = vec![
+            serde_json::json!({"metadata": {"name": "web", "namespace": "marketing"}, "spec": {"rules": [{"host": "site.in"}]}}),
+            serde_json::json!({"metadata": {"name": "bot", "namespace": "tenant-a"}, "spec": {"rules": [{"host": "a.in"}]}}),
+        ];
+        assert!(find_conflicts(&spec(&["a.in"], "+919800000002"), &tenants, &ingresses).is_empty());
+        let found = find_conflicts(
+            &spec(&["a.in", "x.shared.in", "site.in"], "+919800000001"),
+            &tenants,
+            &ingresses,
+        );
+        insta::assert_snapshot!(found.join("\n"), @r"
+        WhatsApp number +919800000001 is already used by tenant b (namespace tenant-b); each bot needs its own number
+        domain x.shared.in is already used by tenant b (as *.shared.in); remove it from this tenant or offboard the other first
+        domain site.in is already served by Ingress marketing/web (host site.in); remove it there first or choose another domain
+        ");
+    }
+
+    #[test]
+    fn changes_are_decided_by_content() {
+        let before = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "1"}, "data": {"a": "1"}});
+        let status_only = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "7"}, "data": {"a": "1"}, "status": {"x": 1}});
+        let edited = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "8"}, "data": {"a": "2"}});
+        assert_eq!(
+            ObjectChange::between(Some(&before), Some(&status_only)),
+            Some(ObjectChange::Unchanged)
+        );
+        assert_eq!(
+            ObjectChange::between(Some(&before), Some(&edited)),
+            Some(ObjectChange::Configured)
+        );
+        assert_eq!(
+            ObjectChange::between(None, Some(&edited)),
+            Some(ObjectChange::Created)
+        );
+        assert_eq!(
+            PlanChange::CreateCredentials {
+                namespace: "tenant-a".into()
+            }
+            .to_string(),
+            "+ secret/bot-credentials in tenant-a (credentials generated at apply, never shown)"
+        );
+    }
+}
