@@ -1,8 +1,9 @@
 //! The Pod Security Standards' `restricted` profile, checked offline on a
-//! pod spec (a Deployment's template, the workbench pod). The cluster
-//! enforces the same profile through the namespace's
-//! `pod-security.kubernetes.io/enforce` label; this catches a template that
-//! would be rejected before it ever reaches a cluster.
+//! pod spec. The test suite runs it on every rendered pod template and on
+//! the workbench pod (`tests/schemas.rs`), so a template the cluster would
+//! reject fails CI; `admin verify` runs it on the live bot Deployment.
+//! Provision itself does not: on the cluster, the namespace's
+//! `pod-security.kubernetes.io/enforce` label makes admission refuse such pods.
 
 use serde_json::Value;
 

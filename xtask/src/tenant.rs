@@ -99,16 +99,32 @@ impl SiteContent {
 
     /// Validates and normalises every text; problems are prefixed by field.
     fn resolve(&self, problems: &mut Vec<String>) -> SiteContent {
-        let mut line = |key: &str, v: &Option<String>| {
+        // Each text has its own name in messages and its own example.
+        let mut line = |key: &str, what: &str, example: &str, v: &Option<String>| {
             v.as_deref().and_then(|raw| {
-                validate_free_text(&format!("site.{key}"), "Sevak of Pune Central", raw)
+                validate_free_text(what, example, raw)
                     .map_err(|e| problems.push(format!("site.{key}: {e}")))
                     .ok()
             })
         };
-        let tagline = line("tagline", &self.tagline);
-        let office_hours = line("office_hours", &self.office_hours);
-        let office_address = line("office_address", &self.office_address);
+        let tagline = line(
+            "tagline",
+            "the tagline",
+            "Sevak of Pune Central",
+            &self.tagline,
+        );
+        let office_hours = line(
+            "office_hours",
+            "the office hours line",
+            "Mon-Sat 10:00-17:00",
+            &self.office_hours,
+        );
+        let office_address = line(
+            "office_address",
+            "the office address",
+            "MLA Office, Shivaji Nagar, Pune 411005",
+            &self.office_address,
+        );
         let about = self.about.as_deref().and_then(|raw| {
             let text = raw.trim().replace("\r\n", "\n");
             let chars = text.chars().count();
@@ -868,7 +884,21 @@ mod tests {
                 .iter()
                 .any(|p| p.starts_with("site.office_hours: "))
         );
-        values.site.office_hours = None;
+        // Each field is named once, with an example of its own.
+        values.site.about = None;
+        values.site.office_hours = Some(" ".into());
+        values.site.tagline = Some("".into());
+        values.site.office_address = Some("\t".into());
+        let problems = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "site.tagline: the tagline is empty; example: `Sevak of Pune Central`",
+                "site.office_hours: the office hours line is empty; example: `Mon-Sat 10:00-17:00`",
+                "site.office_address: the office address is empty; example: `MLA Office, Shivaji Nagar, Pune 411005`",
+            ]
+        );
+        values.site = Default::default();
         values.site.about = Some("x".repeat(MAX_ABOUT + 1));
         let problems = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap_err();
         assert!(problems[0].contains("4001 characters"), "{problems:?}");
