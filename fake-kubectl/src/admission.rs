@@ -1,10 +1,269 @@
-//! The part of admission the tool relies on: Pod Security `restricted`
-//! enforcement on Pods in a namespace labelled for it (the checks a
-//! privileged probe pod trips). Quotas and other profiles are not simulated.
+//! Admission of a new Pod, as the API server's plugins do it and in their
+//! order: LimitRanger (container defaults, then its bounds), PodSecurity
+//! (the `restricted` profile where the namespace enforces it), then
+//! ResourceQuota (pod count, CPU and memory against the namespace's
+//! quotas). Each refusal has the server's own wording; only Pod Security's
+//! says `violates PodSecurity`. Pods that a Deployment's controller makes
+//! are not admitted here (see lib.rs).
 
 use serde_json::Value;
 
-pub fn pod_security(namespace: &Value, pod: &Value) -> Result<(), String> {
+use crate::state::State;
+
+/// The API server's Forbidden error for a pod, as kubectl prints it for a
+/// server-side apply.
+fn forbidden(pod: &Value, why: &str) -> String {
+    format!(
+        "Error from server (Forbidden): pods \"{}\" is forbidden: {why}",
+        pod["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// Admits a new pod into `namespace`, returning it with the LimitRange's
+/// defaults filled in, or the refusal.
+pub fn admit_pod(state: &State, namespace: &Value, mut pod: Value) -> Result<Value, String> {
+    let ns = namespace["metadata"]["name"].as_str().unwrap_or_default();
+    let in_ns = |kind: &str| -> Vec<Value> {
+        state
+            .objects()
+            .iter()
+            .filter(|o| o["kind"] == kind && o["metadata"]["namespace"] == ns)
+            .cloned()
+            .collect()
+    };
+    for range in in_ns("LimitRange") {
+        limit_range(&range, &mut pod)?;
+    }
+    pod_security(namespace, &pod)?;
+    let running: Vec<Value> = in_ns("Pod")
+        .into_iter()
+        .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+        .collect();
+    for quota in in_ns("ResourceQuota") {
+        resource_quota(&quota, &running, &pod)?;
+    }
+    Ok(pod)
+}
+
+/// A quantity in thousandths of its unit (millicores, or bytes × 1000).
+fn milli(q: &str) -> Option<u128> {
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let scale: u128 = match suffix {
+        "" => 1000,
+        "m" => 1,
+        "k" => 1000 * 1000,
+        "M" => 1000 * 1000u128.pow(2),
+        "G" => 1000 * 1000u128.pow(3),
+        "Ki" => 1000 << 10,
+        "Mi" => 1000 << 20,
+        "Gi" => 1000 << 30,
+        "Ti" => 1000 << 40,
+        _ => return None,
+    };
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let mut value = whole.parse::<u128>().ok()? * scale;
+    let mut unit = scale;
+    for d in frac.bytes() {
+        unit /= 10;
+        value += u128::from(d.checked_sub(b'0')?) * unit;
+    }
+    Some(value)
+}
+
+/// A quantity in canonical form, as the server prints it.
+fn format_quantity(resource: &str, milli: u128) -> String {
+    if resource.ends_with("cpu") {
+        return if milli.is_multiple_of(1000) {
+            (milli / 1000).to_string()
+        } else {
+            format!("{milli}m")
+        };
+    }
+    let bytes = milli / 1000;
+    for (unit, size) in [("Gi", 1u128 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+        if bytes > 0 && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
+fn containers(pod: &Value) -> Vec<&Value> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// LimitRanger: a container without requests or limits gets the range's
+/// defaults (requests default to the limits when only those are set), then
+/// every container must be within the range's max and min.
+fn limit_range(range: &Value, pod: &mut Value) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for item in range["spec"]["limits"].as_array().into_iter().flatten() {
+        if item["type"] != "Container" {
+            continue;
+        }
+        for c in pod["spec"]["containers"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            for (field, default_key) in [("limits", "default"), ("requests", "defaultRequest")] {
+                for (res, value) in item[default_key].as_object().into_iter().flatten() {
+                    if c.pointer(&format!("/resources/{field}/{res}")).is_none() {
+                        c["resources"][field][res] = value.clone();
+                    }
+                }
+            }
+            let limits = c["resources"]["limits"].clone();
+            for (res, value) in limits.as_object().into_iter().flatten() {
+                if c.pointer(&format!("/resources/requests/{res}")).is_none() {
+                    c["resources"]["requests"][res] = value.clone();
+                }
+            }
+        }
+        for c in containers(pod) {
+            for (res, max) in item["max"].as_object().into_iter().flatten() {
+                let (Some(max), Some(limit)) = (
+                    max.as_str(),
+                    c.pointer(&format!("/resources/limits/{res}"))
+                        .and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                if milli(limit) > milli(max) {
+                    problems.push(format!(
+                        "maximum {res} usage per Container is {max}, but limit is {limit}"
+                    ));
+                }
+            }
+            for (res, min) in item["min"].as_object().into_iter().flatten() {
+                let (Some(min), Some(request)) = (
+                    min.as_str(),
+                    c.pointer(&format!("/resources/requests/{res}"))
+                        .and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                if milli(request) < milli(min) {
+                    problems.push(format!(
+                        "minimum {res} usage per Container is {min}, but request is {request}"
+                    ));
+                }
+            }
+        }
+    }
+    match problems.as_slice() {
+        [] => Ok(()),
+        [one] => Err(forbidden(pod, one)),
+        many => Err(forbidden(pod, &format!("[{}]", many.join(", ")))),
+    }
+}
+
+/// ResourceQuota: the new pod's requests and limits, plus the namespace's
+/// pods', within every hard limit; compute limits must be set to count.
+fn resource_quota(quota: &Value, running: &[Value], pod: &Value) -> Result<(), String> {
+    let name = quota["metadata"]["name"].as_str().unwrap_or_default();
+    let hard = quota["spec"]["hard"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let usage = |p: &Value, resource: &str| -> u128 {
+        if resource == "pods" {
+            return 1000;
+        }
+        let (field, res) = match resource.split_once('.') {
+            Some((f, r)) => (f, r),
+            None => ("requests", resource),
+        };
+        containers(p)
+            .iter()
+            .filter_map(|c| c.pointer(&format!("/resources/{field}/{res}")))
+            .filter_map(Value::as_str)
+            .filter_map(milli)
+            .sum()
+    };
+    let compute = [
+        "requests.cpu",
+        "limits.cpu",
+        "requests.memory",
+        "limits.memory",
+        "cpu",
+        "memory",
+    ];
+    let mut missing = Vec::new();
+    for resource in hard.keys().filter(|r| compute.contains(&r.as_str())) {
+        let (field, res) = resource.split_once('.').unwrap_or(("requests", resource));
+        for c in containers(pod) {
+            if c.pointer(&format!("/resources/{field}/{res}")).is_none() {
+                missing.push(format!(
+                    "{field}.{res} for: {}",
+                    c["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(forbidden(
+            pod,
+            &format!("failed quota: {name}: must specify {}", missing.join("; ")),
+        ));
+    }
+    let mut failed: Vec<(String, String, String, String)> = Vec::new();
+    for (resource, limit) in &hard {
+        if !(resource == "pods" || compute.contains(&resource.as_str())) {
+            continue;
+        }
+        let Some(limit_milli) = limit.as_str().and_then(milli) else {
+            continue;
+        };
+        let used: u128 = running.iter().map(|p| usage(p, resource)).sum();
+        let requested = usage(pod, resource);
+        if used + requested > limit_milli {
+            let show = |m: u128| {
+                if resource == "pods" {
+                    (m / 1000).to_string()
+                } else {
+                    format_quantity(resource, m)
+                }
+            };
+            failed.push((
+                resource.clone(),
+                show(requested),
+                show(used),
+                limit.as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    failed.sort();
+    let list = |pick: fn(&(String, String, String, String)) -> &String| {
+        failed
+            .iter()
+            .map(|f| format!("{}={}", f.0, pick(f)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    Err(forbidden(
+        pod,
+        &format!(
+            "exceeded quota: {name}, requested: {}, used: {}, limited: {}",
+            list(|f| &f.1),
+            list(|f| &f.2),
+            list(|f| &f.3)
+        ),
+    ))
+}
+
+fn pod_security(namespace: &Value, pod: &Value) -> Result<(), String> {
     let level = namespace
         .pointer("/metadata/labels/pod-security.kubernetes.io~1enforce")
         .and_then(Value::as_str);
@@ -58,9 +317,25 @@ pub fn pod_security(namespace: &Value, pod: &Value) -> Result<(), String> {
     if violations.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "Error from server (Forbidden): error when creating \"STDIN\": pods \"{}\" is forbidden: violates PodSecurity \"restricted:latest\": {}",
-        pod["metadata"]["name"].as_str().unwrap_or_default(),
-        violations.join(", ")
+    Err(forbidden(
+        pod,
+        &format!(
+            "violates PodSecurity \"restricted:latest\": {}",
+            violations.join(", ")
+        ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(milli("500m"), Some(500));
+        assert_eq!(milli("0.5"), Some(500));
+        assert_eq!(milli("256Mi"), Some(256_000 << 20));
+        assert_eq!(format_quantity("limits.cpu", 1500), "1500m");
+        assert_eq!(format_quantity("requests.memory", 512_000 << 20), "512Mi");
+    }
 }

@@ -1,14 +1,105 @@
 //! `apply --server-side` (and its `--dry-run=server`) and `diff
-//! --server-side`: validation as the API server does it, then storing.
+//! --server-side`: field ownership as the API server keeps it (`fields.rs`),
+//! then validation, admission and storing as the API server does them.
+//!
+//! A dry run, and each object of a diff, is evaluated on its own against
+//! the cluster as it is: a Namespace earlier in the same stream is not
+//! there for the objects after it (kubernetes/kubernetes#114141).
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use serde_json::{Map, Value, json};
 
 use crate::invocation::{Failure, Invocation};
-use crate::object::{key, labels, list, pretty};
+use crate::object::{key, labels, list, pretty, without_managed_fields};
 use crate::resources;
 use crate::state::State;
-use crate::{admission, controllers};
+use crate::{admission, controllers, fields, rbac};
+
+/// kubectl's help after a field-manager conflict (apply.go).
+const CONFLICT_HELP: &str =
+    "Please review the fields above--they currently have other managers. Here
+are the ways you can resolve this warning:
+* If you intend to manage all of these fields, please re-run the apply
+  command with the `--force-conflicts` flag.
+* If you do not intend to manage all of the fields, please edit your
+  manifest to remove references to the fields that should keep their
+  current managers.
+* You may co-own fields by updating your manifest to match the existing
+  value; in this case, you'll become the manager if the other manager(s)
+  stop managing the field (remove it from their configuration).
+See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts";
+
+/// Why one object was not applied.
+enum Refused {
+    /// A field-manager conflict (409): its message.
+    Conflict(String),
+    /// Any other error, as kubectl prints it.
+    Error(String),
+}
+
+/// The objects of a `-f -` stream, each with its namespace filled in.
+fn objects_of(inv: &Invocation, input: &str, code: i32) -> Result<Vec<Value>, Failure> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
+        .map_err(|e| Failure::new(code, format!("error: error parsing STDIN: {e}")))?;
+    let mut objects = Vec::new();
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
+                objects.extend(
+                    m.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            other => objects.push(other),
+        }
+    }
+    let default_ns = inv.namespace();
+    for object in &mut objects {
+        if object
+            .pointer("/metadata/namespace")
+            .is_some_and(Value::is_string)
+        {
+            continue;
+        }
+        let namespaced = object["kind"]
+            .as_str()
+            .and_then(resources::by_kind)
+            .is_some_and(|r| r.namespaced);
+        if namespaced && object.get("metadata").is_some_and(Value::is_object) {
+            object["metadata"]["namespace"] = json!(default_ns);
+        }
+    }
+    Ok(objects)
+}
+
+/// One object applied by `manager`: authorization, field ownership, then
+/// storing. Returns the stored object.
+fn apply_one(
+    state: &mut State,
+    object: Value,
+    manager: &str,
+    force: bool,
+) -> Result<Value, Refused> {
+    let (kind, ns, name) = key(&object);
+    let ns = (!ns.is_empty()).then_some(ns);
+    if let Some(r) = resources::by_kind(&kind) {
+        rbac::authorize(state, "patch", r, None, ns.as_deref(), Some(&name))
+            .map_err(Refused::Error)?;
+    }
+    let live = state.get(&kind, ns.as_deref(), &name).cloned();
+    let now = state.now();
+    let merged = fields::apply(&kind, live.as_ref(), &object, manager, force, &now)
+        .map_err(|c| Refused::Conflict(fields::conflict_message(&c)))?;
+    let (kind, ns, name) = store(state, merged).map_err(Refused::Error)?;
+    controllers::reconcile(state);
+    Ok(state
+        .get(&kind, ns.as_deref(), &name)
+        .cloned()
+        .unwrap_or_default())
+}
 
 pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
     inv.only(
@@ -21,6 +112,7 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
             "output",
             "namespace",
             "dry-run",
+            "show-managed-fields",
         ],
     )?;
     let dry_run = match inv.flag("dry-run") {
@@ -40,59 +132,37 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
     if !matches!(output, None | Some("json")) {
         return Err(Failure::not_implemented("`apply -o` other than json"));
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
-        .map_err(|e| Failure::new(1, format!("error: error parsing STDIN: {e}")))?;
-    let mut objects = Vec::new();
-    for doc in docs {
-        match doc {
-            Value::Null => {}
-            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
-                objects.extend(
-                    m.get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            }
-            other => objects.push(other),
-        }
-    }
+    // kubectl's default manager for server-side apply.
+    let manager = inv.flag("field-manager").unwrap_or("kubectl").to_owned();
+    let force = inv.flag("force-conflicts") == Some("true");
+    let objects = objects_of(inv, input, 1)?;
     if objects.is_empty() {
         return Err(Failure::new(1, "error: no objects passed to apply"));
     }
-    let default_ns = inv.namespace();
     let mut applied = Vec::new();
     let mut errors = Vec::new();
-    for mut object in objects {
-        if let Some(ns) = object
-            .pointer("/metadata/namespace")
-            .cloned()
-            .filter(Value::is_string)
-        {
-            object["metadata"]["namespace"] = ns;
-        } else if object.get("metadata").is_some_and(Value::is_object) {
-            let namespaced = object["kind"]
-                .as_str()
-                .and_then(resources::by_kind)
-                .is_some_and(|r| r.namespaced);
-            if namespaced {
-                object["metadata"]["namespace"] = json!(default_ns);
-            }
-        }
-        match store(state, object) {
-            Ok(key) => applied.push(key),
-            Err(e) => errors.push(e),
+    for object in objects {
+        let result = if dry_run {
+            state.dry_run(|s| apply_one(s, object, &manager, force))
+        } else {
+            apply_one(state, object, &manager, force)
+        };
+        match result {
+            Ok(stored) => applied.push(stored),
+            Err(Refused::Conflict(m)) => errors.push(format!("error: {m}\n{CONFLICT_HELP}")),
+            Err(Refused::Error(e)) => errors.push(e),
         }
     }
-    controllers::reconcile(state);
-    let fresh: Vec<Value> = applied
-        .iter()
-        .filter_map(|(kind, ns, name)| state.get(kind, ns.as_deref(), name).cloned())
-        .collect();
+    let shown: Vec<Value> = if inv.has("show-managed-fields") {
+        applied
+    } else {
+        applied.iter().map(without_managed_fields).collect()
+    };
     let stdout = match output {
-        Some(_) if fresh.len() == 1 => pretty(&fresh[0]),
-        Some(_) => pretty(&list(fresh)),
-        None => fresh
+        Some(_) if shown.len() == 1 => pretty(&shown[0]),
+        Some(_) if shown.is_empty() => String::new(),
+        Some(_) => pretty(&list(shown)),
+        None => shown
             .iter()
             .map(|o| {
                 format!(
@@ -103,14 +173,9 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
             })
             .collect(),
     };
-    if dry_run {
-        // The server validated and admitted everything, and stores nothing.
-        state.discard_changes();
-    }
     if errors.is_empty() {
         Ok(stdout)
     } else {
-        let _ = state.save();
         let mut f = Failure::new(1, errors.join("\n"));
         f.stdout = stdout;
         Err(f)
@@ -125,6 +190,20 @@ const SERVER_FIELDS: [&str; 5] = [
     "generation",
     "managedFields",
 ];
+
+/// Who owns what, without the times of the entries.
+fn ownership(o: &Value) -> Value {
+    let mut m = o
+        .pointer("/metadata/managedFields")
+        .cloned()
+        .unwrap_or(Value::Null);
+    for e in m.as_array_mut().into_iter().flatten() {
+        if let Some(e) = e.as_object_mut() {
+            e.remove("time");
+        }
+    }
+    m
+}
 
 fn user_content(o: &Value) -> Value {
     let mut o = o.clone();
@@ -195,15 +274,25 @@ pub fn store(
             ));
         }
     }
+    let exists = state
+        .index_of(&kind, ns.as_deref().filter(|_| resource.namespaced), &name)
+        .is_some();
     let ns = if resource.namespaced {
         let ns = ns.unwrap_or_else(|| "default".to_owned());
-        let Some(namespace) = state.get("Namespace", None, &ns) else {
+        let Some(namespace) = state.get("Namespace", None, &ns).cloned() else {
             return Err(format!(
                 "Error from server (NotFound): namespaces \"{ns}\" not found"
             ));
         };
-        if kind == "Pod" {
-            admission::pod_security(namespace, &object)?;
+        // The NamespaceLifecycle admission plugin.
+        if !exists && namespace.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(format!(
+                "Error from server (Forbidden): {} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                resource.qualified()
+            ));
+        }
+        if kind == "Pod" && !exists {
+            object = admission::admit_pod(state, &namespace, object)?;
         }
         Some(ns)
     } else {
@@ -212,9 +301,12 @@ pub fn store(
         }
         None
     };
-    // What the API server itself writes.
+    // What the API server itself writes: labels and defaults.
     if kind == "Namespace" {
         object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+    }
+    if kind == "Deployment" && object.pointer("/spec/replicas").is_none() {
+        object["spec"]["replicas"] = json!(1);
     }
     if kind == "Secret"
         && let Some(Value::Object(string_data)) =
@@ -241,7 +333,10 @@ pub fn store(
             {
                 object["spec"]["volumeName"] = volume;
             }
-            if user_content(&old) == user_content(&object) {
+            // A write that changes nothing (managed fields compared without
+            // their times) is not made: the resourceVersion stays.
+            if user_content(&old) == user_content(&object) && ownership(&old) == ownership(&object)
+            {
                 return Ok(key);
             }
             check_immutable(&kind, &name, &old, &object)?;
@@ -254,6 +349,9 @@ pub fn store(
             object["metadata"]["resourceVersion"] = json!(state.next_resource_version());
             if let Some(status) = old.get("status") {
                 object["status"] = status.clone();
+            }
+            if let Some(deleting) = old.pointer("/metadata/deletionTimestamp").cloned() {
+                object["metadata"]["deletionTimestamp"] = deleting;
             }
             state.objects_mut()[i] = object;
         }
@@ -328,7 +426,8 @@ fn is_dns_subdomain(s: &str) -> bool {
 
 /// `kubectl diff --server-side -f -`: what an apply would change, as a
 /// unified diff per object (LIVE against MERGED, as kubectl names them);
-/// exit 1 when anything differs, 0 when nothing does. Nothing is stored.
+/// exit 1 when anything differs, 0 when nothing does, and 2 (kubectl's 1
+/// plus one) on the first error, printing no diff at all. Nothing is stored.
 pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
     inv.only(
         "diff",
@@ -344,36 +443,53 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
             "`diff` other than `--server-side -f -`",
         ));
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
-        .map_err(|e| Failure::new(2, format!("error: error parsing STDIN: {e}")))?;
+    let manager = inv
+        .flag("field-manager")
+        .unwrap_or("kubectl-client-side-apply")
+        .to_owned();
+    let force = inv.flag("force-conflicts") == Some("true");
     let mut out = String::new();
-    let mut errors = Vec::new();
-    for object in docs.into_iter().filter(|d| !d.is_null()) {
+    for object in objects_of(inv, input, 2)? {
         let (kind, ns, name) = key(&object);
         let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
-        let before = state.get(&kind, ns_opt, &name).map(user_content);
-        match store(state, object) {
-            Ok((k, n, nm)) => {
-                let after = state.get(&k, n.as_deref(), &nm).map(user_content);
-                if before != after {
-                    let r = resources::by_kind(&k)
+        let before = state.get(&kind, ns_opt, &name).cloned();
+        match state.dry_run(|s| apply_one(s, object, &manager, force)) {
+            Ok(after) => {
+                let shown = |v: Option<&Value>| v.map(|v| for_diff(&kind, v));
+                let (old, new) = (shown(before.as_ref()), shown(Some(&after)));
+                if old != new {
+                    let (old, new) = mask_secret(&kind, old, new);
+                    let group = resources::by_kind(&kind)
                         .map(|r| r.api_version().replace('/', "."))
                         .unwrap_or_default();
-                    let label = format!("{r}.{k}.{}.{nm}", n.unwrap_or_default());
+                    let label = format!("{group}.{kind}.{ns}.{name}");
                     let yaml = |v: &Option<Value>| {
                         v.as_ref()
                             .map(|v| serde_saphyr::to_string(v).unwrap_or_default())
                             .unwrap_or_default()
                     };
-                    out.push_str(&unified(&label, &yaml(&before), &yaml(&after)));
+                    out.push_str(&unified(&label, &yaml(&old), &yaml(&new)));
                 }
             }
-            Err(e) => errors.push(e),
+            // kubectl retries a 409 (it might be a stale read) and says so on its last try.
+            Err(Refused::Conflict(m)) => {
+                let group = resources::by_kind(&kind)
+                    .map(|r| r.api_version())
+                    .unwrap_or_default();
+                let version = group.rsplit('/').next().unwrap_or_default().to_owned();
+                let group = group
+                    .strip_suffix(&format!("/{version}"))
+                    .unwrap_or_default();
+                return Err(Failure::new(
+                    2,
+                    format!(
+                        "{} diff.go:364] Object ({group}/{version}, Kind={kind}: {name}) keeps changing, diffing without lock\nError from server (Conflict): {m}",
+                        klog_prefix(state, 'W')
+                    ),
+                ));
+            }
+            Err(Refused::Error(e)) => return Err(Failure::new(2, e)),
         }
-    }
-    state.discard_changes();
-    if !errors.is_empty() {
-        return Err(Failure::new(2, errors.join("\n")));
     }
     if out.is_empty() {
         return Ok(out);
@@ -381,6 +497,66 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
     let mut f = Failure::new(1, "");
     f.stdout = out;
     Err(f)
+}
+
+/// A klog line's prefix as kubectl writes it (`W1124 06:00:00.000000   4242`).
+pub fn klog_prefix(state: &State, level: char) -> String {
+    let now = state.now();
+    // 2026-11-24T06:00:00Z -> 1124 06:00:00
+    let (date, time) = now.split_once('T').unwrap_or(("2026-01-01", "00:00:00Z"));
+    let mmdd: String = date.split('-').skip(1).collect();
+    format!(
+        "{level}{mmdd} {}.000000   {}",
+        time.trim_end_matches('Z'),
+        std::process::id()
+    )
+}
+
+/// An object as kubectl diff prints it: without managed fields, and
+/// without the resourceVersion a dry run does not change.
+fn for_diff(_kind: &str, v: &Value) -> Value {
+    let mut v = without_managed_fields(v);
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    v
+}
+
+/// kubectl diff never shows a Secret's values: `***`, and `*** (before)` /
+/// `*** (after)` where a value changes.
+fn mask_secret(
+    kind: &str,
+    old: Option<Value>,
+    new: Option<Value>,
+) -> (Option<Value>, Option<Value>) {
+    if kind != "Secret" {
+        return (old, new);
+    }
+    let data = |v: &Option<Value>| {
+        v.as_ref()
+            .and_then(|v| v.get("data"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (od, nd) = (data(&old), data(&new));
+    let mask =
+        |v: Option<Value>, mine: &Map<String, Value>, theirs: &Map<String, Value>, when: &str| {
+            v.map(|mut v| {
+                if let Some(m) = v.get_mut("data").and_then(Value::as_object_mut) {
+                    for (k, value) in m.iter_mut() {
+                        let changed = theirs.get(k) != mine.get(k);
+                        *value = json!(if changed {
+                            format!("*** ({when})")
+                        } else {
+                            "***".to_owned()
+                        });
+                    }
+                }
+                v
+            })
+        };
+    (mask(old, &od, &nd, "before"), mask(new, &nd, &od, "after"))
 }
 
 /// A unified diff of two texts as `diff -u -N` prints it under kubectl's

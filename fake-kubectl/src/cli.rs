@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::faults::{record_call, take_fault};
+use crate::faults::{record_call, take_faults};
 use crate::invocation::{Failure, NOT_IMPLEMENTED, parse};
 use crate::state::State;
 use crate::verbs;
@@ -48,17 +48,47 @@ pub fn run(
         Err(f) => return fail(stdout, stderr, f),
     };
     let verb = inv.words.first().cloned().unwrap_or_default();
-    match take_fault(dir, &verb) {
-        Ok(Some(fault)) => {
-            std::thread::sleep(std::time::Duration::from_millis(fault.sleep_ms));
-            let _ = stdout.write_all(fault.stdout.as_bytes());
+    let faults = match take_faults(dir, &verb) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e:#}");
+            return NOT_IMPLEMENTED;
+        }
+    };
+    for fault in faults {
+        std::thread::sleep(std::time::Duration::from_millis(fault.sleep_ms));
+        let _ = stdout.write_all(fault.stdout.as_bytes());
+        if !fault.passthrough {
             return fail(
                 stdout,
                 stderr,
                 Failure::new(fault.exit_code, fault.stderr.trim_end()),
             );
         }
-        Ok(None) => {}
+        let _ = stderr.write_all(fault.stderr.as_bytes());
+        if let Some((kind, ns, name)) = &fault.status_write {
+            let changed = State::open(dir).and_then(|mut s| s.write_status(kind, ns, name));
+            if let Err(e) = changed {
+                let _ = writeln!(stderr, "{e:#}");
+                return NOT_IMPLEMENTED;
+            }
+        }
+    }
+    // Namespaces whose finalizers finished since the last call are gone now.
+    match crate::terminating::tick(dir) {
+        Ok(due) if !due.is_empty() => {
+            let done = State::open(dir).and_then(|mut s| {
+                for ns in &due {
+                    crate::terminating::finalize(&mut s, ns);
+                }
+                s.save()
+            });
+            if let Err(e) = done {
+                let _ = writeln!(stderr, "{e:#}");
+                return NOT_IMPLEMENTED;
+            }
+        }
+        Ok(_) => {}
         Err(e) => {
             let _ = writeln!(stderr, "{e:#}");
             return NOT_IMPLEMENTED;
@@ -92,7 +122,12 @@ pub fn run(
             return fail(
                 stdout,
                 stderr,
-                Failure::new(1, format!("error: context \"{ctx}\" does not exist")),
+                Failure::new(
+                    1,
+                    format!(
+                        "Error in configuration: context was not found for specified context: {ctx}"
+                    ),
+                ),
             );
         }
     }
@@ -105,21 +140,25 @@ pub fn run(
             Failure::new(1, "error: reading stdin failed"),
         );
     }
-    let result = verbs::dispatch(&mut state, &inv, &input).and_then(|out| {
-        state.save().map_err(|e| {
-            Failure::new(
-                NOT_IMPLEMENTED,
-                format!("fake-kubectl: cannot save state: {e}"),
-            )
-        })?;
-        Ok(out)
-    });
+    // What a call changed stays changed even when it then fails (an apply
+    // of several objects keeps those before the error).
+    let result = verbs::dispatch(&mut state, &inv, &input);
+    if let Err(e) = state.save() {
+        let _ = writeln!(stderr, "fake-kubectl: cannot save state: {e}");
+        return NOT_IMPLEMENTED;
+    }
+    drop(state);
     match result {
         Ok(out) => {
             let _ = stdout.write_all(&out);
             0
         }
-        Err(f) => fail(stdout, stderr, f),
+        Err(f) => {
+            // A call that waits for something that does not happen (kubectl
+            // delete --wait) waits without holding the cluster.
+            std::thread::sleep(std::time::Duration::from_millis(f.wait_ms));
+            fail(stdout, stderr, f)
+        }
     }
 }
 

@@ -35,7 +35,10 @@ pub fn reconcile(state: &mut State) {
     for i in 0..state.objects().len() {
         let o = &state.objects()[i];
         match o["kind"].as_str() {
-            Some("Namespace") => set_status(state, i, json!({"phase": "Active"})),
+            // A deleted namespace stays Terminating until it is gone.
+            Some("Namespace") if o.pointer("/metadata/deletionTimestamp").is_none() => {
+                set_status(state, i, json!({"phase": "Active"}))
+            }
             Some("PersistentVolumeClaim") => {
                 if o.pointer("/spec/volumeName").is_none() {
                     bind_volume(state, i);
@@ -304,9 +307,18 @@ fn pod_status(state: &str, now: &str, template: &Value) -> Value {
                     "state": {"running": {"startedAt": now}}}]),
         ),
     };
+    // A readiness gate nobody sets keeps the pod out of Ready (and out of
+    // every Service's endpoints), whatever its containers do.
+    let gated = template
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .is_some_and(|g| !g.is_empty());
     let mut status = json!({
         "phase": phase,
-        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+        "conditions": [
+            {"type": "Ready", "status": if ready && !gated { "True" } else { "False" }},
+            {"type": "ContainersReady", "status": if ready { "True" } else { "False" }},
+        ],
         "containerStatuses": containers,
         "startTime": now,
     });

@@ -1,5 +1,6 @@
-//! Faults a test injects (a failing, hanging or garbage-printing kubectl)
-//! and the log of every invocation, for tests that count calls.
+//! Faults a test injects (a failing, hanging or garbage-printing kubectl,
+//! or one that only adds noise or a delay, or lets the cluster change
+//! under a call) and the log of every invocation, for tests that count calls.
 
 use std::fs::File;
 use std::io::Write;
@@ -24,6 +25,14 @@ pub struct Fault {
     pub times: Option<u32>,
     /// How many matching invocations to let through first (to fail mid-way).
     pub skip: u32,
+    /// After the sleep and the output above, the call goes on as usual
+    /// (warnings on stderr, a slow but working kubectl).
+    pub passthrough: bool,
+    /// With `passthrough`: before the call goes on, a controller writes the
+    /// status of this object (kind, namespace, name), as the Deployment
+    /// controller refreshes a condition: its resourceVersion changes and
+    /// nothing an apply sets does.
+    pub status_write: Option<(String, String, String)>,
 }
 
 impl Fault {
@@ -37,6 +46,39 @@ impl Fault {
             sleep_ms: 0,
             times: None,
             skip: 0,
+            passthrough: false,
+            status_write: None,
+        }
+    }
+
+    /// kubectl 1.32's discovery warnings when an aggregated API (here
+    /// metrics-server) is down, on stderr of every call; the calls work.
+    pub fn discovery_warnings() -> Fault {
+        let line = "E1124 06:00:00.000000   4242 memcache.go:265] \"Unhandled Error\" err=\"couldn't get resource list for metrics.k8s.io/v1beta1: the server is currently unable to handle the request\"\n";
+        Fault {
+            stderr: line.repeat(2),
+            passthrough: true,
+            ..Fault::fail("*", 0, "")
+        }
+    }
+
+    /// A call that takes `ms` longer than usual, then works.
+    pub fn slow(verb: &str, ms: u64) -> Fault {
+        Fault {
+            sleep_ms: ms,
+            passthrough: true,
+            ..Fault::fail(verb, 0, "")
+        }
+    }
+
+    /// The next `verb` call sees a status write to an object first (between
+    /// the tool's read and its write).
+    pub fn status_write_before(verb: &str, kind: &str, namespace: &str, name: &str) -> Fault {
+        Fault {
+            passthrough: true,
+            times: Some(1),
+            status_write: Some((kind.into(), namespace.into(), name.into())),
+            ..Fault::fail(verb, 0, "")
         }
     }
 
@@ -49,12 +91,15 @@ impl Fault {
             sleep_ms: 0,
             times: None,
             skip: 0,
+            passthrough: false,
+            status_write: None,
         }
     }
 
     pub(crate) fn to_json(&self) -> Value {
         json!({"verb": self.verb, "exit_code": self.exit_code, "stdout": self.stdout,
-               "stderr": self.stderr, "sleep_ms": self.sleep_ms, "times": self.times, "skip": self.skip})
+               "stderr": self.stderr, "sleep_ms": self.sleep_ms, "times": self.times, "skip": self.skip,
+               "passthrough": self.passthrough, "status_write": self.status_write})
     }
 
     pub(crate) fn from_json(v: &Value) -> Fault {
@@ -66,6 +111,10 @@ impl Fault {
             sleep_ms: v["sleep_ms"].as_u64().unwrap_or(0),
             times: v["times"].as_u64().map(|t| t as u32),
             skip: v["skip"].as_u64().unwrap_or(0) as u32,
+            passthrough: v["passthrough"].as_bool().unwrap_or(false),
+            status_write: serde_json::from_value(v["status_write"].clone())
+                .ok()
+                .flatten(),
         }
     }
 }
@@ -127,27 +176,42 @@ pub(crate) fn with_faults<T>(
     Ok(out)
 }
 
-/// The first fault for `verb`, counting it down.
-pub(crate) fn take_fault(dir: &Path, verb: &str) -> anyhow::Result<Option<Fault>> {
+/// The faults that apply to this call of `verb`, counting each down: every
+/// pass-through fault in order, up to the first fault that ends the call.
+pub(crate) fn take_faults(dir: &Path, verb: &str) -> anyhow::Result<Vec<Fault>> {
     if !dir.join("faults.json").exists() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     with_faults(dir, |faults| {
-        let i = faults
-            .iter()
-            .position(|f| f["verb"] == verb || f["verb"] == "*")?;
-        let fault = Fault::from_json(&faults[i]);
-        if fault.skip > 0 {
-            faults[i]["skip"] = json!(fault.skip - 1);
-            return None;
-        }
-        match fault.times {
-            Some(1) => {
-                faults.remove(i);
+        let mut taken = Vec::new();
+        let mut i = 0;
+        while i < faults.len() {
+            if !(faults[i]["verb"] == verb || faults[i]["verb"] == "*") {
+                i += 1;
+                continue;
             }
-            Some(n) => faults[i]["times"] = json!(n - 1),
-            None => {}
+            let fault = Fault::from_json(&faults[i]);
+            if fault.skip > 0 {
+                faults[i]["skip"] = json!(fault.skip - 1);
+                i += 1;
+                continue;
+            }
+            match fault.times {
+                Some(1) => {
+                    faults.remove(i);
+                }
+                Some(n) => {
+                    faults[i]["times"] = json!(n - 1);
+                    i += 1;
+                }
+                None => i += 1,
+            }
+            let ends = !fault.passthrough;
+            taken.push(fault);
+            if ends {
+                break;
+            }
         }
-        Some(fault)
+        taken
     })
 }

@@ -33,6 +33,10 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
     ("as", None, true),
     ("quiet", Some('q'), false),
     ("dry-run", None, true),
+    ("show-managed-fields", None, false),
+    ("subresource", None, true),
+    ("type", None, true),
+    ("patch", Some('p'), true),
 ];
 
 /// A parsed command line: positional words and flags by long name.
@@ -76,6 +80,8 @@ pub struct Failure {
     /// What was printed to stdout before failing (kubectl apply prints the
     /// objects it did apply, then the errors).
     pub stdout: String,
+    /// How long kubectl waited before giving up (after the cluster is saved).
+    pub wait_ms: u64,
 }
 
 impl Failure {
@@ -84,6 +90,7 @@ impl Failure {
             code,
             message: message.into(),
             stdout: String::new(),
+            wait_ms: 0,
         }
     }
     pub fn not_implemented(what: impl std::fmt::Display) -> Failure {
@@ -116,7 +123,13 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
         } else if let Some(short) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
             let c = short.chars().next().unwrap_or('-');
             let rest = &short[c.len_utf8()..];
-            let Some((long, _, _)) = FLAGS.iter().find(|(_, s, _)| *s == Some(c)) else {
+            // Short flags are per command in kubectl: -p is --patch for `patch`.
+            let patching = words.first().is_some_and(|w: &String| w == "patch");
+            let Some((long, _, _)) = FLAGS
+                .iter()
+                .filter(|(l, _, _)| *l != if patching { "previous" } else { "patch" })
+                .find(|(_, s, _)| *s == Some(c))
+            else {
                 return Err(Failure::new(
                     1,
                     format!("error: unknown shorthand flag: '{c}' in {arg}"),

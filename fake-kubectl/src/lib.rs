@@ -8,33 +8,67 @@
 //! Anything else fails loudly with exit code 2 and `fake-kubectl: not
 //! implemented`, so the product can never come to depend on a quirk of it.
 //!
-//! What it simulates, and how far:
-//! - objects are stored as applied; server-side apply replaces the whole
-//!   object with the applied one (one field manager owns everything), keeps
-//!   `uid` and `creationTimestamp`, and bumps `resourceVersion` only when
-//!   something changed, as a real API server does for a no-op apply;
-//! - the API server's own writes: a Namespace gets its
-//!   `kubernetes.io/metadata.name` label, a Secret's `stringData` moves into
-//!   base64 `data`, immutable fields (a Deployment's selector, a PVC's spec
-//!   other than a larger size) are refused;
+//! What it simulates, and how far (each behaviour taken from kubectl 1.32's
+//! or the API server's source and documentation, with their exact texts;
+//! it is never kinder than a real server where the tool depends on it):
+//! - server-side apply with field ownership (`fields.rs`): `managedFields`
+//!   per manager, conflicts (`Apply failed with 1 conflict: conflict with
+//!   "kubectl-edit" using v1: .data.X`, 409) unless `--force-conflicts`,
+//!   which moves the fields; fields of other managers survive an apply;
+//!   `scale` (manager `kubectl`, subresource `scale`), `rollout restart`
+//!   (`kubectl-rollout`), `annotate` (`kubectl-annotate`), `patch --type
+//!   merge` (`kubectl-patch`) take over what they change; an apply or write
+//!   that changes nothing keeps the resourceVersion; `get` and `apply -o
+//!   json` hide `managedFields` unless `--show-managed-fields`;
+//! - dry runs (`apply --dry-run=server`, each object of `diff
+//!   --server-side`) judge each object against the cluster as it is: an
+//!   object in a namespace that does not exist yet fails with `Error from
+//!   server (NotFound): namespaces "x" not found`, and `diff` then exits 2
+//!   with no diff; a conflict in `diff` is kubectl's `Error from server
+//!   (Conflict)` after its "keeps changing" warning;
+//! - the API server's own writes: a Namespace's `kubernetes.io/metadata.name`
+//!   label, a Secret's `stringData` moved into base64 `data`, a Deployment's
+//!   default of one replica; immutable fields (a Deployment's selector, a
+//!   PVC's spec other than a larger size) are refused;
+//! - namespace deletion is asynchronous (`terminating.rs`): Terminating for
+//!   a number of calls ([`State::set_namespace_termination_calls`], 3 by
+//!   default), creating inside refused (`... because it is being
+//!   terminated`), `delete --wait` waiting until its `--timeout`;
+//! - admission of new Pods (`admission.rs`), in the API server's order:
+//!   LimitRange defaults and bounds, Pod Security `restricted` where the
+//!   namespace enforces it, ResourceQuota (pods, CPU, memory; `exceeded
+//!   quota: ...`, `failed quota: ...`);
+//! - RBAC: `auth can-i --as` from stored Roles and bindings (verbs, API
+//!   groups, resources with subresources, resource names; `pods/exec` as one
+//!   word is the pod named `exec`); the operator's own requests are allowed
+//!   unless a test denies them ([`State::deny`]), with the API server's text;
 //! - controllers: each Deployment gets its pods (Recreate: old pods go when
 //!   the template changes) in the state tests choose with
 //!   [`State::set_pod_state`], and a status that `rollout status` reads;
-//!   PVCs are Bound, Namespaces Active. `rollout status` answers at once
-//!   instead of waiting;
+//!   Ready and ContainersReady conditions (a readiness gate keeps a pod out
+//!   of Ready and out of Service endpoints); PVCs are Bound. `rollout
+//!   status` answers at once instead of waiting;
 //! - pods: `logs` prints what a test set with [`State::set_logs`]; `exec`
 //!   runs the few commands the tool uses in a container (see `pod_exec.rs`)
-//!   on directories that stand for the pod's volumes
-//!   ([`State::volume_dir`]); `scale`, `rollout restart`, `wait
-//!   --for=condition=Ready`, `delete pod` and `annotate` do what they say;
+//!   on directories that stand for the pod's volumes ([`State::volume_dir`]),
+//!   and a failing command ends with kubectl's `command terminated with exit
+//!   code N`; `wait --for=condition=Ready|ContainersReady` and `annotate` do
+//!   what they say; `rollout restart` stamps kubectl's clock to the second
+//!   and refuses a second restart within it, as kubectl does;
 //! - `get --raw` serves the metrics API (switched off with
 //!   [`State::set_metrics_available`]) and each node's kubelet stats summary,
 //!   with used bytes measured from the volume directories;
 //! - network: `nc -z` and `nslookup` in a pod are answered by evaluating the
-//!   NetworkPolicies (see `network.rs`); [`State::set_network_policy_enforced`]
-//!   plays a CNI that ignores them;
+//!   NetworkPolicies (see `network.rs`), DNS at cluster DNS or at NodeLocal
+//!   DNSCache's address ([`State::set_node_local_dns`]);
+//!   [`State::set_network_policy_enforced`] plays a CNI that ignores them;
+//! - kubectl's own texts: `Error in configuration: context was not found for
+//!   specified context: X` for an unknown `--context`;
 //! - faults: [`State::add_fault`] makes a verb fail, print garbage or hang,
-//!   optionally after letting some calls through;
+//!   optionally after letting some calls through; pass-through faults add
+//!   kubectl 1.32's discovery warnings ([`Fault::discovery_warnings`]), a
+//!   delay ([`Fault::slow`]) or a controller's status write
+//!   ([`Fault::status_write_before`]) and let the call run;
 //! - every invocation is appended to `calls.jsonl`, for tests that count calls.
 //!
 //! The cluster lives in `cluster.json` (settings and cluster-scoped objects)
@@ -42,25 +76,22 @@
 //! namespace (`get -n`, `exec`, `logs`, ...) reads only that file; readers
 //! share the lock; a change rewrites only the namespaces it changed.
 //!
-//! - RBAC: Roles, ClusterRoles and their bindings are stored, and `auth
-//!   can-i --as` answers from them (allow rules, verbs and resources);
-//! - admission: Pods that break the `restricted` profile are refused in a
-//!   namespace that enforces it; `apply --dry-run=server` stores nothing;
-//! - `diff --server-side`: a unified diff per object of what an apply would
-//!   change (exit 1 when anything would), nothing stored;
-//! - `delete` of any kind (a namespace takes its objects along); claims get
-//!   PersistentVolumes whose reclaim policy ([`State::set_reclaim_policy`])
-//!   decides whether they are deleted or left Released.
-//!
-//! Not simulated: quota admission, other admission plugins, API groups and
-//! resource names in RBAC rules, real packets (only the policy decision),
-//! field ownership conflicts, garbage collection.
+//! Not simulated (anything else the tool might ask fails loudly, exit 2,
+//! `fake-kubectl: not implemented`): admission of pods that controllers
+//! create, and of objects other than Pods (e.g. a NodePort Service against
+//! the quota); other admission plugins and webhooks; a ReplicaSet adopting
+//! orphan pods that match its selector (the tool's own pods never match
+//! one, which a unit test checks); pods' termination grace periods (a
+//! deleted pod goes at once); time (deadlines count calls, not seconds);
+//! lists other than those `fields.rs` names are atomic; real packets (only
+//! the policy decision); garbage collection of owned objects.
 
 mod admission;
 mod apply;
 mod cli;
 mod controllers;
 mod faults;
+mod fields;
 mod invocation;
 mod network;
 mod object;
@@ -70,6 +101,7 @@ mod rbac;
 mod resources;
 mod setup;
 mod state;
+mod terminating;
 mod verbs;
 
 pub use cli::{STATE_ENV, main_with, run};

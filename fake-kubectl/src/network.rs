@@ -223,9 +223,13 @@ fn resolve(state: &State, host: &str, port: u64) -> Result<Option<Destination>, 
         .iter()
         .filter(|o| o["kind"] == "Pod" && o["metadata"]["namespace"] == ns)
     {
-        if pod["status"]["phase"] != "Running"
-            || !match_labels(&selector, &pod["metadata"]["labels"])?
-        {
+        // Endpoints are the Ready pods only.
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if !ready || !match_labels(&selector, &pod["metadata"]["labels"])? {
             continue;
         }
         let named: serde_json::Map<String, Value> = pod["spec"]["containers"]
@@ -316,20 +320,29 @@ pub fn nc(state: &State, pod: &Value, host: &str, port: &str) -> Result<Vec<u8>,
     Ok(Vec::new())
 }
 
-/// `nslookup NAME`: succeeds when the pod may reach cluster DNS (pods
-/// labelled `k8s-app: kube-dns` in `kube-system`, port 53) and the name exists.
+/// `nslookup NAME`: succeeds when the pod may reach its DNS server and the
+/// name exists. The server is cluster DNS (pods labelled `k8s-app:
+/// kube-dns` in `kube-system`), or with NodeLocal DNSCache the node-local
+/// address, a plain IP that only an ipBlock rule allows.
 pub fn nslookup(state: &State, pod: &Value, host: &str) -> Result<Vec<u8>, Failure> {
     let (ns, _) = namespace_and_name(pod);
     let dns_labels = json!({"k8s-app": "kube-dns"});
-    let dns_ip = Ipv4Addr::new(10, 96, 0, 10);
+    let (dns_ip, dns_ns, dns_pod) = match state.node_local_dns() {
+        Some(ip) => (ip, None, None),
+        None => (
+            Ipv4Addr::new(10, 96, 0, 10),
+            Some("kube-system"),
+            Some(&dns_labels),
+        ),
+    };
     let reachable = !state.network_policy_enforced()
         || allowed(
             state,
             "Egress",
             &ns,
             &labels_value(pod),
-            Some("kube-system"),
-            Some(&dns_labels),
+            dns_ns,
+            dns_pod,
             dns_ip,
             53,
             &json!({}),

@@ -46,3 +46,12 @@ pub(crate) fn pretty(v: &Value) -> String {
 pub(crate) fn list(items: Vec<Value>) -> Value {
     json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
 }
+
+/// An object as kubectl prints it by default: without `managedFields`.
+pub(crate) fn without_managed_fields(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    o
+}

@@ -76,7 +76,31 @@ impl Mounts {
     }
 }
 
+/// Runs `command`; when it fails, kubectl reports its exit status after
+/// the command's own stderr, and exits with it.
 pub fn exec(
+    state: &State,
+    ns: &str,
+    pod: &Value,
+    container: &Value,
+    command: &[String],
+    stdin: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    run(state, ns, pod, container, command, stdin).map_err(|f| {
+        if f.message.starts_with("fake-kubectl:") {
+            return f;
+        }
+        let trailer = format!("command terminated with exit code {}", f.code);
+        let message = if f.message.is_empty() {
+            trailer
+        } else {
+            format!("{}\n{trailer}", f.message)
+        };
+        Failure::new(f.code, message)
+    })
+}
+
+fn run(
     state: &State,
     ns: &str,
     pod: &Value,

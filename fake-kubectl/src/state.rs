@@ -115,10 +115,17 @@ impl State {
         &self.dir
     }
 
-    /// Forgets every change this invocation made (a server-side dry run).
-    pub(crate) fn discard_changes(&mut self) {
-        self.dirty = false;
-        self.writable = false;
+    /// Runs `f` as a server-side dry run: whatever it changes is undone
+    /// afterwards, so that each object of a dry run or diff is judged
+    /// against the cluster as it is.
+    pub(crate) fn dry_run<T>(&mut self, f: impl FnOnce(&mut State) -> T) -> T {
+        let data = self.data.clone();
+        let dirty = self.dirty;
+        let out = f(self);
+        self.data = data;
+        self.dirty = dirty;
+        self.index = std::cell::OnceCell::new();
+        out
     }
 
     /// Writes the cluster back if anything changed.
@@ -280,6 +287,30 @@ impl State {
         self.data["networkPolicy"] = json!(enforced);
         self.dirty = true;
         self.save()
+    }
+
+    /// How many calls a deleted namespace stays Terminating before the
+    /// API server has removed it and its contents (3 unless a test says).
+    pub fn set_namespace_termination_calls(&mut self, calls: u32) -> anyhow::Result<()> {
+        self.data["terminationCalls"] = json!(calls);
+        self.dirty = true;
+        self.save()
+    }
+
+    pub(crate) fn namespace_termination_calls(&self) -> u32 {
+        self.data["terminationCalls"].as_u64().unwrap_or(3) as u32
+    }
+
+    /// Where pods send DNS queries when the cluster runs NodeLocal
+    /// DNSCache (e.g. 169.254.20.10); cluster DNS pods otherwise.
+    pub fn set_node_local_dns(&mut self, address: Option<&str>) -> anyhow::Result<()> {
+        self.data["nodeLocalDns"] = json!(address);
+        self.dirty = true;
+        self.save()
+    }
+
+    pub(crate) fn node_local_dns(&self) -> Option<std::net::Ipv4Addr> {
+        self.data["nodeLocalDns"].as_str()?.parse().ok()
     }
 
     pub(crate) fn network_policy_enforced(&self) -> bool {

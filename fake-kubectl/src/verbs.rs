@@ -4,10 +4,10 @@
 use serde_json::{Value, json};
 
 use crate::invocation::{Failure, Invocation};
-use crate::object::{labels, list, namespace_and_name, pretty};
+use crate::object::{labels, list, namespace_and_name, pretty, without_managed_fields};
 use crate::resources::{self, Resource};
 use crate::state::State;
-use crate::{apply, controllers};
+use crate::{apply, controllers, fields, rbac, terminating};
 
 pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec<u8>, Failure> {
     let words: Vec<&str> = inv.words.iter().map(String::as_str).collect();
@@ -39,6 +39,8 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
         ["wait", target] => text(wait(state, inv, target)),
         ["delete", kind, name] => text(delete(state, inv, kind, name)),
         ["annotate", target, change] => text(annotate(state, inv, target, change)),
+        ["patch", target] => text(patch(state, inv, target, None)),
+        ["patch", kind, name] => text(patch(state, inv, kind, Some(name))),
         ["auth", "can-i", verb, resource] => text(crate::rbac::can_i(state, inv, verb, resource)),
         [] => Err(Failure::not_implemented("kubectl without a verb")),
         _ => Err(Failure::not_implemented(format!(
@@ -57,6 +59,7 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
             "selector",
             "output",
             "ignore-not-found",
+            "show-managed-fields",
         ],
     )?;
     if inv.flag("output") != Some("json") {
@@ -93,15 +96,26 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
     let in_scope = |r: &Resource, o: &Value| {
         !r.namespaced || all || o["metadata"]["namespace"].as_str() == Some(ns.as_str())
     };
+    // kubectl hides managed fields unless asked (--show-managed-fields=false).
+    let shown = |o: &Value| {
+        if inv.has("show-managed-fields") {
+            o.clone()
+        } else {
+            without_managed_fields(o)
+        }
+    };
+    let scope_ns = |r: &Resource| (r.namespaced && !all).then_some(ns.as_str());
     match names {
         [] => {}
         [name] if kinds.len() == 1 => {
             let r = kinds[0];
+            rbac::authorize(state, "get", r, None, scope_ns(r), Some(name))
+                .map_err(|e| Failure::new(1, e))?;
             let found = state.objects().iter().find(|o| {
                 o["kind"] == r.kind && o["metadata"]["name"] == name.as_str() && in_scope(r, o)
             });
             return match found {
-                Some(o) => Ok(pretty(o)),
+                Some(o) => Ok(pretty(&shown(o))),
                 None if inv.has("ignore-not-found") => Ok(String::new()),
                 None => Err(Failure::new(
                     1,
@@ -120,12 +134,14 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
     }
     let mut items = Vec::new();
     for r in kinds {
+        rbac::authorize(state, "list", r, None, scope_ns(r), None)
+            .map_err(|e| Failure::new(1, e))?;
         let mut found: Vec<Value> = state
             .objects()
             .iter()
             .filter(|o| o["kind"] == r.kind && in_scope(r, o))
             .filter(|o| selector.as_ref().is_none_or(|s| selects(s, o)))
-            .cloned()
+            .map(shown)
             .collect();
         found.sort_by_key(namespace_and_name);
         items.extend(found);
@@ -227,34 +243,49 @@ fn target<'a>(raw: &'a str, verb: &str) -> Result<(&'static Resource, &'a str), 
     Ok((r, name))
 }
 
-fn deployment_mut<'s>(
-    state: &'s mut State,
-    ns: &str,
-    name: &str,
-) -> Result<&'s mut Value, Failure> {
-    let i = state
-        .index_of("Deployment", Some(ns), name)
-        .ok_or_else(|| {
-            Failure::new(
-                1,
-                format!("Error from server (NotFound): deployments.apps \"{name}\" not found"),
-            )
-        })?;
-    Ok(&mut state.objects_mut()[i])
-}
-
-fn bump(
+/// A write that is not an apply (an `Update`): `change` edits the stored
+/// object, and `manager` becomes the owner of every field it changed.
+fn update(
     state: &mut State,
-    ns: &str,
+    r: &Resource,
+    ns: Option<&str>,
     name: &str,
-    change: impl FnOnce(&mut Value),
+    manager: &str,
+    subresource: Option<&str>,
+    change: impl FnOnce(&mut Value) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let rv = state.next_resource_version();
-    let d = deployment_mut(state, ns, name)?;
-    change(d);
-    let generation = d["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
-    d["metadata"]["generation"] = json!(generation);
-    d["metadata"]["resourceVersion"] = json!(rv);
+    rbac::authorize(state, "patch", r, subresource, ns, Some(name))
+        .map_err(|e| Failure::new(1, e))?;
+    let i = state.index_of(r.kind, ns, name).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!(
+                "Error from server (NotFound): {} \"{name}\" not found",
+                r.qualified()
+            ),
+        )
+    })?;
+    let before = state.objects()[i].clone();
+    let mut after = before.clone();
+    change(&mut after)?;
+    if after == before {
+        return Ok(());
+    }
+    let now = state.now();
+    fields::record_update(
+        r.kind,
+        Some(&before),
+        &mut after,
+        manager,
+        subresource,
+        &now,
+    );
+    if before.get("spec") != after.get("spec") {
+        let generation = before["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
+        after["metadata"]["generation"] = json!(generation);
+    }
+    after["metadata"]["resourceVersion"] = json!(state.next_resource_version());
+    state.objects_mut()[i] = after;
     controllers::reconcile(state);
     Ok(())
 }
@@ -270,11 +301,12 @@ fn scale(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failu
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| Failure::new(1, "error: The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0"))?;
     let ns = inv.namespace();
-    if deployment_mut(state, &ns, name)?["spec"]["replicas"] != json!(replicas) {
-        bump(state, &ns, name, |d| {
-            d["spec"]["replicas"] = json!(replicas)
-        })?;
-    }
+    // Through the scale subresource, as kubectl's own user agent: the
+    // managed-fields entry is `kubectl`, subresource `scale`.
+    update(state, r, Some(&ns), name, "kubectl", Some("scale"), |d| {
+        d["spec"]["replicas"] = json!(replicas);
+        Ok(())
+    })?;
     Ok(format!("deployment.apps/{name} scaled\n"))
 }
 
@@ -288,12 +320,27 @@ fn rollout_restart(state: &mut State, inv: &Invocation, raw: &str) -> Result<Str
         )));
     }
     let ns = inv.namespace();
-    // kubectl writes the current time; the resourceVersion is added so that
-    // two restarts under a fixed test clock still differ.
-    let stamp = format!("{}#{}", state.now(), state.data["resourceVersion"]);
-    bump(state, &ns, name, |d| {
-        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
-            json!(stamp);
+    // kubectl stamps its own clock, to the second; the same stamp twice is
+    // no change, which kubectl refuses.
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let key = "kubectl.kubernetes.io/restartedAt";
+    if state.get("Deployment", Some(&ns), name).and_then(|d| {
+        d.pointer(&format!(
+            "/spec/template/metadata/annotations/{}",
+            key.replace('/', "~1")
+        ))
+    }) == Some(&json!(stamp))
+    {
+        return Err(Failure::new(
+            1,
+            format!(
+                "error: failed to create patch for {name}: if restart has already been triggered within the past second, please wait before attempting to trigger another"
+            ),
+        ));
+    }
+    update(state, r, Some(&ns), name, "kubectl-rollout", None, |d| {
+        d["spec"]["template"]["metadata"]["annotations"][key] = json!(stamp);
+        Ok(())
     })?;
     Ok(format!("deployment.apps/{name} restarted\n"))
 }
@@ -441,18 +488,32 @@ fn exec(state: &mut State, inv: &Invocation, raw: &str, input: &[u8]) -> Result<
         ));
     }
     let container = container_of(inv, pod)?;
+    let pods = resources::lookup("pods").expect("pods are a resource");
+    rbac::authorize(
+        state,
+        "create",
+        pods,
+        Some("exec"),
+        Some(&ns),
+        Some(pod_name),
+    )
+    .map_err(|e| Failure::new(1, e))?;
     let stdin = if inv.has("stdin") { input } else { &[] };
     crate::pod_exec::exec(state, &ns, pod, container, &inv.command, stdin)
 }
 
 fn wait(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failure> {
     inv.only("wait", &["namespace", "for", "timeout"])?;
-    if inv.flag("for") != Some("condition=Ready") {
-        return Err(Failure::not_implemented(format!(
-            "`wait --for={}`",
-            inv.flag("for").unwrap_or_default()
-        )));
-    }
+    let condition = match inv.flag("for") {
+        Some("condition=Ready") => "Ready",
+        Some("condition=ContainersReady") => "ContainersReady",
+        other => {
+            return Err(Failure::not_implemented(format!(
+                "`wait --for={}`",
+                other.unwrap_or_default()
+            )));
+        }
+    };
     let ns = inv.namespace();
     let (r, name) = target(raw, "wait")?;
     if r.kind != "Pod" {
@@ -468,7 +529,7 @@ fn wait(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failur
         .as_array()
         .into_iter()
         .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        .any(|c| c["type"] == condition && c["status"] == "True");
     if ready {
         Ok(format!("pod/{name} condition met\n"))
     } else {
@@ -504,33 +565,38 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
             ))
         };
     };
+    rbac::authorize(state, "delete", r, None, ns.as_deref(), Some(name))
+        .map_err(|e| Failure::new(1, e))?;
+    let deleted = format!("{} \"{name}\" deleted\n", r.qualified());
+    // A namespace is only marked: it terminates over the next calls (see
+    // terminating.rs), and kubectl --wait (its default) waits for that.
+    if r.kind == "Namespace" {
+        terminating::begin(state, name)
+            .map_err(|e| Failure::new(2, format!("fake-kubectl: {e:#}")))?;
+        if inv.flag("wait") == Some("false") || !terminating::pending(state.dir(), name) {
+            return Ok(deleted);
+        }
+        let limit = inv
+            .flag("timeout")
+            .and_then(|t| humantime::parse_duration(t).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        let mut f = Failure::new(
+            1,
+            format!("error: timed out waiting for the condition on namespaces/{name}"),
+        );
+        f.stdout = deleted;
+        f.wait_ms = limit.as_millis() as u64;
+        return Err(f);
+    }
     let object = state.objects()[i].clone();
-    // A namespace takes everything in it along; a claim's volume follows
-    // its reclaim policy.
-    let doomed_ns = (r.kind == "Namespace").then(|| name.to_owned());
-    let claims: Vec<Value> = state
-        .objects()
-        .iter()
-        .filter(|o| {
-            o["kind"] == "PersistentVolumeClaim"
-                && (**o == object
-                    || doomed_ns
-                        .as_deref()
-                        .is_some_and(|d| o["metadata"]["namespace"] == d))
-        })
-        .cloned()
-        .collect();
-    state.retain_objects(|o| {
-        *o != object
-            && !doomed_ns
-                .as_deref()
-                .is_some_and(|d| o["metadata"]["namespace"] == d)
-    });
-    for claim in claims {
+    let claim = (r.kind == "PersistentVolumeClaim").then(|| object.clone());
+    state.retain_objects(|o| *o != object);
+    if let Some(claim) = claim {
         controllers::release_volume(state, &claim);
     }
     controllers::reconcile(state);
-    Ok(format!("{} \"{name}\" deleted\n", r.qualified()))
+    Ok(deleted)
 }
 
 fn annotate(
@@ -542,39 +608,104 @@ fn annotate(
     inv.only("annotate", &["namespace", "overwrite"])?;
     let (r, name) = target(raw, "annotate")?;
     let ns = r.namespaced.then(|| inv.namespace());
-    let i = state.index_of(r.kind, ns.as_deref(), name).ok_or_else(|| {
-        Failure::new(
-            1,
-            format!(
-                "Error from server (NotFound): {} \"{name}\" not found",
-                r.qualified()
-            ),
-        )
-    })?;
-    let rv = state.next_resource_version();
-    let object = &mut state.objects_mut()[i];
-    if let Some(key) = change.strip_suffix('-') {
-        if let Some(a) = object
-            .pointer_mut("/metadata/annotations")
-            .and_then(Value::as_object_mut)
-        {
-            a.remove(key);
-        }
-    } else {
-        let (key, value) = change
-            .split_once('=')
-            .ok_or_else(|| Failure::not_implemented(format!("annotation change `{change}`")))?;
-        let existing = object.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
-        if existing.is_some() && !inv.has("overwrite") {
-            return Err(Failure::new(
+    let overwrite = inv.has("overwrite");
+    update(
+        state,
+        r,
+        ns.as_deref(),
+        name,
+        "kubectl-annotate",
+        None,
+        |object| {
+            if let Some(key) = change.strip_suffix('-') {
+                if let Some(a) = object
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                {
+                    a.remove(key);
+                }
+                return Ok(());
+            }
+            let (key, value) = change
+                .split_once('=')
+                .ok_or_else(|| Failure::not_implemented(format!("annotation change `{change}`")))?;
+            let existing =
+                object.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
+            if existing.is_some() && !overwrite {
+                return Err(Failure::new(
+                    1,
+                    format!(
+                        "error: --overwrite is false but found the following declared annotation(s): '{key}' already has a value"
+                    ),
+                ));
+            }
+            object["metadata"]["annotations"][key] = json!(value);
+            Ok(())
+        },
+    )?;
+    Ok(format!("{}/{name} annotated\n", r.qualified()))
+}
+
+/// `kubectl patch TYPE NAME --type merge -p JSON`: a JSON merge patch
+/// (RFC 7386) as an `Update` by `kubectl-patch` (or `--field-manager`).
+fn patch(
+    state: &mut State,
+    inv: &Invocation,
+    raw: &str,
+    name: Option<&str>,
+) -> Result<String, Failure> {
+    inv.only("patch", &["namespace", "type", "patch", "field-manager"])?;
+    if inv.flag("type") != Some("merge") {
+        return Err(Failure::not_implemented("`patch` other than --type merge"));
+    }
+    let (r, name) = match name {
+        Some(n) => (
+            resources::lookup(raw).ok_or_else(|| {
+                Failure::new(
+                    1,
+                    format!("error: the server doesn't have a resource type \"{raw}\""),
+                )
+            })?,
+            n,
+        ),
+        None => target(raw, "patch")?,
+    };
+    let patch: Value =
+        serde_json::from_str(inv.flag("patch").unwrap_or_default()).map_err(|e| {
+            Failure::new(
                 1,
                 format!(
-                    "error: --overwrite is false but found the following declared annotation(s): '{key}' already has a value"
+                    "error: unable to parse \"{}\": {e}",
+                    inv.flag("patch").unwrap_or_default()
                 ),
-            ));
-        }
-        object["metadata"]["annotations"][key] = json!(value);
+            )
+        })?;
+    let ns = r.namespaced.then(|| inv.namespace());
+    let manager = inv
+        .flag("field-manager")
+        .unwrap_or("kubectl-patch")
+        .to_owned();
+    update(state, r, ns.as_deref(), name, &manager, None, |object| {
+        merge_patch(object, &patch);
+        Ok(())
+    })?;
+    Ok(format!("{}/{name} patched\n", r.qualified()))
+}
+
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(p) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
     }
-    object["metadata"]["resourceVersion"] = json!(rv);
-    Ok(format!("{}/{name} annotated\n", r.qualified()))
+    let t = target.as_object_mut().expect("made an object above");
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
 }

@@ -266,7 +266,10 @@ fn faults_calls_and_contexts() {
     let (code, _, err) = fake.run("--context dev get ns -o json");
     assert_eq!(
         (code, err.trim()),
-        (1, "error: context \"dev\" does not exist")
+        (
+            1,
+            "Error in configuration: context was not found for specified context: dev"
+        )
     );
     let calls = State::calls(fake.0.path());
     assert_eq!(calls.len(), 4);

@@ -1,0 +1,110 @@
+//! Namespace deletion as the API server does it: asynchronously. A deleted
+//! namespace gets a `deletionTimestamp` and phase `Terminating`, keeps its
+//! objects (which stay readable and changeable, but nothing new may be
+//! created in it), and disappears with all of them only after its
+//! finalizer has run: here, after a number of further kubectl calls
+//! ([`State::set_namespace_termination_calls`]). The countdown lives in
+//! its own file under its own lock, so that calls which only read tick it too.
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::{Map, Value, json};
+
+use crate::controllers;
+use crate::state::State;
+
+fn with_countdowns<T>(
+    dir: &Path,
+    change: impl FnOnce(&mut Map<String, Value>) -> T,
+) -> anyhow::Result<T> {
+    std::fs::create_dir_all(dir)?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("terminating.lock"))?;
+    lock.lock()?;
+    let path = dir.join("terminating.json");
+    let mut map: Map<String, Value> = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).context("fake-kubectl: terminating.json is corrupt")?
+        }
+        Err(_) => Map::new(),
+    };
+    let before = map.clone();
+    let out = change(&mut map);
+    if map != before {
+        std::fs::write(&path, serde_json::to_vec(&map)?)?;
+    }
+    Ok(out)
+}
+
+/// Marks `ns` (already read into `state`) as Terminating for `calls` more calls.
+pub fn begin(state: &mut State, ns: &str) -> anyhow::Result<u32> {
+    let calls = state.namespace_termination_calls();
+    let now = state.now();
+    if let Some(i) = state.index_of("Namespace", None, ns) {
+        let rv = state.next_resource_version();
+        let o = &mut state.objects_mut()[i];
+        if o.pointer("/metadata/deletionTimestamp").is_none() {
+            o["metadata"]["deletionTimestamp"] = json!(now);
+        }
+        o["spec"]["finalizers"] = json!(["kubernetes"]);
+        o["status"] = json!({"phase": "Terminating", "conditions": [
+            {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+             "message": "Some resources are remaining"},
+        ]});
+        o["metadata"]["resourceVersion"] = json!(rv);
+    }
+    let dir = state.dir().to_path_buf();
+    with_countdowns(&dir, |m| {
+        m.entry(ns.to_owned()).or_insert(json!(calls));
+    })?;
+    Ok(calls)
+}
+
+/// Counts one call down; returns the namespaces whose finalizer is done.
+pub fn tick(dir: &Path) -> anyhow::Result<Vec<String>> {
+    if !dir.join("terminating.json").exists() {
+        return Ok(Vec::new());
+    }
+    with_countdowns(dir, |m| {
+        let mut due = Vec::new();
+        for (ns, left) in m.iter_mut() {
+            match left.as_u64().unwrap_or(0) {
+                0 => due.push(ns.clone()),
+                n => *left = json!(n - 1),
+            }
+        }
+        for ns in &due {
+            m.remove(ns);
+        }
+        due
+    })
+}
+
+/// Whether `ns` is still waiting for its finalizer.
+pub fn pending(dir: &Path, ns: &str) -> bool {
+    with_countdowns(dir, |m| m.contains_key(ns)).unwrap_or(false)
+}
+
+/// The finalizer is done: the namespace and everything in it go; each
+/// claim's volume follows its reclaim policy.
+pub fn finalize(state: &mut State, ns: &str) {
+    let claims: Vec<Value> = state
+        .objects()
+        .iter()
+        .filter(|o| o["kind"] == "PersistentVolumeClaim" && o["metadata"]["namespace"] == ns)
+        .cloned()
+        .collect();
+    state.retain_objects(|o| {
+        !(o["metadata"]["namespace"] == ns
+            || (o["kind"] == "Namespace" && o["metadata"]["name"] == ns))
+    });
+    for claim in claims {
+        controllers::release_volume(state, &claim);
+    }
+    controllers::reconcile(state);
+}
