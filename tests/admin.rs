@@ -238,7 +238,7 @@ fn restart_rolls_the_bot_and_refuses_a_stopped_tenant() {
     let out = cluster.admin(&["restart", "charlie"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!(stderr(&out), @r"
-    error: tenant charlie is stopped (its bot is scaled to 0 replicas), so there is nothing to restart. Start it with `cargo xtask provision charlie --values tenants/charlie.yaml`, which sets one replica again.
+    error: tenant charlie is stopped (its bot is scaled to 0 replicas), so there is nothing to restart. Start it with `kubectl --namespace tenant-charlie scale deployment/bot --replicas=1` (provision never changes the replica count).
     Nothing was changed.
     ");
     assert_eq!(cluster.objects(), objects);

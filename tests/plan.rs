@@ -23,7 +23,7 @@ fn plan_exit_codes_and_nothing_is_changed() {
     assert!(text.contains(
         "+ secret/bot-credentials in tenant-kalyan (credentials generated at apply, never shown)"
     ));
-    assert!(text.contains("15 object(s) would change."), "{text}");
+    assert!(text.contains("16 object(s) would change."), "{text}");
     assert!(cluster.objects().is_empty(), "a plan changed the cluster");
     assert_eq!(
         std::fs::read_dir(cluster.tenants.path()).unwrap().count(),
@@ -110,31 +110,20 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
     };
     let out = drift();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // A hand edit through kubectl, by another field manager.
-    let mut config = cluster
-        .get("ConfigMap", Some("tenant-mylapore"), "bot-config")
-        .unwrap();
-    config["data"]["RATE_LIMIT_MESSAGES_PER_DAY"] = serde_json::json!("999999");
-    let config = xtask::object::applyable(config);
-    let mut apply = std::process::Command::new(common::fake_kubectl());
-    apply
-        .args([
-            "apply",
-            "--server-side",
-            "--field-manager=kubectl-edit",
-            "-f",
-            "-",
-        ])
-        .env("FAKE_KUBECTL_STATE", cluster.state.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = apply.spawn().unwrap();
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        config.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
+    // A hand edit through kubectl, by another field manager (an Update, as
+    // `kubectl edit` or `patch` make: an apply as another manager would be
+    // refused with a conflict on a real server).
+    cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "bot-config",
+        "--namespace",
+        "tenant-mylapore",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"RATE_LIMIT_MESSAGES_PER_DAY":"999999"}}"#,
+    ]);
     std::fs::copy(
         common::repo_root().join("tenants/demo.yaml"),
         cluster.tenants.path().join("demo.yaml"),
@@ -164,7 +153,9 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
     );
     assert_eq!(
         report["tenants"][2]["details"],
-        serde_json::json!(["~ configmap/bot-config"])
+        serde_json::json!([
+            "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\"; provision takes it back only with --force-conflicts)"
+        ])
     );
 }
 

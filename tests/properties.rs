@@ -111,7 +111,7 @@ proptest! {
             Err(problems) => prop_assert!(problems.iter().all(|p| !p.trim().is_empty())),
             Ok(spec) => {
                 let docs = render(&spec);
-                prop_assert_eq!(docs.len(), 15);
+                prop_assert_eq!(docs.len(), 16);
                 for doc in &docs {
                     if doc["kind"] == "Namespace" {
                         prop_assert_eq!(&doc["metadata"]["name"], "tenant-prop");
@@ -126,7 +126,7 @@ proptest! {
                 let ns = &docs[0];
                 prop_assert_eq!(ns["metadata"]["annotations"]["mla-platform.in/mla-name"].as_str(), Some(mla.trim()));
                 // Nothing the values contain adds objects or keys.
-                prop_assert_eq!(config["data"].as_object().unwrap().len(), 11);
+                prop_assert_eq!(config["data"].as_object().unwrap().len(), 12);
             }
         }
     }

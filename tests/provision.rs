@@ -37,7 +37,7 @@ fn rendered_objects_stay_in_their_tenant() {
     for tenant in FIXTURES {
         let yaml = dry_run(tenant, &fixture(&format!("{tenant}.yaml")));
         let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
-        assert_eq!(docs.len(), 15, "{tenant}");
+        assert_eq!(docs.len(), 16, "{tenant}");
         let own = format!("tenant-{tenant}");
         for doc in &docs {
             let kind = doc["kind"].as_str().unwrap();
@@ -146,16 +146,17 @@ fn out_writes_one_file_per_object() {
     03-limitrange-tenant-limits.yaml
     04-networkpolicy-default-deny-all.yaml
     05-networkpolicy-allow-ingress-controller.yaml
-    06-networkpolicy-allow-dns-egress.yaml
-    07-networkpolicy-allow-https-egress.yaml
-    08-serviceaccount-bot.yaml
-    09-configmap-bot-config.yaml
-    10-secret-bot-credentials.yaml
-    11-persistentvolumeclaim-bot-data.yaml
-    12-persistentvolumeclaim-bot-whatsapp-auth.yaml
-    13-deployment-bot.yaml
-    14-service-bot.yaml
-    15-ingress-bot.yaml
+    06-networkpolicy-allow-acme-http01-solver.yaml
+    07-networkpolicy-allow-dns-egress.yaml
+    08-networkpolicy-allow-https-egress.yaml
+    09-serviceaccount-bot.yaml
+    10-configmap-bot-config.yaml
+    11-secret-bot-credentials.yaml
+    12-persistentvolumeclaim-bot-data.yaml
+    13-persistentvolumeclaim-bot-whatsapp-auth.yaml
+    14-deployment-bot.yaml
+    15-service-bot.yaml
+    16-ingress-bot.yaml
     ");
     let joined: String = names
         .iter()
@@ -255,7 +256,7 @@ fn two_tenants_side_by_side_share_nothing() {
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(stdout(&out).contains(&format!(
-            "Tenant {tenant} provisioned in tenant-{tenant} (15 changed)"
+            "Tenant {tenant} provisioned in tenant-{tenant} (16 changed)"
         )));
     }
     let objects = cluster.objects();
@@ -266,7 +267,7 @@ fn two_tenants_side_by_side_share_nothing() {
             .filter(|o| o["metadata"]["namespace"] == ns.as_str())
             .collect();
         // 14 namespaced objects from the templates, plus the bot's pod.
-        assert_eq!(mine.len(), 15, "{tenant}");
+        assert_eq!(mine.len(), 16, "{tenant}");
         for o in &mine {
             let instance = o["metadata"]["labels"]["app.kubernetes.io/instance"].as_str();
             assert_eq!(
@@ -329,7 +330,7 @@ fn re_running_changes_nothing_and_keeps_credentials() {
     let again = cluster.provision("kalyan", &saved, &[]).output().unwrap();
     assert!(again.status.success(), "{}", stderr(&again));
     insta::assert_snapshot!(stdout(&again), @r"
-    Tenant kalyan is up to date in tenant-kalyan: nothing changed (12 objects checked, 3 kept).
+    Tenant kalyan is up to date in tenant-kalyan: nothing changed (13 objects checked, 3 kept).
     The bot is rolled out and ready.
     ");
     assert_eq!(cluster.objects(), before, "a re-run changed the cluster");
@@ -340,7 +341,7 @@ fn re_running_changes_nothing_and_keeps_credentials() {
         .collect();
     assert_eq!(applies.len(), 2, "one apply per run");
     // The second apply did not carry the Secret or the volumes at all.
-    assert!(stderr(&again).contains("Applying 12 objects"));
+    assert!(stderr(&again).contains("Applying 13 objects"));
 }
 
 #[test]
@@ -515,7 +516,12 @@ fn an_unknown_context_is_explained() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("context \"prd\" does not exist"));
+    assert!(
+        stderr(&out)
+            .contains("Error in configuration: context was not found for specified context: prd"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("`kubectl config get-contexts` lists the ones you have"));
 }
 
@@ -536,7 +542,7 @@ fn a_failed_apply_says_what_state_the_tenant_is_in_and_hides_secrets() {
     assert!(err.contains("secrets is forbidden"), "{err}");
     assert!(err.contains("auth whoami"), "{err}");
     assert!(
-        err.contains("Nothing was changed: all 15 objects are as they were."),
+        err.contains("Nothing was changed: all 16 objects are as they were."),
         "{err}"
     );
     assert!(!cluster.calls().iter().any(|c| c[0] == "rollout"));
@@ -550,8 +556,9 @@ fn a_partly_failed_apply_names_exactly_what_changed() {
         .provision("kalyan", &fixture("kalyan.yaml"), &[])
         .assert()
         .success();
-    // Someone recreated the Deployment with another selector, which an
-    // apply may not change: the apply fails on it, after the objects before it.
+    // The Deployment was recreated (by the tool's field manager) with another
+    // selector, which an apply may not change: the apply fails on it, after
+    // the objects before it.
     let mut deployment = cluster
         .get("Deployment", Some("tenant-kalyan"), "bot")
         .unwrap();
@@ -563,7 +570,11 @@ fn a_partly_failed_apply_names_exactly_what_changed() {
     );
     deployment["spec"]["selector"]["matchLabels"]["extra"] = serde_json::json!("x");
     deployment["spec"]["template"]["metadata"]["labels"]["extra"] = serde_json::json!("x");
-    cluster.open().put(deployment).unwrap();
+    let deployment = xtask::object::applyable(deployment);
+    cluster
+        .open()
+        .apply_as(xtask::names::MANAGER, vec![deployment])
+        .unwrap();
     let out = cluster
         .provision(
             "kalyan",
@@ -576,7 +587,7 @@ fn a_partly_failed_apply_names_exactly_what_changed() {
     let err = stderr(&out);
     assert!(err.contains("spec.selector: field is immutable"), "{err}");
     assert!(
-        err.contains("Changed before the failure: namespace/tenant-kalyan (configured), configmap/bot-config (configured). The other 10 objects are as they were."),
+        err.contains("Changed before the failure: namespace/tenant-kalyan (configured), configmap/bot-config (configured). The other 11 objects are as they were."),
         "{err}"
     );
 }

@@ -92,7 +92,7 @@ fn every_manifest_passes_strict_schema_validation() {
     for (tenant, values) in tenants() {
         let dir = tempfile::tempdir().unwrap();
         let files = render_to(dir.path(), tenant, &values);
-        assert_eq!(files.len(), 15);
+        assert_eq!(files.len(), 16);
         let out = std::process::Command::new(validator())
             .args(["--strict", "-k", KUBERNETES])
             .args(&files)
@@ -103,7 +103,7 @@ fn every_manifest_passes_strict_schema_validation() {
         assert!(out.status.success(), "{tenant}: {report}");
         assert_eq!(
             report.matches(" passed for resource ").count(),
-            15,
+            16,
             "{report}"
         );
     }
@@ -120,14 +120,14 @@ fn strict_validation_rejects_an_unknown_field() {
         .unwrap();
     let text = std::fs::read_to_string(deployment)
         .unwrap()
-        .replace("  replicas: 1", "  replicas: 1\n  replica: 1");
+        .replace("  strategy:", "  replica: 1\n  strategy:");
     std::fs::write(deployment, text).unwrap();
     let out = std::process::Command::new(validator())
         .args(["--strict", "-k", KUBERNETES])
         .arg(deployment)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "the planted field was not found");
     assert!(String::from_utf8_lossy(&out.stdout).contains("'replica' was unexpected"));
 }
 

@@ -170,19 +170,28 @@ pub fn seed_tenants(cluster: &Cluster, names: &[String]) {
             .unwrap();
         objects.extend(manifests.into_iter().map(|m| m.object));
     }
-    cluster.open().put_many(objects).unwrap();
+    // As provision applies them: server-side, as its field manager.
+    cluster
+        .open()
+        .apply_as(xtask::names::MANAGER, objects)
+        .unwrap();
 }
 
 impl Cluster {
     /// Runs the fake kubectl directly, as an operator's hand edit would.
     pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
-        let out = std::process::Command::new(fake_kubectl())
+        let out = self.kubectl_output(args);
+        assert!(out.status.success(), "kubectl {args:?}: {}", stderr(&out));
+        out
+    }
+
+    /// The fake kubectl's output, whatever its exit status.
+    pub fn kubectl_output(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(fake_kubectl())
             .args(args)
             .env("FAKE_KUBECTL_STATE", self.state.path())
             .output()
-            .unwrap();
-        assert!(out.status.success(), "kubectl {args:?}: {}", stderr(&out));
-        out
+            .unwrap()
     }
 
     /// `cargo xtask admin ARGS` with the fake kubectl (through `$KUBECTL`,

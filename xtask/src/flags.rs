@@ -187,7 +187,7 @@ pub struct Offboard {
     /// How old the newest backup may be
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub max_backup_age: KubeDuration,
-    /// How long to wait for each deleted object, and the namespace, to be gone
+    /// How long to wait for each deleted object, and then the namespace, to be gone (a namespace terminates only after its finalizers and its pods' grace periods)
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub delete_timeout: KubeDuration,
     /// Do not ask for the tenant name (required when stdin is not a terminal)
@@ -385,9 +385,19 @@ pub struct Backup {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
+    pub long: LongWork,
+    #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// Limits of the work that takes as long as the data: not the call timeout.
+#[derive(Debug, Args)]
+pub struct LongWork {
+    /// How long SQLite's online backup and PRAGMA integrity_check may run in the pod (a large tier's database takes minutes). Copies of the data have no limit; Ctrl-C stops them. Waits for pods (volumes re-attaching) use admin.pod_timeout in platform.yaml
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub db_timeout: KubeDuration,
 }
 
 /// Restore a tenant's volumes from a backup archive.
@@ -414,6 +424,8 @@ pub struct Restore {
     pub yes: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    #[command(flatten)]
+    pub long: LongWork,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]

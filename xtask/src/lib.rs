@@ -12,7 +12,7 @@
 //! - `kubectl`: the only door to the cluster;
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
-//!   `digest`, `object`, `outcome`, `interrupt`, `repo`.
+//!   `digest`, `object`, `managed`, `outcome`, `interrupt`, `repo`.
 
 pub mod admin;
 pub mod archive;
@@ -27,6 +27,7 @@ pub mod flags;
 pub mod interrupt;
 pub mod kubectl;
 pub mod live;
+pub mod managed;
 pub mod names;
 pub mod object;
 pub mod outcome;

@@ -51,6 +51,8 @@ pub const AUTH_CLAIM: &str = "bot-whatsapp-auth";
 pub const TLS_SECRET: &str = "bot-tls";
 pub const QUOTA: &str = "tenant-quota";
 pub const LIMIT_RANGE: &str = "tenant-limits";
+/// The bot's pod volume that mounts the credentials Secret.
+pub const CREDENTIALS_VOLUME: &str = "credentials";
 /// The bot's named HTTP port.
 pub const HTTP_PORT: &str = "http";
 /// What each volume holds, as [`VOLUME_PURPOSE_ANNOTATION`] says.
@@ -72,6 +74,17 @@ pub fn bot_selector(tenant: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What the bot's NetworkPolicies select: its network role. Not the
+/// Deployment's selector, so that a pod that must obey the bot's network
+/// rules (`admin verify --network`'s probe) can carry it without being
+/// adopted by the bot's ReplicaSet or served by its Service.
+pub const NETWORK_ROLE_LABEL: &str = "mla-platform.in/network-role";
+pub const NETWORK_ROLE_BOT: &str = "bot";
+
+pub fn bot_network_role() -> BTreeMap<String, String> {
+    [(NETWORK_ROLE_LABEL.to_owned(), NETWORK_ROLE_BOT.to_owned())].into()
+}
+
 /// The same selector as kubectl's `--selector` takes it.
 pub fn bot_selector_arg(tenant: &str) -> String {
     bot_selector(tenant)
@@ -87,6 +100,7 @@ pub struct TemplateNames {
     bot: &'static str,
     config_map: &'static str,
     credentials_secret: &'static str,
+    credentials_volume: &'static str,
     data_claim: &'static str,
     auth_claim: &'static str,
     tls_secret: &'static str,
@@ -101,6 +115,7 @@ pub const TEMPLATE_NAMES: TemplateNames = TemplateNames {
     bot: BOT,
     config_map: CONFIG_MAP,
     credentials_secret: CREDENTIALS_SECRET,
+    credentials_volume: CREDENTIALS_VOLUME,
     data_claim: DATA_CLAIM,
     auth_claim: AUTH_CLAIM,
     tls_secret: TLS_SECRET,
@@ -144,6 +159,7 @@ mod tests {
             SUSPENDED_REPLICAS_ANNOTATION,
             SUSPENDED_INGRESSES_ANNOTATION,
             REPLICAS_BEFORE_RESTORE_ANNOTATION,
+            NETWORK_ROLE_LABEL,
         ] {
             assert!(key.starts_with(&format!("{LABEL_DOMAIN}/")), "{key}");
         }

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::bail;
 use serde_json::Value;
 
 use crate::kubectl::{Conflicts, Kubectl, Scope};
@@ -172,8 +171,12 @@ pub fn prepare(
 pub enum PlanChange {
     /// `+ kind/name`: would be created.
     Create(String),
-    /// `~ kind/name`: would be changed.
-    Update(String),
+    /// `~ kind/name`: would be changed; `foreign` are the fields that
+    /// another field manager set, which only `--force-conflicts` takes back.
+    Update {
+        reference: String,
+        foreign: Vec<crate::managed::Foreign>,
+    },
     /// The Secret would be created with fresh credentials (never shown).
     CreateCredentials { namespace: String },
     /// Needs a hand: provision never does it (a volume resize).
@@ -191,7 +194,19 @@ impl std::fmt::Display for PlanChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PlanChange::Create(r) => write!(f, "+ {r}"),
-            PlanChange::Update(r) => write!(f, "~ {r}"),
+            PlanChange::Update { reference, foreign } if foreign.is_empty() => {
+                write!(f, "~ {reference}")
+            }
+            PlanChange::Update { reference, foreign } => write!(
+                f,
+                "~ {reference} ({}; provision takes {} back only with --force-conflicts)",
+                foreign
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if foreign.len() == 1 { "it" } else { "them" }
+            ),
             PlanChange::CreateCredentials { namespace } => write!(
                 f,
                 "+ secret/{CREDENTIALS_SECRET} in {namespace} (credentials generated at apply, never shown)"
@@ -215,8 +230,14 @@ impl Plan {
     }
 }
 
-/// Runs `kubectl diff --server-side` on what an apply would send, without
-/// the Secret (whose values are never shown), and summarises it.
+/// What an apply would change. A tenant whose namespace does not exist yet
+/// gets every object created, as rendered: the API server cannot dry-run an
+/// object in a namespace that does not exist (kubernetes/kubernetes#114141),
+/// so no server diff is asked for. Otherwise `kubectl diff --server-side`
+/// of what an apply would send (never the Secret, whose values are never
+/// shown), forcing conflicts as a reviewed apply would: a field another
+/// manager set then shows as the change that would take it back, and the
+/// plan names the field and the manager.
 pub fn diff_plan(
     kubectl: &Kubectl,
     spec: &TenantSpec,
@@ -228,28 +249,40 @@ pub fn diff_plan(
         .filter(|m| m.kind != "Secret")
         .cloned()
         .collect();
-    let stream = to_yaml_stream(&objects)?;
-    let diff = kubectl
-        .diff(&stream, MANAGER, Conflicts::Refuse)?
-        .unwrap_or_default();
     let mut changes = Vec::new();
-    for m in &objects {
-        // kubectl names each file group.version.Kind.namespace.name.
-        let suffix = format!(
-            ".{}.{}.{}",
-            m.kind,
-            m.namespace.as_deref().unwrap_or(""),
-            m.name
-        );
-        let header = diff
-            .lines()
-            .any(|l| l.starts_with("diff ") && l.ends_with(&suffix));
-        if header {
-            changes.push(if prepared.live(m).is_some() {
-                PlanChange::Update(m.reference())
-            } else {
-                PlanChange::Create(m.reference())
-            });
+    let mut diff = String::new();
+    if prepared.own_namespace.is_none() {
+        changes.extend(objects.iter().map(|m| PlanChange::Create(m.reference())));
+    } else {
+        refuse_unusable_namespace(spec, prepared)?;
+        let stream = to_yaml_stream(&objects)?;
+        diff = kubectl
+            .diff(&stream, MANAGER, Conflicts::Force)?
+            .unwrap_or_default();
+        for m in &objects {
+            // kubectl names each file group.version.Kind.namespace.name.
+            let suffix = format!(
+                ".{}.{}.{}",
+                m.kind,
+                m.namespace.as_deref().unwrap_or(""),
+                m.name
+            );
+            let header = diff
+                .lines()
+                .any(|l| l.starts_with("diff ") && l.ends_with(&suffix));
+            match prepared.live(m) {
+                None if header => changes.push(PlanChange::Create(m.reference())),
+                Some(live) => {
+                    let foreign = crate::managed::foreign_fields(&m.object, live, MANAGER);
+                    if header || !foreign.is_empty() {
+                        changes.push(PlanChange::Update {
+                            reference: m.reference(),
+                            foreign,
+                        });
+                    }
+                }
+                None => {}
+            }
         }
     }
     if prepared.secret_missing {
@@ -276,7 +309,7 @@ pub fn live_state(
 ) -> anyhow::Result<(Option<Value>, LiveObjects)> {
     let namespace = kubectl.get_optional("namespace", ns)?;
     let objects = kubectl
-        .get_list(&kinds.join(","), Scope::Namespace(ns), None)?
+        .get_list_with_owners(&kinds.join(","), Scope::Namespace(ns), None)?
         .into_iter()
         .filter_map(|o| Some((kind_and_name(&o)?, o)))
         .collect();
@@ -428,12 +461,13 @@ fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<Stri
     kinds
 }
 
-/// Refuses a plan or apply that the cluster cannot take as it is.
+/// Refuses a plan or apply into a namespace that is being deleted: the API
+/// server creates nothing in it, and a plan of it would mislead.
 pub fn refuse_unusable_namespace(spec: &TenantSpec, prepared: &Prepared) -> anyhow::Result<()> {
     if let Some(ns) = &prepared.own_namespace
         && let Some(since) = crate::live::terminating_since(ns)
     {
-        bail!(
+        crate::outcome::bail_unchanged!(
             "namespace {} is being deleted (Terminating since {since}), so nothing can be created in it. \
              Wait until `kubectl get namespace {}` says NotFound, then run this again to provision tenant {} afresh.",
             spec.namespace,

@@ -33,6 +33,8 @@ pub struct Bot {
     pub database_file: String,
     /// Mount path of the WhatsApp auth session volume.
     pub whatsapp_auth_dir: String,
+    /// Where the generated credentials are mounted, one file per key.
+    pub credentials_dir: String,
     /// Keys of the bot's Secret; each gets 32 random bytes, hex-encoded.
     pub generated_secrets: Vec<String>,
 }
@@ -87,6 +89,8 @@ pub struct Network {
     pub cluster_cidrs: Vec<String>,
     /// Cloud metadata endpoints: never reachable either.
     pub metadata_cidrs: Vec<String>,
+    /// NodeLocal DNSCache's address, which pods query instead of cluster DNS.
+    pub node_local_dns: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -161,6 +165,12 @@ impl Platform {
                 "bot.image `{}` is not an image reference",
                 self.bot.image
             ));
+        } else if !pinned_by_digest(&self.bot.image) {
+            p.push(format!(
+                "bot.image `{}` is not pinned by digest; write it as NAME:TAG@sha256:<64 hex digits> \
+                 (`crane digest NAME:TAG` prints the digest), so that what runs is exactly what was released",
+                self.bot.image
+            ));
         }
         if self.bot.port < 1024 {
             p.push(format!(
@@ -185,6 +195,7 @@ impl Platform {
         for (key, dir) in [
             ("bot.data_dir", &self.bot.data_dir),
             ("bot.whatsapp_auth_dir", &self.bot.whatsapp_auth_dir),
+            ("bot.credentials_dir", &self.bot.credentials_dir),
         ] {
             let plain = dir.starts_with('/')
                 && dir.len() > 1
@@ -196,12 +207,31 @@ impl Platform {
                 p.push(format!("{key} `{dir}` must be an absolute directory such as /data, not / and without spaces or `..`"));
             }
         }
-        let (data, auth) = (&self.bot.data_dir, &self.bot.whatsapp_auth_dir);
-        if data == auth
-            || auth.starts_with(&format!("{data}/"))
-            || data.starts_with(&format!("{auth}/"))
+        let dirs = [
+            ("bot.data_dir", &self.bot.data_dir),
+            ("bot.whatsapp_auth_dir", &self.bot.whatsapp_auth_dir),
+            ("bot.credentials_dir", &self.bot.credentials_dir),
+        ];
+        for (i, (a_key, a)) in dirs.iter().enumerate() {
+            for (b_key, b) in &dirs[i + 1..] {
+                if a == b || b.starts_with(&format!("{a}/")) || a.starts_with(&format!("{b}/")) {
+                    p.push(format!(
+                        "{a_key} and {b_key} must be separate directories, neither inside the other"
+                    ));
+                }
+            }
+        }
+        if let Some(ip) = self.network.node_local_dns
+            && self
+                .network
+                .metadata_cidrs
+                .iter()
+                .filter_map(|c| parse_cidr(c).ok())
+                .any(|net| net.contains(&std::net::IpAddr::V4(ip)))
         {
-            p.push("bot.data_dir and bot.whatsapp_auth_dir must be separate directories, neither inside the other".into());
+            p.push(format!(
+                "network.node_local_dns {ip} is inside network.metadata_cidrs; NodeLocal DNSCache listens on its own address, e.g. 169.254.20.10"
+            ));
         }
         let file = &self.bot.database_file;
         if file.is_empty()
@@ -304,6 +334,17 @@ impl Platform {
         }
         p
     }
+}
+
+/// `NAME[:TAG]@sha256:<64 lowercase hex digits>`.
+fn pinned_by_digest(image: &str) -> bool {
+    image.rsplit_once("@sha256:").is_some_and(|(name, digest)| {
+        !name.is_empty()
+            && digest.len() == 64
+            && digest
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
 }
 
 /// A CIDR such as `10.0.0.0/8`, with no host bits set.
@@ -434,6 +475,24 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../platform.yaml");
         let platform = Platform::load(path).unwrap();
         assert!(platform.tiers.contains_key(&platform.default_tier));
+    }
+
+    #[test]
+    fn the_bot_image_must_be_pinned_by_digest() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../platform.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let image = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("image: "))
+            .unwrap();
+        let tagged = text.replace(image, "ghcr.io/mla-platform/whatsapp-bot:1.4.2");
+        let err = Platform::parse("p.yaml", &tagged).unwrap_err().to_string();
+        assert!(err.contains("is not pinned by digest"), "{err}");
+        assert!(!pinned_by_digest("bot@sha256:abc"));
+        assert!(pinned_by_digest(&format!(
+            "r.io/bot:1@sha256:{}",
+            "0a".repeat(32)
+        )));
     }
 
     #[test]

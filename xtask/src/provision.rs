@@ -170,6 +170,13 @@ impl flags::Provision {
             println!("  no changes: the cluster matches the config.");
             return Ok(());
         }
+        if prepared.own_namespace.is_none() {
+            println!(
+                "  (namespace {} does not exist yet, so the API server cannot dry-run what goes in it: \
+                 every object would be created as rendered; `--dry-run` prints them)",
+                spec.namespace
+            );
+        }
         for change in &plan.changes {
             println!("  {change}");
         }

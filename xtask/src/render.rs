@@ -268,8 +268,12 @@ struct RenderContext<'a> {
 struct Labels {
     /// On every object.
     common: BTreeMap<String, String>,
-    /// The stable subset that selects the bot's pods.
+    /// The stable subset that selects the bot's pods (Deployment, Service).
     selector: BTreeMap<String, String>,
+    /// What the bot's NetworkPolicies select.
+    network_role: BTreeMap<String, String>,
+    /// On the bot's pods: `common` and the network role.
+    pod: BTreeMap<String, String>,
 }
 
 impl<'a> RenderContext<'a> {
@@ -321,7 +325,17 @@ impl<'a> RenderContext<'a> {
             platform,
             tier,
             rate_limits,
-            labels: Labels { common, selector },
+            labels: {
+                let network_role = crate::names::bot_network_role();
+                let mut pod = common.clone();
+                pod.extend(network_role.clone());
+                Labels {
+                    common,
+                    selector,
+                    network_role,
+                    pod,
+                }
+            },
             names: TEMPLATE_NAMES,
             keys,
             config_checksum,

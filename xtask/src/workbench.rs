@@ -2,11 +2,11 @@
 //! bot is stopped, so that restore (and backup of a stopped bot) can read
 //! and write them.
 //!
-//! Its spec is the live bot's pod spec (same image, volumes, mounts and
-//! restricted security context) with the command replaced by `sleep`,
-//! without probes, ports or the bot's config and credentials, and with
-//! labels that no Service or NetworkPolicy allowance selects: it can reach
-//! nothing and nothing can reach it.
+//! Its spec is the live bot's pod spec (same image, data volumes, mounts
+//! and restricted security context) with the command replaced by `sleep`,
+//! without probes, ports, the bot's config or its credentials volume, and
+//! with labels that no Service or NetworkPolicy allowance selects (nor the
+//! bot's Deployment): it can reach nothing and nothing can reach it.
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use crate::clock::KubeDuration;
 use crate::kubectl::{Conflicts, Container, Kubectl};
 use crate::live::BotDeployment;
-use crate::names::{APP_LABEL, MANAGED_BY_LABEL, MANAGER, TENANT_LABEL, WORKBENCH_POD};
+use crate::names::{
+    APP_LABEL, CREDENTIALS_VOLUME, MANAGED_BY_LABEL, MANAGER, TENANT_LABEL, WORKBENCH_POD,
+};
 
 pub struct Workbench;
 
@@ -43,11 +45,20 @@ impl Workbench {
             container.remove(field);
         }
         container.insert("command".into(), json!(["sleep", "3600"]));
+        if let Some(mounts) = container
+            .get_mut("volumeMounts")
+            .and_then(Value::as_array_mut)
+        {
+            mounts.retain(|m| m["name"] != CREDENTIALS_VOLUME);
+        }
         let first = spec["containers"][0].clone();
         spec["containers"] = json!([first]);
         spec["restartPolicy"] = json!("Never");
         if let Some(s) = spec.as_object_mut() {
             s.remove("initContainers");
+        }
+        if let Some(volumes) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+            volumes.retain(|v| v["name"] != CREDENTIALS_VOLUME);
         }
         Ok(json!({
             "apiVersion": "v1",
@@ -153,9 +164,36 @@ mod tests {
             pod["metadata"]["labels"]["app.kubernetes.io/name"],
             WORKBENCH_POD
         );
+        // The data volumes, never the credentials.
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
         assert_eq!(
-            pod["spec"]["volumes"],
-            bot.object["spec"]["template"]["spec"]["volumes"]
+            names(&pod["spec"]["volumes"]),
+            ["data", "whatsapp-auth", "tmp"]
         );
+        assert!(
+            names(&bot.object["spec"]["template"]["spec"]["volumes"])
+                .contains(&CREDENTIALS_VOLUME.to_owned())
+        );
+        assert_eq!(
+            names(&container["volumeMounts"]),
+            ["data", "whatsapp-auth", "tmp"]
+        );
+        // Nothing that selects the bot selects the workbench.
+        let selector = &bot.object["spec"]["selector"]["matchLabels"];
+        let labels = &pod["metadata"]["labels"];
+        assert!(
+            selector
+                .as_object()
+                .unwrap()
+                .iter()
+                .any(|(k, v)| labels.get(k) != Some(v))
+        );
+        assert!(labels.get(crate::names::NETWORK_ROLE_LABEL).is_none());
     }
 }

@@ -120,6 +120,7 @@ impl flags::Backup {
                 &[sqlite, "-readonly", &db_path, &backup_cmd],
                 Input::None,
             )
+            .wait(Wait::Within(self.long.db_timeout.length()))
             .run()
         {
             Ok(_) => true,

@@ -10,7 +10,9 @@ use crate::clock::{age_seconds, format_age, now, rfc3339};
 use crate::cluster::Cluster;
 use crate::flags;
 use crate::kubectl::Scope;
-use crate::live::{Tenants, is_bot, pod_ready, pod_restarts, suspended_since, tenant_of};
+use crate::live::{
+    Tenants, is_bot, pod_ready, pod_restarts, suspended_since, tenant_of, terminating_since,
+};
 use crate::names::{DOMAINS_ANNOTATION, TENANT_LABEL};
 use crate::object::{annotation, str_at};
 use crate::output::{OutputFormat, print_structured, table};
@@ -21,6 +23,8 @@ pub enum Status {
     Running,
     /// Taken offline on purpose with `admin suspend`.
     Suspended,
+    /// Its namespace is being deleted (offboarded with its data).
+    Terminating,
     Stopped,
     Pending,
     Error,
@@ -31,6 +35,7 @@ impl Status {
         match self {
             Status::Running => "running",
             Status::Suspended => "suspended",
+            Status::Terminating => "terminating",
             Status::Stopped => "stopped",
             Status::Pending => "pending",
             Status::Error => "error",
@@ -170,9 +175,14 @@ fn statuses(
                         .collect()
                 })
                 .unwrap_or_default();
-            let (status, reason, desired) = match suspended_since(ns) {
-                Some(since) => (Status::Suspended, Some(format!("since {since}")), 0),
-                None => bot_status(bot, &bot_pods),
+            let (status, reason, desired) = match (terminating_since(ns), suspended_since(ns)) {
+                (Some(since), _) => (
+                    Status::Terminating,
+                    Some(format!("namespace being deleted since {since}")),
+                    0,
+                ),
+                (None, Some(since)) => (Status::Suspended, Some(format!("since {since}")), 0),
+                (None, None) => bot_status(bot, &bot_pods),
             };
             Some(TenantStatus {
                 name,

@@ -219,6 +219,8 @@ impl flags::Offboard {
 fn wait_until_gone(kubectl: &Kubectl, ns: &str, timeout: &KubeDuration) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut said = false;
+    // Quick at first (a namespace with nothing left goes in a moment), then every 2 s.
+    let mut pause = Duration::from_millis(250);
     loop {
         let Some(namespace) = kubectl.get_optional("namespace", ns)? else {
             return Ok(());
@@ -244,6 +246,7 @@ fn wait_until_gone(kubectl: &Kubectl, ns: &str, timeout: &KubeDuration) -> anyho
                 "stopped waiting; namespace {ns} goes on terminating on the cluster"
             ))
         })?;
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }

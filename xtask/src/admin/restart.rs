@@ -28,8 +28,12 @@ impl flags::Restart {
         if bot.replicas == 0 {
             crate::outcome::bail_unchanged!(
                 "tenant {t} is stopped (its bot is scaled to 0 replicas), so there is nothing to restart. \
-                 Start it with `cargo xtask provision {t} --values tenants/{t}.yaml`, which sets one replica again.",
-                t = self.tenant
+                 Start it with `kubectl{c} --namespace {ns} scale deployment/{d} --replicas=1` \
+                 (provision never changes the replica count).",
+                t = self.tenant,
+                c = kubectl.context_arg(),
+                ns = bot.namespace,
+                d = bot.name
             );
         }
         Ok(bot)

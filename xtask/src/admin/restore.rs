@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::archive::{AUTH_DIR, VerifiedArchive, verify_archive, write_tar};
+use crate::clock::KubeDuration;
 use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
 use crate::kubectl::{Container, Input, Kubectl, Sink, Wait};
@@ -243,7 +244,7 @@ impl flags::Restore {
                     )
                     .wait(Wait::Unbounded)
                     .run()?;
-                expect_ok(kubectl, &pod, sqlite, &staged)?;
+                expect_ok(kubectl, &pod, sqlite, &staged, &self.long.db_timeout)?;
                 true
             }
             None => false,
@@ -256,7 +257,7 @@ impl flags::Restore {
             kubectl
                 .exec(&pod, &["mv", &staged, &db], Input::None)
                 .run()?;
-            expect_ok(kubectl, &pod, sqlite, &db)?;
+            expect_ok(kubectl, &pod, sqlite, &db, &self.long.db_timeout)?;
         }
         progress.database = Volume::Replaced;
         crate::interrupt::check()?;
@@ -302,13 +303,20 @@ impl flags::Restore {
 }
 
 /// Runs `PRAGMA integrity_check` on a database in the pod.
-fn expect_ok(kubectl: &Kubectl, pod: &Container, sqlite: &str, db: &str) -> anyhow::Result<()> {
+fn expect_ok(
+    kubectl: &Kubectl,
+    pod: &Container,
+    sqlite: &str,
+    db: &str,
+    limit: &KubeDuration,
+) -> anyhow::Result<()> {
     let out = kubectl
         .exec(
             pod,
             &[sqlite, "-readonly", db, "PRAGMA integrity_check"],
             Input::None,
         )
+        .wait(Wait::Within(limit.length()))
         .run()?;
     let verdict = String::from_utf8_lossy(&out).trim().to_owned();
     if verdict != "ok" {

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
 use crate::flags;
-use crate::kubectl::{Conflicts, Container, Input, Kubectl, KubectlFailure, Scope};
+use crate::kubectl::{Cause, Conflicts, Container, Input, Kubectl, KubectlFailure, Scope};
 use crate::live::{Tenants, tenant_of};
 use crate::names::{
     APP_LABEL, BOT, DOMAINS_ANNOTATION, MANAGED_BY_LABEL, MANAGER, NETWORK_PROBE_POD,
@@ -36,21 +36,23 @@ use crate::render::{Manifest, SecretValues, Templates};
 use crate::repo::{read_values, tenants_dir};
 use crate::tenant::{self, TenantName, TenantSpec};
 
-/// What another tenant's bot must never be able to do here.
-const NAMESPACED_PROBES: [(&str, &str); 6] = [
-    ("get", "secrets"),
-    ("list", "configmaps"),
-    ("create", "pods"),
-    ("create", "pods/exec"),
-    ("delete", "persistentvolumeclaims"),
-    ("patch", "deployments"),
+/// What another tenant's bot must never be able to do here: (verb,
+/// resource, subresource). A subresource is asked as `--subresource`;
+/// `pods/exec` as one word would mean the pod named `exec`.
+const NAMESPACED_PROBES: [(&str, &str, Option<&str>); 6] = [
+    ("get", "secrets", None),
+    ("list", "configmaps", None),
+    ("create", "pods", None),
+    ("create", "pods", Some("exec")),
+    ("delete", "persistentvolumeclaims", None),
+    ("patch", "deployments", None),
 ];
 /// And anywhere at all.
-const CLUSTER_PROBES: [(&str, &str); 4] = [
-    ("list", "namespaces"),
-    ("list", "secrets"),
-    ("get", "nodes"),
-    ("create", "clusterrolebindings"),
+const CLUSTER_PROBES: [(&str, &str, Option<&str>); 4] = [
+    ("list", "namespaces", None),
+    ("list", "secrets", None),
+    ("get", "nodes", None),
+    ("create", "clusterrolebindings", None),
 ];
 
 #[derive(Debug, Serialize)]
@@ -282,13 +284,24 @@ fn compare(m: &Manifest, live: &Value) -> Vec<String> {
             }
         }
         "Deployment" => {
-            same("/spec/replicas");
             same("/spec/strategy/type");
             same("/spec/template/spec/automountServiceAccountToken");
             let spec = live
                 .pointer("/spec/template/spec")
                 .cloned()
                 .unwrap_or(Value::Null);
+            // Replicas are not the config's (suspend, restore and operators
+            // scale); more than one would run one WhatsApp session twice.
+            let replicas = live
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            if replicas > 1 {
+                out.push(format!(
+                    "{} runs {replicas} replicas: one WhatsApp session must never run twice; scale it to 1",
+                    m.reference()
+                ));
+            }
             out.extend(
                 crate::pss::restricted_violations(&spec)
                     .into_iter()
@@ -341,24 +354,26 @@ fn check_rbac(
         ));
     }
     // The API server's own answers.
-    let mut ask = |verb: &str, resource: &str, target: Option<&str>| match kubectl
-        .can_i(&subject, verb, resource, None, target)
-    {
-        Ok(false) => {}
-        Ok(true) => problems.push(format!(
-            "the bot may {verb} {resource} {}",
-            target.map_or_else(|| "cluster-wide".to_owned(), |n| format!("in {n}"))
-        )),
-        Err(e) => problems.push(format!("could not ask `auth can-i`: {e:#}")),
-    };
+    let mut ask =
+        |(verb, resource, sub): (&str, &str, Option<&str>), target: Option<&str>| match kubectl
+            .can_i(&subject, verb, resource, sub, target)
+        {
+            Ok(false) => {}
+            Ok(true) => problems.push(format!(
+                "the bot may {verb} {resource}{} {}",
+                sub.map(|s| format!("/{s}")).unwrap_or_default(),
+                target.map_or_else(|| "cluster-wide".to_owned(), |n| format!("in {n}"))
+            )),
+            Err(e) => problems.push(format!("could not ask `auth can-i`: {e:#}")),
+        };
     for other in tenants.names().iter().filter(|n| n.as_str() != t.as_str()) {
         let other_ns = format!("{}{other}", tenant::NAMESPACE_PREFIX);
-        for (verb, resource) in NAMESPACED_PROBES {
-            ask(verb, resource, Some(&other_ns));
+        for probe in NAMESPACED_PROBES {
+            ask(probe, Some(&other_ns));
         }
     }
-    for (verb, resource) in CLUSTER_PROBES {
-        ask(verb, resource, None);
+    for probe in CLUSTER_PROBES {
+        ask(probe, None);
     }
     problems.dedup();
     result("rbac", problems)
@@ -375,31 +390,39 @@ fn check_admission(kubectl: &Kubectl, platform: &Platform, ns: &str) -> CheckRes
             "securityContext": {"privileged": true, "allowPrivilegeEscalation": true},
         }]},
     });
+    // Only Pod Security's own refusal proves it: RBAC, a quota or a
+    // LimitRange say Forbidden too, and would hide a namespace without it.
     let problems = match kubectl.apply_dry_run(&pod, MANAGER) {
         Ok(()) => vec![format!(
             "a privileged pod was admitted in {ns} (server-side dry run): Pod Security enforcement is off for this namespace"
         )],
-        Err(e) => match e.downcast_ref::<KubectlFailure>() {
-            Some(f)
-                if f.stderr.contains("violates PodSecurity") || f.stderr.contains("forbidden") =>
-            {
-                Vec::new()
-            }
-            _ => vec![format!("the dry run failed for another reason: {e:#}")],
+        Err(e) => match e.downcast_ref::<KubectlFailure>().map(|f| f.cause) {
+            Some(Cause::PodSecurity) => Vec::new(),
+            _ => vec![format!(
+                "not proven: the privileged pod's dry run was refused, but not by Pod Security, so enforcement is unknown: {e:#}"
+            )],
         },
     };
     result("admission", problems)
 }
 
-/// The probe pod: restricted, no token, labels no policy allowance selects.
-fn probe_pod(platform: &Platform, t: &TenantName) -> Value {
+/// The probe pod: restricted, no token, and the bot's network role, so that
+/// the bot's own NetworkPolicies are what it tests. It does not match the
+/// bot's Deployment or Service selector (its app name is its own): the
+/// bot's ReplicaSet never adopts it and its Service never routes to it.
+pub fn probe_pod(platform: &Platform, t: &TenantName) -> Value {
+    let mut labels =
+        json!({TENANT_LABEL: t.as_str(), APP_LABEL: NETWORK_PROBE_POD, MANAGED_BY_LABEL: MANAGER});
+    for (k, v) in crate::names::bot_network_role() {
+        labels[k] = json!(v);
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": NETWORK_PROBE_POD,
             "namespace": t.namespace(),
-            "labels": {TENANT_LABEL: t.as_str(), APP_LABEL: NETWORK_PROBE_POD, MANAGED_BY_LABEL: MANAGER},
+            "labels": labels,
         },
         "spec": {
             "automountServiceAccountToken": false,
@@ -498,7 +521,9 @@ fn check_network(
 }
 
 /// Runs a probe command; Ok(true) when it succeeded, Ok(false) when the
-/// command itself failed, Err when kubectl could not run it.
+/// command itself ran and failed (kubectl says `command terminated with
+/// exit code N`), Err when kubectl could not run it: whatever else is on
+/// stderr (discovery warnings, a missing pod) is never read as "blocked".
 fn run_probe(kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyhow::Result<bool> {
     let probe = Container {
         namespace: ns.to_owned(),
@@ -507,13 +532,8 @@ fn run_probe(kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyhow::Result<bo
     };
     match kubectl.exec(&probe, command, Input::None).run() {
         Ok(_) => Ok(true),
-        Err(e) => match e.downcast_ref::<KubectlFailure>() {
-            Some(f)
-                if !f.stderr.starts_with("error:")
-                    && !f.stderr.starts_with("Error from server") =>
-            {
-                Ok(false)
-            }
+        Err(e) => match e.downcast_ref::<KubectlFailure>().map(|f| f.cause) {
+            Some(Cause::CommandExited(_)) => Ok(false),
             _ => Err(e),
         },
     }
@@ -628,4 +648,53 @@ fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> Ch
     problems.sort();
     problems.dedup();
     result("sharing", problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::TenantValues;
+
+    /// The probe must obey the bot's NetworkPolicies but never match the
+    /// bot's Deployment selector (its ReplicaSet would adopt it and delete
+    /// a pod) nor its Service's (traffic would go to it).
+    #[test]
+    fn the_probe_has_the_bots_network_role_and_is_never_taken_for_the_bot() {
+        let root = crate::repo::project_root();
+        let platform = Platform::load(&root.join("platform.yaml").display().to_string()).unwrap();
+        let templates = Templates::load(&root.join("templates")).unwrap();
+        let t = TenantName::parse("demo").unwrap();
+        let values = TenantValues::from_yaml(
+            "demo.yaml",
+            &std::fs::read_to_string(root.join("tenants/demo.yaml")).unwrap(),
+        )
+        .unwrap();
+        let spec = TenantSpec::resolve(&t, &values, &platform.tier_names(), "small").unwrap();
+        let manifests = templates
+            .render_tenant(&spec, &platform, &SecretValues::Redacted)
+            .unwrap();
+        let probe = probe_pod(&platform, &t);
+        let labels = probe["metadata"]["labels"].as_object().unwrap();
+        let matches = |selector: &Value| {
+            selector
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+        };
+        for m in &manifests {
+            match m.kind.as_str() {
+                "Deployment" => assert!(!matches(&m.object["spec"]["selector"]["matchLabels"])),
+                "Service" => assert!(!matches(&m.object["spec"]["selector"])),
+                "NetworkPolicy" if m.name == "allow-https-egress" => {
+                    assert!(matches(&m.object["spec"]["podSelector"]["matchLabels"]))
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            crate::pss::restricted_violations(&probe["spec"]),
+            Vec::<String>::new()
+        );
+    }
 }

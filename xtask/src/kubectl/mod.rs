@@ -263,6 +263,27 @@ impl Kubectl {
         scope: Scope<'_>,
         selector: Option<&str>,
     ) -> anyhow::Result<Vec<Value>> {
+        self.list(resources, scope, selector, false)
+    }
+
+    /// [`Kubectl::get_list`] with each object's `managedFields` (who owns
+    /// which field), which kubectl leaves out unless asked.
+    pub fn get_list_with_owners(
+        &self,
+        resources: &str,
+        scope: Scope<'_>,
+        selector: Option<&str>,
+    ) -> anyhow::Result<Vec<Value>> {
+        self.list(resources, scope, selector, true)
+    }
+
+    fn list(
+        &self,
+        resources: &str,
+        scope: Scope<'_>,
+        selector: Option<&str>,
+        owners: bool,
+    ) -> anyhow::Result<Vec<Value>> {
         let mut args = vec!["get", resources];
         match scope {
             Scope::Namespace(ns) => args.extend(["--namespace", ns]),
@@ -272,15 +293,26 @@ impl Kubectl {
         if let Some(sel) = selector {
             args.extend(["--selector", sel]);
         }
+        if owners {
+            args.push("--show-managed-fields");
+        }
         args.extend(["--output", "json"]);
         let list = self.call(&args).json()?;
         items(list, &args)
     }
 
     /// `kubectl get KIND NAME --ignore-not-found -o json` for a cluster-scoped
-    /// object: None when it does not exist.
+    /// object, with its managed fields: None when it does not exist.
     pub fn get_optional(&self, kind: &str, name: &str) -> anyhow::Result<Option<Value>> {
-        let args = ["get", kind, name, "--ignore-not-found", "--output", "json"];
+        let args = [
+            "get",
+            kind,
+            name,
+            "--ignore-not-found",
+            "--show-managed-fields",
+            "--output",
+            "json",
+        ];
         let out = self.call(&args).text()?;
         if out.trim().is_empty() {
             return Ok(None);
@@ -434,11 +466,24 @@ impl Kubectl {
             .map(drop)
     }
 
+    /// `kubectl rollout restart`. kubectl stamps the restart to the second
+    /// and refuses a second one within the same second; that one is tried
+    /// again once the second has passed.
     pub fn rollout_restart(&self, namespace: &str, deployment: &str) -> anyhow::Result<()> {
         let target = format!("deployment/{deployment}");
-        self.call(&["rollout", "restart", &target, "--namespace", namespace])
-            .run()
-            .map(drop)
+        let args = ["rollout", "restart", &target, "--namespace", namespace];
+        match self.call(&args).run() {
+            Err(e)
+                if e.downcast_ref::<KubectlFailure>().is_some_and(|f| {
+                    f.stderr
+                        .contains("has already been triggered within the past second")
+                }) =>
+            {
+                std::thread::sleep(Duration::from_millis(1100));
+                self.call(&args).run().map(drop)
+            }
+            other => other.map(drop),
+        }
     }
 
     /// Waits until the deployment's rollout finishes or `timeout` passes.
