@@ -245,11 +245,13 @@ tenant, and exit 1 if any check fails. The checks: `objects` (every object its c
 exists, and the isolation objects, namely quota, limit range, network policies, service account and Pod \
 Security labels, match it); `rbac` (the bot's service account can do nothing in any other tenant's \
 namespace or cluster-wide, asked with `kubectl auth can-i`, and no binding outside the namespace names \
-it); `admission` (a server-side dry run of a privileged pod in the namespace is rejected); `sharing` (no \
+it); `admission` (a server-side dry run of a privileged pod in the namespace is rejected by Pod Security; a refusal for \
+any other reason, RBAC, quota or a LimitRange, proves nothing and fails); `sharing` (no \
 two tenants share a domain, a WhatsApp number, a volume or a credential). With --network, also \
 `network`: a short-lived probe pod in the tenant's namespace (restricted, deleted afterwards whatever \
 happens) must fail to reach another tenant's bot, the cloud metadata address and the API server, and must \
-resolve DNS; this catches a CNI that ignores NetworkPolicy.",
+resolve DNS; this catches a CNI that ignores NetworkPolicy. The probe carries the bot's network role, so the \
+bot's own NetworkPolicies are what it tests; it waits up to admin.pod_timeout (platform.yaml) to start.",
     after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json\n  cargo xtask admin verify demo --network"
 )]
 pub struct Verify {
