@@ -946,3 +946,63 @@ fn changes_are_audited_and_reads_are_not() {
     let mine: Vec<Value> = serde_json::from_str(&stdout(&mine)).unwrap();
     assert_eq!(mine.len(), 1);
 }
+
+/// `kill -TERM` during a restore is handled like Ctrl-C: the step in
+/// progress ends, the workbench is removed, and the tenant's state is stated.
+#[test]
+fn sigterm_during_a_restore_states_the_tenant_state() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = backup(&cluster, "alpha", dir.path());
+    // The restore's first exec (writing the database) takes 3 s.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("exec", 3000)
+    });
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["admin", "restore", "alpha"])
+        .arg(&archive)
+        .args(["--yes", "--kubectl"])
+        .arg(common::fake_kubectl())
+        .env("FAKE_KUBECTL_STATE", cluster.state.path())
+        .env(
+            "XTASK_ENVIRONMENTS",
+            common::repo_root().join("tests/fixtures/environments.yaml"),
+        )
+        .env("XTASK_AUDIT_LOG", cluster.audit_log())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
+    let before = execs(&cluster);
+    let started = std::time::Instant::now();
+    while execs(&cluster) == before {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the restore never reached exec"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("interrupted (Ctrl-C or a termination signal)")
+            && err.contains("State of tenant alpha now:")
+            && err.contains("the bot is STOPPED"),
+        "{err}"
+    );
+    assert!(
+        cluster
+            .get("Pod", Some("tenant-alpha"), "xtask-workbench")
+            .is_none(),
+        "the workbench was left behind"
+    );
+}

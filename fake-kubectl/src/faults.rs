@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::state::State;
@@ -150,30 +149,13 @@ pub(crate) fn record_call(dir: &Path, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads, changes and writes `faults.json` under its own lock, so that
+/// Reads, changes and writes `faults.json` (see `sidecar.rs`), so that
 /// faults can be counted down by invocations that otherwise only read.
 pub(crate) fn with_faults<T>(
     dir: &Path,
     change: impl FnOnce(&mut Vec<Value>) -> T,
 ) -> anyhow::Result<T> {
-    std::fs::create_dir_all(dir)?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("faults.lock"))?;
-    lock.lock()?;
-    let path = dir.join("faults.json");
-    let mut faults: Vec<Value> = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).context("fake-kubectl: faults.json is corrupt")?,
-        Err(_) => Vec::new(),
-    };
-    let before = faults.clone();
-    let out = change(&mut faults);
-    if faults != before {
-        std::fs::write(&path, serde_json::to_vec(&faults)?)?;
-    }
-    Ok(out)
+    crate::sidecar::update(dir, "faults", change)
 }
 
 /// The faults that apply to this call of `verb`, counting each down: every

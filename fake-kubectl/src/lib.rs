@@ -100,6 +100,7 @@ mod raw;
 mod rbac;
 mod resources;
 mod setup;
+mod sidecar;
 mod state;
 mod terminating;
 mod verbs;

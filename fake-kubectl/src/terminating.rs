@@ -6,10 +6,8 @@
 //! ([`State::set_namespace_termination_calls`]). The countdown lives in
 //! its own file under its own lock, so that calls which only read tick it too.
 
-use std::fs::File;
 use std::path::Path;
 
-use anyhow::Context;
 use serde_json::{Map, Value, json};
 
 use crate::controllers;
@@ -19,26 +17,7 @@ fn with_countdowns<T>(
     dir: &Path,
     change: impl FnOnce(&mut Map<String, Value>) -> T,
 ) -> anyhow::Result<T> {
-    std::fs::create_dir_all(dir)?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("terminating.lock"))?;
-    lock.lock()?;
-    let path = dir.join("terminating.json");
-    let mut map: Map<String, Value> = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            serde_json::from_str(&text).context("fake-kubectl: terminating.json is corrupt")?
-        }
-        Err(_) => Map::new(),
-    };
-    let before = map.clone();
-    let out = change(&mut map);
-    if map != before {
-        std::fs::write(&path, serde_json::to_vec(&map)?)?;
-    }
-    Ok(out)
+    crate::sidecar::update(dir, "terminating", change)
 }
 
 /// Marks `ns` (already read into `state`) as Terminating for `calls` more calls.

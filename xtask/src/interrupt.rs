@@ -1,9 +1,11 @@
-//! Ctrl-C during the long, stateful admin commands (backup, restore).
+//! Ctrl-C (SIGINT), and SIGTERM or SIGHUP, during the long, stateful admin
+//! commands (backup, restore, offboard, verify's probes).
 //!
-//! The first Ctrl-C does not kill us: kubectl, in the same process group,
-//! gets it and stops, the step in progress fails, and the command cleans up
-//! and states exactly what state the tenant is in. A second Ctrl-C quits at
-//! once.
+//! The first signal does not kill us. After Ctrl-C, kubectl, in the same
+//! process group, gets it too and stops; after a SIGTERM sent to us alone,
+//! the kubectl call in progress finishes. Either way the command stops
+//! before its next step, cleans up and states exactly what state the tenant
+//! is in. A second signal quits at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,7 +19,7 @@ pub fn install() {
             std::process::exit(130);
         }
         eprintln!(
-            "\ninterrupted: stopping after the current step and cleaning up (Ctrl-C again quits at once)"
+            "\ninterrupted: stopping after the current step and cleaning up (interrupt again to quit at once)"
         );
     });
 }
@@ -29,7 +31,7 @@ pub fn interrupted() -> bool {
 /// An error if Ctrl-C was pressed; call between steps.
 pub fn check() -> anyhow::Result<()> {
     if interrupted() {
-        anyhow::bail!("interrupted by Ctrl-C");
+        anyhow::bail!("interrupted (Ctrl-C or a termination signal)");
     }
     Ok(())
 }

@@ -212,7 +212,7 @@ impl flags::Provision {
             self.jobs
         );
         // A file whose name is no tenant name cannot be provisioned (nor audited as one).
-        let mut total = configs.len();
+        let total = configs.len();
         let mut failed = 0;
         let mut items: Vec<(TenantName, PathBuf)> = Vec::new();
         for (name, path) in configs {
@@ -247,7 +247,6 @@ impl flags::Provision {
                 ),
             },
         )?;
-        total = total.max(results.len());
         failed += results.iter().filter(|(_, r)| r.is_err()).count();
         println!(
             "{total} tenants: {} applied, {failed} failed.",

@@ -300,7 +300,7 @@ fn read_databases(
     let mut errors = Vec::new();
     for (i, out) in results {
         let row = &mut rows[i];
-        match out.map_err(|e| classify(&e)) {
+        match out {
             Ok(bytes) => match parse_counts(&bytes) {
                 Ok((messages, runs)) => {
                     row.messages = Some(messages);
@@ -308,12 +308,18 @@ fn read_databases(
                 }
                 Err(e) => errors.push(format!("{}: {e}", row.name)),
             },
-            Err(Some(note)) => {
-                row.messages = Some(0);
-                row.bot_runs = Some(0);
-                row.note = Some(note);
-            }
-            Err(None) => errors.push(format!("{}: the usage query failed", row.name)),
+            Err(e) => match classify(&e) {
+                Some(note) => {
+                    row.messages = Some(0);
+                    row.bot_runs = Some(0);
+                    row.note = Some(note);
+                }
+                None => errors.push(format!(
+                    "{}: the usage query failed: {}",
+                    row.name,
+                    format!("{e:#}").lines().next().unwrap_or_default()
+                )),
+            },
         }
     }
     errors.sort();

@@ -16,6 +16,11 @@ use crate::clock::KubeDuration;
 pub use failure::{Cause, KubectlFailure};
 pub use runner::{Input, Sink};
 
+/// The signals an operator stops a command with (Linux numbering).
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
 /// How the binary was found, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -145,8 +150,11 @@ impl<'a> Call<'a> {
         if out.status.success() {
             return Ok(out.stdout);
         }
-        if crate::interrupt::interrupted() {
-            bail!("interrupted by Ctrl-C while `kubectl {verb}` ran");
+        // kubectl killed by the operator's signal is an interruption even
+        // before our own handler thread has recorded it.
+        let by_signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+        if crate::interrupt::interrupted() || matches!(by_signal, Some(SIGHUP | SIGINT | SIGTERM)) {
+            bail!("interrupted (Ctrl-C or a termination signal) while `kubectl {verb}` ran");
         }
         let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         for secret in self.redact.iter().filter(|s| !s.is_empty()) {
