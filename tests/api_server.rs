@@ -175,12 +175,50 @@ fn a_hand_edit_is_taken_back_only_with_force() {
         "999999",
         "a refused apply changed the field"
     );
+    // The plan says the same, and does not suggest an apply that is refused.
+    let plan = cluster
+        .provision("kalyan", &fixture("kalyan.yaml"), &["--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(2));
+    assert!(
+        stdout(&plan).contains(
+            "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\""
+        ) && stdout(&plan).contains("with --force-conflicts.")
+            && !stdout(&plan).contains("Apply with the same command without --plan."),
+        "{}",
+        stdout(&plan)
+    );
+    // A bot restarted after the edit runs with the edited value.
+    cluster.admin(&["restart", "kalyan"]).assert().success();
+    let pod = |c: &Cluster| -> Vec<String> {
+        c.objects()
+            .iter()
+            .filter(|o| o["kind"] == "Pod")
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let edited = pod(&cluster);
     let out = cluster
         .provision("kalyan", &fixture("kalyan.yaml"), &["--force-conflicts"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(data(&cluster), rendered);
+    // The pod template is unchanged, but the bot reads the ConfigMap at
+    // start: taking the value back restarts it.
+    assert!(
+        stdout(&out).contains(
+            "  restarted  deployment/bot (its ConfigMap changed; the bot reads it when it starts)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert_ne!(
+        pod(&cluster),
+        edited,
+        "the bot still runs with the edited value"
+    );
 }
 
 /// 3: a status write between the read and the apply changes the

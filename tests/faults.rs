@@ -27,6 +27,28 @@ fn garbage(verb: &str, stdout: &str) -> Fault {
 }
 
 #[test]
+fn a_zero_call_timeout_is_refused_before_any_call() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    let out = cluster
+        .admin(&["list", "--kubectl-timeout", "0s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "--kubectl-timeout 0s would stop every kubectl call at once; give it a length such as 60s"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        cluster.calls().is_empty(),
+        "kubectl was called with a zero timeout"
+    );
+}
+
+#[test]
 fn a_hanging_kubectl_is_stopped_by_the_call_timeout() {
     let cluster = Cluster::new();
     seed_tenants(&cluster, &["alpha".to_owned()]);

@@ -182,7 +182,17 @@ fn provision_all_applies_the_good_and_reports_the_bad() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    // One line per tenant; a failure's reasons are indented under it.
+    let text = stdout(&out);
+    assert!(
+        text.contains("broken: FAILED: tenant `broken` cannot be provisioned:\n      - whatsapp_number: WhatsApp number `12345` must be in international E.164 form"),
+        "{text}"
+    );
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(str::to_owned)
+        .collect();
     let summary = lines.pop().unwrap();
     lines.sort();
     assert_eq!(summary, "3 tenants: 2 applied, 1 failed.");
@@ -199,7 +209,14 @@ fn provision_all_applies_the_good_and_reports_the_bad() {
         lines[2].starts_with("broken: FAILED: tenant `broken` cannot be provisioned"),
         "{lines:?}"
     );
-    assert!(stderr(&out).contains("1 of 3 tenants failed; the others were applied"));
+    assert!(
+        stderr(&out).contains(&format!(
+            "1 of 3 tenants failed (why is under each); the others were applied. Fix those and run the same command again, or one alone with `cargo xtask provision <TENANT> --values {}/<TENANT>.yaml`",
+            dir.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         cluster
             .get("Deployment", Some("tenant-kalyan"), "bot")

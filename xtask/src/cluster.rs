@@ -29,6 +29,12 @@ impl Target {
     /// Resolves `--env`/`--context` against `environments.yaml`; the only
     /// place the environment is looked up.
     pub fn resolve(args: &ClusterArgs, root: &Path) -> anyhow::Result<Target> {
+        if args.kubectl_timeout.length().is_zero() {
+            anyhow::bail!(
+                "--kubectl-timeout {} would stop every kubectl call at once; give it a length such as 60s",
+                args.kubectl_timeout
+            );
+        }
         let environment = crate::environment::select(args.env.as_deref(), args.context.as_deref())?;
         let context = args
             .context

@@ -17,7 +17,7 @@ use crate::files::write_atomic;
 use crate::flags;
 use crate::kubectl::{Conflicts, Kubectl};
 use crate::live::suspended_since;
-use crate::names::MANAGER;
+use crate::names::{BOT, CONFIG_MAP, MANAGER};
 use crate::object::kind_and_name;
 use crate::outcome::{Exit, Left, LeftUnchanged};
 use crate::plan::{
@@ -36,6 +36,8 @@ pub struct Provisioned {
     applied: Vec<(String, ObjectChange)>,
     kept: Vec<(String, String)>,
     rolled_out: bool,
+    /// Restarted because its ConfigMap changed under an unchanged template.
+    restarted: bool,
 }
 
 impl Provisioned {
@@ -71,6 +73,12 @@ impl Provisioned {
             }
             for (reference, note) in &self.kept {
                 println!("  {:<11}{reference} ({note})", "kept");
+            }
+            if self.restarted {
+                println!(
+                    "  {:<11}deployment/{BOT} (its ConfigMap changed; the bot reads it when it starts)",
+                    "restarted"
+                );
             }
         }
         if self.rolled_out {
@@ -126,7 +134,7 @@ impl flags::Provision {
         }
 
         let cluster = target.connect()?;
-        if interactive && !confirm(&spec, &cluster, &mut TerminalPrompter)? {
+        if interactive && !confirm(&saved, &spec, &cluster, &mut TerminalPrompter)? {
             crate::outcome::bail_unchanged!("cancelled");
         }
         let provisioned = cluster.change(
@@ -188,9 +196,21 @@ impl flags::Provision {
             println!("\nNothing would change; the notes above need a hand.");
             return Ok(());
         }
-        println!(
-            "\n{changing} object(s) would change. Apply with the same command without --plan."
+        let foreign = plan.changes.iter().any(
+            |c| matches!(c, crate::plan::PlanChange::Update { foreign, .. } if !foreign.is_empty()),
         );
+        if foreign {
+            println!(
+                "\n{changing} object(s) would change, some of them fields that others set (named above). \
+                 An apply refuses to take those back: if the change on the cluster was meant, put it into \
+                 the tenant's config; if not, apply with the same command without --plan and with \
+                 --force-conflicts."
+            );
+        } else {
+            println!(
+                "\n{changing} object(s) would change. Apply with the same command without --plan."
+            );
+        }
         Err(Exit(2).into())
     }
 
@@ -241,9 +261,10 @@ impl flags::Provision {
             },
             |tenant, result| match result {
                 Ok(p) => println!("{}", p.headline()),
+                // The whole reason, its later lines indented under the tenant's.
                 Err(e) => println!(
                     "{tenant}: FAILED: {}",
-                    format!("{e:#}").lines().next().unwrap_or("failed")
+                    format!("{e:#}").lines().collect::<Vec<_>>().join("\n    ")
                 ),
             },
         )?;
@@ -254,7 +275,10 @@ impl flags::Provision {
         );
         if failed > 0 {
             anyhow::bail!(
-                "{failed} of {total} tenants failed; the others were applied. Re-run those with `cargo xtask provision <TENANT> --values tenants/<TENANT>.yaml` to see why"
+                "{failed} of {total} tenants failed (why is under each); the others were applied. \
+                 Fix those and run the same command again, or one alone with \
+                 `cargo xtask provision <TENANT> --values {}/<TENANT>.yaml`",
+                paths.tenants.display()
             );
         }
         Ok(())
@@ -316,12 +340,48 @@ impl flags::Provision {
             .filter_map(|o| Some((kind_and_name(&o)?, o)))
             .collect();
 
-        let deployment = prepared
+        let applied: Vec<(&Manifest, ObjectChange)> = prepared
             .to_apply
             .iter()
-            .find(|m| m.kind == "Deployment")
-            .map(|m| m.name.clone());
-        if let Some(name) = &deployment {
+            .map(|m| {
+                let change = ObjectChange::between(
+                    prepared.live(m),
+                    after.get(&(m.kind.clone(), m.name.clone())),
+                )
+                .unwrap_or(ObjectChange::Configured);
+                (m, change)
+            })
+            .collect();
+        let deployment = applied
+            .iter()
+            .find(|(m, _)| m.kind == "Deployment")
+            .map(|(m, c)| (m.name.clone(), *c));
+        // The bot reads its ConfigMap when it starts. A change of the
+        // rendered config changes the pod template (its checksum), which
+        // rolls the bot; a ConfigMap that only changes back (a hand edit
+        // taken back with --force-conflicts) needs a restart of its own.
+        let config_changed = applied.iter().any(|(m, c)| {
+            m.name == CONFIG_MAP && m.kind == "ConfigMap" && *c == ObjectChange::Configured
+        });
+        let running = |name: &str| {
+            after
+                .get(&("Deployment".to_owned(), name.to_owned()))
+                .and_then(|d| d.pointer("/spec/replicas"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(1)
+                > 0
+        };
+        let restarted = match &deployment {
+            Some((name, ObjectChange::Unchanged)) if config_changed && running(name) => {
+                progress.say(format_args!(
+                    "Restarting deployment/{name}: its ConfigMap changed, and the bot reads it when it starts ..."
+                ));
+                kubectl.rollout_restart(ns, name)?;
+                true
+            }
+            _ => false,
+        };
+        if let Some((name, _)) = &deployment {
             progress.say(format_args!(
                 "Waiting up to {} for deployment/{name} to roll out ...",
                 self.rollout.timeout
@@ -339,17 +399,9 @@ impl flags::Provision {
                     ))
                 })?;
         }
-        let applied = prepared
-            .to_apply
-            .iter()
-            .map(|m| {
-                let change = ObjectChange::between(
-                    prepared.live(m),
-                    after.get(&(m.kind.clone(), m.name.clone())),
-                )
-                .unwrap_or(ObjectChange::Configured);
-                (m.reference(), change)
-            })
+        let applied = applied
+            .into_iter()
+            .map(|(m, c)| (m.reference(), c))
             .collect();
         Ok(Provisioned {
             tenant: spec.name.clone(),
@@ -361,6 +413,7 @@ impl flags::Provision {
                 .map(|k| (k.manifest.reference(), k.note()))
                 .collect(),
             rolled_out: deployment.is_some(),
+            restarted,
         })
     }
 }
@@ -486,17 +539,35 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
     Ok(())
 }
 
-fn confirm(spec: &TenantSpec, cluster: &Cluster, p: &mut dyn Prompter) -> anyhow::Result<bool> {
-    p.say(&format!(
+/// The tenant as configured (`saved`), and as this environment serves it
+/// (`spec`), then `Apply to ...? [y/N]`.
+fn confirm(
+    saved: &TenantSpec,
+    spec: &TenantSpec,
+    cluster: &Cluster,
+    p: &mut dyn Prompter,
+) -> anyhow::Result<bool> {
+    let mut summary = format!(
         "\nTenant {} (namespace {}):\n  MLA name:        {}\n  Constituency:    {}\n  WhatsApp number: {}\n  Domains:         {}\n  Tier:            {}",
         spec.name,
         spec.namespace,
         spec.mla_name,
         spec.constituency,
         spec.whatsapp_number,
-        spec.domains.join(", "),
+        saved.domains.join(", "),
         spec.tier
-    ));
+    );
+    if spec.domains != saved.domains {
+        let env = cluster.target().environment().map_or_else(
+            || "this environment".to_owned(),
+            |e| format!("environment {}", e.name),
+        );
+        summary.push_str(&format!(
+            "\n  Served in {env} as: {}",
+            spec.domains.join(", ")
+        ));
+    }
+    p.say(&summary);
     let answer = p.ask(&format!("Apply to {}? [y/N]", cluster.label()))?;
     Ok(matches!(
         answer.as_deref().map(str::trim),
