@@ -65,6 +65,9 @@ fn plan_exit_codes_and_nothing_is_changed() {
         "{text}"
     );
     assert!(text.contains("+  MLA_NAME: Shrikant Shinde"), "{text}");
+    // A server-side dry run is answered before any controller acts: the
+    // Deployment's status is not in the diff.
+    assert!(!text.contains("observedGeneration: 2"), "{text}");
     assert_eq!(cluster.objects(), before, "a plan changed the cluster");
     // The Secret's values appear nowhere.
     let secret = cluster

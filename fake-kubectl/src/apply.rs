@@ -76,12 +76,16 @@ fn objects_of(inv: &Invocation, input: &str, code: i32) -> Result<Vec<Value>, Fa
 }
 
 /// One object applied by `manager`: authorization, field ownership, then
-/// storing. Returns the stored object.
+/// storing. Returns the object as stored, which is what the API server
+/// answers: controllers act on it afterwards, and never on a dry run
+/// (`controllers` is false), so their work (a Deployment's status) is not
+/// in the answer.
 fn apply_one(
     state: &mut State,
     object: Value,
     manager: &str,
     force: bool,
+    controllers: bool,
 ) -> Result<Value, Refused> {
     let (kind, ns, name) = key(&object);
     let ns = (!ns.is_empty()).then_some(ns);
@@ -94,11 +98,14 @@ fn apply_one(
     let merged = fields::apply(&kind, live.as_ref(), &object, manager, force, &now)
         .map_err(|c| Refused::Conflict(fields::conflict_message(&c)))?;
     let (kind, ns, name) = store(state, merged).map_err(Refused::Error)?;
-    controllers::reconcile(state);
-    Ok(state
+    let stored = state
         .get(&kind, ns.as_deref(), &name)
         .cloned()
-        .unwrap_or_default())
+        .unwrap_or_default();
+    if controllers {
+        controllers::reconcile(state);
+    }
+    Ok(stored)
 }
 
 pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
@@ -143,9 +150,9 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
     let mut errors = Vec::new();
     for object in objects {
         let result = if dry_run {
-            state.dry_run(|s| apply_one(s, object, &manager, force))
+            state.dry_run(|s| apply_one(s, object, &manager, force, false))
         } else {
-            apply_one(state, object, &manager, force)
+            apply_one(state, object, &manager, force, true)
         };
         match result {
             Ok(stored) => applied.push(stored),
@@ -453,7 +460,7 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
         let (kind, ns, name) = key(&object);
         let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
         let before = state.get(&kind, ns_opt, &name).cloned();
-        match state.dry_run(|s| apply_one(s, object, &manager, force)) {
+        match state.dry_run(|s| apply_one(s, object, &manager, force, false)) {
             Ok(after) => {
                 let shown = |v: Option<&Value>| v.map(|v| for_diff(&kind, v));
                 let (old, new) = (shown(before.as_ref()), shown(Some(&after)));
