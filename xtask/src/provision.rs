@@ -540,7 +540,8 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
 }
 
 /// The tenant as configured (`saved`), and as this environment serves it
-/// (`spec`), then `Apply to ...? [y/N]`.
+/// (`spec`), then `Apply to ...? [y/N]` unless the environment asks for the
+/// tenant name typed.
 fn confirm(
     saved: &TenantSpec,
     spec: &TenantSpec,
@@ -568,6 +569,11 @@ fn confirm(
         ));
     }
     p.say(&summary);
+    // Where the environment makes every change typed out, that question
+    // follows; asking y/N first would ask twice.
+    if cluster.target().environment().is_some_and(|e| e.confirm) {
+        return Ok(true);
+    }
     let answer = p.ask(&format!("Apply to {}? [y/N]", cluster.label()))?;
     Ok(matches!(
         answer.as_deref().map(str::trim),
