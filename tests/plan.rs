@@ -79,6 +79,50 @@ fn plan_exit_codes_and_nothing_is_changed() {
     }
 }
 
+/// The operator's own diff program (`KUBECTL_EXTERNAL_DIFF`, which kubectl
+/// runs instead of `diff -u -N`) must not hide a change from the plan, and a
+/// diff the tool cannot read is an error, never "no changes".
+#[test]
+fn a_plan_reads_kubectls_own_diff_whatever_the_operator_prefers() {
+    let cluster = Cluster::new();
+    let values = fixture("kalyan.yaml");
+    cluster.provision("kalyan", &values, &[]).assert().success();
+    let out = cluster
+        .provision(
+            "kalyan",
+            &values,
+            &["--plan", "--mla-name", "Shrikant Shinde"],
+        )
+        // `true` prints nothing and exits 0: kubectl would report no difference.
+        .env("KUBECTL_EXTERNAL_DIFF", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("  ~ configmap/bot-config")
+            && stdout(&out).contains("+  MLA_NAME: Shrikant Shinde"),
+        "{}",
+        stdout(&out)
+    );
+
+    cluster.fault(fake_kubectl::Fault {
+        stdout: "Only in /tmp/LIVE-1: v1.ConfigMap.tenant-kalyan.bot-config\n".to_owned(),
+        ..fake_kubectl::Fault::fail("diff", 1, "")
+    });
+    let out = cluster
+        .provision("kalyan", &values, &["--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(
+            "`kubectl diff` reported differences in a form this tool cannot read (0 file header(s), 0 of them for the tenant's objects)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn plan_errors_exit_1() {
     let cluster = Cluster::new();

@@ -432,9 +432,10 @@ fn is_dns_subdomain(s: &str) -> bool {
 }
 
 /// `kubectl diff --server-side -f -`: what an apply would change, as a
-/// unified diff per object (LIVE against MERGED, as kubectl names them);
-/// exit 1 when anything differs, 0 when nothing does, and 2 (kubectl's 1
-/// plus one) on the first error, printing no diff at all. Nothing is stored.
+/// unified diff per object (LIVE against MERGED, as kubectl names them),
+/// or as the program in `KUBECTL_EXTERNAL_DIFF` prints it; exit 1 when
+/// anything differs, 0 when nothing does, and 2 (kubectl's 1 plus one) on
+/// the first error, printing no diff at all. Nothing is stored.
 pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
     inv.only(
         "diff",
@@ -450,12 +451,11 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
             "`diff` other than `--server-side -f -`",
         ));
     }
-    let manager = inv
-        .flag("field-manager")
-        .unwrap_or("kubectl-client-side-apply")
-        .to_owned();
+    // kubectl's default manager with --server-side (GetApplyFieldManagerFlag).
+    let manager = inv.flag("field-manager").unwrap_or("kubectl").to_owned();
     let force = inv.flag("force-conflicts") == Some("true");
-    let mut out = String::new();
+    // Every object, LIVE and MERGED, under kubectl's file name for it.
+    let mut files: Vec<(String, String, String)> = Vec::new();
     for object in objects_of(inv, input, 2)? {
         let (kind, ns, name) = key(&object);
         let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
@@ -463,20 +463,20 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
         match state.dry_run(|s| apply_one(s, object, &manager, force, false)) {
             Ok(after) => {
                 let shown = |v: Option<&Value>| v.map(|v| for_diff(&kind, v));
-                let (old, new) = (shown(before.as_ref()), shown(Some(&after)));
-                if old != new {
-                    let (old, new) = mask_secret(&kind, old, new);
-                    let group = resources::by_kind(&kind)
-                        .map(|r| r.api_version().replace('/', "."))
-                        .unwrap_or_default();
-                    let label = format!("{group}.{kind}.{ns}.{name}");
-                    let yaml = |v: &Option<Value>| {
-                        v.as_ref()
-                            .map(|v| serde_saphyr::to_string(v).unwrap_or_default())
-                            .unwrap_or_default()
-                    };
-                    out.push_str(&unified(&label, &yaml(&old), &yaml(&new)));
-                }
+                let (old, new) = mask_secret(&kind, shown(before.as_ref()), shown(Some(&after)));
+                let group = resources::by_kind(&kind)
+                    .map(|r| r.api_version().replace('/', "."))
+                    .unwrap_or_default();
+                let yaml = |v: &Option<Value>| {
+                    v.as_ref()
+                        .map(|v| serde_saphyr::to_string(v).unwrap_or_default())
+                        .unwrap_or_default()
+                };
+                files.push((
+                    format!("{group}.{kind}.{ns}.{name}"),
+                    yaml(&old),
+                    yaml(&new),
+                ));
             }
             // kubectl retries a 409 (it might be a stale read) and says so on its last try.
             Err(Refused::Conflict(m)) => {
@@ -498,12 +498,73 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
             Err(Refused::Error(e)) => return Err(Failure::new(2, e)),
         }
     }
-    if out.is_empty() {
+    let (out, status) = match std::env::var("KUBECTL_EXTERNAL_DIFF") {
+        Ok(program) if !program.is_empty() => external_diff(&program, &files)?,
+        _ => {
+            let out: String = files
+                .iter()
+                .filter(|(_, old, new)| old != new)
+                .map(|(label, old, new)| unified(label, old, new))
+                .collect();
+            let status = i32::from(!out.is_empty());
+            (out, status)
+        }
+    };
+    if status == 0 {
         return Ok(out);
     }
-    let mut f = Failure::new(1, "");
+    let mut f = Failure::new(status, "");
     f.stdout = out;
     Err(f)
+}
+
+/// What kubectl does with `KUBECTL_EXTERNAL_DIFF` (diff.go): the first
+/// space-separated word is the program; later words made only of letters,
+/// digits, `-` and `=` are passed after the LIVE and MERGED directories,
+/// which hold every object. Its output and an exit status of 0 or 1 are
+/// kubectl's; any other failure is kubectl's error (exit 2).
+fn external_diff(
+    command: &str,
+    files: &[(String, String, String)],
+) -> Result<(String, i32), Failure> {
+    let mut words = command.split(' ');
+    let program = words.next().unwrap_or_default();
+    let extra = words.filter(|w| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '=')
+    });
+    let failed =
+        |why: String| Failure::new(2, format!("error: failed to run \"{program}\": {why}"));
+    let base = std::env::temp_dir().join(format!("fake-kubectl-diff-{}", std::process::id()));
+    let (live, merged) = (base.join("LIVE"), base.join("MERGED"));
+    let written = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&live)?;
+        std::fs::create_dir_all(&merged)?;
+        for (label, old, new) in files {
+            std::fs::write(live.join(label), old)?;
+            std::fs::write(merged.join(label), new)?;
+        }
+        Ok(())
+    })();
+    let result = written.and_then(|()| {
+        std::process::Command::new(program)
+            .arg(&live)
+            .arg(&merged)
+            .args(extra)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+    });
+    let _ = std::fs::remove_dir_all(&base);
+    let output = result.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => failed("executable file not found in $PATH".to_owned()),
+        _ => failed(e.to_string()),
+    })?;
+    match output.status.code() {
+        Some(code @ (0 | 1)) => Ok((String::from_utf8_lossy(&output.stdout).into_owned(), code)),
+        Some(code) => Err(failed(format!("exit status {code}"))),
+        None => Err(failed("signal: killed".to_owned())),
+    }
 }
 
 /// A klog line's prefix as kubectl writes it (`W1124 06:00:00.000000   4242`).

@@ -259,6 +259,8 @@ pub fn diff_plan(
         diff = kubectl
             .diff(&stream, MANAGER, Conflicts::Force)?
             .unwrap_or_default();
+        let headers = diff.lines().filter(|l| l.starts_with("diff ")).count();
+        let mut matched = 0;
         for m in &objects {
             // kubectl names each file group.version.Kind.namespace.name.
             let suffix = format!(
@@ -270,6 +272,7 @@ pub fn diff_plan(
             let header = diff
                 .lines()
                 .any(|l| l.starts_with("diff ") && l.ends_with(&suffix));
+            matched += usize::from(header);
             match prepared.live(m) {
                 None if header => changes.push(PlanChange::Create(m.reference())),
                 Some(live) => {
@@ -283,6 +286,15 @@ pub fn diff_plan(
                 }
                 None => {}
             }
+        }
+        // kubectl said something differs: every difference must be read
+        // as an object's, or the plan would hide a change.
+        if !diff.is_empty() && (headers == 0 || matched != headers) {
+            anyhow::bail!(
+                "`kubectl diff` reported differences in a form this tool cannot read \
+                 ({headers} file header(s), {matched} of them for the tenant's objects); \
+                 is `diff` on PATH GNU diff? Its output:\n{diff}"
+            );
         }
     }
     if prepared.secret_missing {

@@ -21,6 +21,14 @@ const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
+/// kubectl runs without the operator's preferences that change what the
+/// tool reads from it: an external diff program (`kubectl diff` then prints
+/// that program's output, not the `diff -u -N` the plan reads), and kuberc
+/// defaults and aliases (kubectl 1.33 and later; `KUBERC=off` turns them
+/// off).
+const ENVIRONMENT: [(&str, Option<&str>); 2] =
+    [("KUBECTL_EXTERNAL_DIFF", None), ("KUBERC", Some("off"))];
+
 /// How the binary was found, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -127,8 +135,15 @@ impl<'a> Call<'a> {
             Wait::Unbounded => None,
         };
         let verb = verb_of(&self.args);
-        let finished = runner::run(&k.program, &full, self.input, self.sink, limit)
-            .with_context(|| format!("could not run kubectl `{}`", k.program.display()))?;
+        let finished = runner::run(
+            &k.program,
+            &full,
+            &ENVIRONMENT,
+            self.input,
+            self.sink,
+            limit,
+        )
+        .with_context(|| format!("could not run kubectl `{}`", k.program.display()))?;
         let Some(out) = finished else {
             let why = match self.wait {
                 Wait::Within(_) => "it was stopped at its own limit; raise that limit if the work is only slow (see --help)".to_owned(),

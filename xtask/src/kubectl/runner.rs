@@ -34,13 +34,15 @@ pub struct Finished {
     pub stderr: Vec<u8>,
 }
 
-/// Runs `program` with `args`; None when `limit` passed first and the
-/// process was killed. A process that exits before reading all of its
-/// input (a bad context, an unreachable server) is reported by its own
-/// exit status, not by the broken pipe.
+/// Runs `program` with `args`, its environment changed by `env` (a
+/// variable set, or removed where the value is None); None when `limit`
+/// passed first and the process was killed. A process that exits before
+/// reading all of its input (a bad context, an unreachable server) is
+/// reported by its own exit status, not by the broken pipe.
 pub fn run(
     program: &Path,
     args: &[String],
+    env: &[(&str, Option<&str>)],
     input: Input<'_>,
     sink: Sink,
     limit: Option<Duration>,
@@ -55,7 +57,14 @@ pub fn run(
         Sink::File(f) => Stdio::from(f),
         Sink::Inherit => Stdio::inherit(),
     };
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command
         .args(args)
         .stdin(stdin)
         .stdout(stdout)
