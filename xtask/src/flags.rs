@@ -473,7 +473,7 @@ pub struct ClusterArgs {
     /// kubectl binary to use [default: $KUBECTL, else `kubectl` on PATH]
     #[arg(long, value_name = "PATH")]
     pub kubectl: Option<PathBuf>,
-    /// Kube context to use [default: kubectl's current context]
+    /// Kube context to use [default: the environment's context (see --env); without environments.yaml, kubectl's current context]
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Stop any kubectl call that has not answered after this long (waits for rollouts get their own timeout on top)
