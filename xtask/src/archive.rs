@@ -56,6 +56,29 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
+/// The file name of a backup of `tenant` taken at `created` (RFC 3339,
+/// UTC): `kalyan-20261124T060000Z.tar.gz`.
+pub fn file_name(tenant: &str, created: &str) -> String {
+    format!("{tenant}-{}.tar.gz", created.replace(['-', ':'], ""))
+}
+
+/// Whether `name` is what [`file_name`] gives for `tenant` at some time;
+/// a backup of `kalyan-east` is not one of `kalyan`. Names of one tenant
+/// sort by time.
+pub fn is_file_of(name: &str, tenant: &str) -> bool {
+    name.strip_prefix(tenant)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.strip_suffix(".tar.gz"))
+        .is_some_and(|stamp| {
+            stamp.len() == 16
+                && stamp.char_indices().all(|(i, c)| match i {
+                    8 => c == 'T',
+                    15 => c == 'Z',
+                    _ => c.is_ascii_digit(),
+                })
+        })
+}
+
 /// Size and SHA-256 of everything `reader` yields, copying it to `out`.
 pub fn hash_copy(mut reader: impl Read, mut out: impl Write) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
@@ -357,4 +380,28 @@ pub fn write_tar(path: &Path, files: &[(String, std::path::PathBuf)]) -> anyhow:
     }
     builder.into_inner()?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_belong_to_one_tenant() {
+        let name = file_name("kalyan", "2026-11-24T06:00:00Z");
+        assert_eq!(name, "kalyan-20261124T060000Z.tar.gz");
+        assert!(is_file_of(&name, "kalyan"));
+        // Another tenant whose name starts with this one's, sorting after it.
+        let east = file_name("kalyan-east", "2026-11-24T05:00:00Z");
+        assert!(!is_file_of(&east, "kalyan"));
+        assert!(is_file_of(&east, "kalyan-east"));
+        for other in [
+            "kalyan-20261124T060000Z.tar",
+            "kalyan-latest.tar.gz",
+            "kalyan20261124T060000Z.tar.gz",
+            "kalyan-20261124060000ZZ.tar.gz",
+        ] {
+            assert!(!is_file_of(other, "kalyan"), "{other}");
+        }
+    }
 }

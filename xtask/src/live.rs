@@ -167,7 +167,16 @@ impl BotDeployment {
     /// Checks the tenant exists, then reads its bot Deployment.
     pub fn find(kubectl: &Kubectl, tenant: &TenantName) -> anyhow::Result<BotDeployment> {
         let tenants = Tenants::discover(kubectl)?;
-        let ns = tenants.require(tenant)?;
+        BotDeployment::in_namespace(kubectl, tenant, tenants.require(tenant)?)
+    }
+
+    /// Reads the bot Deployment of a tenant whose namespace (`ns`, from
+    /// [`Tenants`]) is already read.
+    pub fn in_namespace(
+        kubectl: &Kubectl,
+        tenant: &TenantName,
+        ns: &Value,
+    ) -> anyhow::Result<BotDeployment> {
         let suspended = suspended_since(ns).map(str::to_owned);
         let namespace = str_at(ns, "/metadata/name").unwrap_or_default().to_owned();
         let selector = crate::names::bot_selector_arg(tenant.as_str());

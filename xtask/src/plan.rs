@@ -394,6 +394,8 @@ pub fn what_changed(kubectl: &Kubectl, ns: &str, prepared: &Prepared) -> String 
 /// tenant's namespace, already uses.
 pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value]) -> Vec<String> {
     let mut out = Vec::new();
+    // Domains already reported as another tenant's; its Ingress says no more.
+    let mut claimed: Vec<&str> = Vec::new();
     for ns in tenants {
         let Some(name) = str_at(ns, "/metadata/name").map(str::to_owned) else {
             continue;
@@ -412,6 +414,7 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
         for other in theirs.split(',').filter(|d| !d.is_empty()) {
             for mine in &spec.domains {
                 if tenant::domains_overlap(mine, other) {
+                    claimed.push(mine);
                     out.push(format!(
                         "domain {mine} is already used by tenant {owner} (as {other}); remove it from this tenant or offboard the other first"
                     ));
@@ -437,15 +440,10 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
             .filter_map(|r| r.get("host").and_then(Value::as_str));
         for host in hosts {
             for mine in &spec.domains {
-                let msg = format!(
-                    "domain {mine} is already served by Ingress {ing_ns}/{ing_name} (host {host}); remove it there first or choose another domain"
-                );
-                if tenant::domains_overlap(mine, host)
-                    && !out
-                        .iter()
-                        .any(|m| m.starts_with(&format!("domain {mine} is already used")))
-                {
-                    out.push(msg);
+                if tenant::domains_overlap(mine, host) && !claimed.contains(&mine.as_str()) {
+                    out.push(format!(
+                        "domain {mine} is already served by Ingress {ing_ns}/{ing_name} (host {host}); remove it there first or choose another domain"
+                    ));
                 }
             }
         }
@@ -523,6 +521,8 @@ mod tests {
         let ingresses = vec![
             serde_json::json!({"metadata": {"name": "web", "namespace": "marketing"}, "spec": {"rules": [{"host": "site.in"}]}}),
             serde_json::json!({"metadata": {"name": "bot", "namespace": "tenant-a"}, "spec": {"rules": [{"host": "a.in"}]}}),
+            // Tenant b's own Ingress: its domain is reported once, as tenant b's.
+            serde_json::json!({"metadata": {"name": "bot", "namespace": "tenant-b"}, "spec": {"rules": [{"host": "*.shared.in"}]}}),
         ];
         assert!(find_conflicts(&spec(&["a.in"], "+919800000002"), &tenants, &ingresses).is_empty());
         let found = find_conflicts(

@@ -376,7 +376,13 @@ impl flags::Provision {
                 progress.say(format_args!(
                     "Restarting deployment/{name}: its ConfigMap changed, and the bot reads it when it starts ..."
                 ));
-                kubectl.rollout_restart(ns, name)?;
+                kubectl.rollout_restart(ns, name).map_err(|e| {
+                    e.context(format!(
+                        "every object of tenant {} was applied, but the bot still runs with the ConfigMap it \
+                         started with. Restart it with `cargo xtask admin restart {}`",
+                        spec.name, spec.name
+                    ))
+                })?;
                 true
             }
             _ => false,

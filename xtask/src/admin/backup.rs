@@ -34,8 +34,10 @@ impl flags::Backup {
         let bot = BotDeployment::find(kubectl, &self.tenant)?;
         let out_dir = self.out.clone().unwrap_or_else(|| root.join("backups"));
         create_private_dir(&out_dir)?;
-        let stamp = rfc3339(created).replace(['-', ':'], "");
-        let final_path = out_dir.join(format!("{}-{stamp}.tar.gz", self.tenant));
+        let final_path = out_dir.join(crate::archive::file_name(
+            self.tenant.as_str(),
+            &rfc3339(created),
+        ));
         if final_path.exists() {
             bail!(
                 "{} already exists; wait a second and run again",

@@ -59,7 +59,6 @@ impl flags::Offboard {
     /// The newest archive of the tenant, verified and fresh enough.
     fn fresh_backup(&self, root: &Path) -> anyhow::Result<String> {
         let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
-        let prefix = format!("{}-", self.tenant);
         let mut archives: Vec<_> = std::fs::read_dir(&dir)
             .into_iter()
             .flatten()
@@ -68,7 +67,7 @@ impl flags::Offboard {
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tar.gz"))
+                    .is_some_and(|n| crate::archive::is_file_of(n, self.tenant.as_str()))
             })
             .collect();
         archives.sort();
@@ -95,7 +94,15 @@ impl flags::Offboard {
             .with_context(|| format!("{} has an unreadable creation time", newest.display()))?;
         let limit = self.max_backup_age.length();
         let age = now()?.duration_since(created).unwrap_or_default();
-        if age > limit || verified.manifest.tenant != self.tenant.as_str() {
+        if verified.manifest.tenant != self.tenant.as_str() {
+            crate::outcome::bail_unchanged!(
+                "the newest backup {} is named for tenant {} but holds tenant {}'s data: {advice}",
+                newest.display(),
+                self.tenant,
+                verified.manifest.tenant
+            );
+        }
+        if age > limit {
             crate::outcome::bail_unchanged!(
                 "the newest backup {} is {} old, more than --max-backup-age {}: {advice}",
                 newest.display(),

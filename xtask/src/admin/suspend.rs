@@ -19,13 +19,14 @@ impl flags::Suspend {
             &Change::routine(&self.tenant, "a suspension", self.yes),
             |kubectl| {
                 let tenants = Tenants::discover(kubectl)?;
-                if let Some(since) = suspended_since(tenants.require(&self.tenant)?) {
+                let namespace = tenants.require(&self.tenant)?;
+                if let Some(since) = suspended_since(namespace) {
                     crate::outcome::bail_unchanged!(
                         "tenant {} is already suspended (since {since})",
                         self.tenant
                     );
                 }
-                BotDeployment::find(kubectl, &self.tenant)
+                BotDeployment::in_namespace(kubectl, &self.tenant, namespace)
             },
             |kubectl, bot| self.suspend(kubectl, bot),
         )
@@ -64,7 +65,8 @@ impl flags::Resume {
                     crate::outcome::bail_unchanged!("tenant {} is not suspended", self.tenant);
                 }
                 let suspension = Suspension::read(namespace)?;
-                Ok((suspension, BotDeployment::find(kubectl, &self.tenant)?))
+                let bot = BotDeployment::in_namespace(kubectl, &self.tenant, namespace)?;
+                Ok((suspension, bot))
             },
             |kubectl, (suspension, bot)| self.resume(kubectl, suspension, bot),
         )
