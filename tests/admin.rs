@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use common::{Cluster, create_bot_database, seed_tenants, stderr, stdout};
+use common::{Cluster, create_bot_database, exits, seed_tenants, stderr, stdout};
 use serde_json::Value;
 
 const NOW: &str = "2026-11-24T06:00:00Z";
@@ -60,8 +60,7 @@ fn mixed_cluster() -> Cluster {
 }
 
 fn run_ok(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.env("XTASK_NOW", NOW).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(cmd.env("XTASK_NOW", NOW), 0);
     stdout(&out)
 }
 
@@ -89,12 +88,7 @@ fn list_shows_every_state() {
 #[test]
 fn usage_rows_and_totals() {
     let cluster = mixed_cluster();
-    let out = cluster
-        .admin(&["usage"])
-        .env("XTASK_NOW", NOW)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(cluster.admin(&["usage"]).env("XTASK_NOW", NOW), 0);
     insta::assert_snapshot!("usage-table", stdout(&out));
     let json: Value =
         serde_json::from_str(&run_ok(&mut cluster.admin(&["usage", "-o", "json"]))).unwrap();
@@ -218,8 +212,7 @@ fn restart_rolls_the_bot_and_refuses_a_stopped_tenant() {
     let before = cluster
         .get("Deployment", Some("tenant-alpha"), "bot")
         .unwrap();
-    let out = cluster.admin(&["restart", "alpha"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(cluster.admin(&["restart", "alpha"]), 0);
     assert_eq!(stdout(&out), "Tenant alpha restarted; the bot is ready.\n");
     let after = cluster
         .get("Deployment", Some("tenant-alpha"), "bot")
@@ -235,8 +228,7 @@ fn restart_rolls_the_bot_and_refuses_a_stopped_tenant() {
     );
 
     let objects = cluster.objects();
-    let out = cluster.admin(&["restart", "charlie"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(cluster.admin(&["restart", "charlie"]), 1);
     insta::assert_snapshot!(stderr(&out), @r"
     error: tenant charlie is stopped (its bot is scaled to 0 replicas), so there is nothing to restart. Start it with `kubectl --namespace tenant-charlie scale deployment/bot --replicas=1` (provision never changes the replica count).
     Nothing was changed.
@@ -315,12 +307,7 @@ fn every_command_names_the_existing_tenants_for_a_missing_one() {
 }
 
 fn backup(cluster: &Cluster, tenant: &str, dir: &Path) -> PathBuf {
-    let out = cluster
-        .admin(&["backup", tenant, "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(cluster.admin(&["backup", tenant, "--out"]).arg(dir), 0);
     let archives: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -404,14 +391,14 @@ fn backup_then_restore_round_trip() {
             .exists()
     );
 
-    let verified = cluster
-        .xtask(&["admin", "verify-backup"])
-        .arg(&archive)
-        .arg("-o")
-        .arg("json")
-        .output()
-        .unwrap();
-    assert!(verified.status.success(), "{}", stderr(&verified));
+    let verified = exits(
+        cluster
+            .xtask(&["admin", "verify-backup"])
+            .arg(&archive)
+            .arg("-o")
+            .arg("json"),
+        0,
+    );
     let manifest: Value = serde_json::from_str(&stdout(&verified)).unwrap();
     assert_eq!(manifest["tenant"], "alpha");
     assert_eq!(manifest["database"]["user_version"], 3);
@@ -623,12 +610,10 @@ fn bad_archives_are_refused_before_anything_changes() {
         "a refused restore did more than read: {later:?}"
     );
     // verify-backup agrees, offline.
-    let out = cluster
-        .xtask(&["admin", "verify-backup"])
-        .arg(&corrupted)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    exits(
+        cluster.xtask(&["admin", "verify-backup"]).arg(&corrupted),
+        1,
+    );
     // Restoring another tenant's data on purpose works.
     let out = restore(&cluster, "charlie", &archive, &["--from-tenant", "alpha"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -646,12 +631,10 @@ fn an_interrupted_backup_leaves_nothing_that_looks_like_a_backup() {
         times: Some(1),
         ..killed
     });
-    let out = cluster
-        .admin(&["backup", "alpha", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(
+        cluster.admin(&["backup", "alpha", "--out"]).arg(dir.path()),
+        1,
+    );
     let left: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -673,20 +656,9 @@ fn ctrl_c_during_a_backup_leaves_no_archive() {
         times: Some(1),
         ..fake_kubectl::Fault::fail("exec", 1, "")
     });
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["admin", "backup", "alpha", "--kubectl"])
-        .arg(common::fake_kubectl())
-        .arg("--out")
+    let child = cluster
+        .admin_process(&["backup", "alpha", "--out"])
         .arg(dir.path())
-        .env("FAKE_KUBECTL_STATE", cluster.state.path())
-        .env(
-            "XTASK_ENVIRONMENTS",
-            common::repo_root().join("tests/fixtures/environments.yaml"),
-        )
-        .env("XTASK_AUDIT_LOG", cluster.audit_log())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
         .process_group(0)
         .spawn()
         .unwrap();
@@ -776,8 +748,7 @@ fn a_restore_that_fails_midway_states_the_tenant_state() {
 fn no_command_ever_prints_a_secret_value() {
     let cluster = Cluster::new();
     let values = common::fixture("kalyan.yaml");
-    let first = cluster.provision("kalyan", &values, &[]).output().unwrap();
-    assert!(first.status.success(), "{}", stderr(&first));
+    let first = exits(cluster.provision("kalyan", &values, &[]), 0);
     let secret = cluster
         .get("Secret", Some("tenant-kalyan"), "bot-credentials")
         .unwrap();
@@ -832,13 +803,17 @@ fn no_command_ever_prints_a_secret_value() {
         .admin(&["restore", "kalyan"])
         .arg(&archive)
         .arg("--yes"));
-    let archive_bytes = std::process::Command::new("tar")
+    let unpacked = std::process::Command::new("tar")
         .arg("-xzOf")
         .arg(&archive)
         .output()
-        .unwrap()
-        .stdout;
-    let archive_text = String::from_utf8_lossy(&archive_bytes);
+        .unwrap();
+    assert!(unpacked.status.success(), "{}", stderr(&unpacked));
+    let archive_text = String::from_utf8_lossy(&unpacked.stdout);
+    assert!(
+        archive_text.contains("\"tenant\": \"kalyan\""),
+        "{archive_text}"
+    );
     for value in encoded.iter().chain(&decoded) {
         assert!(
             !printed.contains(value.as_str()),
@@ -899,11 +874,7 @@ fn changes_are_audited_and_reads_are_not() {
         .success();
     // A failed change is recorded too.
     cluster.admin(&["restart", "nobody"]).assert().failure();
-    let out = cluster
-        .xtask(&["admin", "audit", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(cluster.xtask(&["admin", "audit", "-o", "json"]), 0);
     let entries: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
     let summary: Vec<(String, String, String)> = entries
         .iter()
@@ -959,32 +930,31 @@ fn sigterm_during_a_restore_states_the_tenant_state() {
         times: Some(1),
         ..fake_kubectl::Fault::slow("exec", 3000)
     });
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["admin", "restore", "alpha"])
-        .arg(&archive)
-        .args(["--yes", "--kubectl"])
-        .arg(common::fake_kubectl())
-        .env("FAKE_KUBECTL_STATE", cluster.state.path())
-        .env(
-            "XTASK_ENVIRONMENTS",
-            common::repo_root().join("tests/fixtures/environments.yaml"),
-        )
-        .env("XTASK_AUDIT_LOG", cluster.audit_log())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Counted before the restore starts, so that its first exec is the one
+    // waited for.
     let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
     let before = execs(&cluster);
+    let mut child = cluster
+        .admin_process(&["restore", "alpha"])
+        .arg(&archive)
+        .arg("--yes")
+        .spawn()
+        .unwrap();
     let started = std::time::Instant::now();
     while execs(&cluster) == before {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the restore never reached exec"
-        );
+        if started.elapsed().as_secs() >= 20 {
+            let _ = child.kill();
+            panic!("the restore never reached exec");
+        }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert!(
+        cluster
+            .calls()
+            .iter()
+            .any(|c| c.iter().any(|a| a.contains("xtask-workbench"))),
+        "the restore's exec ran without a workbench"
+    );
     let status = std::process::Command::new("kill")
         .args(["-s", "TERM", &child.id().to_string()])
         .status()

@@ -8,21 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Cluster, create_bot_database, fixture, stderr, stdout};
+use common::{Cluster, create_bot_database, exits, fixture, stderr, stdout};
 use fake_kubectl::Fault;
 use serde_json::{Value, json};
-
-fn provisioned(tenants: &[&str]) -> Cluster {
-    let cluster = Cluster::new();
-    for t in tenants {
-        let out = cluster
-            .provision(t, &fixture(&format!("{t}.yaml")), &[])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    cluster
-}
 
 /// Who owns fields of an object: (manager, operation, subresource).
 fn managers(o: &Value) -> Vec<(String, String, Option<String>)> {
@@ -91,11 +79,10 @@ fn patch_rate_limit(cluster: &Cluster, tenant: &str, value: &str) {
 #[test]
 fn a_plan_for_a_new_tenant_lists_every_object_without_a_server_diff() {
     let cluster = Cluster::new();
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--plan"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--plan"]),
+        2,
+    );
     let text = stdout(&out);
     assert_eq!(
         text.lines().filter(|l| l.starts_with("  + ")).count(),
@@ -120,7 +107,7 @@ fn a_plan_for_a_new_tenant_lists_every_object_without_a_server_diff() {
 /// provision never sets it, so it neither conflicts nor starts a stopped bot.
 #[test]
 fn the_replica_count_belongs_to_whoever_scales() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     cluster.kubectl(&[
         "scale",
         "deployment/bot",
@@ -128,11 +115,7 @@ fn the_replica_count_belongs_to_whoever_scales() {
         "tenant-kalyan",
         "--replicas=0",
     ]);
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 0);
     let d = cluster
         .get("Deployment", Some("tenant-kalyan"), "bot")
         .unwrap();
@@ -148,17 +131,13 @@ fn the_replica_count_belongs_to_whoever_scales() {
 /// takes it back on purpose, and the refusal names the field and manager.
 #[test]
 fn a_hand_edit_is_taken_back_only_with_force() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     let rendered = cluster
         .get("ConfigMap", Some("tenant-kalyan"), "bot-config")
         .unwrap()["data"]["RATE_LIMIT_MESSAGES_PER_DAY"]
         .clone();
     patch_rate_limit(&cluster, "kalyan", "999999");
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 1);
     let err = stderr(&out);
     assert!(
         err.contains("Apply failed with 1 conflict: conflict with \"kubectl-patch\" using v1: .data.RATE_LIMIT_MESSAGES_PER_DAY"),
@@ -176,11 +155,10 @@ fn a_hand_edit_is_taken_back_only_with_force() {
         "a refused apply changed the field"
     );
     // The plan says the same, and does not suggest an apply that is refused.
-    let plan = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--plan"])
-        .output()
-        .unwrap();
-    assert_eq!(plan.status.code(), Some(2));
+    let plan = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--plan"]),
+        2,
+    );
     assert!(
         stdout(&plan).contains(
             "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\""
@@ -199,11 +177,10 @@ fn a_hand_edit_is_taken_back_only_with_force() {
             .collect()
     };
     let edited = pod(&cluster);
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--force-conflicts"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--force-conflicts"]),
+        0,
+    );
     assert_eq!(data(&cluster), rendered);
     // The pod template is unchanged, but the bot reads the ConfigMap at
     // start: taking the value back restarts it.
@@ -225,7 +202,7 @@ fn a_hand_edit_is_taken_back_only_with_force() {
 /// resourceVersion but nothing provision set: still "nothing changed".
 #[test]
 fn unchanged_is_decided_by_content_not_resource_version() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     cluster.fault(Fault::status_write_before(
         "apply",
         "Deployment",
@@ -236,11 +213,7 @@ fn unchanged_is_decided_by_content_not_resource_version() {
         .get("Deployment", Some("tenant-kalyan"), "bot")
         .unwrap()["metadata"]["resourceVersion"]
         .clone();
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 0);
     let after = cluster
         .get("Deployment", Some("tenant-kalyan"), "bot")
         .unwrap()["metadata"]["resourceVersion"]
@@ -258,20 +231,19 @@ fn unchanged_is_decided_by_content_not_resource_version() {
 /// timeout and blamed on the network).
 #[test]
 fn offboard_waits_for_the_namespace_to_terminate() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     cluster.open().set_namespace_termination_calls(3).unwrap();
-    let out = cluster
-        .admin(&[
+    let out = exits(
+        cluster.admin(&[
             "offboard",
             "kalyan",
             "--yes",
             "--no-backup",
             "--delete-data",
             "--kubectl-timeout=3s",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        ]),
+        0,
+    );
     assert!(
         stderr(&out)
             .contains("Waiting up to 10m for namespace tenant-kalyan to finish terminating"),
@@ -286,23 +258,22 @@ fn offboard_waits_for_the_namespace_to_terminate() {
 /// about credentials or the network.
 #[test]
 fn a_terminating_namespace_gets_accurate_advice() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     cluster
         .open()
         .set_namespace_termination_calls(1000)
         .unwrap();
-    let out = cluster
-        .admin(&[
+    let out = exits(
+        cluster.admin(&[
             "offboard",
             "kalyan",
             "--yes",
             "--no-backup",
             "--delete-data",
             "--delete-timeout=1s",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        ]),
+        1,
+    );
     assert!(
         stderr(&out)
             .contains("namespace tenant-kalyan is still Terminating after --delete-timeout 1s"),
@@ -335,7 +306,7 @@ fn a_terminating_namespace_gets_accurate_advice() {
 /// the exec subresource is found only with `--subresource=exec`.
 #[test]
 fn exec_granted_as_a_subresource_is_found() {
-    let cluster = provisioned(&["kalyan", "mylapore"]);
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster
         .open()
         .put_many(vec![
@@ -361,7 +332,7 @@ fn exec_granted_as_a_subresource_is_found() {
 /// refusal of the privileged pod proves nothing about it.
 #[test]
 fn admission_is_proven_only_by_pod_security() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     // A namespace whose Pod Security labels were removed by hand ...
     cluster
         .open()
@@ -407,7 +378,8 @@ fn admission_is_proven_only_by_pod_security() {
         .open()
         .deny("patch", "pods", Some("tenant-kalyan"))
         .unwrap();
-    let (_, report) = verify(&cluster, &["kalyan"]);
+    let (code, report) = verify(&cluster, &["kalyan"]);
+    assert_eq!(code, 1);
     let admission = problems(&report, "kalyan", "admission");
     assert!(
         admission.len() == 1
@@ -421,7 +393,7 @@ fn admission_is_proven_only_by_pod_security() {
 /// warnings on stderr; answers are still read from stdout, and verify passes.
 #[test]
 fn verify_passes_with_discovery_warnings_on_every_call() {
-    let cluster = provisioned(&["kalyan", "mylapore"]);
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster.fault(Fault::discovery_warnings());
     let (code, report) = verify(&cluster, &["--network"]);
     assert_eq!(code, 0, "{report:#}");
@@ -432,7 +404,7 @@ fn verify_passes_with_discovery_warnings_on_every_call() {
 /// even when warnings come first on stderr.
 #[test]
 fn a_probe_that_could_not_run_is_not_a_blocked_connection() {
-    let cluster = provisioned(&["kalyan", "mylapore"]);
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster.fault(Fault::discovery_warnings());
     // The network check's first exec is its first probe.
     cluster.fault(Fault {
@@ -458,7 +430,7 @@ fn a_probe_that_could_not_run_is_not_a_blocked_connection() {
 /// call timeout; it has its own limit, named in --help.
 #[test]
 fn a_slow_database_backup_has_its_own_limit() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     let db = cluster.volume("kalyan", "bot-data").join("bot.sqlite3");
     create_bot_database(&db, &["2026-11-01T00:00:00Z"], &[], 4);
     let dir = tempfile::tempdir().unwrap();
@@ -467,22 +439,22 @@ fn a_slow_database_backup_has_its_own_limit() {
         times: Some(1),
         ..Fault::slow("exec", 2500)
     });
-    let out = cluster
-        .admin(&["backup", "kalyan", "--kubectl-timeout=1s", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(
+        cluster
+            .admin(&["backup", "kalyan", "--kubectl-timeout=1s", "--out"])
+            .arg(dir.path()),
+        0,
+    );
     cluster.fault(Fault {
         times: Some(1),
         ..Fault::slow("exec", 2500)
     });
-    let out = cluster
-        .admin(&["backup", "kalyan", "--db-timeout=1s", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(
+        cluster
+            .admin(&["backup", "kalyan", "--db-timeout=1s", "--out"])
+            .arg(dir.path()),
+        1,
+    );
     assert!(
         stderr(&out).contains("did not finish within 1s on the current context and was stopped: it was stopped at its own limit"),
         "{}",
@@ -494,7 +466,8 @@ fn a_slow_database_backup_has_its_own_limit() {
 /// status; the tool reads that, not the command's own words.
 #[test]
 fn a_failing_command_in_a_pod_is_read_from_kubectls_exit_text() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    // What kubectl prints: the command's stderr, then its own line.
     let out = cluster.kubectl_output(&[
         "exec",
         "deployment/bot",
@@ -509,18 +482,26 @@ fn a_failing_command_in_a_pod_is_read_from_kubectls_exit_text() {
         stderr(&out),
         "cat: /data/missing: No such file or directory\ncommand terminated with exit code 1\n"
     );
-    // The usage query of a tenant with no database yet reads as a note.
-    let usage = cluster.admin(&["usage", "-o", "json"]).output().unwrap();
-    assert!(usage.status.success(), "{}", stderr(&usage));
-    let usage: Value = serde_json::from_str(&stdout(&usage)).unwrap();
-    assert_eq!(usage["tenants"][0]["note"], "no database yet");
+    // Every probe command fails in words unlike nc's or nslookup's: each is
+    // read as a connection that failed, none as a probe that could not run.
+    cluster.fault(Fault::fail(
+        "exec",
+        1,
+        "probe: no route\ncommand terminated with exit code 1",
+    ));
+    let (code, report) = verify(&cluster, &["kalyan", "--network"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&report, "kalyan", "network"),
+        ["the probe could not resolve names: DNS egress is blocked"]
+    );
 }
 
 /// 10: cert-manager's HTTP-01 solver in the tenant's namespace is reachable
 /// from the ingress controller (default deny would drop it).
 #[test]
 fn the_http01_solver_answers_the_ingress_controller() {
-    let cluster = provisioned(&["kalyan"]);
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     let restricted = json!({"allowPrivilegeEscalation": false, "runAsNonRoot": true,
         "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}});
     cluster
@@ -565,11 +546,12 @@ fn the_http01_solver_answers_the_ingress_controller() {
 /// credentials are files, never environment variables.
 #[test]
 fn the_bot_runs_a_pinned_image_and_reads_credentials_from_files() {
-    let out = common::xtask_bare()
-        .args(["provision", "kalyan", "--dry-run", "--values"])
-        .arg(fixture("kalyan.yaml"))
-        .output()
-        .unwrap();
+    let out = exits(
+        common::xtask_bare()
+            .args(["provision", "kalyan", "--dry-run", "--values"])
+            .arg(fixture("kalyan.yaml")),
+        0,
+    );
     let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout(&out)).unwrap();
     let d = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     let pod = &d["spec"]["template"]["spec"];
@@ -643,7 +625,7 @@ fn node_local_dns_is_allowed_when_configured() {
 /// rule is what it catches.
 #[test]
 fn the_probe_is_held_to_the_bots_egress_rules() {
-    let cluster = provisioned(&["kalyan", "mylapore"]);
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster
         .open()
         .edit(
@@ -709,7 +691,15 @@ fn a_tenant_from_plan_to_offboard_on_a_real_api_server() {
             "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\"; provision takes it back only with --force-conflicts)"
         ])
     );
-    assert_eq!(provision(&[]).status.code(), Some(1));
+    let refused = provision(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl-patch\" using v1: .data.RATE_LIMIT_MESSAGES_PER_DAY"
+        ),
+        "{}",
+        stderr(&refused)
+    );
     assert!(provision(&["--force-conflicts"]).status.success());
     assert_eq!(drift().status.code(), Some(0));
 
@@ -744,19 +734,19 @@ fn a_tenant_from_plan_to_offboard_on_a_real_api_server() {
 
     // Offboard with the data, through a namespace that terminates slowly.
     cluster.open().set_namespace_termination_calls(4).unwrap();
-    let out = cluster
-        .admin(&[
-            "offboard",
-            "kalyan",
-            "--yes",
-            "--no-backup",
-            "--delete-data",
-            "--tenants-dir",
-        ])
-        .arg(cluster.tenants.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(
+        cluster
+            .admin(&[
+                "offboard",
+                "kalyan",
+                "--yes",
+                "--no-backup",
+                "--delete-data",
+                "--tenants-dir",
+            ])
+            .arg(cluster.tenants.path()),
+        0,
+    );
     assert!(cluster.get("Namespace", None, "tenant-kalyan").is_none());
     assert!(Path::new(&cluster.tenants.path().join("offboarded/kalyan.yaml")).exists());
 }

@@ -4,24 +4,24 @@
 
 mod common;
 
-use common::{Cluster, fixture, stderr, stdout, xtask_bare};
+use common::{Cluster, exits, fixture, stderr, stdout, xtask_bare};
 use serde_json::Value;
 
 #[test]
 fn an_environment_sets_the_context_and_the_host_names() {
-    let dev = xtask_bare()
-        .args([
-            "provision",
-            "kalyan",
-            "--env",
-            "dev",
-            "--dry-run",
-            "--values",
-        ])
-        .arg(fixture("kalyan.yaml"))
-        .output()
-        .unwrap();
-    assert!(dev.status.success(), "{}", stderr(&dev));
+    let dev = exits(
+        xtask_bare()
+            .args([
+                "provision",
+                "kalyan",
+                "--env",
+                "dev",
+                "--dry-run",
+                "--values",
+            ])
+            .arg(fixture("kalyan.yaml")),
+        0,
+    );
     let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout(&dev)).unwrap();
     let ingress = docs.iter().find(|d| d["kind"] == "Ingress").unwrap();
     let hosts: Vec<&str> = ingress["spec"]["rules"]
@@ -62,12 +62,7 @@ fn an_environment_sets_the_context_and_the_host_names() {
             "--context other is not the context of environment prod",
         ),
     ] {
-        let out = xtask_bare()
-            .args(["admin", "list"])
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
+        let out = exits(xtask_bare().args(["admin", "list"]).args(&args), 1);
         assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
     }
 }
@@ -75,11 +70,10 @@ fn an_environment_sets_the_context_and_the_host_names() {
 #[test]
 fn production_changes_need_confirmation_without_a_terminal() {
     let cluster = Cluster::new();
-    let refused = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--env", "prod"])
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(1));
+    let refused = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--env", "prod"]),
+        1,
+    );
     assert!(
         stderr(&refused).contains("environment prod needs confirmation for provisioning"),
         "{}",
@@ -94,15 +88,14 @@ fn production_changes_need_confirmation_without_a_terminal() {
     );
     assert!(cluster.objects().is_empty());
 
-    let out = cluster
-        .provision(
+    exits(
+        cluster.provision(
             "kalyan",
             &fixture("kalyan.yaml"),
             &["--env", "prod", "--yes"],
-        )
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        ),
+        0,
+    );
     assert!(
         cluster
             .calls()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Cluster, fixture, stderr, stdout};
+use common::{Cluster, exits, fixture, stderr, stdout};
 use serde_json::Value;
 
 /// An object as an apply would send it: no server-written fields.
@@ -11,18 +11,9 @@ fn applyable(o: Option<Value>) -> Option<Value> {
     o.map(xtask::object::applyable)
 }
 
-fn provisioned() -> Cluster {
-    let cluster = Cluster::new();
-    cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .assert()
-        .success();
-    cluster
-}
-
 #[test]
 fn suspend_then_resume_restores_the_exact_previous_state() {
-    let cluster = provisioned();
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     let snapshot = |c: &Cluster| {
         (
             applyable(c.get("Deployment", Some("tenant-kalyan"), "bot")),
@@ -31,8 +22,7 @@ fn suspend_then_resume_restores_the_exact_previous_state() {
         )
     };
     let before = snapshot(&cluster);
-    let out = cluster.admin(&["suspend", "kalyan"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(cluster.admin(&["suspend", "kalyan"]), 0);
     assert!(
         cluster
             .get("Ingress", Some("tenant-kalyan"), "bot")
@@ -63,19 +53,14 @@ fn suspend_then_resume_restores_the_exact_previous_state() {
         "{}",
         stderr(&restart)
     );
-    let provision = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert_eq!(provision.status.code(), Some(1));
+    let provision = exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 1);
     assert!(
         stderr(&provision).contains("is suspended"),
         "{}",
         stderr(&provision)
     );
 
-    let out = cluster.admin(&["resume", "kalyan"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(cluster.admin(&["resume", "kalyan"]), 0);
     assert_eq!(
         snapshot(&cluster),
         before,
@@ -87,7 +72,7 @@ fn suspend_then_resume_restores_the_exact_previous_state() {
 
 #[test]
 fn rotate_replaces_every_credential_and_shows_them_only_when_asked() {
-    let cluster = provisioned();
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     let values = |c: &Cluster| -> Vec<String> {
         let s = c
             .get("Secret", Some("tenant-kalyan"), "bot-credentials")
@@ -100,8 +85,7 @@ fn rotate_replaces_every_credential_and_shows_them_only_when_asked() {
             .collect()
     };
     let old = values(&cluster);
-    let out = cluster.admin(&["rotate", "kalyan"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(cluster.admin(&["rotate", "kalyan"]), 0);
     let new = values(&cluster);
     assert_eq!(new.len(), 3);
     assert!(
@@ -138,15 +122,15 @@ fn rotate_replaces_every_credential_and_shows_them_only_when_asked() {
 
 #[test]
 fn offboard_refuses_without_a_fresh_backup_and_keeps_data_by_default() {
-    let cluster = provisioned();
+    let cluster = Cluster::with_tenants(&["kalyan"]);
     let backups = tempfile::tempdir().unwrap();
     let objects = cluster.objects();
-    let refused = cluster
-        .admin(&["offboard", "kalyan", "--yes", "--backups"])
-        .arg(backups.path())
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(1));
+    let refused = exits(
+        cluster
+            .admin(&["offboard", "kalyan", "--yes", "--backups"])
+            .arg(backups.path()),
+        1,
+    );
     assert!(
         stderr(&refused).contains("there is no backup of tenant kalyan"),
         "{}",
@@ -193,14 +177,14 @@ fn offboard_refuses_without_a_fresh_backup_and_keeps_data_by_default() {
         "a refused offboard changed the cluster"
     );
 
-    let out = cluster
-        .admin(&["offboard", "kalyan", "--yes", "--tenants-dir"])
-        .arg(cluster.tenants.path())
-        .arg("--backups")
-        .arg(backups.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(
+        cluster
+            .admin(&["offboard", "kalyan", "--yes", "--tenants-dir"])
+            .arg(cluster.tenants.path())
+            .arg("--backups")
+            .arg(backups.path()),
+        0,
+    );
     let report = stdout(&out);
     assert!(
         report.contains("deleted: ingresse/bot") || report.contains("deleted: ingress"),
@@ -242,18 +226,17 @@ fn offboard_refuses_without_a_fresh_backup_and_keeps_data_by_default() {
 
 #[test]
 fn offboard_with_delete_data_reports_retained_volumes() {
-    let cluster = provisioned();
-    let out = cluster
-        .admin(&[
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    let out = exits(
+        cluster.admin(&[
             "offboard",
             "kalyan",
             "--yes",
             "--no-backup",
             "--delete-data",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        ]),
+        0,
+    );
     assert!(cluster.get("Namespace", None, "tenant-kalyan").is_none());
     let report = stdout(&out);
     assert_eq!(

@@ -5,18 +5,18 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Cluster, fixture, repo_root, stderr, stdout, xtask_bare};
+use common::{Cluster, exits, fixture, repo_root, stderr, stdout, xtask_bare};
 use serde_json::Value;
 
 const FIXTURES: [&str; 3] = ["kalyan", "mylapore", "hostile-text"];
 
 fn dry_run(tenant: &str, values: &std::path::Path) -> String {
-    let out = xtask_bare()
-        .args(["provision", tenant, "--dry-run", "--values"])
-        .arg(values)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(
+        xtask_bare()
+            .args(["provision", tenant, "--dry-run", "--values"])
+            .arg(values),
+        0,
+    );
     stdout(&out)
 }
 
@@ -100,22 +100,22 @@ fn free_text_reaches_the_manifests_byte_for_byte() {
 #[test]
 fn dry_run_needs_no_kubectl_and_writes_nothing() {
     let cluster = Cluster::new();
-    let out = cluster
-        .xtask(&[
-            "provision",
-            "kalyan",
-            "--dry-run",
-            "--kubectl",
-            "/nonexistent/kubectl",
-            "--tenants-dir",
-        ])
-        .arg(cluster.tenants.path())
-        .arg("--values")
-        .arg(fixture("kalyan.yaml"))
-        .env("PATH", "")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(
+        cluster
+            .xtask(&[
+                "provision",
+                "kalyan",
+                "--dry-run",
+                "--kubectl",
+                "/nonexistent/kubectl",
+                "--tenants-dir",
+            ])
+            .arg(cluster.tenants.path())
+            .arg("--values")
+            .arg(fixture("kalyan.yaml"))
+            .env("PATH", ""),
+        0,
+    );
     assert!(stdout(&out).contains("<redacted: generated on first apply, never printed>"));
     assert_eq!(
         std::fs::read_dir(cluster.tenants.path()).unwrap().count(),
@@ -127,14 +127,14 @@ fn dry_run_needs_no_kubectl_and_writes_nothing() {
 #[test]
 fn out_writes_one_file_per_object() {
     let dir = tempfile::tempdir().unwrap();
-    let out = xtask_bare()
-        .args(["provision", "kalyan", "--values"])
-        .arg(fixture("kalyan.yaml"))
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(
+        xtask_bare()
+            .args(["provision", "kalyan", "--values"])
+            .arg(fixture("kalyan.yaml"))
+            .arg("--out")
+            .arg(dir.path()),
+        0,
+    );
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -250,11 +250,10 @@ fn validation_errors() {
 fn two_tenants_side_by_side_share_nothing() {
     let cluster = Cluster::new();
     for tenant in ["kalyan", "mylapore"] {
-        let out = cluster
-            .provision(tenant, &fixture(&format!("{tenant}.yaml")), &[])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = exits(
+            cluster.provision(tenant, &fixture(&format!("{tenant}.yaml")), &[]),
+            0,
+        );
         assert!(stdout(&out).contains(&format!(
             "Tenant {tenant} provisioned in tenant-{tenant} (16 changed)"
         )));
@@ -266,7 +265,7 @@ fn two_tenants_side_by_side_share_nothing() {
             .iter()
             .filter(|o| o["metadata"]["namespace"] == ns.as_str())
             .collect();
-        // 14 namespaced objects from the templates, plus the bot's pod.
+        // 15 namespaced objects from the templates, plus the bot's pod.
         assert_eq!(mine.len(), 16, "{tenant}");
         for o in &mine {
             let instance = o["metadata"]["labels"]["app.kubernetes.io/instance"].as_str();
@@ -319,16 +318,11 @@ fn two_tenants_side_by_side_share_nothing() {
 #[test]
 fn re_running_changes_nothing_and_keeps_credentials() {
     let cluster = Cluster::new();
-    let first = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert!(first.status.success(), "{}", stderr(&first));
+    exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 0);
     let before = cluster.objects();
     let saved = cluster.tenants.path().join("kalyan.yaml");
     // Re-run from the saved config alone: same manifests, nothing changes.
-    let again = cluster.provision("kalyan", &saved, &[]).output().unwrap();
-    assert!(again.status.success(), "{}", stderr(&again));
+    let again = exits(cluster.provision("kalyan", &saved, &[]), 0);
     insta::assert_snapshot!(stdout(&again), @r"
     Tenant kalyan is up to date in tenant-kalyan: nothing changed (13 objects checked, 3 kept).
     The bot is rolled out and ready.
@@ -352,15 +346,14 @@ fn changed_config_reconfigures_only_what_changed() {
         .assert()
         .success();
     let secret_before = cluster.get("Secret", Some("tenant-kalyan"), "bot-credentials");
-    let out = cluster
-        .provision(
+    let out = exits(
+        cluster.provision(
             "kalyan",
             &fixture("kalyan.yaml"),
             &["--mla-name", "Shrikant Shinde", "--tier", "large"],
-        )
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        ),
+        0,
+    );
     let text = stdout(&out);
     assert!(text.contains("configured configmap/bot-config"), "{text}");
     assert!(text.contains("configured deployment/bot"), "{text}");
@@ -394,8 +387,8 @@ fn a_clashing_domain_or_number_is_refused_before_anything_is_applied() {
         .assert()
         .success();
     let before = cluster.objects();
-    let out = cluster
-        .provision(
+    let out = exits(
+        cluster.provision(
             "mylapore",
             &fixture("mylapore.yaml"),
             &[
@@ -406,10 +399,9 @@ fn a_clashing_domain_or_number_is_refused_before_anything_is_applied() {
                 "--whatsapp-number",
                 "+919876543210",
             ],
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        ),
+        1,
+    );
     insta::assert_snapshot!(stderr(&out), @r"
     Checking the cluster (the current context) for tenant mylapore ...
     error: tenant mylapore clashes with what is already on the cluster:
@@ -435,11 +427,7 @@ fn a_namespace_that_is_not_the_tenants_is_never_adopted() {
         .open()
         .put(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-kalyan"}}))
         .unwrap();
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 1);
     assert!(
         stderr(&out).contains(
             "namespace tenant-kalyan already exists but does not belong to tenant kalyan"
@@ -461,14 +449,12 @@ fn kubectl_is_found_on_path_and_a_missing_one_is_explained() {
         .arg("--values")
         .arg(fixture("kalyan.yaml"));
     cmd.env("PATH", bin.path());
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(cmd, 0);
 
     let empty = tempfile::tempdir().unwrap();
     let mut cmd = cluster.xtask(&["provision", "kalyan", "--values"]);
     cmd.arg(fixture("kalyan.yaml")).env("PATH", empty.path());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(cmd, 1);
     insta::assert_snapshot!(stderr(&out), @"error: kubectl was not found on PATH. Install kubectl, or point to it with --kubectl PATH or the KUBECTL environment variable. (--dry-run and --out need no kubectl and no cluster.)");
 
     let mut cmd = cluster.xtask(&["provision", "kalyan", "--values"]);
@@ -488,11 +474,10 @@ fn kubectl_is_found_on_path_and_a_missing_one_is_explained() {
 fn an_unreachable_cluster_gives_one_clear_paragraph() {
     let cluster = Cluster::new();
     cluster.fault(fake_kubectl::Fault::unreachable("*"));
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--context", "prod"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--context", "prod"]),
+        1,
+    );
     insta::assert_snapshot!(stderr(&out), @r"
     Checking the cluster (context `prod`) for tenant kalyan ...
     error: `kubectl get namespace` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
@@ -511,11 +496,10 @@ fn an_unreachable_cluster_gives_one_clear_paragraph() {
 fn an_unknown_context_is_explained() {
     let cluster = Cluster::new();
     cluster.open().set_contexts(&["staging"]).unwrap();
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--context", "prd"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--context", "prd"]),
+        1,
+    );
     assert!(
         stderr(&out)
             .contains("Error in configuration: context was not found for specified context: prd"),
@@ -529,11 +513,7 @@ fn an_unknown_context_is_explained() {
 fn a_failed_apply_says_what_state_the_tenant_is_in_and_hides_secrets() {
     let cluster = Cluster::new();
     cluster.fault(fake_kubectl::Fault::fail("apply", 1, "Error from server (Forbidden): secrets is forbidden: User \"dev\" cannot create resource \"secrets\""));
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &[])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 1);
     let err = stderr(&out);
     assert!(
         err.contains("error: applying tenant kalyan failed: "),
@@ -575,15 +555,14 @@ fn a_partly_failed_apply_names_exactly_what_changed() {
         .open()
         .apply_as(xtask::names::MANAGER, vec![deployment])
         .unwrap();
-    let out = cluster
-        .provision(
+    let out = exits(
+        cluster.provision(
             "kalyan",
             &fixture("kalyan.yaml"),
             &["--mla-name", "Shrikant Shinde"],
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        ),
+        1,
+    );
     let err = stderr(&out);
     assert!(err.contains("spec.selector: field is immutable"), "{err}");
     assert!(
@@ -599,11 +578,10 @@ fn a_bot_that_does_not_come_up_is_reported_after_apply() {
         .open()
         .set_pod_state("tenant-kalyan", "bot", "CrashLoopBackOff")
         .unwrap();
-    let out = cluster
-        .provision("kalyan", &fixture("kalyan.yaml"), &["--timeout", "30s"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(
+        cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--timeout", "30s"]),
+        1,
+    );
     let err = stderr(&out);
     assert!(
         err.contains(
@@ -667,17 +645,17 @@ fn secret_values_are_never_printed() {
 #[test]
 fn the_compatibility_script_runs_provision() {
     let script = repo_root().join("scripts/provision-tenant.sh");
-    let out = std::process::Command::new(&script)
-        .args(["demo", "--dry-run", "--values"])
-        .arg(repo_root().join("tenants/demo.yaml"))
-        .env("CARGO", env!("CARGO"))
-        .env(
-            "XTASK_ENVIRONMENTS",
-            repo_root().join("tests/fixtures/environments.yaml"),
-        )
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exits(
+        assert_cmd::Command::new(&script)
+            .args(["demo", "--dry-run", "--values"])
+            .arg(repo_root().join("tenants/demo.yaml"))
+            .env("CARGO", env!("CARGO"))
+            .env(
+                "XTASK_ENVIRONMENTS",
+                repo_root().join("tests/fixtures/environments.yaml"),
+            ),
+        0,
+    );
     assert_eq!(
         stdout(&out),
         dry_run("demo", &repo_root().join("tenants/demo.yaml"))

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{fixture, repo_root, stderr, xtask_bare};
+use common::{exits, fixture, repo_root, xtask_bare};
 use serde_json::Value;
 
 /// The Kubernetes version the manifests are validated against.
@@ -62,14 +62,14 @@ fn validator() -> &'static Path {
 }
 
 fn render_to(dir: &Path, tenant: &str, values: &Path) -> Vec<PathBuf> {
-    let out = xtask_bare()
-        .args(["provision", tenant, "--values"])
-        .arg(values)
-        .arg("--out")
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    exits(
+        xtask_bare()
+            .args(["provision", tenant, "--values"])
+            .arg(values)
+            .arg("--out")
+            .arg(dir),
+        0,
+    );
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

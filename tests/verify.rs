@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{Cluster, fixture, stderr, stdout};
+use common::{Cluster, exits, stderr, stdout};
 use serde_json::{Value, json};
-
-fn healthy_pair() -> Cluster {
-    let cluster = Cluster::new();
-    for t in ["kalyan", "mylapore"] {
-        let out = cluster
-            .provision(t, &fixture(&format!("{t}.yaml")), &[])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    cluster
-}
 
 fn verify(cluster: &Cluster, extra: &[&str]) -> (i32, String, Value) {
     let table = cluster
@@ -57,7 +45,7 @@ fn failures(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn a_healthy_pair_passes() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let (code, out, report) = verify(&cluster, &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(report["passed"], true);
@@ -73,7 +61,7 @@ fn a_healthy_pair_passes() {
 
 #[test]
 fn a_deleted_network_policy_fails_objects() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     assert!(
         cluster
             .open()
@@ -94,7 +82,7 @@ fn a_deleted_network_policy_fails_objects() {
 
 #[test]
 fn a_loosened_policy_or_quota_fails_objects() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let mut policy = cluster
         .get(
             "NetworkPolicy",
@@ -118,7 +106,7 @@ fn a_loosened_policy_or_quota_fails_objects() {
 
 #[test]
 fn a_cross_namespace_role_fails_rbac() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster
         .open()
         .put_many(vec![
@@ -151,7 +139,7 @@ fn a_cross_namespace_role_fails_rbac() {
 
 #[test]
 fn a_cluster_wide_grant_fails_rbac() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster
         .open()
         .put_many(vec![
@@ -178,7 +166,7 @@ fn a_cluster_wide_grant_fails_rbac() {
 
 #[test]
 fn a_namespace_without_pod_security_fails_admission_and_objects() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let mut ns = cluster.get("Namespace", None, "tenant-kalyan").unwrap();
     ns["metadata"]["labels"]
         .as_object_mut()
@@ -202,7 +190,7 @@ fn a_namespace_without_pod_security_fails_admission_and_objects() {
 
 #[test]
 fn a_shared_domain_fails_sharing_for_both() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let mut ns = cluster.get("Namespace", None, "tenant-mylapore").unwrap();
     ns["metadata"]["annotations"]["mla-platform.in/domains"] =
         json!("xn--kxae4bafwg.xn--h2brj9c,kalyan-mla.example.in");
@@ -229,7 +217,7 @@ fn a_shared_domain_fails_sharing_for_both() {
 
 #[test]
 fn a_copied_credential_fails_sharing_without_printing_it() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let kalyan = cluster
         .get("Secret", Some("tenant-kalyan"), "bot-credentials")
         .unwrap();
@@ -250,7 +238,7 @@ fn a_copied_credential_fails_sharing_without_printing_it() {
 
 #[test]
 fn the_network_probe_passes_on_enforced_policies_and_is_removed() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let (code, out, report) = verify(&cluster, &["--network"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(report["tenants"][0]["checks"][4]["check"], "network");
@@ -280,7 +268,7 @@ fn the_network_probe_passes_on_enforced_policies_and_is_removed() {
 
 #[test]
 fn a_cni_that_ignores_network_policy_fails_the_network_check() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     cluster.open().set_network_policy_enforced(false).unwrap();
     let (code, out, report) = verify(&cluster, &["kalyan", "--network"]);
     assert_eq!(code, 1);
@@ -309,7 +297,7 @@ fn a_cni_that_ignores_network_policy_fails_the_network_check() {
 
 #[test]
 fn a_missing_dns_policy_fails_the_network_check() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     assert!(
         cluster
             .open()
@@ -333,19 +321,19 @@ fn a_missing_dns_policy_fails_the_network_check() {
 
 #[test]
 fn the_probe_pod_is_deleted_even_when_probing_fails() {
-    let cluster = healthy_pair();
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
     let broken = fake_kubectl::Fault::fail(
         "exec",
         1,
         "error: unable to upgrade connection: container not found (\"probe\")",
     );
     cluster.fault(broken);
-    let out = cluster
-        .admin(&["verify", "kalyan", "--network", "--tenants-dir"])
-        .arg(cluster.tenants.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = exits(
+        cluster
+            .admin(&["verify", "kalyan", "--network", "--tenants-dir"])
+            .arg(cluster.tenants.path()),
+        1,
+    );
     assert!(stdout(&out).contains("could not probe"), "{}", stdout(&out));
     assert!(
         cluster

@@ -77,15 +77,14 @@ fn objects_of(inv: &Invocation, input: &str, code: i32) -> Result<Vec<Value>, Fa
 
 /// One object applied by `manager`: authorization, field ownership, then
 /// storing. Returns the object as stored, which is what the API server
-/// answers: controllers act on it afterwards, and never on a dry run
-/// (`controllers` is false), so their work (a Deployment's status) is not
-/// in the answer.
+/// answers: controllers act on it afterwards (in a dry run, on a copy that
+/// is thrown away), so their work (a Deployment's status) is not in the
+/// answer.
 fn apply_one(
     state: &mut State,
     object: Value,
     manager: &str,
     force: bool,
-    controllers: bool,
 ) -> Result<Value, Refused> {
     let (kind, ns, name) = key(&object);
     let ns = (!ns.is_empty()).then_some(ns);
@@ -102,9 +101,7 @@ fn apply_one(
         .get(&kind, ns.as_deref(), &name)
         .cloned()
         .unwrap_or_default();
-    if controllers {
-        controllers::reconcile(state);
-    }
+    controllers::reconcile(state);
     Ok(stored)
 }
 
@@ -150,9 +147,9 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
     let mut errors = Vec::new();
     for object in objects {
         let result = if dry_run {
-            state.dry_run(|s| apply_one(s, object, &manager, force, false))
+            state.dry_run(|s| apply_one(s, object, &manager, force))
         } else {
-            apply_one(state, object, &manager, force, true)
+            apply_one(state, object, &manager, force)
         };
         match result {
             Ok(stored) => applied.push(stored),
@@ -460,7 +457,7 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
         let (kind, ns, name) = key(&object);
         let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
         let before = state.get(&kind, ns_opt, &name).cloned();
-        match state.dry_run(|s| apply_one(s, object, &manager, force, false)) {
+        match state.dry_run(|s| apply_one(s, object, &manager, force)) {
             Ok(after) => {
                 let shown = |v: Option<&Value>| v.map(|v| for_diff(&kind, v));
                 let (old, new) = mask_secret(&kind, shown(before.as_ref()), shown(Some(&after)));

@@ -211,6 +211,16 @@ fn deployments_get_pods_and_rollout_status_reads_them() {
     let fake = Fake::new();
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bot, namespace: t}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: bot}}\n  template:\n    metadata: {labels: {app: bot}}\n    spec: {containers: [{name: bot, image: bot:1}]}\n";
     assert_eq!(apply(&fake, &format!("{NAMESPACE}---\n{deployment}")).0, 0);
+    // A server-side dry run is answered before any controller acts: the
+    // new generation, with the status the controller last wrote.
+    let (code, out, err) = fake.run_with(
+        "apply --server-side --field-manager=test --dry-run=server -f - -o json",
+        &deployment.replace("bot:1", "bot:9"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["metadata"]["generation"], 2);
+    assert_eq!(answer["status"]["observedGeneration"], 1);
     let pods = fake.json("get pods -n t -l app=bot -o json");
     assert_eq!(pods["items"].as_array().unwrap().len(), 1);
     let first_pod = pods["items"][0]["metadata"]["name"].clone();

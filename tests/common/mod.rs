@@ -73,6 +73,17 @@ impl Cluster {
         cmd
     }
 
+    /// A fresh cluster with each of `tenants` provisioned from its fixture
+    /// (`tests/fixtures/<tenant>.yaml`).
+    #[track_caller]
+    pub fn with_tenants(tenants: &[&str]) -> Cluster {
+        let cluster = Cluster::new();
+        for t in tenants {
+            exits(cluster.provision(t, &fixture(&format!("{t}.yaml")), &[]), 0);
+        }
+        cluster
+    }
+
     /// `cargo xtask provision TENANT --values FIXTURE` with the fake kubectl.
     pub fn provision(&self, tenant: &str, values: &Path, extra: &[&str]) -> Command {
         let mut cmd = self.xtask(&["provision", tenant, "--values"]);
@@ -128,6 +139,22 @@ pub fn xtask_bare() -> Command {
     );
     cmd.write_stdin("");
     cmd
+}
+
+/// Runs `cmd`, which must exit with `code`; when it does not, the failure
+/// shows its arguments, stdout and stderr. Returns its output.
+#[track_caller]
+pub fn exits(mut cmd: impl std::borrow::BorrowMut<Command>, code: i32) -> std::process::Output {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{cmd:?}\n--- stdout\n{}--- stderr\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
 }
 
 pub fn stdout(output: &std::process::Output) -> String {
@@ -200,6 +227,26 @@ impl Cluster {
         let mut cmd = self.xtask(&["admin"]);
         cmd.args(args);
         cmd.env("KUBECTL", fake_kubectl());
+        cmd
+    }
+
+    /// [`Cluster::admin`] as a process to start and signal (assert_cmd's
+    /// commands only run to their end): the same environment, no stdin,
+    /// stdout and stderr captured.
+    pub fn admin_process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("admin")
+            .args(args)
+            .env("KUBECTL", fake_kubectl())
+            .env("FAKE_KUBECTL_STATE", self.state.path())
+            .env(
+                "XTASK_ENVIRONMENTS",
+                repo_root().join("tests/fixtures/environments.yaml"),
+            )
+            .env("XTASK_AUDIT_LOG", self.audit_log())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         cmd
     }
 

@@ -130,9 +130,10 @@ impl Cluster {
         self.kubectl.context_label()
     }
 
-    /// One change: `check` reads what the change needs (and may refuse,
-    /// having changed nothing), then the confirmation, then `make`. The
-    /// outcome is recorded in the audit log, whatever it is.
+    /// One change: `check` reads what the change needs (and may refuse),
+    /// then the confirmation, then `make`. A failure before `make` changed
+    /// nothing, and says so. The outcome is recorded in the audit log,
+    /// whatever it is.
     pub fn change<P, T>(
         &self,
         change: &Change<'_>,
@@ -141,6 +142,7 @@ impl Cluster {
     ) -> anyhow::Result<T> {
         let result = check(&self.kubectl)
             .and_then(|p| self.confirm(change).map(|()| p))
+            .left_unchanged(Left::NothingChanged)
             .and_then(|p| make(&self.kubectl, p));
         self.record(change.tenant.as_str(), result)
     }

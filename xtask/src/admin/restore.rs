@@ -133,9 +133,7 @@ impl flags::Restore {
         };
         cluster.change(
             &change,
-            |kubectl| {
-                BotDeployment::find(kubectl, &self.tenant).left_unchanged(Left::NothingChanged)
-            },
+            |kubectl| BotDeployment::find(kubectl, &self.tenant),
             |kubectl, bot| self.restore(kubectl, &platform, &archive, bot),
         )
     }

@@ -682,15 +682,40 @@ mod tests {
                 .iter()
                 .all(|(k, v)| labels.get(k) == Some(v))
         };
-        for m in &manifests {
-            match m.kind.as_str() {
-                "Deployment" => assert!(!matches(&m.object["spec"]["selector"]["matchLabels"])),
-                "Service" => assert!(!matches(&m.object["spec"]["selector"])),
-                "NetworkPolicy" if m.name == "allow-https-egress" => {
-                    assert!(matches(&m.object["spec"]["podSelector"]["matchLabels"]))
-                }
-                _ => {}
-            }
+        let object = |kind: &str, name: &str| {
+            &manifests
+                .iter()
+                .find(|m| m.kind == kind && m.name == name)
+                .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+                .object
+        };
+        assert!(!matches(
+            &object("Deployment", crate::names::BOT)["spec"]["selector"]["matchLabels"]
+        ));
+        assert!(!matches(
+            &object("Service", crate::names::BOT)["spec"]["selector"]
+        ));
+        // Every policy for the bot's pods holds the probe too.
+        let bot_policies: Vec<&str> = manifests
+            .iter()
+            .filter(|m| m.kind == "NetworkPolicy")
+            .filter(|m| {
+                m.object["spec"]["podSelector"]["matchLabels"]
+                    .as_object()
+                    .is_some_and(|l| l.contains_key(crate::names::NETWORK_ROLE_LABEL))
+            })
+            .map(|m| m.name.as_str())
+            .collect();
+        assert!(
+            bot_policies.contains(&"allow-https-egress")
+                && bot_policies.contains(&"allow-ingress-controller"),
+            "{bot_policies:?}"
+        );
+        for name in bot_policies {
+            assert!(
+                matches(&object("NetworkPolicy", name)["spec"]["podSelector"]["matchLabels"]),
+                "{name}"
+            );
         }
         assert_eq!(
             crate::pss::restricted_violations(&probe["spec"]),
