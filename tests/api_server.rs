@@ -280,6 +280,26 @@ fn a_terminating_namespace_gets_accurate_advice() {
         "{}",
         stderr(&out)
     );
+    // Run again, as the message advises: it waits again, and is not refused
+    // for deleting a namespace that is already being deleted.
+    let again = exits(
+        cluster.admin(&[
+            "offboard",
+            "kalyan",
+            "--yes",
+            "--no-backup",
+            "--delete-data",
+            "--delete-timeout=1s",
+        ]),
+        1,
+    );
+    assert!(
+        stderr(&again)
+            .contains("namespace tenant-kalyan is still Terminating after --delete-timeout 1s")
+            && !stderr(&again).contains("Conflict"),
+        "{}",
+        stderr(&again)
+    );
     let list = cluster.admin(&["list", "-o", "json"]).output().unwrap();
     let list: Value = serde_json::from_str(&stdout(&list)).unwrap();
     assert_eq!(list["tenants"][0]["status"], "terminating");

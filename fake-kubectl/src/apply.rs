@@ -10,7 +10,7 @@ use base64::prelude::{BASE64_STANDARD, Engine as _};
 use serde_json::{Map, Value, json};
 
 use crate::invocation::{Failure, Invocation};
-use crate::object::{key, labels, list, pretty, without_managed_fields};
+use crate::object::{key, labels, pretty, without_managed_fields};
 use crate::resources;
 use crate::state::State;
 use crate::{admission, controllers, fields, rbac};
@@ -162,17 +162,27 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
     } else {
         applied.iter().map(without_managed_fields).collect()
     };
+    // With -o, kubectl prints the objects only after every one was applied
+    // (apply.go's post-processor, which an error skips); without it, a
+    // line as each is applied.
     let stdout = match output {
+        Some(_) if !errors.is_empty() || shown.is_empty() => String::new(),
         Some(_) if shown.len() == 1 => pretty(&shown[0]),
-        Some(_) if shown.is_empty() => String::new(),
-        Some(_) => pretty(&list(shown)),
+        // apply.go's own List, whose ListMeta is empty.
+        Some(_) => {
+            pretty(&json!({"apiVersion": "v1", "items": shown, "kind": "List", "metadata": {}}))
+        }
         None => shown
             .iter()
             .map(|o| {
+                let kind = o["kind"].as_str().unwrap_or_default();
                 format!(
-                    "{}/{} serverside-applied\n",
-                    o["kind"].as_str().unwrap_or_default().to_ascii_lowercase(),
-                    o["metadata"]["name"].as_str().unwrap_or_default()
+                    "{}/{} serverside-applied{}\n",
+                    resources::by_kind(kind)
+                        .map(|r| r.printed())
+                        .unwrap_or_else(|| kind.to_ascii_lowercase()),
+                    o["metadata"]["name"].as_str().unwrap_or_default(),
+                    if dry_run { " (server dry run)" } else { "" }
                 )
             })
             .collect(),
@@ -344,13 +354,25 @@ pub fn store(
                 return Ok(key);
             }
             check_immutable(&kind, &name, &old, &object)?;
-            let spec_changed = old.get("spec") != object.get("spec");
-            let generation =
-                old["metadata"]["generation"].as_u64().unwrap_or(1) + u64::from(spec_changed);
             object["metadata"]["uid"] = old["metadata"]["uid"].clone();
             object["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
-            object["metadata"]["generation"] = json!(generation);
-            object["metadata"]["resourceVersion"] = json!(state.next_resource_version());
+            if resource.has_generation() {
+                // The strategies' PrepareForUpdate: a change of the spec (and
+                // for a Deployment, of its annotations) is a new generation.
+                let bumped = old.get("spec") != object.get("spec")
+                    || (kind == "Deployment"
+                        && old.pointer("/metadata/annotations")
+                            != object.pointer("/metadata/annotations"));
+                let generation =
+                    old["metadata"]["generation"].as_u64().unwrap_or(1) + u64::from(bumped);
+                object["metadata"]["generation"] = json!(generation);
+            }
+            // A dry run answers with the stored version: nothing new is stored.
+            object["metadata"]["resourceVersion"] = if state.dry_running {
+                old["metadata"]["resourceVersion"].clone()
+            } else {
+                json!(state.next_resource_version())
+            };
             if let Some(status) = old.get("status") {
                 object["status"] = status.clone();
             }
@@ -363,8 +385,13 @@ pub fn store(
             let rv = state.next_resource_version();
             object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:0>12}", rv));
             object["metadata"]["creationTimestamp"] = json!(state.now());
-            object["metadata"]["generation"] = json!(1);
-            object["metadata"]["resourceVersion"] = json!(rv);
+            if resource.has_generation() {
+                object["metadata"]["generation"] = json!(1);
+            }
+            // A dry run's create is answered without a resourceVersion.
+            if !state.dry_running {
+                object["metadata"]["resourceVersion"] = json!(rv);
+            }
             state.push_object(object);
         }
     }
@@ -459,7 +486,8 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
         let before = state.get(&kind, ns_opt, &name).cloned();
         match state.dry_run(|s| apply_one(s, object, &manager, force)) {
             Ok(after) => {
-                let shown = |v: Option<&Value>| v.map(|v| for_diff(&kind, v));
+                // kubectl diff leaves out managed fields.
+                let shown = |v: Option<&Value>| v.map(without_managed_fields);
                 let (old, new) = mask_secret(&kind, shown(before.as_ref()), shown(Some(&after)));
                 let group = resources::by_kind(&kind)
                     .map(|r| r.api_version().replace('/', "."))
@@ -575,16 +603,6 @@ pub fn klog_prefix(state: &State, level: char) -> String {
         time.trim_end_matches('Z'),
         std::process::id()
     )
-}
-
-/// An object as kubectl diff prints it: without managed fields, and
-/// without the resourceVersion a dry run does not change.
-fn for_diff(_kind: &str, v: &Value) -> Value {
-    let mut v = without_managed_fields(v);
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    v
 }
 
 /// kubectl diff never shows a Secret's values: `***`, and `*** (before)` /

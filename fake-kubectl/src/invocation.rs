@@ -55,8 +55,10 @@ impl Invocation {
     pub fn namespace(&self) -> String {
         self.flag("namespace").unwrap_or("default").to_owned()
     }
+    /// Whether a flag is given, and for a boolean one, given as true
+    /// (`--ignore-not-found=false` is not).
     pub fn has(&self, name: &str) -> bool {
-        self.flags.contains_key(name)
+        self.flags.get(name).is_some_and(|v| v != "false")
     }
     /// Fails unless every flag given is one of `allowed` (plus --context).
     pub fn only(&self, verb: &str, allowed: &[&str]) -> Result<(), Failure> {
@@ -103,6 +105,18 @@ impl Failure {
     }
 }
 
+/// A flag error as cobra prints it for kubectl, with its pointer to help.
+fn usage_error(words: &[String], what: String) -> Failure {
+    let command = words
+        .first()
+        .map(|w| format!("kubectl {w}"))
+        .unwrap_or_else(|| "kubectl".to_owned());
+    Failure::new(
+        1,
+        format!("Error: {what}\nSee '{command} --help' for usage."),
+    )
+}
+
 pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
     let mut words = Vec::new();
     let mut flags = BTreeMap::new();
@@ -130,9 +144,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
                 .filter(|(l, _, _)| *l != if patching { "previous" } else { "patch" })
                 .find(|(_, s, _)| *s == Some(c))
             else {
-                return Err(Failure::new(
-                    1,
-                    format!("error: unknown shorthand flag: '{c}' in {arg}"),
+                return Err(usage_error(
+                    &words,
+                    format!("unknown shorthand flag: '{c}' in {arg}"),
                 ));
             };
             let inline = rest.strip_prefix('=').unwrap_or(rest);
@@ -145,7 +159,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
             continue;
         };
         let Some((long, _, takes_value)) = FLAGS.iter().find(|(l, _, _)| *l == name) else {
-            return Err(Failure::new(1, format!("error: unknown flag: --{name}")));
+            return Err(usage_error(&words, format!("unknown flag: --{name}")));
         };
         let value = if *takes_value {
             match inline {
@@ -155,14 +169,26 @@ pub fn parse(args: &[String]) -> Result<Invocation, Failure> {
                     args[i - 1].clone()
                 }
                 None => {
-                    return Err(Failure::new(
-                        1,
-                        format!("error: flag needs an argument: --{name}"),
+                    return Err(usage_error(
+                        &words,
+                        format!("flag needs an argument: --{name}"),
                     ));
                 }
             }
         } else {
-            inline.unwrap_or_else(|| "true".to_owned())
+            // pflag's boolean values (strconv.ParseBool), kept as true/false.
+            match inline.as_deref() {
+                None | Some("1" | "t" | "T" | "TRUE" | "true" | "True") => "true".to_owned(),
+                Some("0" | "f" | "F" | "FALSE" | "false" | "False") => "false".to_owned(),
+                Some(v) => {
+                    return Err(usage_error(
+                        &words,
+                        format!(
+                            "invalid argument \"{v}\" for \"--{name}\" flag: strconv.ParseBool: parsing \"{v}\": invalid syntax"
+                        ),
+                    ));
+                }
+            }
         };
         flags.insert(*long, value);
     }

@@ -19,6 +19,25 @@ impl Resource {
         }
     }
 
+    /// How kubectl names an object's kind in what it prints after a change
+    /// (`deployment.apps/bot annotated`, `configmap "c" deleted`): the
+    /// lowercase kind and the group.
+    pub fn printed(&self) -> String {
+        let kind = self.kind.to_ascii_lowercase();
+        if self.group.is_empty() {
+            kind
+        } else {
+            format!("{kind}.{}", self.group)
+        }
+    }
+
+    /// Whether the API server keeps `metadata.generation` for it: only
+    /// kinds whose registry strategy sets it (of these, Deployment,
+    /// Ingress and NetworkPolicy; not Pods before 1.33).
+    pub fn has_generation(&self) -> bool {
+        matches!(self.kind, "Deployment" | "Ingress" | "NetworkPolicy")
+    }
+
     /// How kubectl names the resource in errors: `deployments.apps`, `secrets`.
     pub fn qualified(&self) -> String {
         if self.group.is_empty() {

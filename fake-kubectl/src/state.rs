@@ -23,6 +23,9 @@ pub struct State {
     /// The serialised contents of each namespace file as read, to write
     /// back only the namespaces that changed.
     read_namespaces: std::collections::HashMap<String, Vec<u8>>,
+    /// Inside [`State::dry_run`]: nothing is stored, so no resourceVersion
+    /// is given out.
+    pub(crate) dry_running: bool,
     /// Position of each object by (kind, namespace, name), built on first use.
     pub(crate) index:
         std::cell::OnceCell<std::collections::HashMap<(String, String, String), usize>>,
@@ -106,6 +109,7 @@ impl State {
             dirty: false,
             writable,
             read_namespaces,
+            dry_running: false,
             index: std::cell::OnceCell::new(),
             _lock: lock,
         })
@@ -121,7 +125,9 @@ impl State {
     pub(crate) fn dry_run<T>(&mut self, f: impl FnOnce(&mut State) -> T) -> T {
         let data = self.data.clone();
         let dirty = self.dirty;
+        self.dry_running = true;
         let out = f(self);
+        self.dry_running = false;
         self.data = data;
         self.dirty = dirty;
         self.index = std::cell::OnceCell::new();

@@ -21,7 +21,7 @@ fn with_countdowns<T>(
 }
 
 /// Marks `ns` (already read into `state`) as Terminating for `calls` more calls.
-pub fn begin(state: &mut State, ns: &str) -> anyhow::Result<u32> {
+pub fn begin(state: &mut State, ns: &str) -> anyhow::Result<()> {
     let calls = state.namespace_termination_calls();
     let now = state.now();
     if let Some(i) = state.index_of("Namespace", None, ns) {
@@ -40,8 +40,7 @@ pub fn begin(state: &mut State, ns: &str) -> anyhow::Result<u32> {
     let dir = state.dir().to_path_buf();
     with_countdowns(&dir, |m| {
         m.entry(ns.to_owned()).or_insert(json!(calls));
-    })?;
-    Ok(calls)
+    })
 }
 
 /// Counts one call down; returns the namespaces whose finalizer is done.

@@ -253,7 +253,7 @@ fn update(
     manager: &str,
     subresource: Option<&str>,
     change: impl FnOnce(&mut Value) -> Result<(), Failure>,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     rbac::authorize(state, "patch", r, subresource, ns, Some(name))
         .map_err(|e| Failure::new(1, e))?;
     let i = state.index_of(r.kind, ns, name).ok_or_else(|| {
@@ -269,7 +269,7 @@ fn update(
     let mut after = before.clone();
     change(&mut after)?;
     if after == before {
-        return Ok(());
+        return Ok(false);
     }
     let now = state.now();
     fields::record_update(
@@ -280,14 +280,11 @@ fn update(
         subresource,
         &now,
     );
-    if before.get("spec") != after.get("spec") {
-        let generation = before["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
-        after["metadata"]["generation"] = json!(generation);
-    }
-    after["metadata"]["resourceVersion"] = json!(state.next_resource_version());
-    state.objects_mut()[i] = after;
+    // Validated and stored as every write is (immutable fields, names,
+    // generation, resourceVersion).
+    crate::apply::store(state, after).map_err(|e| Failure::new(1, e))?;
     controllers::reconcile(state);
-    Ok(())
+    Ok(true)
 }
 
 fn scale(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failure> {
@@ -552,6 +549,9 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
         )
     })?;
     let ns = r.namespaced.then(|| inv.namespace());
+    // The API server authorizes a request before it looks for the object.
+    rbac::authorize(state, "delete", r, None, ns.as_deref(), Some(name))
+        .map_err(|e| Failure::new(1, e))?;
     let Some(i) = state.index_of(r.kind, ns.as_deref(), name) else {
         return if inv.has("ignore-not-found") {
             Ok(String::new())
@@ -565,12 +565,26 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
             ))
         };
     };
-    rbac::authorize(state, "delete", r, None, ns.as_deref(), Some(name))
-        .map_err(|e| Failure::new(1, e))?;
-    let deleted = format!("{} \"{name}\" deleted\n", r.qualified());
+    let deleted = format!("{} \"{name}\" deleted\n", r.printed());
     // A namespace is only marked: it terminates over the next calls (see
     // terminating.rs), and kubectl --wait (its default) waits for that.
     if r.kind == "Namespace" {
+        // A second delete of a namespace whose finalizer has not finished
+        // is refused (the namespace registry's Delete), --ignore-not-found
+        // or not.
+        if state.objects()[i]
+            .pointer("/metadata/deletionTimestamp")
+            .is_some()
+        {
+            return Err(Failure::new(
+                1,
+                format!(
+                    "Error from server (Conflict): Operation cannot be fulfilled on namespaces \"{name}\": \
+                     The system is ensuring all content is removed from this namespace.  \
+                     Upon completion, this namespace will automatically be purged by the system."
+                ),
+            ));
+        }
         terminating::begin(state, name)
             .map_err(|e| Failure::new(2, format!("fake-kubectl: {e:#}")))?;
         if inv.flag("wait") == Some("false") || !terminating::pending(state.dir(), name) {
@@ -643,7 +657,7 @@ fn annotate(
             Ok(())
         },
     )?;
-    Ok(format!("{}/{name} annotated\n", r.qualified()))
+    Ok(format!("{}/{name} annotated\n", r.printed()))
 }
 
 /// `kubectl patch TYPE NAME --type merge -p JSON`: a JSON merge patch
@@ -685,11 +699,15 @@ fn patch(
         .flag("field-manager")
         .unwrap_or("kubectl-patch")
         .to_owned();
-    update(state, r, ns.as_deref(), name, &manager, None, |object| {
+    let changed = update(state, r, ns.as_deref(), name, &manager, None, |object| {
         merge_patch(object, &patch);
         Ok(())
     })?;
-    Ok(format!("{}/{name} patched\n", r.qualified()))
+    Ok(format!(
+        "{}/{name} patched{}\n",
+        r.printed(),
+        if changed { "" } else { " (no change)" }
+    ))
 }
 
 fn merge_patch(target: &mut Value, patch: &Value) {

@@ -123,8 +123,27 @@ fn anything_unimplemented_fails_loudly() {
         ("get cm -o yaml", 2, "not implemented"),
         ("get cm", 2, "not implemented"),
         ("apply -f -", 2, "client-side"),
-        ("get cm --watch -o json", 1, "unknown flag: --watch"),
-        ("get cm -x -o json", 1, "unknown shorthand flag"),
+        (
+            "get cm --watch -o json",
+            1,
+            "Error: unknown flag: --watch\nSee 'kubectl get --help' for usage.",
+        ),
+        (
+            "get cm -x -o json",
+            1,
+            "Error: unknown shorthand flag: 'x' in -x",
+        ),
+        // A boolean flag set to false is off; any other word is refused.
+        (
+            "get cm gone --ignore-not-found=false -o json",
+            1,
+            "Error from server (NotFound): configmaps \"gone\" not found",
+        ),
+        (
+            "get cm gone --ignore-not-found=maybe -o json",
+            1,
+            "Error: invalid argument \"maybe\" for \"--ignore-not-found\" flag: strconv.ParseBool",
+        ),
         (
             "rollout status deployment/bot --timeout=1s -o json",
             2,
@@ -174,11 +193,26 @@ fn apply_validates_like_the_api_server_and_reports_partial_success() {
     let (code, out, err) = apply(&fake, &format!("{CONFIG}---\n{NAMESPACE}"));
     assert_eq!(code, 1, "a ConfigMap before its namespace must fail");
     assert!(err.contains("namespaces \"t\" not found"), "{err}");
-    let applied: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        applied["kind"], "Namespace",
-        "the namespace itself was applied"
+    // The namespace itself was applied, but with -o json kubectl prints
+    // nothing after an error (apply.go prints the objects at the end).
+    assert_eq!(out, "");
+    assert!(fake.state().get("Namespace", None, "t").is_some());
+    // Without -o, each applied object has its line, the kind with its group.
+    let (code, out, _) = fake.run_with(
+        "apply --server-side --field-manager=test -f -",
+        &format!("{CONFIG}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d, namespace: nowhere}}\nspec: {{selector: {{matchLabels: {{a: b}}}}, template: {{metadata: {{labels: {{a: b}}}}, spec: {{containers: [{{name: c, image: i}}]}}}}}}\n"),
     );
+    assert_eq!(
+        (code, out.as_str()),
+        (1, "configmap/c serverside-applied\n")
+    );
+    // Only some kinds have a generation.
+    let stored = fake
+        .state()
+        .get("ConfigMap", Some("t"), "c")
+        .cloned()
+        .unwrap();
+    assert!(stored["metadata"].get("generation").is_none(), "{stored}");
     let bad_label = CONFIG.replace("app: bot", "app: \"श्री\"");
     let (code, _, err) = apply(&fake, &bad_label);
     assert_eq!(code, 1);
@@ -221,6 +255,27 @@ fn deployments_get_pods_and_rollout_status_reads_them() {
     let answer: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["metadata"]["generation"], 2);
     assert_eq!(answer["status"]["observedGeneration"], 1);
+    // ... and with the stored resourceVersion: a dry run stores nothing.
+    let live = fake
+        .state()
+        .get("Deployment", Some("t"), "bot")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        answer["metadata"]["resourceVersion"],
+        live["metadata"]["resourceVersion"]
+    );
+    // An annotation is a new generation of a Deployment (its strategy).
+    assert_eq!(
+        fake.run("annotate deployment/bot -n t note=x").1,
+        "deployment.apps/bot annotated\n"
+    );
+    let annotated = fake
+        .state()
+        .get("Deployment", Some("t"), "bot")
+        .cloned()
+        .unwrap();
+    assert_eq!(annotated["metadata"]["generation"], 2);
     let pods = fake.json("get pods -n t -l app=bot -o json");
     assert_eq!(pods["items"].as_array().unwrap().len(), 1);
     let first_pod = pods["items"][0]["metadata"]["name"].clone();
@@ -327,6 +382,29 @@ fn auth_can_i_follows_bindings_and_admission_refuses_privileged_pods() {
     assert!(
         fake.state().get("Pod", Some("t"), "ok").is_none(),
         "a dry run stored the pod"
+    );
+
+    // Authorization comes before the lookup: no right to delete is a
+    // refusal even for an object that does not exist.
+    fake.state()
+        .deny("delete", "configmaps", Some("t"))
+        .unwrap();
+    let (code, _, err) = fake.run("delete configmap gone -n t --ignore-not-found");
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error from server (Forbidden): configmaps \"gone\" is forbidden:"),
+        "{err}"
+    );
+    // A namespace being deleted cannot be deleted again.
+    fake.state().set_namespace_termination_calls(100).unwrap();
+    assert_eq!(fake.run("delete namespace t --wait=false").0, 0);
+    assert_eq!(
+        fake.run("delete namespace t --wait=false --ignore-not-found"),
+        (
+            1,
+            String::new(),
+            "Error from server (Conflict): Operation cannot be fulfilled on namespaces \"t\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.\n".to_owned()
+        )
     );
 }
 

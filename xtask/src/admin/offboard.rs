@@ -154,8 +154,16 @@ impl flags::Offboard {
                     Some(&self.delete_timeout),
                 )?;
             }
-            eprintln!("Deleting namespace/{ns} ...");
-            kubectl.delete(None, "namespace", &ns, None)?;
+            // A namespace already Terminating (an offboard run again after
+            // --delete-timeout) is only waited for: the API server refuses
+            // a second delete while its finalizer runs.
+            let terminating = kubectl
+                .get_optional("namespace", &ns)?
+                .is_some_and(|n| terminating_since(&n).is_some());
+            if !terminating {
+                eprintln!("Deleting namespace/{ns} ...");
+                kubectl.delete(None, "namespace", &ns, None)?;
+            }
             wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
         }
         // What is left of the tenant, whatever the options.
