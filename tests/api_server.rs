@@ -322,6 +322,31 @@ fn a_terminating_namespace_gets_accurate_advice() {
     }
 }
 
+/// The bot's pods are admitted like any pod: when the quota no longer
+/// holds the bot, a restart says that the pod cannot be created and why,
+/// not only that the bot is not ready.
+#[test]
+fn a_bot_the_quota_refuses_is_named_as_refused() {
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    cluster
+        .open()
+        .edit(
+            "ResourceQuota",
+            Some("tenant-kalyan"),
+            "tenant-quota",
+            "kubectl-edit",
+            |q| q["spec"]["hard"]["limits.cpu"] = json!("200m"),
+        )
+        .unwrap();
+    let out = exits(cluster.admin(&["restart", "kalyan"]), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("deployment/bot cannot create its pod: pods \"bot-")
+            && err.contains("is forbidden: exceeded quota: tenant-quota, requested: limits.cpu=1, used: limits.cpu=0, limited: limits.cpu=200m"),
+        "{err}"
+    );
+}
+
 /// 5: `can-i create pods/exec` asks about the pod named `exec`; a grant of
 /// the exec subresource is found only with `--subresource=exec`.
 #[test]

@@ -3,8 +3,9 @@
 //! (the `restricted` profile where the namespace enforces it), then
 //! ResourceQuota (pod count, CPU and memory against the namespace's
 //! quotas). Each refusal has the server's own wording; only Pod Security's
-//! says `violates PodSecurity`. Pods that a Deployment's controller makes
-//! are not admitted here (see lib.rs).
+//! says `violates PodSecurity`. The pod's own defaults come first
+//! (requests default to limits). Pods that a Deployment's controller makes
+//! are admitted the same way (controllers.rs).
 
 use serde_json::Value;
 
@@ -31,6 +32,7 @@ pub fn admit_pod(state: &State, namespace: &Value, mut pod: Value) -> Result<Val
             .cloned()
             .collect()
     };
+    default_requests_to_limits(&mut pod);
     for range in in_ns("LimitRange") {
         limit_range(&range, &mut pod)?;
     }
@@ -91,28 +93,67 @@ fn format_quantity(resource: &str, milli: u128) -> String {
     bytes.to_string()
 }
 
+/// A pod's containers and init containers: admission checks both.
 fn containers(pod: &Value) -> Vec<&Value> {
-    pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| pod["spec"][*k].as_array().into_iter().flatten())
         .collect()
 }
 
-/// LimitRanger: a container without requests or limits gets the range's
-/// defaults (requests default to the limits when only those are set), then
-/// every container must be within the range's max and min.
+fn containers_mut(pod: &mut Value) -> Vec<&mut Value> {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Vec::new();
+    };
+    spec.iter_mut()
+        .filter(|(k, _)| *k == "containers" || *k == "initContainers")
+        .flat_map(|(_, v)| v.as_array_mut().into_iter().flatten())
+        .collect()
+}
+
+/// The pod's own defaults, before any admission plugin (SetDefaults_Pod):
+/// a container with a limit but no request of a resource requests its limit.
+fn default_requests_to_limits(pod: &mut Value) {
+    for c in containers_mut(pod) {
+        let limits = c["resources"]["limits"].clone();
+        for (res, value) in limits.as_object().into_iter().flatten() {
+            if c.pointer(&format!("/resources/requests/{res}")).is_none() {
+                c["resources"]["requests"][res] = value.clone();
+            }
+        }
+    }
+}
+
+/// A Container item of a LimitRange as the API server stored it
+/// (SetDefaults_LimitRangeItem): `default` from `max`, then
+/// `defaultRequest` from `default`, else from `min`.
+fn defaulted_item(item: &Value) -> Value {
+    let mut item = item.clone();
+    for (from, to) in [
+        ("max", "default"),
+        ("default", "defaultRequest"),
+        ("min", "defaultRequest"),
+    ] {
+        for (res, value) in item[from].as_object().cloned().into_iter().flatten() {
+            if item[to].get(&res).is_none() {
+                item[to][&res] = value;
+            }
+        }
+    }
+    item
+}
+
+/// LimitRanger: a container without a limit or request of a resource gets
+/// the range's default, then every container must be within the range's
+/// min and max (minConstraint and maxConstraint, with their texts).
 fn limit_range(range: &Value, pod: &mut Value) -> Result<(), String> {
     let mut problems = Vec::new();
     for item in range["spec"]["limits"].as_array().into_iter().flatten() {
         if item["type"] != "Container" {
             continue;
         }
-        for c in pod["spec"]["containers"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
+        let item = defaulted_item(item);
+        for c in containers_mut(pod) {
             for (field, default_key) in [("limits", "default"), ("requests", "defaultRequest")] {
                 for (res, value) in item[default_key].as_object().into_iter().flatten() {
                     if c.pointer(&format!("/resources/{field}/{res}")).is_none() {
@@ -120,40 +161,53 @@ fn limit_range(range: &Value, pod: &mut Value) -> Result<(), String> {
                     }
                 }
             }
-            let limits = c["resources"]["limits"].clone();
-            for (res, value) in limits.as_object().into_iter().flatten() {
-                if c.pointer(&format!("/resources/requests/{res}")).is_none() {
-                    c["resources"]["requests"][res] = value.clone();
-                }
-            }
         }
         for c in containers(pod) {
-            for (res, max) in item["max"].as_object().into_iter().flatten() {
-                let (Some(max), Some(limit)) = (
-                    max.as_str(),
-                    c.pointer(&format!("/resources/limits/{res}"))
-                        .and_then(Value::as_str),
-                ) else {
-                    continue;
+            let quantity = |field: &str, res: &str| -> Result<Option<(String, u128)>, String> {
+                let Some(q) = c
+                    .pointer(&format!("/resources/{field}/{res}"))
+                    .and_then(Value::as_str)
+                else {
+                    return Ok(None);
                 };
-                if milli(limit) > milli(max) {
-                    problems.push(format!(
-                        "maximum {res} usage per Container is {max}, but limit is {limit}"
-                    ));
+                milli(q)
+                    .map(|m| Some((q.to_owned(), m)))
+                    .ok_or_else(|| format!("fake-kubectl: not implemented: the quantity {q}"))
+            };
+            let bound = |v: &Value| -> Result<(String, u128), String> {
+                let q = v.as_str().unwrap_or_default();
+                milli(q)
+                    .map(|m| (q.to_owned(), m))
+                    .ok_or_else(|| format!("fake-kubectl: not implemented: the quantity {q}"))
+            };
+            for (res, min) in item["min"].as_object().into_iter().flatten() {
+                let (min, enforced) = bound(min)?;
+                match (quantity("requests", res)?, quantity("limits", res)?) {
+                    (None, _) => problems.push(format!(
+                        "minimum {res} usage per Container is {min}.  No request is specified"
+                    )),
+                    (Some((q, m)), _) if m < enforced => problems.push(format!(
+                        "minimum {res} usage per Container is {min}, but request is {q}"
+                    )),
+                    (_, Some((q, m))) if m < enforced => problems.push(format!(
+                        "minimum {res} usage per Container is {min}, but limit is {q}"
+                    )),
+                    _ => {}
                 }
             }
-            for (res, min) in item["min"].as_object().into_iter().flatten() {
-                let (Some(min), Some(request)) = (
-                    min.as_str(),
-                    c.pointer(&format!("/resources/requests/{res}"))
-                        .and_then(Value::as_str),
-                ) else {
-                    continue;
-                };
-                if milli(request) < milli(min) {
-                    problems.push(format!(
-                        "minimum {res} usage per Container is {min}, but request is {request}"
-                    ));
+            for (res, max) in item["max"].as_object().into_iter().flatten() {
+                let (max, enforced) = bound(max)?;
+                match (quantity("limits", res)?, quantity("requests", res)?) {
+                    (None, _) => problems.push(format!(
+                        "maximum {res} usage per Container is {max}.  No limit is specified"
+                    )),
+                    (Some((q, m)), _) if m > enforced => problems.push(format!(
+                        "maximum {res} usage per Container is {max}, but limit is {q}"
+                    )),
+                    (_, Some((q, m))) if m > enforced => problems.push(format!(
+                        "maximum {res} usage per Container is {max}, but request is {q}"
+                    )),
+                    _ => {}
                 }
             }
         }
@@ -196,23 +250,34 @@ fn resource_quota(quota: &Value, running: &[Value], pod: &Value) -> Result<(), S
         "cpu",
         "memory",
     ];
-    let mut missing = Vec::new();
+    // podEvaluator.Constraints: each quota'd compute resource, as the quota
+    // names it, with the containers (and init containers) that do not set it.
+    let mut missing: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        Default::default();
     for resource in hard.keys().filter(|r| compute.contains(&r.as_str())) {
         let (field, res) = resource.split_once('.').unwrap_or(("requests", resource));
         for c in containers(pod) {
             if c.pointer(&format!("/resources/{field}/{res}")).is_none() {
-                missing.push(format!(
-                    "{field}.{res} for: {}",
-                    c["name"].as_str().unwrap_or_default()
-                ));
+                missing
+                    .entry(resource.as_str())
+                    .or_default()
+                    .insert(c["name"].as_str().unwrap_or_default());
             }
         }
     }
     if !missing.is_empty() {
-        missing.sort();
+        let parts: Vec<String> = missing
+            .iter()
+            .map(|(resource, names)| {
+                format!(
+                    "{resource} for: {}",
+                    names.iter().copied().collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
         return Err(forbidden(
             pod,
-            &format!("failed quota: {name}: must specify {}", missing.join("; ")),
+            &format!("failed quota: {name}: must specify {}", parts.join("; ")),
         ));
     }
     let mut failed: Vec<(String, String, String, String)> = Vec::new();

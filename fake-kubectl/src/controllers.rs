@@ -208,6 +208,9 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[Strin
     let pod_state = state.pod_state(ns, name);
     let now = state.now();
     let mut ready = 0;
+    let mut created = 0;
+    // The ReplicaSet's create refused by admission, as its condition says it.
+    let mut failure: Option<String> = None;
     for pod_name in wanted {
         let existing = state.index_of("Pod", Some(ns), pod_name);
         // Times come from the pod's creation, so a steady pod's status is steady.
@@ -215,11 +218,15 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[Strin
             .and_then(|i| state.objects()[i]["metadata"]["creationTimestamp"].as_str())
             .map_or_else(|| now.clone(), str::to_owned);
         let status = pod_status(&pod_state, &started, &template);
-        if status["conditions"][0]["status"] == "True" {
-            ready += 1;
-        }
         match existing {
-            Some(i) => set_status(state, i, status),
+            Some(i) => {
+                created += 1;
+                if status["conditions"][0]["status"] == "True" {
+                    ready += 1;
+                }
+                set_status(state, i, status);
+            }
+            None if failure.is_some() => {}
             None => {
                 let mut labels = template
                     .pointer("/metadata/labels")
@@ -244,7 +251,28 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[Strin
                     "spec": spec,
                     "status": status,
                 });
-                state.push_object(pod);
+                // The ReplicaSet's create goes through admission like any:
+                // a namespace being deleted, LimitRange, Pod Security, quota.
+                let admitted = match state.get("Namespace", None, ns).cloned() {
+                    Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(format!(
+                        "pods \"{pod_name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"
+                    )),
+                    Some(n) => crate::admission::admit_pod(state, &n, pod).map_err(|e| {
+                        e.trim_start_matches("Error from server (Forbidden): ")
+                            .to_owned()
+                    }),
+                    None => Err(format!("namespaces \"{ns}\" not found")),
+                };
+                match admitted {
+                    Ok(pod) => {
+                        if pod["status"]["conditions"][0]["status"] == "True" {
+                            ready += 1;
+                        }
+                        created += 1;
+                        state.push_object(pod);
+                    }
+                    Err(why) => failure = Some(why),
+                }
             }
         }
     }
@@ -253,18 +281,24 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[Strin
         .cloned()
         .unwrap_or(json!(1));
     let available = ready >= replicas;
+    let mut conditions = vec![
+        json!({"type": "Available", "status": if available { "True" } else { "False" },
+               "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}),
+        json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}),
+    ];
+    if let Some(why) = failure {
+        conditions.push(
+            json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": why}),
+        );
+    }
     let status = json!({
         "observedGeneration": generation,
-        "replicas": replicas,
-        "updatedReplicas": replicas,
+        "replicas": created,
+        "updatedReplicas": created,
         "readyReplicas": ready,
         "availableReplicas": ready,
         "unavailableReplicas": replicas - ready.min(replicas),
-        "conditions": [
-            {"type": "Available", "status": if available { "True" } else { "False" },
-             "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }},
-            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-        ],
+        "conditions": conditions,
     });
     if let Some(i) = state.index_of("Deployment", Some(ns), name) {
         set_status(state, i, status);

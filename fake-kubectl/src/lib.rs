@@ -34,10 +34,13 @@
 //!   a number of calls ([`State::set_namespace_termination_calls`], 3 by
 //!   default), creating inside refused (`... because it is being
 //!   terminated`), `delete --wait` waiting until its `--timeout`;
-//! - admission of new Pods (`admission.rs`), in the API server's order:
-//!   LimitRange defaults and bounds, Pod Security `restricted` where the
-//!   namespace enforces it, ResourceQuota (pods, CPU, memory; `exceeded
-//!   quota: ...`, `failed quota: ...`);
+//! - admission of new Pods (`admission.rs`), whether applied or made by a
+//!   Deployment, in the API server's order: the pod's own defaults
+//!   (requests from limits), LimitRange defaults and bounds, Pod Security
+//!   `restricted` where the namespace enforces it, ResourceQuota (pods,
+//!   CPU, memory; `exceeded quota: ...`, `failed quota: ...`); a
+//!   Deployment's refused pod is missing and its ReplicaFailure condition
+//!   says why;
 //! - RBAC: `auth can-i --as` from stored Roles and bindings (verbs, API
 //!   groups, resources with subresources, resource names; `pods/exec` as one
 //!   word is the pod named `exec`); the operator's own requests are allowed
@@ -77,9 +80,9 @@
 //! share the lock; a change rewrites only the namespaces it changed.
 //!
 //! Not simulated (anything else the tool might ask fails loudly, exit 2,
-//! `fake-kubectl: not implemented`): admission of pods that controllers
-//! create, and of objects other than Pods (e.g. a NodePort Service against
-//! the quota); other admission plugins and webhooks; a ReplicaSet adopting
+//! `fake-kubectl: not implemented`): admission of objects other than Pods
+//! (e.g. a NodePort Service against the quota); a Deployment's progress
+//! deadline; other admission plugins and webhooks; a ReplicaSet adopting
 //! orphan pods that match its selector (the tool's own pods never match
 //! one, which a unit test checks); pods' termination grace periods (a
 //! deleted pod goes at once); time (deadlines count calls, not seconds);

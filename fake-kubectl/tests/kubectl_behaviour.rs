@@ -341,6 +341,88 @@ fn faults_calls_and_contexts() {
     assert_eq!(calls[3], ["--context", "dev", "get", "ns", "-o", "json"]);
 }
 
+/// LimitRanger: defaults from the range (its default from its max), then
+/// its min and max, with the plugin's own texts.
+#[test]
+fn limit_ranges_default_and_bound_containers() {
+    let fake = Fake::new();
+    let range = "apiVersion: v1\nkind: LimitRange\nmetadata: {name: l, namespace: t}\nspec: {limits: [{type: Container, max: {cpu: '1'}, min: {memory: 64Mi}}]}\n";
+    assert_eq!(apply(&fake, &format!("{NAMESPACE}---\n{range}")).0, 0);
+    let pod = |resources: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: t}}\nspec: {{containers: [{{name: c, image: i, resources: {resources}}}]}}\n"
+        )
+    };
+    let dry = |doc: &str| {
+        fake.run_with(
+            "apply --server-side --field-manager=test --dry-run=server -f - -o json",
+            doc,
+        )
+    };
+    // Nothing set: the limit defaults to the max, the request to the min.
+    let (code, out, err) = dry(&pod("{}"));
+    assert_eq!(code, 0, "{err}");
+    let admitted: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        admitted["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": "1"}, "requests": {"cpu": "1", "memory": "64Mi"}})
+    );
+    let (code, _, err) = dry(&pod("{limits: {cpu: '2'}, requests: {memory: 32Mi}}"));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "Error from server (Forbidden): pods \"p\" is forbidden: [minimum memory usage per Container is 64Mi, but request is 32Mi, maximum cpu usage per Container is 1, but limit is 2]"
+    );
+}
+
+/// A Deployment's pods are admitted like any pod: a refusal leaves the
+/// Deployment without them, says why in a ReplicaFailure condition, and
+/// its rollout never completes.
+#[test]
+fn a_deployments_pods_go_through_admission() {
+    let fake = Fake::new();
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q, namespace: t}\nspec: {hard: {limits.cpu: 500m, requests.cpu: 500m}}\n";
+    assert_eq!(apply(&fake, &format!("{NAMESPACE}---\n{quota}")).0, 0);
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bot, namespace: t}\nspec:\n  selector: {matchLabels: {app: bot}}\n  template:\n    metadata: {labels: {app: bot}}\n    spec: {containers: [{name: bot, image: bot:1, resources: {limits: {cpu: '1'}}}]}\n";
+    assert_eq!(apply(&fake, deployment).0, 0);
+    assert!(
+        fake.json("get pods -n t -o json")["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let d = fake.json("get deployment bot -n t -o json");
+    let failure = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ReplicaFailure")
+        .cloned()
+        .unwrap_or_else(|| panic!("{d:#}"));
+    // The request defaulted to the limit before the quota counted it.
+    let message = failure["message"].as_str().unwrap();
+    let (pod, why) = message.split_once("\" is forbidden: ").unwrap();
+    assert!(pod.starts_with("pods \"bot-"), "{message}");
+    assert_eq!(
+        why,
+        "exceeded quota: q, requested: limits.cpu=1,requests.cpu=1, used: limits.cpu=0,requests.cpu=0, limited: limits.cpu=500m,requests.cpu=500m"
+    );
+    let (code, _, err) = fake.run("rollout status deployment/bot -n t --timeout=1s");
+    assert_eq!(
+        (code, err.trim()),
+        (1, "error: timed out waiting for the condition")
+    );
+    // Room in the quota: the next reconcile creates the pod.
+    assert_eq!(apply(&fake, &quota.replace("500m", "2")).0, 0);
+    assert_eq!(
+        fake.json("get pods -n t -o json")["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 #[test]
 fn auth_can_i_follows_bindings_and_admission_refuses_privileged_pods() {
     let fake = Fake::new();

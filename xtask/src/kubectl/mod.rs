@@ -529,6 +529,35 @@ impl Kubectl {
         .wait(Wait::Longer(timeout.length()))
         .run()
         .map(drop)
+        .map_err(|e| {
+            if crate::interrupt::interrupted() {
+                return e;
+            }
+            // A pod that admission refused never appears; the Deployment's
+            // ReplicaFailure condition is the only place that says why.
+            let args = [
+                "get",
+                "deployment",
+                deployment,
+                "--namespace",
+                namespace,
+                "--output",
+                "json",
+            ];
+            let refused = self.call(&args).json().ok().and_then(|d| {
+                d.pointer("/status/conditions")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+                    .and_then(|c| c["message"].as_str().map(str::to_owned))
+            });
+            match refused {
+                Some(why) => e.context(format!(
+                    "deployment/{deployment} cannot create its pod: {why}"
+                )),
+                None => e,
+            }
+        })
     }
 
     /// Waits for a pod's condition (`Ready`, `ContainersReady`).
