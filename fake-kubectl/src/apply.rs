@@ -606,7 +606,7 @@ pub fn klog_prefix(state: &State, level: char) -> String {
 }
 
 /// kubectl diff never shows a Secret's values: `***`, and `*** (before)` /
-/// `*** (after)` where a value changes.
+/// `*** (after)` where a key on both sides changes its value.
 fn mask_secret(
     kind: &str,
     old: Option<Value>,
@@ -628,7 +628,9 @@ fn mask_secret(
             v.map(|mut v| {
                 if let Some(m) = v.get_mut("data").and_then(Value::as_object_mut) {
                     for (k, value) in m.iter_mut() {
-                        let changed = theirs.get(k) != mine.get(k);
+                        // diff.go's Masker: a suffix only where the key is on
+                        // both sides with different values.
+                        let changed = theirs.get(k).is_some_and(|t| Some(t) != mine.get(k));
                         *value = json!(if changed {
                             format!("*** ({when})")
                         } else {

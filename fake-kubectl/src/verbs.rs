@@ -202,6 +202,11 @@ fn rollout_status(state: &mut State, inv: &Invocation) -> Result<String, Failure
         )));
     }
     let ns = inv.namespace();
+    // kubectl reads the Deployment first.
+    if let Some(r) = resources::by_kind("Deployment") {
+        rbac::authorize(state, "get", r, None, Some(&ns), Some(name))
+            .map_err(|e| Failure::new(1, e))?;
+    }
     let Some(d) = state.get("Deployment", Some(&ns), name) else {
         return Err(Failure::new(
             1,
@@ -254,7 +259,9 @@ fn update(
     subresource: Option<&str>,
     change: impl FnOnce(&mut Value) -> Result<(), Failure>,
 ) -> Result<bool, Failure> {
-    rbac::authorize(state, "patch", r, subresource, ns, Some(name))
+    // kubectl reads the object (or its scale) before it changes it.
+    rbac::authorize(state, "get", r, subresource, ns, Some(name))
+        .and_then(|()| rbac::authorize(state, "patch", r, subresource, ns, Some(name)))
         .map_err(|e| Failure::new(1, e))?;
     let i = state.index_of(r.kind, ns, name).ok_or_else(|| {
         Failure::new(
@@ -424,12 +431,23 @@ fn logs(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failur
         ));
     };
     let container = container_of(inv, pod)?;
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    if let Some(r) = resources::by_kind("Pod") {
+        rbac::authorize(
+            state,
+            "get",
+            r,
+            Some("log"),
+            pod["metadata"]["namespace"].as_str(),
+            Some(pod_name),
+        )
+        .map_err(|e| Failure::new(1, e))?;
+    }
     let owner = pod
         .pointer("/metadata/annotations/fake-kubectl~1owner")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let logs = &state.data["logs"][owner];
-    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let text = if inv.has("previous") {
         match logs["previous"].as_str().filter(|t| !t.is_empty()) {
             Some(t) => t.to_owned(),
@@ -516,6 +534,8 @@ fn wait(state: &mut State, inv: &Invocation, raw: &str) -> Result<String, Failur
     if r.kind != "Pod" {
         return Err(Failure::not_implemented(format!("`wait` for {}", r.kind)));
     }
+    // kubectl wait lists and watches the pod by name.
+    rbac::authorize(state, "list", r, None, Some(&ns), None).map_err(|e| Failure::new(1, e))?;
     let pod = state.get("Pod", Some(&ns), name).ok_or_else(|| {
         Failure::new(
             1,
@@ -542,6 +562,19 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
         "delete",
         &["namespace", "ignore-not-found", "wait", "timeout"],
     )?;
+    // A flag's value is read before anything is done. Without --timeout
+    // (or with 0) kubectl delete waits a week.
+    let limit = match inv.flag("timeout") {
+        None => None,
+        Some(t) => Some(humantime::parse_duration(t).map_err(|_| {
+            Failure::new(
+                1,
+                format!("Error: invalid argument \"{t}\" for \"--timeout\" flag: time: invalid duration \"{t}\"\nSee 'kubectl delete --help' for usage."),
+            )
+        })?),
+    }
+    .filter(|d| !d.is_zero())
+    .unwrap_or(std::time::Duration::from_secs(168 * 3600));
     let r = resources::lookup(kind).ok_or_else(|| {
         Failure::new(
             1,
@@ -590,11 +623,7 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
         if inv.flag("wait") == Some("false") || !terminating::pending(state.dir(), name) {
             return Ok(deleted);
         }
-        let limit = inv
-            .flag("timeout")
-            .and_then(|t| humantime::parse_duration(t).ok())
-            .filter(|d| !d.is_zero())
-            .unwrap_or(std::time::Duration::from_secs(3600));
+
         let mut f = Failure::new(
             1,
             format!("error: timed out waiting for the condition on namespaces/{name}"),

@@ -477,6 +477,18 @@ fn auth_can_i_follows_bindings_and_admission_refuses_privileged_pods() {
         err.starts_with("Error from server (Forbidden): configmaps \"gone\" is forbidden:"),
         "{err}"
     );
+    // Reads are authorized too: rollout status reads the Deployment.
+    fake.state().deny("get", "deployments", Some("t")).unwrap();
+    let (code, _, err) = fake.run("rollout status deployment/bot -n t --timeout=1s");
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(
+            "Error from server (Forbidden): deployments.apps \"bot\" is forbidden: User \""
+        ) && err.contains(
+            "cannot get resource \"deployments\" in API group \"apps\" in the namespace \"t\""
+        ),
+        "{err}"
+    );
     // A namespace being deleted cannot be deleted again.
     fake.state().set_namespace_termination_calls(100).unwrap();
     assert_eq!(fake.run("delete namespace t --wait=false").0, 0);
