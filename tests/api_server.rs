@@ -115,7 +115,14 @@ fn the_replica_count_belongs_to_whoever_scales() {
         "tenant-kalyan",
         "--replicas=0",
     ]);
-    exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 0);
+    let out = exits(cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]), 0);
+    assert!(
+        stdout(&out).contains(
+            "The bot is stopped (scaled to 0 replicas) and stays so: provision never changes the replica count."
+        ) && !stdout(&out).contains("rolled out and ready"),
+        "{}",
+        stdout(&out)
+    );
     let d = cluster
         .get("Deployment", Some("tenant-kalyan"), "bot")
         .unwrap();

@@ -167,8 +167,9 @@ pub struct Rotate {
 #[command(
     long_about = "Remove a tenant: refuses without a fresh, verified backup of it (unless --no-backup), asks \
 for the tenant name typed, then deletes in dependency order: the Ingress first so traffic stops, then the \
-bot, then the rest. The volumes, and the namespace that holds them, are deleted only with --delete-data. It \
-ends by listing everything of the tenant still on the cluster, PersistentVolumes kept by their reclaim \
+bot, then the rest. The volumes, and the namespace that holds them, are deleted only with --delete-data; \
+the API server then deletes the namespace in the background, and offboard waits until it is gone (up to \
+--delete-timeout; run it again to wait longer). It ends by listing everything of the tenant still on the cluster, PersistentVolumes kept by their reclaim \
 policy included, and moves tenants/<TENANT>.yaml to tenants/offboarded/.",
     after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --delete-data"
 )]
@@ -291,8 +292,9 @@ pub struct PlatformArg {
 #[derive(Debug, Args)]
 #[command(
     long_about = "List every tenant on the cluster (namespaces labelled as tenants) with the bot's status: \
-running, stopped (scaled to 0), pending, or error (crash looping, image pull failure, failed rollout). \
-Three kubectl calls, however many tenants there are.",
+running, stopped (scaled to 0), pending (with the reason, e.g. unschedulable), or error (crash looping, \
+image pull failure, container cannot start, failed rollout); a tenant is suspended (since when), or \
+terminating while its namespace is being deleted. Three kubectl calls, however many tenants there are.",
     after_help = "Examples:\n  cargo xtask admin list\n  cargo xtask admin list -o json | jq '.tenants[] | select(.status != \"running\")'"
 )]
 pub struct List {

@@ -35,7 +35,9 @@ pub struct Provisioned {
     namespace: String,
     applied: Vec<(String, ObjectChange)>,
     kept: Vec<(String, String)>,
-    rolled_out: bool,
+    /// The bot's Deployment after the apply: Some(true) rolled out and
+    /// ready, Some(false) stopped (scaled to 0 by someone; left so).
+    bot_running: Option<bool>,
     /// Restarted because its ConfigMap changed under an unchanged template.
     restarted: bool,
 }
@@ -81,8 +83,12 @@ impl Provisioned {
                 );
             }
         }
-        if self.rolled_out {
-            println!("The bot is rolled out and ready.");
+        match self.bot_running {
+            Some(true) => println!("The bot is rolled out and ready."),
+            Some(false) => println!(
+                "The bot is stopped (scaled to 0 replicas) and stays so: provision never changes the replica count."
+            ),
+            None => {}
         }
     }
 }
@@ -371,6 +377,7 @@ impl flags::Provision {
                 .unwrap_or(1)
                 > 0
         };
+        let bot_running = deployment.as_ref().map(|(name, _)| running(name));
         let restarted = match &deployment {
             Some((name, ObjectChange::Unchanged)) if config_changed && running(name) => {
                 progress.say(format_args!(
@@ -418,7 +425,7 @@ impl flags::Provision {
                 .iter()
                 .map(|k| (k.manifest.reference(), k.note()))
                 .collect(),
-            rolled_out: deployment.is_some(),
+            bot_running,
             restarted,
         })
     }
