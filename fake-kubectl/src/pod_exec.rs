@@ -96,7 +96,10 @@ pub fn exec(
         } else {
             format!("{}\n{trailer}", f.message)
         };
-        Failure::new(f.code, message)
+        // What the command printed before it failed still reaches stdout.
+        let mut failed = Failure::new(f.code, message);
+        failed.stdout = f.stdout;
+        failed
     })
 }
 
