@@ -69,12 +69,12 @@ fn list_shows_every_state() {
     let cluster = mixed_cluster();
     let table = run_ok(&mut cluster.admin(&["list"]));
     insta::assert_snapshot!(table, @r"
-    TENANT   STATUS                                        READY  RESTARTS  AGE  DOMAINS
-    alpha    running                                       1/1    0         4d   alpha.example.in
-    bravo    error (crash looping)                         0/1    5         4d   bravo.example.in
-    charlie  stopped                                       0/0    0         4d   charlie.example.in
-    delta    error (image pull failure: ImagePullBackOff)  0/1    0         4d   delta.example.in
-    echo     pending (unschedulable)                       0/1    0         4d   echo.example.in
+    TENANT   STATE                                         TIER   READY  RESTARTS  AGE  DOMAINS
+    alpha    running                                       small  1/1    0         4d   alpha.example.in
+    bravo    error (crash looping)                         small  0/1    5         4d   bravo.example.in
+    charlie  stopped                                       small  0/0    0         4d   charlie.example.in
+    delta    error (image pull failure: ImagePullBackOff)  small  0/1    0         4d   delta.example.in
+    echo     pending (unschedulable)                       small  0/1    0         4d   echo.example.in
     ");
     let json = run_ok(&mut cluster.admin(&["list", "-o", "json"]));
     insta::assert_snapshot!("list-json", json);

@@ -309,7 +309,7 @@ fn a_terminating_namespace_gets_accurate_advice() {
     );
     let list = cluster.admin(&["list", "-o", "json"]).output().unwrap();
     let list: Value = serde_json::from_str(&stdout(&list)).unwrap();
-    assert_eq!(list["tenants"][0]["status"], "terminating");
+    assert_eq!(list["tenants"][0]["state"], "terminating");
     for extra in [&[][..], &["--plan"][..]] {
         let out = cluster
             .provision("kalyan", &fixture("kalyan.yaml"), extra)

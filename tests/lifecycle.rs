@@ -43,7 +43,7 @@ fn suspend_then_resume_restores_the_exact_previous_state() {
     );
     let list = cluster.admin(&["list", "-o", "json"]).output().unwrap();
     let list: Value = serde_json::from_str(&stdout(&list)).unwrap();
-    assert_eq!(list["tenants"][0]["status"], "suspended");
+    assert_eq!(list["tenants"][0]["state"], "suspended");
     // Nothing brings a suspended tenant back by accident.
     let again = cluster.admin(&["suspend", "kalyan"]).output().unwrap();
     assert!(stderr(&again).contains("already suspended"));

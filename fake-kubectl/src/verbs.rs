@@ -38,7 +38,9 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
         ["exec", target] => exec(state, inv, target, input),
         ["wait", target] => text(wait(state, inv, target)),
         ["delete", kind, name] => text(delete(state, inv, kind, name)),
-        ["annotate", target, change] => text(annotate(state, inv, target, change)),
+        ["annotate", target, changes @ ..] if !changes.is_empty() => {
+            text(annotate(state, inv, target, changes))
+        }
         ["patch", target] => text(patch(state, inv, target, None)),
         ["patch", kind, name] => text(patch(state, inv, kind, Some(name))),
         ["auth", "can-i", verb, resource] => text(crate::rbac::can_i(state, inv, verb, resource)),
@@ -646,12 +648,14 @@ fn annotate(
     state: &mut State,
     inv: &Invocation,
     raw: &str,
-    change: &str,
+    changes: &[&str],
 ) -> Result<String, Failure> {
     inv.only("annotate", &["namespace", "overwrite"])?;
     let (r, name) = target(raw, "annotate")?;
     let ns = r.namespaced.then(|| inv.namespace());
     let overwrite = inv.has("overwrite");
+    // kubectl sends every KEY=VALUE and KEY- of one command as one patch:
+    // all of them or none.
     update(
         state,
         r,
@@ -660,29 +664,31 @@ fn annotate(
         "kubectl-annotate",
         None,
         |object| {
-            if let Some(key) = change.strip_suffix('-') {
-                if let Some(a) = object
-                    .pointer_mut("/metadata/annotations")
-                    .and_then(Value::as_object_mut)
-                {
-                    a.remove(key);
+            for change in changes {
+                if let Some(key) = change.strip_suffix('-') {
+                    if let Some(a) = object
+                        .pointer_mut("/metadata/annotations")
+                        .and_then(Value::as_object_mut)
+                    {
+                        a.remove(key);
+                    }
+                    continue;
                 }
-                return Ok(());
+                let (key, value) = change.split_once('=').ok_or_else(|| {
+                    Failure::not_implemented(format!("annotation change `{change}`"))
+                })?;
+                let existing =
+                    object.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
+                if existing.is_some() && !overwrite {
+                    return Err(Failure::new(
+                        1,
+                        format!(
+                            "error: --overwrite is false but found the following declared annotation(s): '{key}' already has a value"
+                        ),
+                    ));
+                }
+                object["metadata"]["annotations"][key] = json!(value);
             }
-            let (key, value) = change
-                .split_once('=')
-                .ok_or_else(|| Failure::not_implemented(format!("annotation change `{change}`")))?;
-            let existing =
-                object.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
-            if existing.is_some() && !overwrite {
-                return Err(Failure::new(
-                    1,
-                    format!(
-                        "error: --overwrite is false but found the following declared annotation(s): '{key}' already has a value"
-                    ),
-                ));
-            }
-            object["metadata"]["annotations"][key] = json!(value);
             Ok(())
         },
     )?;

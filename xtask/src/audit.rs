@@ -93,8 +93,8 @@ impl AuditLog {
     }
 }
 
-/// `git config user.email`, else `$USER`.
-fn operator() -> String {
+/// Who runs the command: `git config user.email`, else `$USER`.
+pub fn operator() -> String {
     let git = xshell::Shell::new().ok().and_then(|sh| {
         xshell::cmd!(sh, "git config user.email")
             .quiet()

@@ -40,6 +40,7 @@ pub mod provision;
 pub mod pss;
 pub mod render;
 pub mod repo;
+pub mod state;
 pub mod tenant;
 pub mod workbench;
 

@@ -1,20 +1,20 @@
 //! The live view of tenants, shared by every command: finding them (by
 //! their namespace's label, never by guessing from names), the bot's
-//! Deployment and pods, readiness, and the suspension markers.
+//! Deployment and pods, readiness. A tenant's state is `state.rs`.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::Value;
 
 use crate::clock::KubeDuration;
 use crate::kubectl::{Kubectl, Scope};
-use crate::names::{
-    APP_LABEL, BOT_APP, SUSPENDED_ANNOTATION, SUSPENDED_INGRESSES_ANNOTATION,
-    SUSPENDED_REPLICAS_ANNOTATION, TENANT_LABEL,
-};
-use crate::object::{annotation, applyable, label, str_at};
+use crate::names::{APP_LABEL, BOT_APP, TENANT_LABEL};
+use crate::object::{label, str_at};
 use crate::tenant::TenantName;
+
+/// Read from objects in `state.rs`; here too, as every command reads them.
+pub use crate::state::{pod_ready, terminating_since};
 
 /// The tenants on the cluster: namespaces carrying the tenant label.
 pub struct Tenants {
@@ -68,14 +68,6 @@ pub fn is_bot(o: &Value) -> bool {
     label(o, APP_LABEL) == Some(BOT_APP)
 }
 
-pub fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
 pub fn pod_restarts(pod: &Value) -> u64 {
     pod.pointer("/status/containerStatuses")
         .and_then(Value::as_array)
@@ -83,71 +75,6 @@ pub fn pod_restarts(pod: &Value) -> u64 {
         .flatten()
         .filter_map(|c| c["restartCount"].as_u64())
         .sum()
-}
-
-/// When a namespace began to be deleted, if it is Terminating.
-pub fn terminating_since(namespace: &Value) -> Option<&str> {
-    str_at(namespace, "/metadata/deletionTimestamp")
-}
-
-/// When the tenant was suspended, if it is.
-pub fn suspended_since(namespace: &Value) -> Option<&str> {
-    annotation(namespace, SUSPENDED_ANNOTATION)
-}
-
-/// What `admin suspend` recorded on the namespace to come back to.
-pub struct Suspension {
-    pub replicas: u32,
-    pub ingresses: Vec<Value>,
-}
-
-impl Suspension {
-    /// Records the state to come back to, then the time, on the namespace.
-    pub fn record(
-        kubectl: &Kubectl,
-        namespace: &str,
-        replicas: u32,
-        ingresses: &[Value],
-        since: &str,
-    ) -> anyhow::Result<()> {
-        let ingress_json =
-            serde_json::to_string(&ingresses.iter().cloned().map(applyable).collect::<Vec<_>>())?;
-        let target = format!("namespace/{namespace}");
-        for (key, value) in [
-            (SUSPENDED_REPLICAS_ANNOTATION, replicas.to_string()),
-            (SUSPENDED_INGRESSES_ANNOTATION, ingress_json),
-            (SUSPENDED_ANNOTATION, since.to_owned()),
-        ] {
-            kubectl.annotate(namespace, &target, key, Some(&value))?;
-        }
-        Ok(())
-    }
-
-    /// The recorded state of a suspended tenant's namespace.
-    pub fn read(namespace: &Value) -> anyhow::Result<Suspension> {
-        Ok(Suspension {
-            replicas: annotation(namespace, SUSPENDED_REPLICAS_ANNOTATION)
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(1),
-            ingresses: serde_json::from_str(
-                annotation(namespace, SUSPENDED_INGRESSES_ANNOTATION).unwrap_or("[]"),
-            )
-            .context("the recorded Ingress of the suspended tenant is unreadable")?,
-        })
-    }
-
-    /// Removes the markers: the tenant is no longer suspended.
-    pub fn clear(kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
-        let target = format!("namespace/{namespace}");
-        for key in [
-            SUSPENDED_ANNOTATION,
-            SUSPENDED_REPLICAS_ANNOTATION,
-            SUSPENDED_INGRESSES_ANNOTATION,
-        ] {
-            kubectl.annotate(namespace, &target, key, None)?;
-        }
-        Ok(())
-    }
 }
 
 /// A tenant's bot Deployment as the cluster has it.
@@ -159,8 +86,8 @@ pub struct BotDeployment {
     /// The bot's container name.
     pub container: String,
     pub object: Value,
-    /// When the tenant was suspended, if it is.
-    pub suspended: Option<String>,
+    /// Whether the tenant is active, suspended, offboarded or terminating.
+    pub lifecycle: crate::state::Lifecycle,
 }
 
 impl BotDeployment {
@@ -177,7 +104,7 @@ impl BotDeployment {
         tenant: &TenantName,
         ns: &Value,
     ) -> anyhow::Result<BotDeployment> {
-        let suspended = suspended_since(ns).map(str::to_owned);
+        let lifecycle = crate::state::Lifecycle::of(ns);
         let namespace = str_at(ns, "/metadata/name").unwrap_or_default().to_owned();
         let selector = crate::names::bot_selector_arg(tenant.as_str());
         let deployments =
@@ -202,7 +129,7 @@ impl BotDeployment {
                 .to_owned(),
             namespace,
             object,
-            suspended,
+            lifecycle,
         })
     }
 

@@ -39,6 +39,13 @@ pub const VOLUME_PURPOSE_ANNOTATION: &str = "mla-platform.in/tenant-volume";
 pub const SUSPENDED_ANNOTATION: &str = "mla-platform.in/suspended";
 pub const SUSPENDED_REPLICAS_ANNOTATION: &str = "mla-platform.in/suspended-replicas";
 pub const SUSPENDED_INGRESSES_ANNOTATION: &str = "mla-platform.in/suspended-ingresses";
+pub const SUSPENDED_BY_ANNOTATION: &str = "mla-platform.in/suspended-by";
+/// Offboarding markers on a Namespace `admin offboard` keeps for its volumes.
+pub const OFFBOARDED_ANNOTATION: &str = "mla-platform.in/offboarded";
+pub const OFFBOARDED_BY_ANNOTATION: &str = "mla-platform.in/offboarded-by";
+pub const OFFBOARDED_BACKUP_ANNOTATION: &str = "mla-platform.in/offboarded-last-backup";
+/// `true` when the offboarded tenant's domains and number stay claimed.
+pub const OFFBOARDED_RESERVED_ANNOTATION: &str = "mla-platform.in/offboarded-reserved";
 /// On the bot's Deployment while a restore has it stopped.
 pub const REPLICAS_BEFORE_RESTORE_ANNOTATION: &str = "mla-platform.in/replicas-before-restore";
 
@@ -158,6 +165,11 @@ mod tests {
             SUSPENDED_ANNOTATION,
             SUSPENDED_REPLICAS_ANNOTATION,
             SUSPENDED_INGRESSES_ANNOTATION,
+            SUSPENDED_BY_ANNOTATION,
+            OFFBOARDED_ANNOTATION,
+            OFFBOARDED_BY_ANNOTATION,
+            OFFBOARDED_BACKUP_ANNOTATION,
+            OFFBOARDED_RESERVED_ANNOTATION,
             REPLICAS_BEFORE_RESTORE_ANNOTATION,
             NETWORK_ROLE_LABEL,
         ] {

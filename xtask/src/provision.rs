@@ -16,7 +16,6 @@ use crate::cluster::{Change, Cluster, Target};
 use crate::files::write_atomic;
 use crate::flags;
 use crate::kubectl::{Conflicts, Kubectl};
-use crate::live::suspended_since;
 use crate::names::{BOT, CONFIG_MAP, MANAGER};
 use crate::object::kind_and_name;
 use crate::outcome::{Exit, Left, LeftUnchanged};
@@ -27,6 +26,7 @@ use crate::platform::Platform;
 use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
 use crate::render::{Manifest, SecretValues, Templates, file_name, to_yaml_stream};
 use crate::repo::{RepoPaths, committed_configs, read_values};
+use crate::state::Lifecycle;
 use crate::tenant::{self, TenantName, TenantSpec, TenantValues, format_problems};
 
 /// What one provision did, object by object.
@@ -470,7 +470,11 @@ fn check(
 ) -> anyhow::Result<Prepared> {
     let prepared = prepare(kubectl, platform, templates, spec, true)?;
     refuse_unusable_namespace(spec, &prepared).left_unchanged(Left::NothingChanged)?;
-    if let Some(since) = prepared.own_namespace.as_ref().and_then(suspended_since) {
+    let lifecycle = prepared
+        .own_namespace
+        .as_ref()
+        .map_or(Lifecycle::Active, Lifecycle::of);
+    if let Lifecycle::Suspended { since, .. } = &lifecycle {
         crate::outcome::bail_unchanged!(
             "tenant {} is suspended (since {since}); applying would bring it back online. Resume it first with \
              `cargo xtask admin resume {}`.",

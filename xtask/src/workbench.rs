@@ -150,7 +150,7 @@ mod tests {
             replicas: 1,
             container: "bot".into(),
             object: deployment.object,
-            suspended: None,
+            lifecycle: crate::state::Lifecycle::Active,
         };
         let pod = Workbench::manifest(&bot).unwrap();
         assert_eq!(

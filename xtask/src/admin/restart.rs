@@ -18,10 +18,9 @@ impl flags::Restart {
     /// The bot, if there is one running to restart.
     fn check(&self, kubectl: &Kubectl) -> anyhow::Result<BotDeployment> {
         let bot = BotDeployment::find(kubectl, &self.tenant)?;
-        if let Some(since) = &bot.suspended {
+        if let Some(note) = bot.lifecycle.note(self.tenant.as_str()) {
             crate::outcome::bail_unchanged!(
-                "tenant {t} is suspended (since {since}), so there is nothing to restart. \
-                 Bring it back with `cargo xtask admin resume {t}`.",
+                "tenant {t} is {note}, so there is nothing to restart",
                 t = self.tenant
             );
         }

@@ -201,8 +201,10 @@ impl flags::Restore {
             kubectl.annotate(
                 ns,
                 &deployment,
-                REPLICAS_BEFORE_RESTORE_ANNOTATION,
-                Some(&progress.replicas.to_string()),
+                &[(
+                    REPLICAS_BEFORE_RESTORE_ANNOTATION,
+                    Some(&progress.replicas.to_string()),
+                )],
             )?;
         }
         eprintln!("Stopping the bot ...");
@@ -290,7 +292,11 @@ impl flags::Restore {
         if progress.replicas > 0 {
             eprintln!("Starting the bot ...");
             kubectl.scale(ns, &bot.name, progress.replicas)?;
-            kubectl.annotate(ns, &deployment, REPLICAS_BEFORE_RESTORE_ANNOTATION, None)?;
+            kubectl.annotate(
+                ns,
+                &deployment,
+                &[(REPLICAS_BEFORE_RESTORE_ANNOTATION, None)],
+            )?;
             progress.bot_stopped = false;
             kubectl
                 .rollout_status(ns, &bot.name, &self.rollout.timeout)

@@ -1,6 +1,6 @@
 //! `admin suspend` and `admin resume`: take a tenant offline keeping all
 //! its data, and bring back exactly the state it had. What suspend records
-//! on the namespace is `live::Suspension`.
+//! on the namespace is `state::Suspension`.
 
 use std::path::Path;
 
@@ -8,9 +8,10 @@ use crate::clock::{now, rfc3339};
 use crate::cluster::{Change, Cluster};
 use crate::flags;
 use crate::kubectl::{Conflicts, Kubectl, Scope};
-use crate::live::{BotDeployment, Suspension, Tenants, suspended_since};
+use crate::live::{BotDeployment, Tenants};
 use crate::names::{MANAGER, TENANT_LABEL};
 use crate::object::name;
+use crate::state::{Lifecycle, Suspension};
 
 impl flags::Suspend {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
@@ -20,11 +21,8 @@ impl flags::Suspend {
             |kubectl| {
                 let tenants = Tenants::discover(kubectl)?;
                 let namespace = tenants.require(&self.tenant)?;
-                if let Some(since) = suspended_since(namespace) {
-                    crate::outcome::bail_unchanged!(
-                        "tenant {} is already suspended (since {since})",
-                        self.tenant
-                    );
+                if let Some(note) = Lifecycle::of(namespace).note(self.tenant.as_str()) {
+                    crate::outcome::bail_unchanged!("tenant {} is already {note}", self.tenant);
                 }
                 BotDeployment::in_namespace(kubectl, &self.tenant, namespace)
             },
@@ -36,7 +34,14 @@ impl flags::Suspend {
         let ns = bot.namespace.as_str();
         let ingresses = kubectl.get_list("ingresses", Scope::Namespace(ns), Some(TENANT_LABEL))?;
         // Record the state to come back to before changing anything.
-        Suspension::record(kubectl, ns, bot.replicas, &ingresses, &rfc3339(now()?))?;
+        Suspension::record(
+            kubectl,
+            ns,
+            bot.replicas,
+            &ingresses,
+            &rfc3339(now()?),
+            &crate::audit::operator(),
+        )?;
         eprintln!(
             "Removing the Ingress and stopping the bot of {} ...",
             self.tenant
@@ -61,8 +66,16 @@ impl flags::Resume {
             |kubectl| {
                 let tenants = Tenants::discover(kubectl)?;
                 let namespace = tenants.require(&self.tenant)?;
-                if suspended_since(namespace).is_none() {
-                    crate::outcome::bail_unchanged!("tenant {} is not suspended", self.tenant);
+                match Lifecycle::of(namespace) {
+                    Lifecycle::Suspended { .. } => {}
+                    Lifecycle::Active => {
+                        crate::outcome::bail_unchanged!("tenant {} is not suspended", self.tenant)
+                    }
+                    other => crate::outcome::bail_unchanged!(
+                        "tenant {} is not suspended: it is {}",
+                        self.tenant,
+                        other.note(self.tenant.as_str()).unwrap_or_default()
+                    ),
                 }
                 let suspension = Suspension::read(namespace)?;
                 let bot = BotDeployment::in_namespace(kubectl, &self.tenant, namespace)?;

@@ -588,28 +588,25 @@ impl Kubectl {
             .map(drop)
     }
 
-    /// Sets (`Some`) or removes (`None`) one annotation of `target` (TYPE/NAME).
+    /// Sets (`Some`) or removes (`None`) annotations of `target`
+    /// (TYPE/NAME), all in one call: kubectl sends them as one patch, so
+    /// either all of them take or none does.
     pub fn annotate(
         &self,
         namespace: &str,
         target: &str,
-        key: &str,
-        value: Option<&str>,
+        changes: &[(&str, Option<&str>)],
     ) -> anyhow::Result<()> {
-        let change = match value {
-            Some(v) => format!("{key}={v}"),
-            None => format!("{key}-"),
-        };
-        self.call(&[
-            "annotate",
-            target,
-            "--namespace",
-            namespace,
-            "--overwrite",
-            &change,
-        ])
-        .run()
-        .map(drop)
+        let changes: Vec<String> = changes
+            .iter()
+            .map(|(key, value)| match value {
+                Some(v) => format!("{key}={v}"),
+                None => format!("{key}-"),
+            })
+            .collect();
+        let mut args = vec!["annotate", target, "--namespace", namespace, "--overwrite"];
+        args.extend(changes.iter().map(String::as_str));
+        self.call(&args).run().map(drop)
     }
 
     /// Deletes one object (`namespace` None for cluster-scoped kinds); a

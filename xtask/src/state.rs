@@ -1,0 +1,504 @@
+//! A tenant's state, defined once for every command: its lifecycle, which
+//! the tool records on the tenant's Namespace (`suspended`, `offboarded`)
+//! or the API server shows (`terminating`), and for an active tenant the
+//! health of its bot (`running`, `pending`, `stopped`, `error`).
+//!
+//! `list`, `show`, `usage`, `drift`, `verify`, `provision --all` and the
+//! bulk commands all read it from here, so that they agree on what is a
+//! failure and what is a tenant that is down on purpose.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::kubectl::Kubectl;
+use crate::names::{
+    DOMAINS_ANNOTATION, OFFBOARDED_ANNOTATION, OFFBOARDED_BACKUP_ANNOTATION,
+    OFFBOARDED_BY_ANNOTATION, OFFBOARDED_RESERVED_ANNOTATION, SUSPENDED_ANNOTATION,
+    SUSPENDED_BY_ANNOTATION, SUSPENDED_INGRESSES_ANNOTATION, SUSPENDED_REPLICAS_ANNOTATION,
+    WHATSAPP_NUMBER_ANNOTATION,
+};
+use crate::object::str_at;
+use crate::object::{annotation, applyable};
+
+/// Every state a tenant can be in; the JSON outputs use these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Applied, and the bot's pods are not (yet) ready.
+    Pending,
+    Running,
+    /// Its bot scaled to 0 by hand (not by `admin suspend`).
+    Stopped,
+    /// The bot cannot run: crash looping, image pull failure, no Deployment.
+    Error,
+    /// Taken offline on purpose with `admin suspend`; all data kept.
+    Suspended,
+    /// Removed with `admin offboard`, its volumes (data) kept.
+    Offboarded,
+    /// Its namespace is being deleted (`admin offboard --delete-data`).
+    Terminating,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Running => "running",
+            State::Stopped => "stopped",
+            State::Error => "error",
+            State::Suspended => "suspended",
+            State::Offboarded => "offboarded",
+            State::Terminating => "terminating",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the tool (or the API server) recorded on the tenant's Namespace:
+/// whether the tenant is meant to be serving at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Meant to serve; how well it does is the bot's health.
+    Active,
+    Suspended {
+        since: String,
+        by: Option<String>,
+    },
+    Offboarded {
+        since: String,
+        by: Option<String>,
+        /// The backup file offboard checked (or `none` with --no-backup).
+        last_backup: Option<String>,
+        /// Whether its domains and WhatsApp number stay claimed.
+        reserved: bool,
+    },
+    Terminating {
+        since: String,
+    },
+}
+
+impl Lifecycle {
+    /// Reads the markers of a tenant's Namespace.
+    pub fn of(namespace: &Value) -> Lifecycle {
+        let get = |key| annotation(namespace, key).map(str::to_owned);
+        if let Some(since) = terminating_since(namespace) {
+            return Lifecycle::Terminating {
+                since: since.to_owned(),
+            };
+        }
+        if let Some(since) = get(OFFBOARDED_ANNOTATION) {
+            return Lifecycle::Offboarded {
+                since,
+                by: get(OFFBOARDED_BY_ANNOTATION),
+                last_backup: get(OFFBOARDED_BACKUP_ANNOTATION),
+                reserved: annotation(namespace, OFFBOARDED_RESERVED_ANNOTATION) == Some("true"),
+            };
+        }
+        if let Some(since) = get(SUSPENDED_ANNOTATION) {
+            return Lifecycle::Suspended {
+                since,
+                by: get(SUSPENDED_BY_ANNOTATION),
+            };
+        }
+        Lifecycle::Active
+    }
+
+    /// The state this lifecycle is, when it decides the state alone.
+    pub fn state(&self) -> Option<State> {
+        match self {
+            Lifecycle::Active => None,
+            Lifecycle::Suspended { .. } => Some(State::Suspended),
+            Lifecycle::Offboarded { .. } => Some(State::Offboarded),
+            Lifecycle::Terminating { .. } => Some(State::Terminating),
+        }
+    }
+
+    pub fn since(&self) -> Option<&str> {
+        match self {
+            Lifecycle::Active => None,
+            Lifecycle::Suspended { since, .. }
+            | Lifecycle::Offboarded { since, .. }
+            | Lifecycle::Terminating { since } => Some(since),
+        }
+    }
+
+    pub fn by(&self) -> Option<&str> {
+        match self {
+            Lifecycle::Suspended { by, .. } | Lifecycle::Offboarded { by, .. } => by.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// One line for a command that leaves the tenant alone because of its
+    /// lifecycle: `suspended since … by …; …`. None for an active tenant.
+    pub fn note(&self, tenant: &str) -> Option<String> {
+        let by = self.by().map(|b| format!(" by {b}")).unwrap_or_default();
+        Some(match self {
+            Lifecycle::Active => return None,
+            Lifecycle::Suspended { since, .. } => format!(
+                "suspended since {since}{by}; bring it back with `cargo xtask admin resume {tenant}`"
+            ),
+            Lifecycle::Offboarded { since, .. } => format!(
+                "offboarded since {since}{by}, its volumes kept; `cargo xtask admin offboard {tenant} --delete-data` removes them"
+            ),
+            Lifecycle::Terminating { since } => {
+                format!("being deleted since {since} (offboarded with its data)")
+            }
+        })
+    }
+}
+
+/// A tenant's state, and why, as every command shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantState {
+    pub state: State,
+    /// Why the bot is not running (`crash looping`, `unschedulable`), or
+    /// who and what for a suspended or offboarded tenant; null when running.
+    pub reason: Option<String>,
+    /// Since when it is suspended, offboarded or terminating (RFC 3339).
+    pub since: Option<String>,
+    /// Who suspended or offboarded it (`git config user.email`, else $USER).
+    pub by: Option<String>,
+    /// For an offboarded tenant: the backup offboard checked.
+    pub last_backup: Option<String>,
+    /// Replicas the bot is meant to run now (0 for any tenant not active).
+    pub desired: u32,
+}
+
+impl TenantState {
+    /// The one definition: the namespace's lifecycle first; for an active
+    /// tenant, its bot Deployment (None if missing) and the bot's pods.
+    pub fn of(namespace: &Value, bot: Option<&Value>, pods: &[&Value]) -> TenantState {
+        let lifecycle = Lifecycle::of(namespace);
+        let (state, reason, desired) = match lifecycle.state() {
+            Some(state) => (state, None, 0),
+            None => bot_health(bot, pods),
+        };
+        let last_backup = match &lifecycle {
+            Lifecycle::Offboarded { last_backup, .. } => last_backup.clone(),
+            _ => None,
+        };
+        let reason = reason.or_else(|| match &lifecycle {
+            Lifecycle::Offboarded { reserved: true, .. } => {
+                Some("domains and number kept reserved".to_owned())
+            }
+            _ => None,
+        });
+        TenantState {
+            state,
+            reason,
+            since: lifecycle.since().map(str::to_owned),
+            by: lifecycle.by().map(str::to_owned),
+            last_backup,
+            desired,
+        }
+    }
+
+    /// `running`, `error (crash looping)`, `suspended since … by …`.
+    pub fn describe(&self) -> String {
+        let mut out = self.state.as_str().to_owned();
+        if let Some(since) = &self.since {
+            out.push_str(&format!(" since {since}"));
+        }
+        if let Some(by) = &self.by {
+            out.push_str(&format!(" by {by}"));
+        }
+        if let Some(reason) = &self.reason {
+            out.push_str(&format!(" ({reason})"));
+        }
+        out
+    }
+}
+
+/// The health of an active tenant's bot: its state, why, and how many
+/// replicas it is meant to run.
+fn bot_health(bot: Option<&Value>, pods: &[&Value]) -> (State, Option<String>, u32) {
+    let Some(bot) = bot else {
+        return (
+            State::Error,
+            Some("bot deployment missing; re-run provision".into()),
+            0,
+        );
+    };
+    let desired = bot
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1) as u32;
+    if desired == 0 {
+        return (State::Stopped, None, 0);
+    }
+    let waiting: Vec<&str> = pods
+        .iter()
+        .flat_map(|p| {
+            p.pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|c| c.pointer("/state/waiting/reason").and_then(Value::as_str))
+        .collect();
+    let error = |reason: &str| (State::Error, Some(reason.to_owned()), desired);
+    if waiting.contains(&"CrashLoopBackOff") {
+        return error("crash looping");
+    }
+    if let Some(r) = waiting.iter().find(|r| {
+        matches!(
+            **r,
+            "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName"
+        )
+    }) {
+        return error(&format!("image pull failure: {r}"));
+    }
+    if let Some(r) = waiting
+        .iter()
+        .find(|r| matches!(**r, "CreateContainerConfigError" | "CreateContainerError"))
+    {
+        return error(&format!("container cannot start: {r}"));
+    }
+    let failed_rollout = bot
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Progressing" && c["status"] == "False");
+    if failed_rollout {
+        return error("rollout failed: progress deadline exceeded");
+    }
+    let ready = pods.iter().filter(|p| pod_ready(p)).count() as u32;
+    if ready >= desired {
+        return (State::Running, None, desired);
+    }
+    let unschedulable = pods.iter().any(|p| {
+        p.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+    });
+    let reason = if unschedulable {
+        "unschedulable".to_owned()
+    } else if let Some(r) = waiting.first() {
+        (*r).to_owned()
+    } else if pods.is_empty() {
+        "no pod yet".to_owned()
+    } else {
+        "starting".to_owned()
+    };
+    (State::Pending, Some(reason), desired)
+}
+
+/// Whether a pod's Ready condition is True.
+pub fn pod_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// When a namespace began to be deleted, if it is Terminating.
+pub fn terminating_since(namespace: &Value) -> Option<&str> {
+    str_at(namespace, "/metadata/deletionTimestamp")
+}
+
+/// What `admin suspend` records on the namespace to come back to.
+pub struct Suspension {
+    pub replicas: u32,
+    pub ingresses: Vec<Value>,
+}
+
+impl Suspension {
+    /// Records the state to come back to, the time and who, on the
+    /// namespace, in one call.
+    pub fn record(
+        kubectl: &Kubectl,
+        namespace: &str,
+        replicas: u32,
+        ingresses: &[Value],
+        since: &str,
+        by: &str,
+    ) -> anyhow::Result<()> {
+        let ingress_json =
+            serde_json::to_string(&ingresses.iter().cloned().map(applyable).collect::<Vec<_>>())?;
+        let replicas = replicas.to_string();
+        kubectl.annotate(
+            namespace,
+            &format!("namespace/{namespace}"),
+            &[
+                (SUSPENDED_REPLICAS_ANNOTATION, Some(&replicas)),
+                (SUSPENDED_INGRESSES_ANNOTATION, Some(&ingress_json)),
+                (SUSPENDED_BY_ANNOTATION, Some(by)),
+                (SUSPENDED_ANNOTATION, Some(since)),
+            ],
+        )
+    }
+
+    /// The recorded state of a suspended tenant's namespace.
+    pub fn read(namespace: &Value) -> anyhow::Result<Suspension> {
+        use anyhow::Context;
+        Ok(Suspension {
+            replicas: annotation(namespace, SUSPENDED_REPLICAS_ANNOTATION)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1),
+            ingresses: serde_json::from_str(
+                annotation(namespace, SUSPENDED_INGRESSES_ANNOTATION).unwrap_or("[]"),
+            )
+            .context("the recorded Ingress of the suspended tenant is unreadable")?,
+        })
+    }
+
+    /// Removes the markers, in one call: the tenant is no longer suspended.
+    pub fn clear(kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
+        kubectl.annotate(
+            namespace,
+            &format!("namespace/{namespace}"),
+            &[
+                (SUSPENDED_ANNOTATION, None),
+                (SUSPENDED_BY_ANNOTATION, None),
+                (SUSPENDED_REPLICAS_ANNOTATION, None),
+                (SUSPENDED_INGRESSES_ANNOTATION, None),
+            ],
+        )
+    }
+}
+
+/// What `admin offboard` records on a namespace it keeps (for the volumes).
+pub struct Offboarding<'a> {
+    pub since: &'a str,
+    pub by: &'a str,
+    pub last_backup: Option<&'a str>,
+    /// Keep the domains and number claimed (`--reserve`); else they are
+    /// released for other tenants.
+    pub reserve: bool,
+}
+
+impl Offboarding<'_> {
+    /// Marks the tenant offboarded and, unless reserved, releases its
+    /// domains and number, in one call.
+    pub fn record(&self, kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
+        let mut changes = vec![
+            (OFFBOARDED_BY_ANNOTATION, Some(self.by)),
+            (
+                OFFBOARDED_BACKUP_ANNOTATION,
+                Some(self.last_backup.unwrap_or("none")),
+            ),
+            (
+                OFFBOARDED_RESERVED_ANNOTATION,
+                Some(if self.reserve { "true" } else { "false" }),
+            ),
+            (OFFBOARDED_ANNOTATION, Some(self.since)),
+            // Whatever a suspension recorded is moot now.
+            (SUSPENDED_ANNOTATION, None),
+            (SUSPENDED_BY_ANNOTATION, None),
+            (SUSPENDED_REPLICAS_ANNOTATION, None),
+            (SUSPENDED_INGRESSES_ANNOTATION, None),
+        ];
+        if !self.reserve {
+            changes.push((DOMAINS_ANNOTATION, None));
+            changes.push((WHATSAPP_NUMBER_ANNOTATION, None));
+        }
+        kubectl.annotate(namespace, &format!("namespace/{namespace}"), &changes)
+    }
+
+    /// Removes the offboarded markers: the tenant is provisioned again.
+    pub fn clear(kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
+        kubectl.annotate(
+            namespace,
+            &format!("namespace/{namespace}"),
+            &[
+                (OFFBOARDED_ANNOTATION, None),
+                (OFFBOARDED_BY_ANNOTATION, None),
+                (OFFBOARDED_BACKUP_ANNOTATION, None),
+                (OFFBOARDED_RESERVED_ANNOTATION, None),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ns(annotations: Value) -> Value {
+        json!({"metadata": {"name": "tenant-a", "annotations": annotations}})
+    }
+
+    fn running_bot() -> (Value, Value) {
+        (
+            json!({"spec": {"replicas": 1}}),
+            json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        )
+    }
+
+    #[test]
+    fn lifecycle_markers_decide_before_the_bot() {
+        let (bot, pod) = running_bot();
+        let active = TenantState::of(&ns(json!({})), Some(&bot), &[&pod]);
+        assert_eq!(active.state, State::Running);
+        assert_eq!(active.desired, 1);
+
+        let suspended = TenantState::of(
+            &ns(
+                json!({SUSPENDED_ANNOTATION: "2026-11-01T00:00:00Z", SUSPENDED_BY_ANNOTATION: "ops@x.in"}),
+            ),
+            Some(&bot),
+            &[],
+        );
+        assert_eq!(suspended.state, State::Suspended);
+        assert_eq!(suspended.since.as_deref(), Some("2026-11-01T00:00:00Z"));
+        assert_eq!(suspended.by.as_deref(), Some("ops@x.in"));
+        assert_eq!(suspended.desired, 0);
+
+        // Offboarded wins over a stale suspension marker; no bot is no error.
+        let offboarded = TenantState::of(
+            &ns(json!({
+                SUSPENDED_ANNOTATION: "2026-11-01T00:00:00Z",
+                OFFBOARDED_ANNOTATION: "2026-11-02T00:00:00Z",
+                OFFBOARDED_BACKUP_ANNOTATION: "a-20261102T000000Z.tar.gz",
+            })),
+            None,
+            &[],
+        );
+        assert_eq!(offboarded.state, State::Offboarded);
+        assert_eq!(
+            offboarded.last_backup.as_deref(),
+            Some("a-20261102T000000Z.tar.gz")
+        );
+        assert_eq!(offboarded.reason, None);
+
+        let mut deleting = ns(json!({OFFBOARDED_ANNOTATION: "2026-11-02T00:00:00Z"}));
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-11-03T00:00:00Z");
+        assert_eq!(
+            TenantState::of(&deleting, None, &[]).state,
+            State::Terminating
+        );
+    }
+
+    #[test]
+    fn an_active_tenant_without_a_bot_is_an_error() {
+        let s = TenantState::of(&ns(json!({})), None, &[]);
+        assert_eq!(s.state, State::Error);
+        assert_eq!(
+            s.describe(),
+            "error (bot deployment missing; re-run provision)"
+        );
+    }
+
+    #[test]
+    fn notes_say_how_to_leave_the_state() {
+        let l = Lifecycle::of(&ns(
+            json!({SUSPENDED_ANNOTATION: "t", SUSPENDED_BY_ANNOTATION: "me"}),
+        ));
+        assert_eq!(
+            l.note("a").unwrap(),
+            "suspended since t by me; bring it back with `cargo xtask admin resume a`"
+        );
+        assert_eq!(Lifecycle::of(&ns(json!({}))).note("a"), None);
+    }
+}
