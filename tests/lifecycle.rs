@@ -186,10 +186,7 @@ fn offboard_refuses_without_a_fresh_backup_and_keeps_data_by_default() {
         0,
     );
     let report = stdout(&out);
-    assert!(
-        report.contains("deleted: ingresse/bot") || report.contains("deleted: ingress"),
-        "{report}"
-    );
+    assert!(report.contains("  deleted:\n    ingress/bot\n"), "{report}");
     assert!(
         report.contains("persistentvolumeclaim/bot-data in tenant-kalyan (kept: its data)"),
         "{report}"

@@ -225,7 +225,7 @@ fn provision_all_applies_the_good_and_reports_the_bad() {
         .collect();
     let summary = lines.pop().unwrap();
     lines.sort();
-    assert_eq!(summary, "3 tenants: 2 applied, 1 failed.");
+    assert_eq!(summary, "3 tenants: 2 applied, 0 skipped, 1 failed.");
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(
         lines[0].starts_with("Tenant kalyan provisioned in tenant-kalyan"),

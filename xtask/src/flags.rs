@@ -166,19 +166,27 @@ pub struct Rotate {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Remove a tenant: refuses without a fresh, verified backup of it (unless --no-backup), asks \
-for the tenant name typed, then deletes in dependency order: the Ingress first so traffic stops, then the \
-bot, then the rest. The volumes, and the namespace that holds them, are deleted only with --delete-data; \
-the API server then deletes the namespace in the background, and offboard waits until it is gone (up to \
---delete-timeout; run it again to wait longer). It ends by listing everything of the tenant still on the cluster, PersistentVolumes kept by their reclaim \
-policy included, and moves tenants/<TENANT>.yaml to tenants/offboarded/.",
-    after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --delete-data"
+for the tenant name typed, marks the tenant offboarded on its namespace (when, by whom, which backup), then \
+deletes in dependency order: the Ingress first so traffic stops, then the bot, then the rest. The volumes, \
+and the namespace that holds them, are deleted only with --delete-data. Until then the tenant is listed as \
+`offboarded`, drift and verify skip it, and its domains and WhatsApp number are released for other tenants \
+(--reserve keeps them claimed). `--delete-data` on a tenant already offboarded finishes the job; its backup \
+must then be no older than --max-backup-age before the offboarding. The API server deletes the namespace in \
+the background, and offboard waits until it is gone (up to --delete-timeout; run it again to wait longer). \
+It ends by listing every object it deleted and everything of the tenant still on the cluster, \
+PersistentVolumes kept by their reclaim policy included, and moves tenants/<TENANT>.yaml to \
+tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run the same command again.",
+    after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --reserve        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data    # now, or later to finish an offboarding"
 )]
 pub struct Offboard {
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
-    /// Also delete the volumes (the database and WhatsApp session) and the namespace
+    /// Also delete the volumes (the database and WhatsApp session) and the namespace; on a tenant already offboarded, finishes the job
     #[arg(long)]
     pub delete_data: bool,
+    /// Keep the tenant's domains and WhatsApp number claimed while its data is kept, so that no other tenant can take them
+    #[arg(long, conflicts_with = "delete_data")]
+    pub reserve: bool,
     /// Go ahead without a fresh verified backup
     #[arg(long)]
     pub no_backup: bool,
@@ -223,7 +231,10 @@ pub struct Audit {
     long_about = "For every tenant on the cluster, compare its live objects with what its committed config \
 (tenants/<name>.yaml) renders, with kubectl's server-side diff, the same comparison as `provision --plan`. \
 Hand edits show up as drift. A tenant with no committed config, and a config with no tenant on the \
-cluster, are listed too. Exit 0 when everything matches, 2 when anything differs, 1 on error.",
+cluster, are listed too. A suspended tenant is compared with its suspended form: no Ingress on the \
+cluster, and the Ingress recorded at suspension (what `admin resume` brings back) matching the config. An \
+offboarded tenant (or one being deleted) is listed as `skipped`, with when and by whom. Exit 0 when \
+everything matches, 2 when anything differs, 1 on error.",
     after_help = "Examples:\n  cargo xtask admin drift\n  cargo xtask admin drift -o json"
 )]
 pub struct Drift {
@@ -252,7 +263,10 @@ two tenants share a domain, a WhatsApp number, a volume or a credential). With -
 `network`: a short-lived probe pod in the tenant's namespace (restricted, deleted afterwards whatever \
 happens) must fail to reach another tenant's bot, the cloud metadata address and the API server, and must \
 resolve DNS; this catches a CNI that ignores NetworkPolicy. The probe carries the bot's network role, so the \
-bot's own NetworkPolicies are what it tests; it waits up to admin.pod_timeout (platform.yaml) to start.",
+bot's own NetworkPolicies are what it tests; it waits up to admin.pod_timeout (platform.yaml) to start.\n\n\
+A suspended tenant is checked all the same (its policies, RBAC, Pod Security and claims stay in force); only \
+its Ingress, removed on purpose, is left out, with a note. An offboarded tenant is not checked: it is listed \
+as skipped with a note, and passes.",
     after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json\n  cargo xtask admin verify demo --network"
 )]
 pub struct Verify {

@@ -72,6 +72,18 @@ impl Prepared {
             self.existing.get(&(m.kind.clone(), m.name.clone()))
         }
     }
+
+    /// Turns the plan into the tenant's suspended form, as `admin suspend`
+    /// leaves it: no Ingress on the cluster (its definition is recorded on
+    /// the namespace). Returns the rendered Ingresses taken out, to be
+    /// compared with that record.
+    pub fn suspended_form(&mut self) -> Vec<Manifest> {
+        let (ingresses, rest) = std::mem::take(&mut self.to_apply)
+            .into_iter()
+            .partition(|m| m.kind == "Ingress");
+        self.to_apply = rest;
+        ingresses
+    }
 }
 
 /// Reads the tenant's namespace and objects and every other tenant's

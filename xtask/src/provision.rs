@@ -26,7 +26,7 @@ use crate::platform::Platform;
 use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
 use crate::render::{Manifest, SecretValues, Templates, file_name, to_yaml_stream};
 use crate::repo::{RepoPaths, committed_configs, read_values};
-use crate::state::Lifecycle;
+use crate::state::{Lifecycle, Offboarding, State};
 use crate::tenant::{self, TenantName, TenantSpec, TenantValues, format_problems};
 
 /// What one provision did, object by object.
@@ -262,11 +262,25 @@ impl flags::Provision {
                 let values = read_values(&path)?;
                 let saved = resolve(tenant, &values, &platform, true)?;
                 let spec = cluster.target().tenant_view(&saved);
-                let prepared = check(kubectl, &platform, &templates, &spec)?;
+                // A tenant down on purpose stays down: a batch never brings it back.
+                let prepared = prepare(kubectl, &platform, &templates, &spec, true)?;
+                let lifecycle = prepared
+                    .own_namespace
+                    .as_ref()
+                    .map_or(Lifecycle::Active, Lifecycle::of);
+                if let Some(state) = lifecycle.state() {
+                    return Ok(Batched::Skipped(state, lifecycle.note(tenant.as_str())));
+                }
+                let prepared = refuse(&spec, prepared)?;
                 self.apply(kubectl, paths, &saved, &spec, prepared, Progress(false))
+                    .map(Batched::Done)
             },
             |tenant, result| match result {
-                Ok(p) => println!("{}", p.headline()),
+                Ok(Batched::Done(p)) => println!("{}", p.headline()),
+                Ok(Batched::Skipped(state, note)) => println!(
+                    "{tenant}: {state} (skipped){}",
+                    note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+                ),
                 // The whole reason, its later lines indented under the tenant's.
                 Err(e) => println!(
                     "{tenant}: FAILED: {}",
@@ -275,9 +289,13 @@ impl flags::Provision {
             },
         )?;
         failed += results.iter().filter(|(_, r)| r.is_err()).count();
+        let skipped = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Ok(Batched::Skipped(..))))
+            .count();
         println!(
-            "{total} tenants: {} applied, {failed} failed.",
-            total - failed
+            "{total} tenants: {} applied, {skipped} skipped, {failed} failed.",
+            total - failed - skipped
         );
         if failed > 0 {
             anyhow::bail!(
@@ -341,6 +359,16 @@ impl flags::Provision {
                 )
             })?;
         drop(stream);
+        // Provisioned again: an offboarded tenant is an active one once more.
+        if let Some(Lifecycle::Offboarded { since, .. }) =
+            prepared.own_namespace.as_ref().map(Lifecycle::of)
+        {
+            Offboarding::clear(kubectl, ns)?;
+            progress.say(format_args!(
+                "Tenant {} was offboarded (since {since}); it is active again, with the volumes it kept.",
+                spec.name
+            ));
+        }
         let after: std::collections::BTreeMap<(String, String), serde_json::Value> = applied
             .into_iter()
             .filter_map(|o| Some((kind_and_name(&o)?, o)))
@@ -468,7 +496,18 @@ fn check(
     templates: &Templates,
     spec: &TenantSpec,
 ) -> anyhow::Result<Prepared> {
-    let prepared = prepare(kubectl, platform, templates, spec, true)?;
+    refuse(spec, prepare(kubectl, platform, templates, spec, true)?)
+}
+
+/// What one tenant of `--all` came to.
+enum Batched {
+    Done(Provisioned),
+    /// Suspended, offboarded or being deleted: left as it is.
+    Skipped(State, Option<String>),
+}
+
+/// Refuses what must not be applied, from what `prepare` read.
+fn refuse(spec: &TenantSpec, prepared: Prepared) -> anyhow::Result<Prepared> {
     refuse_unusable_namespace(spec, &prepared).left_unchanged(Left::NothingChanged)?;
     let lifecycle = prepared
         .own_namespace

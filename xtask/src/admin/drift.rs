@@ -9,10 +9,12 @@ use serde::Serialize;
 use crate::cluster::Cluster;
 use crate::flags;
 use crate::live::Tenants;
+use crate::object::applyable;
 use crate::output::{OutputFormat, print_structured, table};
 use crate::plan::{diff_plan, prepare};
-use crate::render::Templates;
+use crate::render::{Manifest, Templates};
 use crate::repo::{committed_configs, read_values, tenants_dir};
+use crate::state::{Lifecycle, Suspension};
 use crate::tenant::{TenantName, TenantSpec, format_problems};
 
 /// How a tenant compares with its committed config.
@@ -25,6 +27,8 @@ enum DriftState {
     NoConfig,
     /// A committed config with no tenant on the cluster.
     NotOnCluster,
+    /// Offboarded or being deleted: nothing to compare.
+    Skipped,
     Error,
 }
 
@@ -35,6 +39,7 @@ impl DriftState {
             DriftState::Drifted => "drifted",
             DriftState::NoConfig => "no-config",
             DriftState::NotOnCluster => "not-on-cluster",
+            DriftState::Skipped => "skipped",
             DriftState::Error => "error",
         }
     }
@@ -70,7 +75,16 @@ impl flags::Drift {
                 state,
                 details,
             };
-            let row = if !configs.contains(name) {
+            let lifecycle = tenants.find(name).map_or(Lifecycle::Active, Lifecycle::of);
+            let row = if matches!(
+                lifecycle,
+                Lifecycle::Offboarded { .. } | Lifecycle::Terminating { .. }
+            ) {
+                row(
+                    DriftState::Skipped,
+                    vec![lifecycle.note(name).unwrap_or_default()],
+                )
+            } else if !configs.contains(name) {
                 row(
                     DriftState::NoConfig,
                     vec![format!("no {}/{name}.yaml", dir.display())],
@@ -78,7 +92,8 @@ impl flags::Drift {
             } else if !on_cluster.contains(name) {
                 row(DriftState::NotOnCluster, vec![])
             } else {
-                let compared = (|| -> anyhow::Result<Vec<crate::plan::PlanChange>> {
+                // Whether it drifted, and the lines that say how.
+                let compared = (|| -> anyhow::Result<(bool, Vec<String>)> {
                     let path = dir.join(format!("{name}.yaml"));
                     let values = read_values(&path)?;
                     let tenant = TenantName::parse(name).map_err(anyhow::Error::msg)?;
@@ -96,18 +111,40 @@ impl flags::Drift {
                     })?;
                     // Compared as this environment serves it, as provision would apply it.
                     let spec = cluster.target().tenant_view(&spec);
-                    let prepared = prepare(kubectl, &platform, &templates, &spec, false)?;
-                    Ok(diff_plan(kubectl, &spec, &prepared)?.changes)
+                    let mut prepared = prepare(kubectl, &platform, &templates, &spec, false)?;
+                    // A suspended tenant is compared with its suspended form.
+                    let recorded = match (&lifecycle, prepared.own_namespace.clone()) {
+                        (Lifecycle::Suspended { .. }, Some(ns)) => {
+                            let rendered = prepared.suspended_form();
+                            Some(suspension_drift(&rendered, &Suspension::read(&ns)?))
+                        }
+                        _ => None,
+                    };
+                    let plan = diff_plan(kubectl, &spec, &prepared)?;
+                    let mut details: Vec<String> = plan
+                        .changes
+                        .iter()
+                        .filter(|c| c.applies())
+                        .map(ToString::to_string)
+                        .collect();
+                    let drifted = !details.is_empty();
+                    details.extend(recorded.iter().flatten().cloned());
+                    let drifted = drifted || recorded.as_ref().is_some_and(|r| !r.is_empty());
+                    // Notes (what an apply would leave alone) follow the changes.
+                    details.extend(
+                        plan.changes
+                            .iter()
+                            .filter(|c| !c.applies())
+                            .map(ToString::to_string),
+                    );
+                    if let Some(note) = lifecycle.note(name) {
+                        details.push(format!("{note} (compared with its suspended form)"));
+                    }
+                    Ok((drifted, details))
                 })();
                 match compared {
-                    Ok(changes) => {
-                        let state = if changes.iter().any(|c| c.applies()) {
-                            DriftState::Drifted
-                        } else {
-                            DriftState::InSync
-                        };
-                        row(state, changes.iter().map(ToString::to_string).collect())
-                    }
+                    Ok((true, details)) => row(DriftState::Drifted, details),
+                    Ok((false, details)) => row(DriftState::InSync, details),
                     Err(e) => row(DriftState::Error, vec![format!("{e:#}")]),
                 }
             };
@@ -139,9 +176,37 @@ impl flags::Drift {
         if rows.iter().any(|r| r.state == DriftState::Error) {
             anyhow::bail!("some tenants could not be compared; see above");
         }
-        if rows.iter().any(|r| r.state != DriftState::InSync) {
+        if rows
+            .iter()
+            .any(|r| !matches!(r.state, DriftState::InSync | DriftState::Skipped))
+        {
             return Err(crate::outcome::Exit(2).into());
         }
         Ok(())
     }
+}
+
+/// How the Ingress a suspension recorded (what `admin resume` brings back)
+/// differs from the one the config renders; empty when they agree.
+fn suspension_drift(rendered: &[Manifest], recorded: &Suspension) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in rendered {
+        let found = recorded.ingresses.iter().find(|i| {
+            i.pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                == Some(m.name.as_str())
+        });
+        match found {
+            None => out.push(format!(
+                "~ {}: not recorded at suspension; `admin resume` will not bring it back (provision after resuming does)",
+                m.reference()
+            )),
+            Some(i) if applyable(i.clone()).get("spec") != m.object.get("spec") => out.push(format!(
+                "~ {}: the Ingress recorded at suspension differs from the config; `admin resume` brings back the recorded one",
+                m.reference()
+            )),
+            Some(_) => {}
+        }
+    }
+    out
 }

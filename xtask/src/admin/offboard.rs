@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::archive::verify_archive;
-use crate::clock::{KubeDuration, now};
+use crate::clock::{KubeDuration, now, rfc3339};
 use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
 use crate::kubectl::{Kubectl, Scope};
@@ -18,6 +18,7 @@ use crate::names::{BOT, TENANT_LABEL};
 use crate::object::{name, str_at};
 use crate::outcome::{Left, LeftUnchanged};
 use crate::repo::tenants_dir;
+use crate::state::{Lifecycle, Offboarding};
 
 impl flags::Offboard {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
@@ -45,19 +46,35 @@ impl flags::Offboard {
         cluster.change(
             &change,
             |kubectl| {
-                Tenants::discover(kubectl)?.require(&self.tenant)?;
-                if self.no_backup {
-                    Ok(None)
+                let tenants = Tenants::discover(kubectl)?;
+                let lifecycle = Lifecycle::of(tenants.require(&self.tenant)?);
+                let offboarded_since = match &lifecycle {
+                    Lifecycle::Offboarded { since, .. } if !self.delete_data => {
+                        crate::outcome::bail_unchanged!(
+                            "tenant {t} is already {note}. Nothing else to do without --delete-data",
+                            t = self.tenant,
+                            note = lifecycle.note(self.tenant.as_str()).unwrap_or_default()
+                        );
+                    }
+                    Lifecycle::Offboarded { since, .. } => Some(since.clone()),
+                    _ => None,
+                };
+                let backup = if self.no_backup {
+                    None
                 } else {
-                    self.fresh_backup(root).map(Some)
-                }
+                    Some(self.fresh_backup(root, offboarded_since.as_deref())?)
+                };
+                Ok((lifecycle, backup))
             },
-            |kubectl, backup| self.offboard(kubectl, root, backup),
+            |kubectl, (lifecycle, backup)| self.offboard(kubectl, root, &lifecycle, backup),
         )
     }
 
-    /// The newest archive of the tenant, verified and fresh enough.
-    fn fresh_backup(&self, root: &Path) -> anyhow::Result<String> {
+    /// The newest archive of the tenant, verified and fresh enough: no
+    /// older than --max-backup-age now, or, for a tenant already offboarded
+    /// (whose data has not changed since its bot was deleted), than
+    /// --max-backup-age before it was offboarded.
+    fn fresh_backup(&self, root: &Path, offboarded_since: Option<&str>) -> anyhow::Result<String> {
         let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
         let mut archives: Vec<_> = std::fs::read_dir(&dir)
             .into_iter()
@@ -93,7 +110,13 @@ impl flags::Offboard {
         let created = humantime::parse_rfc3339(&verified.manifest.created)
             .with_context(|| format!("{} has an unreadable creation time", newest.display()))?;
         let limit = self.max_backup_age.length();
-        let age = now()?.duration_since(created).unwrap_or_default();
+        let reference = match offboarded_since {
+            Some(since) => humantime::parse_rfc3339(since).with_context(|| {
+                format!("the tenant's offboarding time `{since}` on its namespace is unreadable")
+            })?,
+            None => now()?,
+        };
+        let age = reference.duration_since(created).unwrap_or_default();
         if verified.manifest.tenant != self.tenant.as_str() {
             crate::outcome::bail_unchanged!(
                 "the newest backup {} is named for tenant {} but holds tenant {}'s data: {advice}",
@@ -103,12 +126,22 @@ impl flags::Offboard {
             );
         }
         if age > limit {
-            crate::outcome::bail_unchanged!(
-                "the newest backup {} is {} old, more than --max-backup-age {}: {advice}",
-                newest.display(),
-                humantime::format_duration(Duration::from_secs(age.as_secs())),
-                self.max_backup_age
-            );
+            match offboarded_since {
+                Some(since) => crate::outcome::bail_unchanged!(
+                    "the newest backup {} was taken {} before the tenant was offboarded ({since}), more than \
+                     --max-backup-age {}: its data may have changed after it. Restore a fresher archive if \
+                     you have one, or pass --no-backup to delete the volumes without one",
+                    newest.display(),
+                    humantime::format_duration(Duration::from_secs(age.as_secs())),
+                    self.max_backup_age
+                ),
+                None => crate::outcome::bail_unchanged!(
+                    "the newest backup {} is {} old, more than --max-backup-age {}: {advice}",
+                    newest.display(),
+                    humantime::format_duration(Duration::from_secs(age.as_secs())),
+                    self.max_backup_age
+                ),
+            }
         }
         Ok(newest.display().to_string())
     }
@@ -117,11 +150,32 @@ impl flags::Offboard {
         &self,
         kubectl: &Kubectl,
         root: &Path,
+        lifecycle: &Lifecycle,
         backup: Option<String>,
     ) -> anyhow::Result<()> {
         crate::interrupt::install();
         let ns = self.tenant.namespace();
         let mut deleted = Vec::new();
+        // Marked first: from here on every command treats the tenant as
+        // offboarded, and an interrupted offboard is finished by running it
+        // again. Its domains and number are released unless --reserve.
+        if !matches!(
+            lifecycle,
+            Lifecycle::Offboarded { .. } | Lifecycle::Terminating { .. }
+        ) {
+            let backup_file = backup.as_deref().map(|b| {
+                Path::new(b)
+                    .file_name()
+                    .map_or(b.to_owned(), |f| f.to_string_lossy().into_owned())
+            });
+            Offboarding {
+                since: &rfc3339(now()?),
+                by: &crate::audit::operator(),
+                last_backup: backup_file.as_deref(),
+                reserve: self.reserve,
+            }
+            .record(kubectl, &ns)?;
+        }
         // Traffic first, then the bot, then everything else.
         let order = [
             "ingress",
@@ -153,6 +207,7 @@ impl flags::Offboard {
                     &name,
                     Some(&self.delete_timeout),
                 )?;
+                deleted.push(format!("persistentvolumeclaim/{name} (the tenant's data)"));
             }
             // A namespace already Terminating (an offboard run again after
             // --delete-timeout) is only waited for: the API server refuses
@@ -165,6 +220,7 @@ impl flags::Offboard {
                 kubectl.delete(None, "namespace", &ns, None)?;
             }
             wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
+            deleted.push(format!("namespace/{ns}"));
         }
         // What is left of the tenant, whatever the options.
         let mut left = Vec::new();
@@ -202,17 +258,29 @@ impl flags::Offboard {
             None
         };
         println!("Offboarded tenant {}.", self.tenant);
-        if let Some(b) = backup {
-            println!("  last backup: {b}");
+        match backup {
+            Some(b) => println!("  last backup: {b}"),
+            None => println!("  last backup: none (--no-backup)"),
         }
-        println!(
-            "  deleted: {}",
-            if deleted.is_empty() {
-                "nothing".to_owned()
-            } else {
-                deleted.join(", ")
+        if deleted.is_empty() {
+            println!("  deleted: nothing (already gone)");
+        } else {
+            println!("  deleted:");
+            for d in &deleted {
+                println!("    {d}");
             }
-        );
+        }
+        if !self.delete_data {
+            if self.reserve {
+                println!(
+                    "  its domains and WhatsApp number stay reserved: no other tenant can claim them"
+                );
+            } else if !matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. }) {
+                println!(
+                    "  its domains and WhatsApp number are released: another tenant may claim them"
+                );
+            }
+        }
         match moved {
             Some(to) => println!("  config moved to {} (commit the move)", to.display()),
             None => println!("  no config at {} to move", config.display()),

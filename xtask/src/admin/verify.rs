@@ -34,6 +34,7 @@ use crate::output::{OutputFormat, print_structured, table};
 use crate::platform::Platform;
 use crate::render::{Manifest, SecretValues, Templates};
 use crate::repo::{read_values, tenants_dir};
+use crate::state::{Lifecycle, State};
 use crate::tenant::{self, TenantName, TenantSpec};
 
 /// What another tenant's bot must never be able to do here: (verb,
@@ -61,11 +62,17 @@ pub struct CheckResult {
     pub passed: bool,
     /// What failed; empty when the check passed.
     pub problems: Vec<String>,
+    /// What the check left out and why (a suspended tenant's Ingress).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct TenantReport {
     pub tenant: String,
+    /// Its lifecycle as `state.rs` defines it: running stands for any active tenant.
+    pub state: State,
+    /// Why checks were left out (an offboarded tenant is not checked).
+    pub note: Option<String>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -109,8 +116,37 @@ impl flags::Verify {
             // After Ctrl-C the current probe is cleaned up; the rest are skipped.
             crate::interrupt::check()?;
             let ns = t.namespace();
+            let lifecycle = tenants
+                .find(t.as_str())
+                .map_or(Lifecycle::Active, Lifecycle::of);
+            let state = lifecycle.state().unwrap_or(State::Running);
+            // An offboarded tenant has no bot, config or policies left to
+            // prove anything of; a suspended one keeps all of its isolation.
+            if matches!(
+                lifecycle,
+                Lifecycle::Offboarded { .. } | Lifecycle::Terminating { .. }
+            ) {
+                reports.push(TenantReport {
+                    tenant: t.to_string(),
+                    state,
+                    note: lifecycle
+                        .note(t.as_str())
+                        .map(|n| format!("not checked: {n}")),
+                    checks: Vec::new(),
+                });
+                continue;
+            }
+            let suspended = matches!(lifecycle, Lifecycle::Suspended { .. });
             let mut checks = vec![
-                check_objects(kubectl, &templates, &platform, &tenants_dir, &tenants, t),
+                check_objects(
+                    kubectl,
+                    &templates,
+                    &platform,
+                    &tenants_dir,
+                    &tenants,
+                    t,
+                    suspended,
+                ),
                 check_rbac(kubectl, &view, &tenants, t),
                 check_admission(kubectl, &platform, &ns),
                 check_sharing(&view, &tenants, t),
@@ -121,6 +157,8 @@ impl flags::Verify {
             }
             reports.push(TenantReport {
                 tenant: t.to_string(),
+                state,
+                note: lifecycle.note(t.as_str()),
                 checks,
             });
         }
@@ -129,6 +167,14 @@ impl flags::Verify {
             OutputFormat::Table => {
                 let mut rows = Vec::new();
                 for r in &reports {
+                    if r.checks.is_empty() {
+                        rows.push(vec![
+                            r.tenant.clone(),
+                            "-".to_owned(),
+                            "skipped".to_owned(),
+                            r.note.clone().unwrap_or_default(),
+                        ]);
+                    }
                     for c in &r.checks {
                         let detail = c.problems.first().cloned().unwrap_or_default();
                         rows.push(vec![
@@ -137,13 +183,15 @@ impl flags::Verify {
                             if c.passed { "pass" } else { "FAIL" }.to_owned(),
                             detail,
                         ]);
-                        for more in c.problems.iter().skip(1) {
-                            rows.push(vec![
-                                String::new(),
-                                String::new(),
-                                String::new(),
-                                more.clone(),
-                            ]);
+                        let notes = c.notes.iter().map(|n| format!("note: {n}"));
+                        let more: Vec<String> =
+                            c.problems.iter().skip(1).cloned().chain(notes).collect();
+                        for (i, more) in more.into_iter().enumerate() {
+                            if i == 0 && c.problems.is_empty() {
+                                rows.last_mut().expect("pushed above")[3] = more;
+                                continue;
+                            }
+                            rows.push(vec![String::new(), String::new(), String::new(), more]);
                         }
                     }
                 }
@@ -173,6 +221,7 @@ fn result(check: &'static str, problems: Vec<String>) -> CheckResult {
         check,
         passed: problems.is_empty(),
         problems,
+        notes: Vec::new(),
     }
 }
 
@@ -208,8 +257,10 @@ fn check_objects(
     tenants_dir: &Path,
     tenants: &Tenants,
     t: &TenantName,
+    suspended: bool,
 ) -> CheckResult {
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     let path = tenants_dir.join(format!("{t}.yaml"));
     let manifests = match read_values(&path)
         .map_err(|e| format!("{e:#}; the tenant's committed config is needed to compare"))
@@ -251,12 +302,23 @@ fn check_objects(
             live.get(&(m.kind.clone(), m.name.clone()))
         };
         let Some(object) = object else {
-            problems.push(format!("{} is missing", m.reference()));
+            if suspended && m.kind == "Ingress" {
+                notes.push(format!(
+                    "{} is not on the cluster: the tenant is suspended (its Ingress is recorded on the namespace; \
+                     `admin drift` compares it)",
+                    m.reference()
+                ));
+            } else {
+                problems.push(format!("{} is missing", m.reference()));
+            }
             continue;
         };
         problems.extend(compare(m, object));
     }
-    result("objects", problems)
+    CheckResult {
+        notes,
+        ..result("objects", problems)
+    }
 }
 
 /// The fields of a live object that isolation depends on, against the render.
@@ -449,6 +511,7 @@ fn check_network(
 ) -> CheckResult {
     let ns = t.namespace();
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     let timeout = &platform.admin.pod_timeout;
     let started = kubectl
         .delete(Some(&ns), "pod", NETWORK_PROBE_POD, Some(timeout))
@@ -457,9 +520,13 @@ fn check_network(
     if let Err(e) = started {
         problems.push(format!("the probe pod did not start: {e:#}"));
     } else {
+        // Only an active tenant's bot answers: failing to reach a stopped
+        // one would prove nothing.
         let other = tenants
-            .names()
-            .into_iter()
+            .namespaces
+            .iter()
+            .filter(|n| Lifecycle::of(n) == Lifecycle::Active)
+            .filter_map(tenant_of)
             .find(|n| n.as_str() != t.as_str());
         let mut must_fail = vec![
             (
@@ -481,6 +548,12 @@ fn check_network(
         let other_host = other
             .as_ref()
             .map(|o| format!("{BOT}.{}{o}.svc.cluster.local", tenant::NAMESPACE_PREFIX));
+        if other.is_none() {
+            notes.push(
+                "no other active tenant's bot to try to reach (suspended and offboarded bots do not answer)"
+                    .to_owned(),
+            );
+        }
         if let (Some(o), Some(host)) = (&other, &other_host) {
             must_fail.insert(
                 0,
@@ -517,7 +590,10 @@ fn check_network(
             "the probe pod {NETWORK_PROBE_POD} could not be deleted; delete it by hand: {e:#}"
         ));
     }
-    result("network", problems)
+    CheckResult {
+        notes,
+        ..result("network", problems)
+    }
 }
 
 /// Runs a probe command; Ok(true) when it succeeded, Ok(false) when the

@@ -1,0 +1,264 @@
+//! Every command agrees on a tenant's state (`state.rs`): a suspended or
+//! offboarded tenant is down on purpose, not broken, for list, drift,
+//! verify and `provision --all`, end to end against the fake cluster.
+
+mod common;
+
+use common::{Cluster, exits, fake_kubectl, fixture, stderr, stdout};
+use serde_json::Value;
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+/// `admin ARGS --tenants-dir <the cluster's tenants>`.
+fn with_dir(cluster: &Cluster, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = cluster.admin(args);
+    cmd.arg("--tenants-dir").arg(cluster.tenants.path());
+    cmd
+}
+
+fn provision_all(cluster: &Cluster) -> assert_cmd::Command {
+    let mut cmd = cluster.xtask(&["provision", "--all", "--tenants-dir"]);
+    cmd.arg(cluster.tenants.path())
+        .arg("--kubectl")
+        .arg(fake_kubectl());
+    cmd
+}
+
+#[test]
+fn a_suspended_tenant_is_down_on_purpose_for_every_command() {
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
+    exits(cluster.admin(&["suspend", "kalyan"]), 0);
+
+    let list = json(&exits(cluster.admin(&["list", "-o", "json"]), 0));
+    let kalyan = &list["tenants"][0];
+    assert_eq!(kalyan["state"], "suspended");
+    assert!(kalyan["since"].is_string(), "{kalyan}");
+    assert!(kalyan["by"].is_string(), "who suspended it: {kalyan}");
+
+    // Compared with its suspended form: nothing differs.
+    let drift = exits(with_dir(&cluster, &["drift"]), 0);
+    let table = stdout(&drift);
+    assert!(table.contains("kalyan    in-sync"), "{table}");
+    assert!(
+        table.contains("compared with its suspended form"),
+        "{table}"
+    );
+
+    // Isolation is still proven; only the Ingress is left out, with a note.
+    let verify = exits(with_dir(&cluster, &["verify", "-o", "json"]), 0);
+    let verify = json(&verify);
+    let report = &verify["tenants"][0];
+    assert_eq!(report["tenant"], "kalyan");
+    assert_eq!(report["state"], "suspended");
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, ["objects", "rbac", "admission", "sharing"]);
+    assert!(
+        report["checks"][0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("ingress/bot is not on the cluster: the tenant is suspended"),
+        "{report}"
+    );
+
+    let all = exits(provision_all(&cluster), 0);
+    let out = stdout(&all);
+    assert!(
+        out.contains("kalyan: suspended (skipped): suspended since"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 tenants: 1 applied, 1 skipped, 0 failed."),
+        "{out}"
+    );
+    assert!(
+        cluster
+            .get("Ingress", Some("tenant-kalyan"), "bot")
+            .is_none(),
+        "provision --all brought a suspended tenant back online"
+    );
+}
+
+#[test]
+fn drift_still_sees_real_changes_to_a_suspended_tenant() {
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    exits(cluster.admin(&["suspend", "kalyan"]), 0);
+    // A hand edit of an isolation object is drift, suspended or not.
+    cluster.kubectl(&[
+        "patch",
+        "resourcequota",
+        "tenant-quota",
+        "--namespace",
+        "tenant-kalyan",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"hard":{"pods":"50"}}}"#,
+    ]);
+    let drift = exits(with_dir(&cluster, &["drift"]), 2);
+    assert!(
+        stdout(&drift).contains("resourcequota/tenant-quota"),
+        "{}",
+        stdout(&drift)
+    );
+
+    // A config whose Ingress is not the one resume would bring back.
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    exits(cluster.admin(&["suspend", "kalyan"]), 0);
+    let config = cluster.tenants.path().join("kalyan.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("- kalyan-mla.example.in", "- kalyan-seva.example.in"),
+    )
+    .unwrap();
+    let drift = exits(with_dir(&cluster, &["drift", "-o", "json"]), 2);
+    let rows = json(&drift);
+    let details = rows["tenants"][0]["details"].to_string();
+    assert!(
+        details.contains("the Ingress recorded at suspension differs from the config"),
+        "{details}"
+    );
+}
+
+#[test]
+fn an_offboarded_tenant_is_listed_skipped_and_releases_its_claims() {
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
+    let out = exits(
+        with_dir(&cluster, &["offboard", "kalyan", "--yes", "--no-backup"]),
+        0,
+    );
+    assert!(
+        stdout(&out).contains("its domains and WhatsApp number are released"),
+        "{}",
+        stdout(&out)
+    );
+
+    let list = json(&exits(cluster.admin(&["list", "-o", "json"]), 0));
+    let kalyan = &list["tenants"][0];
+    assert_eq!(kalyan["state"], "offboarded", "{kalyan}");
+    assert_eq!(kalyan["last_backup"], "none");
+    assert_eq!(kalyan["whatsapp_number"], Value::Null);
+    let table = stdout(&exits(cluster.admin(&["list"]), 0));
+    assert!(table.contains("kalyan    offboarded since"), "{table}");
+
+    let drift = stdout(&exits(with_dir(&cluster, &["drift"]), 0));
+    assert!(drift.contains("kalyan    skipped"), "{drift}");
+    let verify = exits(with_dir(&cluster, &["verify", "kalyan"]), 0);
+    assert!(
+        stdout(&verify).contains("not checked: offboarded since"),
+        "{}",
+        stdout(&verify)
+    );
+
+    // Its domains and number may go to a new tenant now.
+    let values = cluster.tenants.path().join("new-kalyan.yaml");
+    std::fs::write(
+        &values,
+        std::fs::read_to_string(fixture("kalyan.yaml"))
+            .unwrap()
+            .replace("tenant: kalyan", "tenant: kalyan-2"),
+    )
+    .unwrap();
+    let claimed = exits(cluster.provision("kalyan-2", &values, &[]), 0);
+    assert!(
+        stdout(&claimed).contains("Tenant kalyan-2 provisioned"),
+        "{}",
+        stdout(&claimed)
+    );
+}
+
+#[test]
+fn a_reserved_offboarding_keeps_the_claims() {
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    exits(
+        with_dir(
+            &cluster,
+            &["offboard", "kalyan", "--yes", "--no-backup", "--reserve"],
+        ),
+        0,
+    );
+    let values = cluster.state.path().join("kalyan-2.yaml");
+    std::fs::write(
+        &values,
+        std::fs::read_to_string(fixture("kalyan.yaml"))
+            .unwrap()
+            .replace("tenant: kalyan", "tenant: kalyan-2"),
+    )
+    .unwrap();
+    let refused = exits(cluster.provision("kalyan-2", &values, &[]), 1);
+    assert!(
+        stderr(&refused).contains("is already used by tenant kalyan"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn delete_data_finishes_an_offboarding_and_names_what_it_deleted() {
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    let backups = tempfile::tempdir().unwrap();
+    cluster
+        .admin(&["backup", "kalyan", "--out"])
+        .arg(backups.path())
+        .env("XTASK_NOW", "2026-11-24T06:00:00Z")
+        .assert()
+        .success();
+    let dir = backups.path().to_str().unwrap();
+    let mut offboard = with_dir(&cluster, &["offboard", "kalyan", "--yes", "--backups", dir]);
+    offboard.env("XTASK_NOW", "2026-11-24T07:00:00Z");
+    exits(offboard, 0);
+
+    // Three days later the backup is older than 24h, but not older than
+    // 24h before the offboarding: the data has not changed since.
+    let mut finish = with_dir(
+        &cluster,
+        &[
+            "offboard",
+            "kalyan",
+            "--yes",
+            "--delete-data",
+            "--backups",
+            dir,
+        ],
+    );
+    finish.env("XTASK_NOW", "2026-11-27T07:00:00Z");
+    let out = exits(finish, 0);
+    let report = stdout(&out);
+    for deleted in [
+        "    persistentvolumeclaim/bot-data (the tenant's data)\n",
+        "    persistentvolumeclaim/bot-whatsapp-auth (the tenant's data)\n",
+        "    namespace/tenant-kalyan\n",
+    ] {
+        assert!(
+            report.contains(deleted),
+            "{deleted} missing from:\n{report}"
+        );
+    }
+    assert!(!report.contains("deleted: nothing"), "{report}");
+    assert!(cluster.get("Namespace", None, "tenant-kalyan").is_none());
+
+    // Without --delete-data, offboarding twice is refused and changes nothing.
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    exits(
+        with_dir(&cluster, &["offboard", "kalyan", "--yes", "--no-backup"]),
+        0,
+    );
+    let objects = cluster.objects();
+    let again = exits(
+        with_dir(&cluster, &["offboard", "kalyan", "--yes", "--no-backup"]),
+        1,
+    );
+    assert!(
+        stderr(&again).contains("is already offboarded since"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(cluster.objects(), objects);
+}
