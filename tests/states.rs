@@ -262,3 +262,100 @@ fn delete_data_finishes_an_offboarding_and_names_what_it_deleted() {
     );
     assert_eq!(cluster.objects(), objects);
 }
+
+/// Who the audit log and the state markers name: git's `user.email`,
+/// pinned (git reads `GIT_CONFIG_*` over every config file), so that
+/// snapshots do not depend on the machine.
+fn as_ops(cmd: &mut assert_cmd::Command, time: &str) {
+    cmd.env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "user.email")
+        .env("GIT_CONFIG_VALUE_0", "ops@mla-platform.example.in")
+        .env("XTASK_NOW", time);
+}
+
+/// `admin show` of one tenant, with the test's temporary paths made stable
+/// for the snapshots (only the last audit entry, which names none).
+fn show(cluster: &Cluster, backups: &std::path::Path, format: &str) -> String {
+    let mut cmd = cluster.admin(&[
+        "show",
+        "kalyan",
+        "--audit-entries",
+        "1",
+        "-o",
+        format,
+        "--backups",
+    ]);
+    cmd.arg(backups);
+    as_ops(&mut cmd, "2026-11-24T09:00:00Z");
+    stdout(&exits(cmd, 0)).replace(backups.to_str().unwrap(), "BACKUPS")
+}
+
+#[test]
+fn show_puts_one_tenant_on_one_page() {
+    let cluster = Cluster::new();
+    let mut provision = cluster.provision("kalyan", &fixture("kalyan.yaml"), &[]);
+    as_ops(&mut provision, "2026-11-24T06:00:00Z");
+    exits(provision, 0);
+    let backups = tempfile::tempdir().unwrap();
+    let mut backup = cluster.admin(&["backup", "kalyan", "--out"]);
+    backup.arg(backups.path());
+    as_ops(&mut backup, "2026-11-24T07:00:00Z");
+    exits(backup, 0);
+    let mut restart = cluster.admin(&["restart", "kalyan"]);
+    as_ops(&mut restart, "2026-11-24T07:30:00Z");
+    exits(restart, 0);
+    insta::assert_snapshot!("show-table", show(&cluster, backups.path(), "table"));
+    let json_text = show(&cluster, backups.path(), "json");
+    insta::assert_snapshot!("show-json", json_text);
+    let yaml = show(&cluster, backups.path(), "yaml");
+    insta::assert_snapshot!("show-yaml", yaml);
+    let from_yaml: Value = serde_saphyr::from_str(&yaml).unwrap();
+    let from_json: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(from_yaml, from_json, "YAML and JSON say different things");
+
+    // What the API server counts against the tier's quota: the bot's
+    // requests (medium: 250m of 2 CPUs) and its two volume claims.
+    let quota = from_json["quota"].as_array().unwrap();
+    let find = |r: &str| {
+        quota
+            .iter()
+            .find(|q| q["resource"] == r)
+            .unwrap_or_else(|| panic!("no {r} in {quota:?}"))
+            .clone()
+    };
+    assert_eq!(find("requests.cpu")["used"], "250m");
+    assert_eq!(find("requests.cpu")["percent"], 12.5);
+    assert_eq!(find("persistentvolumeclaims")["used"], "2");
+    assert_eq!(find("persistentvolumeclaims")["percent"], 100.0);
+    assert_eq!(
+        from_json["backup"]["file"],
+        "kalyan-20261124T070000Z.tar.gz"
+    );
+    assert_eq!(from_json["backup"]["age_seconds"], 7200);
+
+    // Suspended: the state says since when and by whom, and the bot's
+    // requests no longer count.
+    let mut suspend = cluster.admin(&["suspend", "kalyan"]);
+    as_ops(&mut suspend, "2026-11-24T08:00:00Z");
+    exits(suspend, 0);
+    let suspended: Value = serde_json::from_str(&show(&cluster, backups.path(), "json")).unwrap();
+    assert_eq!(suspended["state"], "suspended");
+    assert_eq!(suspended["since"], "2026-11-24T08:00:00Z");
+    assert_eq!(suspended["by"], "ops@mla-platform.example.in");
+    let table = show(&cluster, backups.path(), "table");
+    assert!(
+        table.contains(
+            "State        suspended since 2026-11-24T08:00:00Z by ops@mla-platform.example.in\n"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("requests.cpu "), "{table}");
+    let cpu = suspended["quota"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["resource"] == "requests.cpu")
+        .unwrap()
+        .clone();
+    assert_eq!(cpu["used"], "0", "{cpu}");
+}

@@ -48,7 +48,7 @@ pub fn admit_pod(state: &State, namespace: &Value, mut pod: Value) -> Result<Val
 }
 
 /// A quantity in thousandths of its unit (millicores, or bytes × 1000).
-fn milli(q: &str) -> Option<u128> {
+pub(crate) fn milli(q: &str) -> Option<u128> {
     let split = q
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(q.len());
@@ -76,7 +76,7 @@ fn milli(q: &str) -> Option<u128> {
 }
 
 /// A quantity in canonical form, as the server prints it.
-fn format_quantity(resource: &str, milli: u128) -> String {
+pub(crate) fn format_quantity(resource: &str, milli: u128) -> String {
     if resource.ends_with("cpu") {
         return if milli.is_multiple_of(1000) {
             (milli / 1000).to_string()
@@ -91,6 +91,24 @@ fn format_quantity(resource: &str, milli: u128) -> String {
         }
     }
     bytes.to_string()
+}
+
+/// What one pod counts against a quota'd resource (`requests.cpu`,
+/// `memory`, `pods`), in thousandths.
+pub(crate) fn pod_usage(p: &Value, resource: &str) -> u128 {
+    if resource == "pods" {
+        return 1000;
+    }
+    let (field, res) = match resource.split_once('.') {
+        Some((f, r)) => (f, r),
+        None => ("requests", resource),
+    };
+    containers(p)
+        .iter()
+        .filter_map(|c| c.pointer(&format!("/resources/{field}/{res}")))
+        .filter_map(Value::as_str)
+        .filter_map(milli)
+        .sum()
 }
 
 /// A pod's containers and init containers: admission checks both.
@@ -227,21 +245,7 @@ fn resource_quota(quota: &Value, running: &[Value], pod: &Value) -> Result<(), S
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let usage = |p: &Value, resource: &str| -> u128 {
-        if resource == "pods" {
-            return 1000;
-        }
-        let (field, res) = match resource.split_once('.') {
-            Some((f, r)) => (f, r),
-            None => ("requests", resource),
-        };
-        containers(p)
-            .iter()
-            .filter_map(|c| c.pointer(&format!("/resources/{field}/{res}")))
-            .filter_map(Value::as_str)
-            .filter_map(milli)
-            .sum()
-    };
+    let usage = pod_usage;
     let compute = [
         "requests.cpu",
         "limits.cpu",

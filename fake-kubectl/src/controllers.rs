@@ -1,6 +1,7 @@
 //! Just enough of the cluster's controllers for the tool's reads to see what
 //! a real cluster would show: Deployments own Pods and report a status,
-//! Namespaces are Active, PersistentVolumeClaims are Bound.
+//! Namespaces are Active, PersistentVolumeClaims are Bound, ResourceQuotas
+//! count what they limit (`quota.rs`).
 
 use serde_json::{Value, json};
 
@@ -21,23 +22,13 @@ fn name_chars(mut n: u64, len: usize) -> String {
         .collect()
 }
 
-/// Sets `status` on object `i`, bumping its resourceVersion only if it changed.
-fn set_status(state: &mut State, i: usize, status: Value) {
-    if state.objects()[i].get("status") != Some(&status) {
-        let rv = state.next_resource_version();
-        let o = &mut state.objects_mut()[i];
-        o["status"] = status;
-        o["metadata"]["resourceVersion"] = json!(rv);
-    }
-}
-
 pub fn reconcile(state: &mut State) {
     for i in 0..state.objects().len() {
         let o = &state.objects()[i];
         match o["kind"].as_str() {
             // A deleted namespace stays Terminating until it is gone.
             Some("Namespace") if o.pointer("/metadata/deletionTimestamp").is_none() => {
-                set_status(state, i, json!({"phase": "Active"}))
+                state.set_status(i, json!({"phase": "Active"}))
             }
             Some("PersistentVolumeClaim") => {
                 if o.pointer("/spec/volumeName").is_none() {
@@ -49,8 +40,7 @@ pub fn reconcile(state: &mut State) {
                     .cloned()
                     .unwrap_or(json!("0"));
                 let modes = o.pointer("/spec/accessModes").cloned().unwrap_or(json!([]));
-                set_status(
-                    state,
+                state.set_status(
                     i,
                     json!({"phase": "Bound", "capacity": {"storage": size}, "accessModes": modes}),
                 );
@@ -90,6 +80,7 @@ pub fn reconcile(state: &mut State) {
         reconcile_deployment(state, ns, name, pods);
     }
     reconcile_standalone_pods(state);
+    crate::quota::reconcile(state);
 }
 
 /// Provisions a PersistentVolume for a new claim (reclaim policy from the
@@ -131,7 +122,7 @@ pub fn release_volume(state: &mut State, claim: &Value) {
         return;
     };
     if state.objects()[i]["spec"]["persistentVolumeReclaimPolicy"] == "Retain" {
-        set_status(state, i, json!({"phase": "Released"}));
+        state.set_status(i, json!({"phase": "Released"}));
     } else {
         let volume = state.objects()[i].clone();
         state.retain_objects(|o| *o != volume);
@@ -167,7 +158,7 @@ fn reconcile_standalone_pods(state: &mut State) {
             let node = node_for(state, &ns, &name);
             state.objects_mut()[i]["spec"]["nodeName"] = json!(node);
         }
-        set_status(state, i, status);
+        state.set_status(i, status);
     }
 }
 
@@ -224,7 +215,7 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[Strin
                 if status["conditions"][0]["status"] == "True" {
                     ready += 1;
                 }
-                set_status(state, i, status);
+                state.set_status(i, status);
             }
             None if failure.is_some() => {}
             None => {
@@ -301,7 +292,7 @@ fn reconcile_deployment(state: &mut State, ns: &str, name: &str, wanted: &[Strin
         "conditions": conditions,
     });
     if let Some(i) = state.index_of("Deployment", Some(ns), name) {
-        set_status(state, i, status);
+        state.set_status(i, status);
     }
 }
 

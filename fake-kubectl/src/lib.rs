@@ -30,6 +30,9 @@
 //!   label, a Secret's `stringData` moved into base64 `data`, a Deployment's
 //!   default of one replica; immutable fields (a Deployment's selector, a
 //!   PVC's spec other than a larger size) are refused;
+//! - the quota controller (`quota.rs`): each ResourceQuota's `status.hard`
+//!   and `status.used`, recounted after every write (a real controller may
+//!   lag a resync behind; the tool only shows these figures);
 //! - namespace deletion is asynchronous (`terminating.rs`): Terminating for
 //!   a number of calls ([`State::set_namespace_termination_calls`], 3 by
 //!   default), creating inside refused (`... because it is being
@@ -99,6 +102,7 @@ mod invocation;
 mod network;
 mod object;
 mod pod_exec;
+mod quota;
 mod raw;
 mod rbac;
 mod resources;

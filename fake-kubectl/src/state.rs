@@ -244,6 +244,17 @@ impl State {
         self.index = std::cell::OnceCell::new();
     }
 
+    /// Sets `status` on object `i` as a controller does, bumping its
+    /// resourceVersion only if it changed.
+    pub(crate) fn set_status(&mut self, i: usize, status: Value) {
+        if self.objects()[i].get("status") != Some(&status) {
+            let rv = self.next_resource_version();
+            let o = &mut self.objects_mut()[i];
+            o["status"] = status;
+            o["metadata"]["resourceVersion"] = serde_json::json!(rv);
+        }
+    }
+
     pub(crate) fn next_resource_version(&mut self) -> String {
         self.dirty = true;
         let rv = self.data["resourceVersion"].as_u64().unwrap_or(1000) + 1;

@@ -79,6 +79,42 @@ pub fn is_file_of(name: &str, tenant: &str) -> bool {
         })
 }
 
+/// The archives of `tenant` in `dir`, oldest first (their names sort by
+/// time); none when the directory does not exist.
+pub fn archives_of(dir: &Path, tenant: &str) -> Vec<PathBuf> {
+    let mut archives: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| is_file_of(n, tenant))
+        })
+        .collect();
+    archives.sort();
+    archives
+}
+
+/// When an archive was taken, from its name (RFC 3339), as [`file_name`]
+/// wrote it: `kalyan-20261124T060000Z.tar.gz` → `2026-11-24T06:00:00Z`.
+pub fn created_from_name(name: &str, tenant: &str) -> Option<String> {
+    if !is_file_of(name, tenant) {
+        return None;
+    }
+    let s = &name[tenant.len() + 1..tenant.len() + 17];
+    Some(format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..15]
+    ))
+}
+
 /// Size and SHA-256 of everything `reader` yields, copying it to `out`.
 pub fn hash_copy(mut reader: impl Read, mut out: impl Write) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
@@ -391,6 +427,10 @@ mod tests {
         let name = file_name("kalyan", "2026-11-24T06:00:00Z");
         assert_eq!(name, "kalyan-20261124T060000Z.tar.gz");
         assert!(is_file_of(&name, "kalyan"));
+        assert_eq!(
+            created_from_name(&name, "kalyan").as_deref(),
+            Some("2026-11-24T06:00:00Z")
+        );
         // Another tenant whose name starts with this one's, sorting after it.
         let east = file_name("kalyan-east", "2026-11-24T05:00:00Z");
         assert!(!is_file_of(&east, "kalyan"));

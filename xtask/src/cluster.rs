@@ -53,6 +53,11 @@ impl Target {
         self.environment.as_ref()
     }
 
+    /// The audit log changes are recorded in.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
     /// The tenant as this environment serves it (its host names).
     pub fn tenant_view(&self, spec: &TenantSpec) -> TenantSpec {
         match &self.environment {

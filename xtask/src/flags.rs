@@ -88,6 +88,7 @@ pub struct Admin {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     List(List),
+    Show(Show),
     Usage(Usage),
     Restart(Restart),
     Logs(Logs),
@@ -312,6 +313,33 @@ terminating while its namespace is being deleted. Three kubectl calls, however m
     after_help = "Examples:\n  cargo xtask admin list\n  cargo xtask admin list -o json | jq '.tenants[] | select(.status != \"running\")'"
 )]
 pub struct List {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Everything about one tenant: state, tier and quota use, identity, image, volumes, backup, changes.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Everything about one tenant in one view: its state (and since when, and by whom, for a \
+suspended or offboarded tenant), MLA name, WhatsApp number and domains, tier, the bot's image and readiness, \
+the rate limits its bot enforces, each limit of its tier's ResourceQuota with what the API server counts \
+against it, CPU and memory in use (from the metrics API, when the cluster serves one), its volumes with \
+size and bytes used, its newest backup in --backups (file and age; `admin verify-backup` checks it), and \
+its latest audited changes. Message counts are `admin usage TENANT`'s. A few kubectl calls, however many \
+tenants there are.",
+    after_help = "Examples:\n  cargo xtask admin show pune-central\n  cargo xtask admin show pune-central -o json | jq '.quota[] | select(.percent >= 80)'\n  cargo xtask admin show pune-central --backups /srv/backups --audit-entries 20"
+)]
+pub struct Show {
+    #[arg(value_parser = TenantName::parse)]
+    pub tenant: TenantName,
+    /// Where to look for the tenant's backups [default: backups/]
+    #[arg(long, value_name = "DIR")]
+    pub backups: Option<PathBuf>,
+    /// How many of the tenant's latest audit entries to show
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub audit_entries: usize,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

@@ -28,6 +28,7 @@ pub mod interrupt;
 pub mod kubectl;
 pub mod live;
 pub mod managed;
+pub mod measure;
 pub mod names;
 pub mod object;
 pub mod outcome;

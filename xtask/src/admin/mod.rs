@@ -11,6 +11,7 @@ mod offboard;
 mod restart;
 mod restore;
 mod rotate;
+mod show;
 mod suspend;
 mod usage;
 mod verify;
@@ -24,6 +25,7 @@ impl flags::Admin {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         match self.command {
             AdminCommand::List(cmd) => cmd.run(root),
+            AdminCommand::Show(cmd) => cmd.run(root),
             AdminCommand::Usage(cmd) => cmd.run(root),
             AdminCommand::Restart(cmd) => cmd.run(root),
             AdminCommand::Logs(cmd) => cmd.run(root),

@@ -76,18 +76,7 @@ impl flags::Offboard {
     /// --max-backup-age before it was offboarded.
     fn fresh_backup(&self, root: &Path, offboarded_since: Option<&str>) -> anyhow::Result<String> {
         let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
-        let mut archives: Vec<_> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| crate::archive::is_file_of(n, self.tenant.as_str()))
-            })
-            .collect();
-        archives.sort();
+        let mut archives = crate::archive::archives_of(&dir, self.tenant.as_str());
         let advice = format!(
             "take one with `cargo xtask admin backup {t}` (or pass --no-backup to offboard without one)",
             t = self.tenant
