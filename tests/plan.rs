@@ -42,7 +42,7 @@ fn plan_exit_codes_and_nothing_is_changed() {
         1,
     );
     assert!(
-        stderr(&out).contains("  - mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde\nIf tenant kalyan really changes hands, run the same command with --reconfigure"),
+        stderr(&out).contains("  - mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde\nIf tenant kalyan really changes hands, provision it with --reconfigure"),
         "{}",
         stderr(&out)
     );
@@ -57,7 +57,7 @@ fn plan_exit_codes_and_nothing_is_changed() {
     );
     let text = stdout(&out);
     assert!(
-        text.contains("  changes that need a yes (--yes without a terminal):\n    mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde\n"),
+        text.contains("  changes an apply asks to confirm (--yes without a terminal):\n    mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde\n"),
         "{text}"
     );
     let summary: Vec<&str> = text

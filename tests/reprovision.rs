@@ -138,8 +138,9 @@ fn another_mla_name_or_number_for_a_live_tenant_is_refused() {
             "error: tenant kalyan is live in tenant-kalyan as another MLA or number; provisioning would \
              turn that running bot, with its database and WhatsApp session, into this one:\n  \
              - mla_name: डॉ. श्रीकांत शिंदे → Ravi Deshmukh\n\
-             If tenant kalyan really changes hands, run the same command with --reconfigure (its database \
-             and WhatsApp session are kept). If this is another tenant, choose another tenant name.\n"
+             If tenant kalyan really changes hands, provision it with --reconfigure \
+             (`cargo xtask provision kalyan --reconfigure` and the other flags you gave); its database and \
+             WhatsApp session are kept. If this is another tenant, choose another tenant name.\n"
         ),
         "{err}"
     );

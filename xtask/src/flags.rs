@@ -497,11 +497,11 @@ pub struct ClusterArgs {
 Where values come from: a tenant that has a committed config (tenants/<TENANT>.yaml, or in \
 --tenants-dir) starts from it; --values FILE starts from that file instead. Flags then replace \
 single fields (a --domain list replaces the whole list); everything else, tier, site and \
-rate_limits included, is kept. In a terminal, each value is asked for with the current one \
-offered in brackets: Enter keeps it. Everything is validated before any cluster call.\n\n\
+rate_limits included, is kept. In a terminal, the MLA name, constituency, number and domains \
+that no flag gives are asked for, the current value offered in brackets: Enter keeps it. Everything is validated before any cluster call.\n\n\
 What needs a yes: a change of tier, MLA name or WhatsApp number, compared with the live tenant \
 (its namespace) and the committed config, is shown as `field: old → new`; in a terminal it is \
-asked about [y/N], without one it needs --yes. A tenant that is live with another MLA name or \
+asked about [y/N]; without one, with --non-interactive and under --all it needs --yes. A tenant that is live with another MLA name or \
 WhatsApp number is refused unless --reconfigure is given: reusing a name would otherwise turn \
 someone else's running bot, with its database and WhatsApp session, into this one. A tier whose \
 volumes are smaller than the tenant's existing ones is refused: Kubernetes cannot shrink a \
@@ -558,7 +558,7 @@ pub struct Provision {
     /// A domain the tenant's website answers on; repeat for several (replaces the file's list)
     #[arg(long = "domain", value_name = "DOMAIN")]
     pub domains: Vec<String>,
-    /// Size tier from the platform settings [default: the platform's default_tier]
+    /// Size tier from the platform settings [default: the config's tier, else the platform's default_tier]
     #[arg(long, value_name = "NAME")]
     pub tier: Option<String>,
     /// Never prompt; missing values are an error (implied when stdin is not a terminal)
@@ -581,7 +581,7 @@ pub struct Provision {
     /// Let the MLA name or WhatsApp number of a live tenant change (its database and WhatsApp session are kept)
     #[arg(long)]
     pub reconfigure: bool,
-    /// Confirm without a terminal: a change of tier, MLA name or number, and the environment's typed confirmation (see environments.yaml)
+    /// Confirm without asking: a change of tier, MLA name or number (no terminal, --non-interactive, --all), and the environment's typed confirmation where stdin is not a terminal (see environments.yaml)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]

@@ -657,8 +657,9 @@ pub fn refuse_identity_change(
         return Ok(());
     }
     crate::outcome::bail_unchanged!(
-        "{}\nIf tenant {name} really changes hands, run the same command with --reconfigure (its database and \
-         WhatsApp session are kept). If this is another tenant, choose another tenant name.",
+        "{}\nIf tenant {name} really changes hands, provision it with --reconfigure \
+         (`cargo xtask provision {name} --reconfigure` and the other flags you gave); its database and \
+         WhatsApp session are kept. If this is another tenant, choose another tenant name.",
         format_problems(
             &format!(
                 "tenant {name} is live in {} as another MLA or number; provisioning would turn that running \

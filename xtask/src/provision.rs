@@ -203,8 +203,8 @@ impl flags::Provision {
         let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
         if !self.yes {
             crate::outcome::bail_unchanged!(
-                "{}\nThere is no terminal to ask: pass --yes to make these changes, or leave the flags \
-                 out to keep the values as they are.",
+                "{}\nThere is no terminal to ask: pass --yes to make these changes, or leave them out \
+                 (drop the flag, or put the old value back in the config).",
                 format_problems(
                     &format!("provisioning tenant {} would change", spec.name),
                     &lines
@@ -283,7 +283,7 @@ impl flags::Provision {
             cluster.label()
         );
         if !changes.is_empty() {
-            println!("  changes that need a yes (--yes without a terminal):");
+            println!("  changes an apply asks to confirm (--yes without a terminal):");
             for change in &changes {
                 println!("    {change}");
             }
