@@ -32,16 +32,34 @@ fn plan_exit_codes_and_nothing_is_changed() {
     let out = exits(cluster.provision("kalyan", &values, &["--plan"]), 0);
     assert!(stdout(&out).contains("no changes: the cluster matches the config."));
 
-    // A change of name and tier: only what depends on them.
+    // Another MLA name for a live tenant: refused, as the apply would be.
     let out = exits(
         cluster.provision(
             "kalyan",
             &values,
             &["--plan", "--mla-name", "Shrikant Shinde"],
         ),
+        1,
+    );
+    assert!(
+        stderr(&out).contains("  - mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde\nIf tenant kalyan really changes hands, provision it with --reconfigure"),
+        "{}",
+        stderr(&out)
+    );
+    // A change of name: only what depends on it, and the change itself.
+    let out = exits(
+        cluster.provision(
+            "kalyan",
+            &values,
+            &["--plan", "--mla-name", "Shrikant Shinde", "--reconfigure"],
+        ),
         2,
     );
     let text = stdout(&out);
+    assert!(
+        text.contains("  changes an apply asks to confirm (--yes without a terminal):\n    mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde\n"),
+        "{text}"
+    );
     let summary: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("  ~ ") || l.starts_with("  + "))
@@ -80,7 +98,7 @@ fn a_plan_reads_kubectls_own_diff_whatever_the_operator_prefers() {
             .provision(
                 "kalyan",
                 &values,
-                &["--plan", "--mla-name", "Shrikant Shinde"],
+                &["--plan", "--mla-name", "Shrikant Shinde", "--reconfigure"],
             )
             // `true` prints nothing and exits 0: kubectl would report no difference.
             .env("KUBECTL_EXTERNAL_DIFF", "true"),

@@ -350,7 +350,14 @@ fn changed_config_reconfigures_only_what_changed() {
         cluster.provision(
             "kalyan",
             &fixture("kalyan.yaml"),
-            &["--mla-name", "Shrikant Shinde", "--tier", "large"],
+            &[
+                "--mla-name",
+                "Shrikant Shinde",
+                "--tier",
+                "large",
+                "--reconfigure",
+                "--yes",
+            ],
         ),
         0,
     );
@@ -367,7 +374,14 @@ fn changed_config_reconfigures_only_what_changed() {
         ),
         "{text}"
     );
-    assert!(text.contains("kept       persistentvolumeclaim/bot-data (exists; volumes are never re-applied. It requests 5Gi but the tier now asks for 20Gi"), "{text}");
+    assert!(text.contains("kept       persistentvolumeclaim/bot-data (exists; volumes are never re-applied. It requests 5Gi but the tier now asks for 20Gi: grow it by hand if its StorageClass allows volume expansion"), "{text}");
+    assert!(
+        stderr(&out).contains(
+            "Changing tenant kalyan (confirmed with --yes): mla_name: डॉ. श्रीकांत शिंदे → Shrikant Shinde; tier: medium → large"
+        ),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         cluster.get("Secret", Some("tenant-kalyan"), "bot-credentials"),
         secret_before
@@ -559,7 +573,7 @@ fn a_partly_failed_apply_names_exactly_what_changed() {
         cluster.provision(
             "kalyan",
             &fixture("kalyan.yaml"),
-            &["--mla-name", "Shrikant Shinde"],
+            &["--mla-name", "Shrikant Shinde", "--reconfigure", "--yes"],
         ),
         1,
     );
@@ -621,7 +635,11 @@ fn secret_values_are_never_printed() {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(values.len(), 3);
-    for extra in [&["--dry-run"][..], &[], &["--mla-name", "X"]] {
+    for extra in [
+        &["--dry-run"][..],
+        &[],
+        &["--mla-name", "X", "--reconfigure", "--yes"],
+    ] {
         let out = cluster
             .provision("kalyan", &fixture("kalyan.yaml"), extra)
             .output()

@@ -328,3 +328,23 @@ pub fn decode_base64(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+impl Cluster {
+    /// `cargo xtask provision TENANT EXTRA` with no `--values`: the tenant
+    /// starts from its config in this cluster's tenants directory.
+    pub fn provision_committed(&self, tenant: &str, extra: &[&str]) -> Command {
+        let mut cmd = self.xtask(&["provision", tenant]);
+        cmd.arg("--kubectl").arg(fake_kubectl());
+        cmd.arg("--tenants-dir").arg(self.tenants.path());
+        cmd.args(extra);
+        cmd
+    }
+
+    /// Commits `tests/fixtures/<tenant>.yaml` as the tenant's config in
+    /// this cluster's tenants directory; returns its path.
+    pub fn commit_fixture(&self, tenant: &str) -> PathBuf {
+        let path = self.tenants.path().join(format!("{tenant}.yaml"));
+        std::fs::copy(fixture(&format!("{tenant}.yaml")), &path).unwrap();
+        path
+    }
+}

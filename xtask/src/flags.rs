@@ -536,12 +536,26 @@ pub struct ClusterArgs {
 #[command(
     long_about = "Render a tenant's Kubernetes manifests from templates/ and apply them with one \
 `kubectl apply --server-side`, then wait for the bot to roll out.\n\n\
-Values come from --values, then flags (which win), then prompts when stdin is a terminal. \
-Everything is validated before any cluster call. A real apply saves the resolved config to \
-tenants/<TENANT>.yaml first, so re-running with only --values reproduces the same manifests. \
-The bot's credentials are generated once, when its Secret does not exist, and never printed; \
-existing volumes and credentials are never re-applied. Re-running is safe: an interrupted \
-apply is finished by running the same command again.",
+Where values come from: a tenant that has a committed config (tenants/<TENANT>.yaml, or in \
+--tenants-dir) starts from it; --values FILE starts from that file instead. Flags then replace \
+single fields (a --domain list replaces the whole list); everything else, tier, site and \
+rate_limits included, is kept. In a terminal, the MLA name, constituency, number and domains \
+that no flag gives are asked for, the current value offered in brackets: Enter keeps it. Everything is validated before any cluster call.\n\n\
+What needs a yes: a change of tier, MLA name or WhatsApp number, compared with the live tenant \
+(its namespace) and the committed config, is shown as `field: old → new`; in a terminal it is \
+asked about [y/N]; without one, with --non-interactive and under --all it needs --yes. A tenant that is live with another MLA name or \
+WhatsApp number is refused unless --reconfigure is given: reusing a name would otherwise turn \
+someone else's running bot, with its database and WhatsApp session, into this one. A tier whose \
+volumes are smaller than the tenant's existing ones is refused: Kubernetes cannot shrink a \
+PersistentVolumeClaim. A bigger tier applies its quota and limits at once, but the existing \
+volumes keep their size until grown by hand (where the StorageClass allows expansion). These \
+checks run before anything is changed, including before the config is saved; --plan shows them \
+too.\n\n\
+A real apply then saves the resolved config to tenants/<TENANT>.yaml (untouched when it already \
+says the same), so that re-running with no flags reproduces the same manifests. The bot's \
+credentials are generated once, when its Secret does not exist, and never printed; existing \
+volumes and credentials are never re-applied. Re-running is safe: an interrupted apply is \
+finished by running the same command again.",
     after_help = "Examples:\n  \
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
@@ -550,8 +564,14 @@ apply is finished by running the same command again.",
   # Onboard from flags only, e.g. in a script:\n  \
   cargo xtask provision pune-central --non-interactive --mla-name \"Asha Kulkarni\" \\\n      \
   --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in\n\n  \
-  # Re-apply a committed tenant:\n  \
-  cargo xtask provision pune-central --values tenants/pune-central.yaml --context prod\n\n  \
+  # Re-apply a committed tenant (starts from tenants/pune-central.yaml):\n  \
+  cargo xtask provision pune-central --context prod\n\n  \
+  # Change one field of a committed tenant; the rest of its config is kept:\n  \
+  cargo xtask provision pune-central --non-interactive --domain seva.pune-central.example.in\n\n  \
+  # Move a tenant to a bigger tier without a terminal (the change needs --yes):\n  \
+  cargo xtask provision pune-central --tier medium --yes\n\n  \
+  # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
+  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure\n\n  \
   # Re-apply every committed tenant, two at a time:\n  \
   cargo xtask provision --all --env prod"
 )]
@@ -560,12 +580,12 @@ pub struct Provision {
     #[arg(value_parser = TenantName::parse, required_unless_present = "all")]
     pub tenant: Option<TenantName>,
     /// Apply every tenants/*.yaml, a few at a time, one line per tenant
-    #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "plan"])]
+    #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "plan", "reconfigure"])]
     pub all: bool,
     /// With --all: how many tenants to apply at once
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,
-    /// Tenant config file (YAML, as in tenants/demo.yaml); flags override its values
+    /// Start from this tenant config file (YAML, as in tenants/demo.yaml) instead of the committed one; flags override its values
     #[arg(long, value_name = "FILE")]
     pub values: Option<PathBuf>,
     /// Full name of the MLA (any script, at most 120 characters)
@@ -580,7 +600,7 @@ pub struct Provision {
     /// A domain the tenant's website answers on; repeat for several (replaces the file's list)
     #[arg(long = "domain", value_name = "DOMAIN")]
     pub domains: Vec<String>,
-    /// Size tier from the platform settings [default: the platform's default_tier]
+    /// Size tier from the platform settings [default: the config's tier, else the platform's default_tier]
     #[arg(long, value_name = "NAME")]
     pub tier: Option<String>,
     /// Never prompt; missing values are an error (implied when stdin is not a terminal)
@@ -600,7 +620,10 @@ pub struct Provision {
     /// Take over fields that another field manager (e.g. a hand edit) owns
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    /// Let the MLA name or WhatsApp number of a live tenant change (its database and WhatsApp session are kept)
+    #[arg(long)]
+    pub reconfigure: bool,
+    /// Confirm without asking: a change of tier, MLA name or number (no terminal, --non-interactive, --all), and the environment's typed confirmation where stdin is not a terminal (see environments.yaml)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::kubectl::{Conflicts, Kubectl, Scope};
 use crate::names::{
-    CREDENTIALS_SECRET, DOMAINS_ANNOTATION, MANAGER, TENANT_LABEL, WHATSAPP_NUMBER_ANNOTATION,
+    CREDENTIALS_SECRET, DOMAINS_ANNOTATION, MANAGER, MLA_NAME_ANNOTATION, TENANT_LABEL,
+    TIER_ANNOTATION, WHATSAPP_NUMBER_ANNOTATION,
 };
 use crate::object::{annotation, content_differs, kind_and_name, label, str_at};
 use crate::outcome::{Left, LeftUnchanged};
@@ -31,23 +32,51 @@ pub struct Kept {
 pub enum KeptReason {
     /// The Secret: credentials are never regenerated.
     Credentials,
-    /// A volume claim; `resize` when the tier now asks for another size.
-    Volume { resize: Option<(String, String)> },
+    /// A volume claim, and how its size compares with what the tier asks.
+    Volume(VolumeSize),
+}
+
+/// A kept volume claim's requested size against the tier's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSize {
+    /// As the tier asks (or a size that cannot be read).
+    AsTier,
+    /// The tier asks for more. The claim is never re-applied: it grows
+    /// only by hand, where its StorageClass allows expansion.
+    Grow { have: String, want: String },
+    /// More than its unchanged tier asks (grown by hand): it stays so.
+    Larger { have: String, want: String },
+    /// A new tier asks for less. Kubernetes cannot shrink a claim, so
+    /// provision refuses the tier ([`refuse_shrinking`]).
+    Shrink { have: String, want: String },
 }
 
 impl Kept {
     pub fn note(&self) -> String {
+        const KEPT: &str = "exists; volumes are never re-applied";
         match &self.reason {
             KeptReason::Credentials => "exists; credentials are never regenerated".to_owned(),
-            KeptReason::Volume { resize: None } => {
-                "exists; volumes are never re-applied".to_owned()
-            }
-            KeptReason::Volume {
-                resize: Some((have, want)),
-            } => format!(
-                "exists; volumes are never re-applied. It requests {have} but the tier now asks for {want}: resize it by hand if the storage class allows"
+            KeptReason::Volume(VolumeSize::AsTier) => KEPT.to_owned(),
+            KeptReason::Volume(VolumeSize::Grow { have, want }) => format!(
+                "{KEPT}. It requests {have} but the tier now asks for {want}: grow it by hand if its \
+                 StorageClass allows volume expansion (allowVolumeExpansion: true)"
+            ),
+            KeptReason::Volume(VolumeSize::Larger { have, want }) => format!(
+                "{KEPT}. It requests {have}, more than the tier's {want}, and keeps that size"
+            ),
+            KeptReason::Volume(VolumeSize::Shrink { have, want }) => format!(
+                "it requests {have} and the tier asks for {want}, but Kubernetes cannot shrink a \
+                 PersistentVolumeClaim"
             ),
         }
+    }
+
+    /// A change the tier asks for that provision cannot make itself.
+    fn needs_a_hand(&self) -> bool {
+        matches!(
+            self.reason,
+            KeptReason::Volume(VolumeSize::Grow { .. } | VolumeSize::Shrink { .. })
+        )
     }
 }
 
@@ -146,6 +175,11 @@ pub fn prepare(
     } else {
         rendered
     };
+    // A volume bigger than its tier is a shrink only when the tier changes:
+    // one grown by hand under an unchanged tier stays as it is.
+    let live_tier = own_namespace
+        .as_ref()
+        .and_then(|ns| annotation(ns, TIER_ANNOTATION));
     let mut kept = Vec::new();
     let mut to_apply = Vec::new();
     for m in manifests {
@@ -153,9 +187,11 @@ pub fn prepare(
             "Secret" if exists(&m) => Some(KeptReason::Credentials),
             "PersistentVolumeClaim" if exists(&m) => {
                 let live = &existing[&(m.kind.clone(), m.name.clone())];
-                Some(KeptReason::Volume {
-                    resize: resize(&m, live),
-                })
+                Some(KeptReason::Volume(volume_size(
+                    &m,
+                    live,
+                    live_tier != Some(spec.tier.as_str()),
+                )))
             }
             _ => None,
         };
@@ -315,7 +351,7 @@ pub fn diff_plan(
         });
     }
     for k in &prepared.kept {
-        if matches!(k.reason, KeptReason::Volume { resize: Some(_) }) {
+        if k.needs_a_hand() {
             changes.push(PlanChange::Manual {
                 reference: k.manifest.reference(),
                 note: k.note(),
@@ -464,12 +500,189 @@ pub fn find_conflicts(spec: &TenantSpec, tenants: &[Value], ingresses: &[Value])
     out
 }
 
-/// The sizes a kept claim has and the tier now asks for, when they differ.
-fn resize(desired: &Manifest, live: &Value) -> Option<(String, String)> {
-    let want = str_at(&desired.object, "/spec/resources/requests/storage")?;
-    let have = str_at(live, "/spec/resources/requests/storage")?;
-    let parse = |q: &str| parse_quantity(q, QuantityKind::Bytes).ok();
-    (parse(want) != parse(have)).then(|| (have.to_owned(), want.to_owned()))
+/// How a kept claim's size compares with the tier's; `tier_changes` says
+/// whether this apply moves the tenant to another tier.
+fn volume_size(desired: &Manifest, live: &Value, tier_changes: bool) -> VolumeSize {
+    let sizes = || {
+        let want = str_at(&desired.object, "/spec/resources/requests/storage")?;
+        let have = str_at(live, "/spec/resources/requests/storage")?;
+        let parse = |q: &str| parse_quantity(q, QuantityKind::Bytes).ok();
+        Some((have, parse(have)?, want, parse(want)?))
+    };
+    let Some((have, have_bytes, want, want_bytes)) = sizes() else {
+        return VolumeSize::AsTier;
+    };
+    let (have, want) = (have.to_owned(), want.to_owned());
+    match have_bytes.cmp(&want_bytes) {
+        std::cmp::Ordering::Less => VolumeSize::Grow { have, want },
+        std::cmp::Ordering::Greater if tier_changes => VolumeSize::Shrink { have, want },
+        std::cmp::Ordering::Greater => VolumeSize::Larger { have, want },
+        std::cmp::Ordering::Equal => VolumeSize::AsTier,
+    }
+}
+
+/// Refuses a tier whose volumes are smaller than the tenant's: Kubernetes
+/// cannot shrink a PersistentVolumeClaim, and provision never deletes one.
+pub fn refuse_shrinking(spec: &TenantSpec, prepared: &Prepared) -> anyhow::Result<()> {
+    let shrinking: Vec<String> = prepared
+        .kept
+        .iter()
+        .filter_map(|k| match &k.reason {
+            KeptReason::Volume(VolumeSize::Shrink { have, want }) => Some(format!(
+                "{} requests {have}; tier {} asks for {want}",
+                k.manifest.reference(),
+                spec.tier
+            )),
+            _ => None,
+        })
+        .collect();
+    if shrinking.is_empty() {
+        return Ok(());
+    }
+    let live_tier = prepared
+        .own_namespace
+        .as_ref()
+        .and_then(|ns| annotation(ns, TIER_ANNOTATION));
+    let keep = match live_tier {
+        Some(tier) => format!("Keep tier {tier} (the tenant's tier now)"),
+        None => "Keep the tenant's tier".to_owned(),
+    };
+    crate::outcome::bail_unchanged!(
+        "{}\n{keep}, or choose a tier whose volumes are at least as big as these: --tier, or `tier:` in the config.",
+        format_problems(
+            &format!(
+                "tenant {} cannot move to tier {}: Kubernetes cannot shrink a PersistentVolumeClaim, \
+                 and the tier's volumes are smaller than the ones the tenant has",
+                spec.name, spec.tier
+            ),
+            &shrinking
+        )
+    );
+}
+
+/// One field of a tenant's identity or size that an apply would change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    /// As in the config file: `mla_name`, `whatsapp_number`, `tier`.
+    pub field: &'static str,
+    pub old: String,
+    pub new: String,
+    /// Whether `old` is what the live tenant has (its namespace's
+    /// annotations); otherwise it is the committed config's.
+    pub live: bool,
+    /// Where the committed config and the cluster disagree, what the other says.
+    pub note: Option<String>,
+}
+
+impl FieldChange {
+    /// A change of who the bot is: another MLA or another number.
+    pub fn is_identity(&self) -> bool {
+        self.field != "tier"
+    }
+}
+
+impl std::fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} → {}", self.field, self.old, self.new)?;
+        match &self.note {
+            Some(note) => write!(f, " ({note})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The tier, MLA name and WhatsApp number `spec` changes: against the live
+/// tenant's namespace annotations where it exists, else against the
+/// committed config; the other's word is noted where the two disagree.
+pub fn field_changes(
+    spec: &TenantSpec,
+    live_namespace: Option<&Value>,
+    committed: Option<&TenantSpec>,
+) -> Vec<FieldChange> {
+    let fields: [(&'static str, &str, &str, Option<&str>); 3] = [
+        (
+            "mla_name",
+            MLA_NAME_ANNOTATION,
+            &spec.mla_name,
+            committed.map(|c| c.mla_name.as_str()),
+        ),
+        (
+            "whatsapp_number",
+            WHATSAPP_NUMBER_ANNOTATION,
+            &spec.whatsapp_number,
+            committed.map(|c| c.whatsapp_number.as_str()),
+        ),
+        (
+            "tier",
+            TIER_ANNOTATION,
+            &spec.tier,
+            committed.map(|c| c.tier.as_str()),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (field, key, new, committed) in fields {
+        let live = live_namespace.and_then(|ns| annotation(ns, key));
+        let change = |old: &str, live: bool, note: Option<String>| FieldChange {
+            field,
+            old: old.to_owned(),
+            new: new.to_owned(),
+            live,
+            note,
+        };
+        match (live, committed) {
+            (Some(old), committed) if old != new => out.push(change(
+                old,
+                true,
+                committed
+                    .filter(|c| *c != old && *c != new)
+                    .map(|c| format!("the committed config says {c}")),
+            )),
+            (live, Some(old)) if old != new => out.push(change(
+                old,
+                false,
+                live.map(|l| format!("in the committed config; the cluster already has {l}")),
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Refuses to give a live tenant another identity (MLA name or WhatsApp
+/// number) unless `reconfigure`: a reused tenant name would otherwise turn
+/// someone else's running bot, with its database and WhatsApp session,
+/// into this one.
+pub fn refuse_identity_change(
+    spec: &TenantSpec,
+    prepared: &Prepared,
+    reconfigure: bool,
+) -> anyhow::Result<()> {
+    if reconfigure {
+        return Ok(());
+    }
+    let changes: Vec<String> = field_changes(spec, prepared.own_namespace.as_ref(), None)
+        .iter()
+        .filter(|c| c.is_identity())
+        .map(ToString::to_string)
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    crate::outcome::bail_unchanged!(
+        "{}\nIf tenant {name} really changes hands, provision it with --reconfigure \
+         (`cargo xtask provision {name} --reconfigure` and the other flags you gave); its database and \
+         WhatsApp session are kept. If this is another tenant, choose another tenant name.",
+        format_problems(
+            &format!(
+                "tenant {name} is live in {} as another MLA or number; provisioning would turn that running \
+                 bot, with its database and WhatsApp session, into this one",
+                spec.namespace,
+                name = spec.name
+            ),
+            &changes
+        ),
+        name = spec.name
+    );
 }
 
 fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<String> {
@@ -547,6 +760,79 @@ mod tests {
         domain x.shared.in is already used by tenant b (as *.shared.in); remove it from this tenant or offboard the other first
         domain site.in is already served by Ingress marketing/web (host site.in); remove it there first or choose another domain
         ");
+    }
+
+    #[test]
+    fn field_changes_against_the_cluster_and_the_committed_config() {
+        let mut new = spec(&["a.in"], "+919800000002");
+        new.tier = "large".into();
+        let ns = |mla: &str, number: &str, tier: &str| {
+            serde_json::json!({"metadata": {"annotations": {
+                MLA_NAME_ANNOTATION: mla, WHATSAPP_NUMBER_ANNOTATION: number, TIER_ANNOTATION: tier}}})
+        };
+        let shown = |changes: Vec<FieldChange>| {
+            changes
+                .iter()
+                .map(|c| format!("{c} [live: {}, identity: {}]", c.live, c.is_identity()))
+                .collect::<Vec<_>>()
+        };
+        // Same as the cluster: nothing, whatever the committed config says.
+        assert!(field_changes(&new, Some(&ns("A", "+919800000002", "large")), None).is_empty());
+        let mut committed = new.clone();
+        committed.tier = "medium".into();
+        committed.mla_name = "Old".into();
+        assert_eq!(
+            shown(field_changes(
+                &new,
+                Some(&ns("A", "+919800000001", "small")),
+                Some(&committed)
+            )),
+            [
+                "mla_name: Old → A (in the committed config; the cluster already has A) [live: false, identity: true]",
+                "whatsapp_number: +919800000001 → +919800000002 [live: true, identity: true]",
+                "tier: small → large (the committed config says medium) [live: true, identity: false]",
+            ]
+        );
+        // No namespace: the committed config is all there is to compare with.
+        assert_eq!(
+            shown(field_changes(&new, None, Some(&committed))),
+            [
+                "mla_name: Old → A [live: false, identity: true]",
+                "tier: medium → large [live: false, identity: false]",
+            ]
+        );
+        assert!(field_changes(&new, None, None).is_empty());
+    }
+
+    #[test]
+    fn volume_sizes() {
+        let claim = |size: &str| {
+            serde_json::json!({"kind": "PersistentVolumeClaim", "metadata": {"name": "bot-data"},
+                "spec": {"resources": {"requests": {"storage": size}}}})
+        };
+        let desired = |size: &str| Manifest {
+            source: "persistentvolumeclaim.yaml".into(),
+            kind: "PersistentVolumeClaim".into(),
+            name: "bot-data".into(),
+            namespace: Some("tenant-a".into()),
+            object: claim(size),
+        };
+        let size = |want: &str, have: &str, tier_changes: bool| {
+            volume_size(&desired(want), &claim(have), tier_changes)
+        };
+        let pair = |have: &str, want: &str| (have.to_owned(), want.to_owned());
+        assert_eq!(size("5Gi", "5120Mi", true), VolumeSize::AsTier);
+        let (have, want) = pair("1Gi", "5Gi");
+        assert_eq!(size("5Gi", "1Gi", true), VolumeSize::Grow { have, want });
+        let (have, want) = pair("5Gi", "1Gi");
+        assert_eq!(size("1Gi", "5Gi", true), VolumeSize::Shrink { have, want });
+        // Grown by hand under the same tier: kept, not a shrink.
+        let (have, want) = pair("50Gi", "20Gi");
+        assert_eq!(
+            size("20Gi", "50Gi", false),
+            VolumeSize::Larger { have, want }
+        );
+        assert_eq!(size("20Gi", "lots", true), VolumeSize::AsTier);
     }
 
     #[test]

@@ -20,15 +20,44 @@ pub fn ask_valid<T>(
     question: &str,
     validate: impl Fn(&str) -> Result<T, String>,
 ) -> anyhow::Result<T> {
+    ask_valid_or(prompter, question, None, validate)
+}
+
+/// [`ask_valid`] offering `default`: the question shows it in brackets
+/// (`MLA name [Asha Kulkarni]`), and an empty answer (Enter) keeps it. The
+/// default is validated like any answer.
+pub fn ask_valid_or<T>(
+    prompter: &mut dyn Prompter,
+    question: &str,
+    default: Option<&str>,
+    validate: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
+    let shown = match default {
+        Some(d) => format!("{question} [{d}]"),
+        None => question.to_owned(),
+    };
     loop {
-        let Some(answer) = prompter.ask(question)? else {
+        let Some(answer) = prompter.ask(&shown)? else {
             bail!("input ended before `{question}` was answered");
         };
-        match validate(&answer) {
+        let answer = match default {
+            Some(d) if answer.trim().is_empty() => d,
+            _ => answer.as_str(),
+        };
+        match validate(answer) {
             Ok(value) => return Ok(value),
             Err(why) => prompter.say(&format!("  ✗ {why}")),
         }
     }
+}
+
+/// Asks a yes/no question whose answer is no unless `y` or `yes` is typed.
+pub fn ask_yes_no(prompter: &mut dyn Prompter, question: &str) -> anyhow::Result<bool> {
+    let answer = prompter.ask(&format!("{question} [y/N]"))?;
+    Ok(matches!(
+        answer.as_deref().map(str::trim),
+        Some("y" | "Y" | "yes" | "Yes" | "YES")
+    ))
 }
 
 /// Shows `explanation` and asks, in the terminal, for `expected` (the
@@ -117,5 +146,69 @@ mod tests {
         );
         let err = ask_valid(&mut p, "Again", |s| Ok::<_, String>(s.to_owned())).unwrap_err();
         assert!(err.to_string().contains("input ended"));
+    }
+
+    #[test]
+    fn enter_keeps_the_default_and_an_answer_replaces_it() {
+        let upper = |s: &str| -> Result<String, String> {
+            if s.chars().any(|c| c.is_ascii_digit()) {
+                Err(format!("`{s}` has a digit"))
+            } else {
+                Ok(s.to_uppercase())
+            }
+        };
+        let mut p = ScriptedPrompter::new(&["", "  ", "x1", "new"]);
+        assert_eq!(
+            ask_valid_or(&mut p, "Name", Some("old"), upper).unwrap(),
+            "OLD"
+        );
+        assert_eq!(
+            ask_valid_or(&mut p, "Name", Some("kept"), upper).unwrap(),
+            "KEPT"
+        );
+        assert_eq!(
+            ask_valid_or(&mut p, "Name", Some("old"), upper).unwrap(),
+            "NEW"
+        );
+        assert_eq!(
+            p.transcript,
+            [
+                "Name [old]: ",
+                "Name [kept]:   ",
+                "Name [old]: x1",
+                "  ✗ `x1` has a digit",
+                "Name [old]: new"
+            ]
+        );
+        // A default that fails validation is not taken: the question is asked again.
+        let mut p = ScriptedPrompter::new(&["", "fine"]);
+        assert_eq!(
+            ask_valid_or(&mut p, "Name", Some("bad9"), upper).unwrap(),
+            "FINE"
+        );
+        assert_eq!(p.transcript[1], "  ✗ `bad9` has a digit");
+        // Without a default, Enter is an answer like any other.
+        let mut p = ScriptedPrompter::new(&[""]);
+        let err = ask_valid_or(&mut p, "Name", None, |s| {
+            if s.is_empty() {
+                Err("empty".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("input ended before `Name`"));
+        assert_eq!(p.transcript, ["Name: ", "  ✗ empty", "Name: <EOF>"]);
+    }
+
+    #[test]
+    fn yes_no_defaults_to_no() {
+        let mut p = ScriptedPrompter::new(&["y", " yes ", "", "n", "sure"]);
+        let answers: Vec<bool> = (0..6)
+            .map(|_| ask_yes_no(&mut p, "Go on?").unwrap())
+            .collect();
+        assert_eq!(answers, [true, true, false, false, false, false]);
+        assert_eq!(p.transcript[0], "Go on? [y/N]: y");
+        assert_eq!(p.transcript[5], "Go on? [y/N]: <EOF>");
     }
 }

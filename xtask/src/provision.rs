@@ -20,10 +20,11 @@ use crate::names::{BOT, CONFIG_MAP, MANAGER};
 use crate::object::kind_and_name;
 use crate::outcome::{Exit, Left, LeftUnchanged};
 use crate::plan::{
-    ObjectChange, Prepared, diff_plan, prepare, refuse_unusable_namespace, what_changed,
+    FieldChange, ObjectChange, Prepared, diff_plan, field_changes, prepare, refuse_identity_change,
+    refuse_shrinking, refuse_unusable_namespace, what_changed,
 };
 use crate::platform::Platform;
-use crate::prompt::{Prompter, TerminalPrompter, ask_valid};
+use crate::prompt::{Prompter, TerminalPrompter, ask_valid_or, ask_yes_no};
 use crate::render::{Manifest, SecretValues, Templates, file_name, to_yaml_stream};
 use crate::repo::{RepoPaths, committed_configs, read_values};
 use crate::state::{Lifecycle, Offboarding, State};
@@ -115,18 +116,30 @@ impl flags::Provision {
         let platform = paths.platform()?;
         let templates = paths.templates()?;
         let target = Target::resolve(&self.cluster, root)?;
-        let mut values = self.file_and_flag_values()?;
+        let sources = self.sources(&paths, &tenant)?;
+        let mut values = sources.values();
         let interactive = !self.non_interactive && std::io::stdin().is_terminal();
         if interactive {
-            fill_by_prompt(&mut values, &mut TerminalPrompter)
+            fill_by_prompt(&mut values, &sources.given, &mut TerminalPrompter)
                 .left_unchanged(Left::NothingChanged)?;
         }
         let saved = resolve(&tenant, &values, &platform, !interactive)?;
+        // The committed config as it resolves: what the changes are measured against.
+        let committed = sources
+            .committed
+            .as_ref()
+            .and_then(|c| resolve(&tenant, c, &platform, false).ok());
         // The config is saved as written; the cluster gets the environment's view of it.
         let spec = target.tenant_view(&saved);
 
         if self.plan {
-            return self.plan(&target.connect()?, &platform, &templates, &spec);
+            return self.plan(
+                &target.connect()?,
+                &platform,
+                &templates,
+                &spec,
+                committed.as_ref(),
+            );
         }
         if self.dry_run || self.out.is_some() {
             let manifests = templates.render_tenant(&spec, &platform, &SecretValues::Redacted)?;
@@ -140,9 +153,6 @@ impl flags::Provision {
         }
 
         let cluster = target.connect()?;
-        if interactive && !confirm(&saved, &spec, &cluster, &mut TerminalPrompter)? {
-            crate::outcome::bail_unchanged!("cancelled");
-        }
         let provisioned = cluster.change(
             &Change::routine(&tenant, "provisioning", self.yes),
             |kubectl| {
@@ -151,14 +161,101 @@ impl flags::Provision {
                     kubectl.context_label(),
                     spec.name
                 ));
-                check(kubectl, &platform, &templates, &spec)
+                let prepared = check(kubectl, &platform, &templates, &spec, self.reconfigure)?;
+                let changes =
+                    field_changes(&spec, prepared.own_namespace.as_ref(), committed.as_ref());
+                if interactive {
+                    if !confirm(&saved, &spec, &changes, &cluster, &mut TerminalPrompter)? {
+                        crate::outcome::bail_unchanged!("cancelled");
+                    }
+                } else {
+                    self.confirmed_without_terminal(&spec, &changes, Progress(true))?;
+                }
+                Ok(prepared)
             },
             |kubectl, prepared| {
-                self.apply(kubectl, &paths, &saved, &spec, prepared, Progress(true))
+                self.apply(
+                    kubectl,
+                    &paths,
+                    &saved,
+                    committed.as_ref(),
+                    &spec,
+                    prepared,
+                    Progress(true),
+                )
             },
         )?;
         provisioned.print();
         Ok(())
+    }
+
+    /// Without a terminal, a change of tier, MLA name or number needs
+    /// `--yes`; the refusal shows the changes and says so.
+    fn confirmed_without_terminal(
+        &self,
+        spec: &TenantSpec,
+        changes: &[FieldChange],
+        progress: Progress,
+    ) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        if !self.yes {
+            crate::outcome::bail_unchanged!(
+                "{}\nThere is no terminal to ask: pass --yes to make these changes, or leave them out \
+                 (drop the flag, or put the old value back in the config).",
+                format_problems(
+                    &format!("provisioning tenant {} would change", spec.name),
+                    &lines
+                )
+            );
+        }
+        progress.say(format_args!(
+            "Changing tenant {} (confirmed with --yes): {}",
+            spec.name,
+            lines.join("; ")
+        ));
+        Ok(())
+    }
+
+    /// Where the values come from: the `--values` file, else the tenant's
+    /// committed config when it has one; the flags laid over either.
+    fn sources(&self, paths: &RepoPaths, tenant: &TenantName) -> anyhow::Result<Sources> {
+        let path = paths.tenant_config(tenant);
+        let committed = if self.values.is_none() {
+            // The committed config is where a re-provision starts: a file
+            // that cannot be read stops it rather than being replaced.
+            match path.exists() {
+                true => {
+                    let values = read_values(&path)?;
+                    eprintln!(
+                        "Starting from the committed config {} (flags change single fields).",
+                        path.display()
+                    );
+                    Some(values)
+                }
+                false => None,
+            }
+        } else {
+            // Only compared with: a broken one is replaced by --values.
+            match path.exists().then(|| read_values(&path)) {
+                Some(Err(e)) => {
+                    eprintln!("warning: {e:#}\nIt is not compared with and will be replaced.");
+                    None
+                }
+                other => other.and_then(Result::ok),
+            }
+        };
+        let file = match &self.values {
+            Some(path) => read_values(path)?,
+            None => TenantValues::default(),
+        };
+        Ok(Sources {
+            given: file.overlay(self.flag_values()),
+            from_committed: self.values.is_none(),
+            committed,
+        })
     }
 
     /// `--plan`: what an apply would change on the cluster, per object, as
@@ -170,9 +267,14 @@ impl flags::Provision {
         platform: &Platform,
         templates: &Templates,
         spec: &TenantSpec,
+        committed: Option<&TenantSpec>,
     ) -> anyhow::Result<()> {
         let kubectl = cluster.kubectl();
         let prepared = prepare(kubectl, platform, templates, spec, false)?;
+        refuse_unusable_namespace(spec, &prepared)?;
+        refuse_identity_change(spec, &prepared, self.reconfigure)?;
+        refuse_shrinking(spec, &prepared)?;
+        let changes = field_changes(spec, prepared.own_namespace.as_ref(), committed);
         let plan = diff_plan(kubectl, spec, &prepared)?;
         println!(
             "Plan for tenant {} in {} on {}:",
@@ -180,6 +282,12 @@ impl flags::Provision {
             spec.namespace,
             cluster.label()
         );
+        if !changes.is_empty() {
+            println!("  changes an apply asks to confirm (--yes without a terminal):");
+            for change in &changes {
+                println!("    {change}");
+            }
+        }
         if plan.changes.is_empty() {
             println!("  no changes: the cluster matches the config.");
             return Ok(());
@@ -271,9 +379,20 @@ impl flags::Provision {
                 if let Some(state) = lifecycle.state() {
                     return Ok(Batched::Skipped(state, lifecycle.note(tenant.as_str())));
                 }
-                let prepared = refuse(&spec, prepared)?;
-                self.apply(kubectl, paths, &saved, &spec, prepared, Progress(false))
-                    .map(Batched::Done)
+                let prepared = refuse(&spec, prepared, false)?;
+                // The committed config is the source: only the cluster can differ.
+                let changes = field_changes(&spec, prepared.own_namespace.as_ref(), None);
+                self.confirmed_without_terminal(&spec, &changes, Progress(false))?;
+                self.apply(
+                    kubectl,
+                    paths,
+                    &saved,
+                    Some(&saved),
+                    &spec,
+                    prepared,
+                    Progress(false),
+                )
+                .map(Batched::Done)
             },
             |tenant, result| match result {
                 Ok(Batched::Done(p)) => println!("{}", p.headline()),
@@ -308,13 +427,9 @@ impl flags::Provision {
         Ok(())
     }
 
-    /// The `--values` file with the flags laid over it.
-    fn file_and_flag_values(&self) -> anyhow::Result<TenantValues> {
-        let file = match &self.values {
-            Some(path) => read_values(path)?,
-            None => TenantValues::default(),
-        };
-        Ok(file.overlay(TenantValues {
+    /// The values given as flags.
+    fn flag_values(&self) -> TenantValues {
+        TenantValues {
             tenant: None,
             mla_name: self.mla_name.clone(),
             constituency: self.constituency.clone(),
@@ -323,21 +438,26 @@ impl flags::Provision {
             tier: self.tier.clone(),
             rate_limits: Default::default(),
             site: Default::default(),
-        }))
+        }
     }
 
     /// Saves the config, applies, waits for the bot, and says what changed.
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         kubectl: &Kubectl,
         paths: &RepoPaths,
         saved: &TenantSpec,
+        committed: Option<&TenantSpec>,
         spec: &TenantSpec,
         prepared: Prepared,
         progress: Progress,
     ) -> anyhow::Result<Provisioned> {
         let ns = spec.namespace.as_str();
-        save_values(&paths.tenant_config(&spec.name), saved, progress)?;
+        // A committed config that already says the same is left as its author wrote it.
+        if committed != Some(saved) {
+            save_values(&paths.tenant_config(&spec.name), saved, progress)?;
+        }
         progress.say(format_args!(
             "Applying {} objects to {ns} with one server-side apply (safe to interrupt and re-run) ...",
             prepared.to_apply.len()
@@ -489,14 +609,20 @@ fn resolve(
 
 /// Reads the cluster for one tenant and refuses what must not be applied:
 /// a clash, a namespace that is not the tenant's or is being deleted, a
-/// suspended tenant.
+/// live tenant's other identity (without `reconfigure`), a volume that
+/// would have to shrink, a suspended tenant.
 fn check(
     kubectl: &Kubectl,
     platform: &Platform,
     templates: &Templates,
     spec: &TenantSpec,
+    reconfigure: bool,
 ) -> anyhow::Result<Prepared> {
-    refuse(spec, prepare(kubectl, platform, templates, spec, true)?)
+    refuse(
+        spec,
+        prepare(kubectl, platform, templates, spec, true)?,
+        reconfigure,
+    )
 }
 
 /// What one tenant of `--all` came to.
@@ -507,8 +633,10 @@ enum Batched {
 }
 
 /// Refuses what must not be applied, from what `prepare` read.
-fn refuse(spec: &TenantSpec, prepared: Prepared) -> anyhow::Result<Prepared> {
+fn refuse(spec: &TenantSpec, prepared: Prepared, reconfigure: bool) -> anyhow::Result<Prepared> {
     refuse_unusable_namespace(spec, &prepared).left_unchanged(Left::NothingChanged)?;
+    refuse_identity_change(spec, &prepared, reconfigure)?;
+    refuse_shrinking(spec, &prepared)?;
     let lifecycle = prepared
         .own_namespace
         .as_ref()
@@ -545,8 +673,35 @@ fn save_values(path: &Path, spec: &TenantSpec, progress: Progress) -> anyhow::Re
     Ok(())
 }
 
-/// Asks for every required value that is missing or invalid.
-pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow::Result<()> {
+/// Where one provision's values come from.
+struct Sources {
+    /// What this command gives: the `--values` file with the flags over it.
+    given: TenantValues,
+    /// The tenant's committed config, when it has a readable one.
+    committed: Option<TenantValues>,
+    /// No `--values`: the committed config is the starting point.
+    from_committed: bool,
+}
+
+impl Sources {
+    /// The committed config (when it is the start) with what was given over it.
+    fn values(&self) -> TenantValues {
+        match &self.committed {
+            Some(committed) if self.from_committed => committed.clone().overlay(self.given.clone()),
+            _ => self.given.clone(),
+        }
+    }
+}
+
+/// Asks for the values a person should see: every required one that is
+/// missing or invalid, and every one that comes from the committed config
+/// rather than from `given` (flags, `--values`), with the current value as
+/// the default that Enter keeps.
+pub fn fill_by_prompt(
+    values: &mut TenantValues,
+    given: &TenantValues,
+    p: &mut dyn Prompter,
+) -> anyhow::Result<()> {
     type Field = (
         &'static str,
         fn(&mut TenantValues) -> &mut Option<String>,
@@ -565,22 +720,37 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
             tenant::normalize_whatsapp_number,
         ),
     ];
+    let mut given = given.clone();
     for (question, slot, validate) in fields {
         let current = slot(values).clone();
-        match current.as_deref().map(validate) {
-            Some(Ok(_)) => continue,
-            Some(Err(why)) => p.say(&format!("  ✗ {why}")),
-            None => {}
-        }
-        *slot(values) = Some(ask_valid(p, question, validate)?);
+        let was_given = slot(&mut given).is_some();
+        let default = match current.as_deref().map(|v| (v, validate(v))) {
+            Some((_, Ok(_))) if was_given => continue,
+            Some((v, Ok(_))) => Some(v.to_owned()),
+            Some((_, Err(why))) => {
+                p.say(&format!("  ✗ {why}"));
+                None
+            }
+            None => None,
+        };
+        *slot(values) = Some(ask_valid_or(p, question, default.as_deref(), validate)?);
     }
-    if let Err(problems) = tenant::validate_domains(&values.domains)
-        .and_then(|d| if d.is_empty() { Err(Vec::new()) } else { Ok(d) })
-    {
-        for why in problems {
-            p.say(&format!("  ✗ {why}"));
+    let default = match tenant::validate_domains(&values.domains) {
+        Ok(list) if !list.is_empty() && !given.domains.is_empty() => return Ok(()),
+        Ok(list) if !list.is_empty() => Some(values.domains.join(", ")),
+        Ok(_) => None,
+        Err(problems) => {
+            for why in problems {
+                p.say(&format!("  ✗ {why}"));
+            }
+            None
         }
-        values.domains = ask_valid(p, "Domains (separated by spaces or commas)", |answer| {
+    };
+    values.domains = ask_valid_or(
+        p,
+        "Domains (separated by spaces or commas)",
+        default.as_deref(),
+        |answer| {
             let list: Vec<String> = answer
                 .split([',', ' '])
                 .filter(|s| !s.is_empty())
@@ -590,20 +760,44 @@ pub fn fill_by_prompt(values: &mut TenantValues, p: &mut dyn Prompter) -> anyhow
                 return Err("give at least one domain, e.g. mla-pune.example.in".to_owned());
             }
             tenant::validate_domains(&list).map_err(|e| e.join("; "))
-        })?;
-    }
+        },
+    )?;
     Ok(())
 }
 
 /// The tenant as configured (`saved`), and as this environment serves it
-/// (`spec`), then `Apply to ...? [y/N]` unless the environment asks for the
-/// tenant name typed.
+/// (`spec`), with the changes that need a yes, then `Apply to ...? [y/N]`
+/// unless the environment asks for the tenant name typed.
 fn confirm(
     saved: &TenantSpec,
     spec: &TenantSpec,
+    changes: &[FieldChange],
     cluster: &Cluster,
     p: &mut dyn Prompter,
 ) -> anyhow::Result<bool> {
+    let served_in = (spec.domains != saved.domains).then(|| {
+        cluster.target().environment().map_or_else(
+            || "this environment".to_owned(),
+            |e| format!("environment {}", e.name),
+        )
+    });
+    p.say(&summary(saved, spec, served_in.as_deref(), changes));
+    // Where the environment makes every change typed out, that question
+    // follows; asking y/N first would ask twice.
+    if cluster.target().environment().is_some_and(|e| e.confirm) {
+        return Ok(true);
+    }
+    ask_yes_no(p, &format!("Apply to {}?", cluster.label()))
+}
+
+/// What the confirmation shows: the values, where this environment serves
+/// other domains (`served_in`), and the changes of identity or tier.
+fn summary(
+    saved: &TenantSpec,
+    spec: &TenantSpec,
+    served_in: Option<&str>,
+    changes: &[FieldChange],
+) -> String {
     let mut summary = format!(
         "\nTenant {} (namespace {}):\n  MLA name:        {}\n  Constituency:    {}\n  WhatsApp number: {}\n  Domains:         {}\n  Tier:            {}",
         spec.name,
@@ -614,27 +808,19 @@ fn confirm(
         saved.domains.join(", "),
         spec.tier
     );
-    if spec.domains != saved.domains {
-        let env = cluster.target().environment().map_or_else(
-            || "this environment".to_owned(),
-            |e| format!("environment {}", e.name),
-        );
+    if let Some(env) = served_in {
         summary.push_str(&format!(
             "\n  Served in {env} as: {}",
             spec.domains.join(", ")
         ));
     }
-    p.say(&summary);
-    // Where the environment makes every change typed out, that question
-    // follows; asking y/N first would ask twice.
-    if cluster.target().environment().is_some_and(|e| e.confirm) {
-        return Ok(true);
+    if !changes.is_empty() {
+        summary.push_str("\nThis changes:");
+        for change in changes {
+            summary.push_str(&format!("\n  {change}"));
+        }
     }
-    let answer = p.ask(&format!("Apply to {}? [y/N]", cluster.label()))?;
-    Ok(matches!(
-        answer.as_deref().map(str::trim),
-        Some("y" | "Y" | "yes")
-    ))
+    summary
 }
 
 fn write_out_dir(dir: &Path, manifests: &[Manifest]) -> anyhow::Result<()> {
@@ -670,7 +856,8 @@ mod tests {
             "https://x.in",
             "kalyan.example.in, www.kalyan.example.in",
         ]);
-        fill_by_prompt(&mut values, &mut p).unwrap();
+        let given = values.clone();
+        fill_by_prompt(&mut values, &given, &mut p).unwrap();
         assert_eq!(values.mla_name.as_deref(), Some("श्रीकांत शिंदे"));
         assert_eq!(values.whatsapp_number.as_deref(), Some("+919876543210"));
         assert_eq!(
@@ -684,6 +871,128 @@ mod tests {
         Domains (separated by spaces or commas): https://x.in
           ✗ domain `https://x.in` looks like a URL; give the host name only, example: `mla-pune.example.in`
         Domains (separated by spaces or commas): kalyan.example.in, www.kalyan.example.in
+        ");
+    }
+
+    fn committed() -> TenantValues {
+        TenantValues {
+            tenant: Some("kalyan".into()),
+            mla_name: Some("श्रीकांत शिंदे".into()),
+            constituency: Some("Kalyan".into()),
+            whatsapp_number: Some("+919876543210".into()),
+            domains: vec!["kalyan.example.in".into(), "www.kalyan.example.in".into()],
+            tier: Some("medium".into()),
+            rate_limits: tenant::RateLimitOverrides {
+                messages_per_day: Some(900),
+                ..Default::default()
+            },
+            site: tenant::SiteContent {
+                tagline: Some("सेवा".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Re-provisioning in a terminal: every committed value is offered,
+    /// Enter keeps it, an answer replaces it; what was given as a flag is
+    /// not asked; tier, site and rate limits stay.
+    #[test]
+    fn re_provision_prompts_offer_the_committed_values() {
+        let given = TenantValues {
+            constituency: Some("Kalyan Rural".into()),
+            ..Default::default()
+        };
+        let sources = Sources {
+            given: given.clone(),
+            committed: Some(committed()),
+            from_committed: true,
+        };
+        let mut values = sources.values();
+        let mut p = ScriptedPrompter::new(&["", "+91 98765 00000", "  "]);
+        fill_by_prompt(&mut values, &given, &mut p).unwrap();
+        assert_eq!(
+            p.transcript,
+            [
+                "MLA name [श्रीकांत शिंदे]: ",
+                "WhatsApp number (E.164, e.g. +91 98765-43210) [+919876543210]: +91 98765 00000",
+                "Domains (separated by spaces or commas) [kalyan.example.in, www.kalyan.example.in]:   ",
+            ]
+        );
+        let want = TenantValues {
+            constituency: Some("Kalyan Rural".into()),
+            whatsapp_number: Some("+919876500000".into()),
+            ..committed()
+        };
+        assert_eq!(values, want);
+    }
+
+    /// A committed value that no longer passes is shown as wrong and asked
+    /// for with no default; a `--values` file is a start of its own, and
+    /// the committed config then offers nothing.
+    #[test]
+    fn invalid_or_replaced_committed_values_are_not_offered() {
+        let mut broken = committed();
+        broken.whatsapp_number = Some("98765".into());
+        let sources = Sources {
+            given: TenantValues::default(),
+            committed: Some(broken),
+            from_committed: true,
+        };
+        let mut values = sources.values();
+        let mut p = ScriptedPrompter::new(&["", "", "+919876543210", ""]);
+        fill_by_prompt(&mut values, &TenantValues::default(), &mut p).unwrap();
+        assert_eq!(values.whatsapp_number.as_deref(), Some("+919876543210"));
+        assert_eq!(
+            p.transcript[3],
+            "WhatsApp number (E.164, e.g. +91 98765-43210): +919876543210"
+        );
+        assert!(p.transcript[2].starts_with("  ✗ WhatsApp number `98765`"));
+
+        let file = TenantValues {
+            mla_name: Some("Other".into()),
+            ..Default::default()
+        };
+        let sources = Sources {
+            given: file.clone(),
+            committed: Some(committed()),
+            from_committed: false,
+        };
+        assert_eq!(sources.values(), file);
+    }
+
+    #[test]
+    fn the_summary_shows_each_change_as_old_to_new() {
+        let spec = |tier: &str, mla: &str| {
+            TenantSpec::resolve(
+                &TenantName::parse("kalyan").unwrap(),
+                &TenantValues {
+                    tier: Some(tier.into()),
+                    mla_name: Some(mla.into()),
+                    ..committed()
+                },
+                &["small", "medium"],
+                "small",
+            )
+            .unwrap()
+        };
+        let new = spec("small", "Shrikant Shinde");
+        let namespace = serde_json::json!({"metadata": {"annotations": {
+            crate::names::MLA_NAME_ANNOTATION: "श्रीकांत शिंदे",
+            crate::names::WHATSAPP_NUMBER_ANNOTATION: "+919876543210",
+            crate::names::TIER_ANNOTATION: "medium",
+        }}});
+        let changes = field_changes(&new, Some(&namespace), Some(&spec("small", "श्रीकांत शिंदे")));
+        insta::assert_snapshot!(summary(&new, &new, None, &changes), @r"
+
+        Tenant kalyan (namespace tenant-kalyan):
+          MLA name:        Shrikant Shinde
+          Constituency:    Kalyan
+          WhatsApp number: +919876543210
+          Domains:         kalyan.example.in, www.kalyan.example.in
+          Tier:            small
+        This changes:
+          mla_name: श्रीकांत शिंदे → Shrikant Shinde
+          tier: medium → small
         ");
     }
 }

@@ -183,7 +183,9 @@ impl TenantValues {
         })
     }
 
-    /// Values set in `over` win; domains given in `over` replace the file's list.
+    /// Values set in `over` win, field by field (in `rate_limits` and `site`
+    /// too); domains given in `over` replace the file's list. Nothing set
+    /// here is lost unless `over` sets it.
     pub fn overlay(mut self, over: TenantValues) -> TenantValues {
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
@@ -199,8 +201,16 @@ impl TenantValues {
         if over.rate_limits.messages_per_day.is_some() {
             self.rate_limits.messages_per_day = over.rate_limits.messages_per_day;
         }
-        if !over.site.is_empty() {
-            self.site = over.site;
+        let site = over.site;
+        for (mine, theirs) in [
+            (&mut self.site.tagline, site.tagline),
+            (&mut self.site.about, site.about),
+            (&mut self.site.office_address, site.office_address),
+            (&mut self.site.office_hours, site.office_hours),
+        ] {
+            if theirs.is_some() {
+                *mine = theirs;
+            }
         }
         self
     }
@@ -918,5 +928,53 @@ mod tests {
         let merged = file.overlay(flags);
         assert_eq!(merged.mla_name.as_deref(), Some("File"));
         assert_eq!(merged.domains, vec!["b.in".to_owned()]);
+    }
+
+    /// A committed config with every section, overlaid with one field,
+    /// keeps everything else, and its saved text reads back the same.
+    #[test]
+    fn overlay_and_save_keep_every_field() {
+        let committed = TenantValues {
+            tenant: Some("demo".into()),
+            mla_name: Some("Asha".into()),
+            constituency: Some("Demo Nagar".into()),
+            whatsapp_number: Some("+919800000001".into()),
+            domains: vec!["a.in".into()],
+            tier: Some("medium".into()),
+            rate_limits: RateLimitOverrides {
+                messages_per_minute_per_user: Some(7),
+                messages_per_day: Some(700),
+            },
+            site: SiteContent {
+                tagline: Some("Seva".into()),
+                about: Some("About.".into()),
+                office_address: Some("Ward Office".into()),
+                office_hours: Some("10-17".into()),
+            },
+        };
+        let over = TenantValues {
+            rate_limits: RateLimitOverrides {
+                messages_per_day: Some(900),
+                ..Default::default()
+            },
+            site: SiteContent {
+                tagline: Some("New".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let merged = committed.clone().overlay(over);
+        let mut want = committed.clone();
+        want.rate_limits.messages_per_day = Some(900);
+        want.site.tagline = Some("New".into());
+        assert_eq!(merged, want);
+        assert_eq!(
+            committed.clone().overlay(TenantValues::default()),
+            committed
+        );
+
+        let spec = TenantSpec::resolve(&name(), &merged, &["small", "medium"], "small").unwrap();
+        let text = spec.to_yaml().unwrap();
+        assert_eq!(TenantValues::from_yaml("x.yaml", &text).unwrap(), want);
     }
 }
