@@ -318,7 +318,7 @@ Each use is also shown as a percentage of its limit: CPU and memory of the quota
 requested size, and messages as the AVERAGE PER DAY over --since of the messages_per_day limit the bot \
 enforces (its ConfigMap's RATE_LIMIT_MESSAGES_PER_DAY, so a tenant's own rate_limits override counts; the \
 tier's value when the ConfigMap has none). A single busier day is not visible in an average. A percentage \
-is unknown (n/a in the table, empty in CSV, null in JSON), never 0, when its use or its limit is: no \
+is unknown (?% in the table, an empty field in CSV, null in JSON), never 0, when its use or its limit is: no \
 metrics API, a stopped bot, an unmounted volume, or a tier that platform.yaml does not have.
 
 A tenant with any percentage at or above --warn-at is marked in the WARN column (and listed in \
