@@ -350,7 +350,7 @@ pub struct Usage {
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub fail_at: Option<u16>,
     /// Output format
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Table)]
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum, default_value_t = ReportFormat::Table)]
     pub output: ReportFormat,
     #[command(flatten)]
     pub platform: PlatformArg,
