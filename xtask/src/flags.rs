@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::clock::{KubeDuration, Period};
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, ReportFormat};
 use crate::tenant::TenantName;
 
 #[derive(Debug, Parser)]
@@ -346,15 +346,34 @@ pub struct Show {
     pub cluster: ClusterArgs,
 }
 
-/// Resource, storage and message usage per tenant and in total.
+/// Resource, storage and message usage per tenant, against its tier's limits, and in total.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Per tenant and in total: pods, container restarts, CPU and memory in use (from the metrics \
 API, shown as unavailable when the cluster has none), storage requested and used per volume (from each \
 node's kubelet), and the messages and bot runs of the period, read with a read-only query of the tenant's \
 SQLite database inside its pod. Cluster-wide reads do not grow with the number of tenants; the database \
-reads run concurrently, at most --jobs at a time.",
-    after_help = "Examples:\n  cargo xtask admin usage\n  cargo xtask admin usage pune-central --since 7d\n  cargo xtask admin usage --jobs 16 -o json"
+reads run concurrently, at most --jobs at a time.
+
+Each use is also shown as a percentage of its limit: CPU and memory of the quota of the tenant's tier \
+(its namespace's mla-platform.in/tier annotation, looked up in platform.yaml's tiers), each volume of its \
+requested size, and messages as the AVERAGE PER DAY over --since of the messages_per_day limit the bot \
+enforces (its ConfigMap's RATE_LIMIT_MESSAGES_PER_DAY, so a tenant's own rate_limits override counts; the \
+tier's value when the ConfigMap has none). A single busier day is not visible in an average. A percentage \
+is unknown (?% in the table, an empty field in CSV, null in JSON), never 0, when its use or its limit is: no \
+metrics API, a stopped bot, an unmounted volume, or a tier that platform.yaml does not have.
+
+A tenant with any percentage at or above --warn-at is marked in the WARN column (and listed in \
+`warnings` in JSON). With --fail-at, the report is printed in full and then each tenant and limit at or \
+above it is named on stderr, and the exit status is 1: for cron or CI alerting. Unknown percentages never \
+reach a threshold. The exit status is also 1, with or without --fail-at, when a tenant's database could \
+not be read (an alert gate cannot vouch for a tenant it could not see); a stopped bot or a missing \
+metrics API is not an error.
+
+-o csv prints one row per tenant and no total row, raw numbers (millicores, bytes, counts, percentages \
+with one decimal), with the period's start and end in every row: a monthly report that sums to the \
+table's TOTAL.",
+    after_help = "Examples:\n  cargo xtask admin usage\n  cargo xtask admin usage pune-central --since 7d\n  cargo xtask admin usage --jobs 16 -o json\n  cargo xtask admin usage --warn-at 70 --fail-at 95    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv > usage-2026-11.csv"
 )]
 pub struct Usage {
     /// Only this tenant
@@ -366,8 +385,15 @@ pub struct Usage {
     /// How many tenant databases to query at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    /// Mark tenants with any use at or above this percentage of its limit (1 to 1000)
+    #[arg(long, value_name = "PCT", default_value_t = 80, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub warn_at: u16,
+    /// Exit 1 after the report when any tenant's use reaches this percentage of a limit (1 to 1000)
+    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub fail_at: Option<u16>,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum, default_value_t = ReportFormat::Table)]
+    pub output: ReportFormat,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]

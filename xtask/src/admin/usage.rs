@@ -1,12 +1,13 @@
-//! `admin usage`: what each tenant uses, and the total.
+//! `admin usage`: what each tenant uses, against its tier's limits, and the
+//! total.
 //!
 //! Cluster-wide reads, a fixed number whatever the number of tenants: the
-//! tenant namespaces, their pods, their volume claims, the metrics API (if
+//! tenant namespaces, their pods, their volume claims, their ConfigMaps (for
+//! the messages-per-day limit each bot enforces), the metrics API (if
 //! served), and one kubelet stats summary per node that runs tenant pods.
 //! The only per-tenant calls are the read-only queries inside each bot's
 //! pod, run `--jobs` at a time.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,10 +18,19 @@ use crate::cluster::Cluster;
 use crate::flags;
 use crate::kubectl::{Container, Input, Kubectl, KubectlFailure, Scope};
 use crate::live::{Tenants, is_bot, pod_ready, pod_restarts, tenant_of};
-use crate::names::{TENANT_LABEL, VOLUME_PURPOSE_ANNOTATION};
+use crate::measure::{pod_metrics, volume_use};
+use crate::names::{
+    CONFIG_MAP, DATABASE_PURPOSE, SESSION_PURPOSE, TENANT_LABEL, TIER_ANNOTATION,
+    VOLUME_PURPOSE_ANNOTATION,
+};
 use crate::object::{annotation, str_at};
-use crate::output::{OutputFormat, format_bytes, print_structured, table};
-use crate::platform::{Platform, QuantityKind, usage_quantity};
+use crate::output::{OutputFormat, csv_text, format_bytes, print_structured, table};
+use crate::platform::{Platform, QuantityKind, Tier, usage_quantity};
+use crate::state::{State, TenantState};
+
+/// The key of the bot's ConfigMap that holds the messages-per-day limit the
+/// bot enforces (written by templates/configmap.yaml; a test renders it).
+const MESSAGES_PER_DAY_KEY: &str = "RATE_LIMIT_MESSAGES_PER_DAY";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VolumeUsage {
@@ -33,10 +43,74 @@ pub struct VolumeUsage {
     pub used_bytes: Option<u64>,
 }
 
+/// CPU in use against the tier's quota.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuQuota {
+    pub used_millicores: Option<u64>,
+    pub limit_millicores: Option<u64>,
+    pub percent: Option<f64>,
+}
+
+/// Bytes in use against a limit: memory against the tier's quota, a volume
+/// against its requested size.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BytesQuota {
+    pub used_bytes: Option<u64>,
+    pub limit_bytes: Option<u64>,
+    pub percent: Option<f64>,
+}
+
+/// The period's messages, as an average per day, against the daily limit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MessagesQuota {
+    /// Messages of the period divided by its length in days.
+    pub per_day_average: Option<f64>,
+    pub limit_per_day: Option<u64>,
+    /// `config_map` (what the bot enforces) or `tier` (platform.yaml).
+    pub limit_source: Option<&'static str>,
+    pub percent: Option<f64>,
+}
+
+/// Each use against its limit; every percentage is null when its use or
+/// its limit is unknown.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuotaUsage {
+    pub cpu: CpuQuota,
+    pub memory: BytesQuota,
+    pub database: BytesQuota,
+    pub whatsapp_auth: BytesQuota,
+    pub messages: MessagesQuota,
+}
+
+impl QuotaUsage {
+    /// Each limit's name (the key in JSON) and its percentage, if known.
+    fn percents(&self) -> [(&'static str, Option<f64>); 5] {
+        [
+            ("cpu", self.cpu.percent),
+            ("memory", self.memory.percent),
+            ("database", self.database.percent),
+            ("whatsapp_auth", self.whatsapp_auth.percent),
+            ("messages", self.messages.percent),
+        ]
+    }
+
+    /// The limits whose known percentage is at or above `threshold`.
+    fn at_or_above(&self, threshold: u16) -> Vec<(&'static str, f64)> {
+        self.percents()
+            .into_iter()
+            .filter_map(|(name, p)| p.filter(|p| *p >= f64::from(threshold)).map(|p| (name, p)))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantUsage {
     pub name: String,
     pub namespace: String,
+    /// As `admin list` shows it (`state.rs`).
+    pub state: State,
+    /// The namespace's tier annotation; null when it has none.
+    pub tier: Option<String>,
     pub pods: u32,
     pub restarts: u64,
     /// Null when the cluster serves no metrics API.
@@ -46,8 +120,21 @@ pub struct TenantUsage {
     /// Null when the database could not be read (bot stopped, or an error).
     pub messages: Option<u64>,
     pub bot_runs: Option<u64>,
+    pub quota: QuotaUsage,
+    /// The limits (keys of `quota`) at or above `--warn-at`.
+    pub warnings: Vec<&'static str>,
     /// Why a value is zero or null, when it is not simply no usage.
     pub note: Option<String>,
+}
+
+impl TenantUsage {
+    fn add_note(&mut self, note: impl Into<String>) {
+        let note = note.into();
+        self.note = Some(match self.note.take() {
+            Some(before) => format!("{before}; {note}"),
+            None => note,
+        });
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -66,9 +153,13 @@ pub struct Totals {
 #[derive(Serialize)]
 struct UsageOutput {
     time: String,
-    /// Start of the period for messages and bot runs (RFC 3339).
+    /// Start of the period for messages and bot runs (RFC 3339); `time` is its end.
     since: String,
+    /// The period's length in days (messages per day are averaged over it).
+    period_days: f64,
     metrics_available: bool,
+    warn_at: u16,
+    fail_at: Option<u16>,
     tenants: Vec<TenantUsage>,
     total: Totals,
     /// Tenants whose database read failed, with the reason.
@@ -82,6 +173,7 @@ impl flags::Usage {
         let kubectl = cluster.kubectl();
         let now = now()?;
         let since = rfc3339(now - Duration::from_secs(self.since.seconds));
+        let period_days = self.since.seconds as f64 / 86_400.0;
         let tenants = Tenants::discover(kubectl)?;
         let only_ns = match &self.tenant {
             Some(t) => Some(
@@ -97,6 +189,7 @@ impl flags::Usage {
         };
         let pods = kubectl.get_list("pods", scope(), Some(TENANT_LABEL))?;
         let claims = kubectl.get_list("persistentvolumeclaims", scope(), Some(TENANT_LABEL))?;
+        let config_maps = kubectl.get_list("configmaps", scope(), Some(TENANT_LABEL))?;
         let selector = TENANT_LABEL.replace('/', "%2F");
         let metrics_path = match &only_ns {
             Some(ns) => format!(
@@ -105,36 +198,8 @@ impl flags::Usage {
             None => format!("/apis/metrics.k8s.io/v1beta1/pods?labelSelector={selector}"),
         };
         let metrics = kubectl.get_raw_optional(&metrics_path)?;
-        let mut nodes: Vec<&str> = pods
-            .iter()
-            .filter_map(|p| str_at(p, "/spec/nodeName"))
-            .collect();
-        nodes.sort();
-        nodes.dedup();
-        let mut used: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for node in &nodes {
-            let summary = kubectl.get_raw(&format!("/api/v1/nodes/{node}/proxy/stats/summary"))?;
-            for volume in summary
-                .pointer("/pods")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .flat_map(|p| {
-                    p.pointer("/volume")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                })
-            {
-                if let (Some(ns), Some(name), Some(bytes)) = (
-                    str_at(volume, "/pvcRef/namespace"),
-                    str_at(volume, "/pvcRef/name"),
-                    volume.pointer("/usedBytes").and_then(Value::as_u64),
-                ) {
-                    used.insert((ns.to_owned(), name.to_owned()), bytes);
-                }
-            }
-        }
+        let used = volume_use(kubectl, &pods.iter().collect::<Vec<_>>())?;
+        let deployments = kubectl.get_list("deployments", scope(), Some(TENANT_LABEL))?;
 
         let mut rows = Vec::new();
         for ns in &tenants.namespaces {
@@ -147,6 +212,8 @@ impl flags::Usage {
             }
             let in_ns = |o: &&Value| str_at(o, "/metadata/namespace") == Some(namespace);
             let tenant_pods: Vec<&Value> = pods.iter().filter(in_ns).collect();
+            let bot = deployments.iter().filter(in_ns).find(|d| is_bot(d));
+            let bot_pods: Vec<&Value> = tenant_pods.iter().copied().filter(|p| is_bot(p)).collect();
             let (cpu, memory) = match &metrics {
                 None => (None, None),
                 Some(m) => pod_metrics(m, namespace),
@@ -166,9 +233,18 @@ impl flags::Usage {
                     }
                 })
                 .collect();
-            rows.push(TenantUsage {
+            let config_limit = config_maps
+                .iter()
+                .filter(in_ns)
+                .find(|c| str_at(c, "/metadata/name") == Some(CONFIG_MAP))
+                .and_then(|c| str_at(c, &format!("/data/{MESSAGES_PER_DAY_KEY}")))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|v| *v > 0);
+            let mut row = TenantUsage {
                 name,
                 namespace: namespace.to_owned(),
+                state: TenantState::of(ns, bot, &bot_pods).state,
+                tier: annotation(ns, TIER_ANNOTATION).map(str::to_owned),
                 pods: tenant_pods.len() as u32,
                 restarts: tenant_pods.iter().map(|p| pod_restarts(p)).sum(),
                 cpu_millicores: cpu,
@@ -176,8 +252,25 @@ impl flags::Usage {
                 volumes,
                 messages: None,
                 bot_runs: None,
+                quota: QuotaUsage::default(),
+                warnings: Vec::new(),
                 note: None,
-            });
+            };
+            match &row.tier {
+                None => row.add_note(format!(
+                    "the namespace has no {TIER_ANNOTATION} annotation, so the CPU and memory \
+                     limits are unknown; provision the tenant again to set it"
+                )),
+                Some(t) if !platform.tiers.contains_key(t) => row.add_note(format!(
+                    "tier `{t}` is not in platform.yaml (it has {}), so the CPU and memory limits \
+                     are unknown",
+                    platform.tier_names().join(", ")
+                )),
+                Some(_) => {}
+            }
+            row.quota.messages.limit_per_day = config_limit;
+            row.quota.messages.limit_source = config_limit.map(|_| "config_map");
+            rows.push(row);
         }
 
         let errors = read_databases(
@@ -188,20 +281,57 @@ impl flags::Usage {
             &mut rows,
             self.jobs.into(),
         );
+        for row in &mut rows {
+            let tier = row.tier.as_ref().and_then(|t| platform.tiers.get(t));
+            row.quota = quota(row, tier, period_days);
+            row.warnings = row
+                .quota
+                .at_or_above(self.warn_at)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+        }
         let total = totals(&rows);
-        match self.output.format {
-            OutputFormat::Table => print_table(&rows, &total, metrics.is_some(), &since),
-            format => print_structured(
+        let failing: Vec<String> = match self.fail_at {
+            None => Vec::new(),
+            Some(pct) => rows
+                .iter()
+                .flat_map(|r| {
+                    r.quota
+                        .at_or_above(pct)
+                        .into_iter()
+                        .map(move |(limit, p)| format!("{}: {limit} at {p:.1}%", r.name))
+                })
+                .collect(),
+        };
+        match self.output.as_output() {
+            None => print!("{}", csv_report(&rows, &since, &rfc3339(now))?),
+            Some(OutputFormat::Table) => {
+                print_table(&rows, &total, metrics.is_some(), &since, self.warn_at)
+            }
+            Some(format) => print_structured(
                 format,
                 &UsageOutput {
                     time: rfc3339(now),
                     since,
+                    period_days,
                     metrics_available: metrics.is_some(),
+                    warn_at: self.warn_at,
+                    fail_at: self.fail_at,
                     tenants: rows,
                     total,
                     errors: errors.clone(),
                 },
             )?,
+        }
+        if let (Some(pct), false) = (self.fail_at, failing.is_empty()) {
+            eprintln!(
+                "{}",
+                crate::tenant::format_problems(
+                    &format!("tenants at or above --fail-at {pct}% of a limit"),
+                    &failing
+                )
+            );
         }
         if !errors.is_empty() {
             anyhow::bail!(crate::tenant::format_problems(
@@ -209,38 +339,73 @@ impl flags::Usage {
                 &errors
             ));
         }
+        if !failing.is_empty() {
+            return Err(crate::outcome::Exit(1).into());
+        }
         Ok(())
     }
 }
 
-/// CPU (millicores) and memory (bytes) of a namespace's pods from a PodMetricsList.
-fn pod_metrics(metrics: &Value, namespace: &str) -> (Option<u64>, Option<u64>) {
-    let mut cpu = 0;
-    let mut memory = 0;
-    for item in metrics
-        .pointer("/items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+/// A percentage with one decimal, as every output shows it (so that what is
+/// shown is what is compared with the thresholds); None when either side
+/// is unknown or the limit is 0.
+fn percent(used: Option<f64>, limit: Option<u64>) -> Option<f64> {
+    let (used, limit) = (used?, limit.filter(|l| *l > 0)?);
+    Some((used * 1000.0 / limit as f64).round() / 10.0)
+}
+
+/// The row's uses against its limits: CPU and memory against the tier's
+/// quota, each volume against its requested size, and messages per day on
+/// average over the period against the limit the bot enforces (the
+/// ConfigMap's, already on the row, or else the tier's).
+fn quota(row: &TenantUsage, tier: Option<&Tier>, period_days: f64) -> QuotaUsage {
+    let limit =
+        |raw: Option<&String>, kind| raw.and_then(|q| usage_quantity(q, kind)).map(|v| v as u64);
+    let cpu_limit = limit(tier.map(|t| &t.quota.cpu), QuantityKind::Cpu);
+    let memory_limit = limit(tier.map(|t| &t.quota.memory), QuantityKind::Bytes);
+    let volume = |purpose: &str| {
+        let v = row
+            .volumes
+            .iter()
+            .find(|v| v.purpose.as_deref() == Some(purpose));
+        let limit_bytes = v.map(|v| v.requested_bytes);
+        let used_bytes = v.and_then(|v| v.used_bytes);
+        BytesQuota {
+            used_bytes,
+            limit_bytes,
+            percent: percent(used_bytes.map(|u| u as f64), limit_bytes),
+        }
+    };
+    let mut messages = row.quota.messages.clone();
+    if messages.limit_per_day.is_none()
+        && let Some(t) = tier
     {
-        if str_at(item, "/metadata/namespace") != Some(namespace) {
-            continue;
-        }
-        for c in item
-            .pointer("/containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            cpu += str_at(c, "/usage/cpu")
-                .and_then(|q| usage_quantity(q, QuantityKind::Cpu))
-                .unwrap_or(0);
-            memory += str_at(c, "/usage/memory")
-                .and_then(|q| usage_quantity(q, QuantityKind::Bytes))
-                .unwrap_or(0);
-        }
+        messages.limit_per_day = Some(u64::from(t.rate_limits.messages_per_day));
+        messages.limit_source = Some("tier");
     }
-    (Some(cpu as u64), Some(memory as u64))
+    let average = row
+        .messages
+        .map(|m| (m as f64 / period_days * 10.0).round() / 10.0);
+    messages.per_day_average = average;
+    messages.percent = percent(
+        row.messages.map(|m| m as f64 / period_days),
+        messages.limit_per_day,
+    );
+    QuotaUsage {
+        cpu: CpuQuota {
+            used_millicores: row.cpu_millicores,
+            limit_millicores: cpu_limit,
+            percent: percent(row.cpu_millicores.map(|c| c as f64), cpu_limit),
+        },
+        memory: BytesQuota {
+            used_bytes: row.memory_bytes,
+            limit_bytes: memory_limit,
+            percent: percent(row.memory_bytes.map(|b| b as f64), memory_limit),
+        },
+        database: volume(DATABASE_PURPOSE),
+        whatsapp_auth: volume(SESSION_PURPOSE),
+        messages,
+    }
 }
 
 /// Runs the usage query in every running bot, `jobs` at a time; fills in
@@ -276,7 +441,7 @@ fn read_databases(
                     name: container.to_owned(),
                 },
             )),
-            None => row.note = Some("bot not running; database not read".into()),
+            None => row.add_note("bot not running; database not read"),
         }
     }
     if queue.is_empty() {
@@ -312,7 +477,7 @@ fn read_databases(
                 Some(note) => {
                     row.messages = Some(0);
                     row.bot_runs = Some(0);
-                    row.note = Some(note);
+                    row.add_note(note);
                 }
                 None => errors.push(format!(
                     "{}: the usage query failed: {}",
@@ -384,11 +549,24 @@ pub fn totals(rows: &[TenantUsage]) -> Totals {
     }
 }
 
-fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str) {
+/// `3.8%`, or `?%` when unknown.
+fn show_percent(p: Option<f64>) -> String {
+    p.map_or_else(|| "?%".to_owned(), |p| format!("{p:.1}%"))
+}
+
+fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str, warn_at: u16) {
     let opt = |v: Option<u64>, f: &dyn Fn(u64) -> String| v.map_or_else(|| "n/a".to_owned(), f);
     let cpu = |m: u64| format!("{m}m");
     let bytes = |b: u64| format_bytes(u128::from(b));
-    let volume = |r: &TenantUsage, purpose: &str| {
+    // A use and its percentage; n/a alone when the use itself is unknown.
+    let with_percent = |used: String, p: Option<f64>| {
+        if used == "n/a" {
+            used
+        } else {
+            format!("{used} {}", show_percent(p))
+        }
+    };
+    let volume = |r: &TenantUsage, purpose: &str, q: &BytesQuota| {
         r.volumes
             .iter()
             .find(|v| v.purpose.as_deref() == Some(purpose))
@@ -396,9 +574,10 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str)
                 || "-".to_owned(),
                 |v| {
                     format!(
-                        "{}/{}",
+                        "{}/{} {}",
                         v.used_bytes.map_or_else(|| "?".to_owned(), bytes),
-                        bytes(v.requested_bytes)
+                        bytes(v.requested_bytes),
+                        show_percent(q.percent)
                     )
                 },
             )
@@ -406,21 +585,33 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str)
     let mut cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
+            let q = &r.quota;
             vec![
                 r.name.clone(),
+                r.state.to_string(),
+                r.tier.clone().unwrap_or_else(|| "?".to_owned()),
                 r.pods.to_string(),
                 r.restarts.to_string(),
-                opt(r.cpu_millicores, &cpu),
-                opt(r.memory_bytes, &bytes),
-                volume(r, "sqlite-database"),
-                volume(r, "whatsapp-auth-session"),
+                with_percent(opt(r.cpu_millicores, &cpu), q.cpu.percent),
+                with_percent(opt(r.memory_bytes, &bytes), q.memory.percent),
+                volume(r, DATABASE_PURPOSE, &q.database),
+                volume(r, SESSION_PURPOSE, &q.whatsapp_auth),
                 opt(r.messages, &|n| n.to_string()),
+                with_percent(
+                    q.messages
+                        .per_day_average
+                        .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.1}")),
+                    q.messages.percent,
+                ),
                 opt(r.bot_runs, &|n| n.to_string()),
+                r.warnings.join(","),
             ]
         })
         .collect();
     cells.push(vec![
         format!("TOTAL ({})", total.tenants),
+        String::new(),
+        String::new(),
         total.pods.to_string(),
         total.restarts.to_string(),
         opt(total.cpu_millicores, &cpu),
@@ -432,13 +623,18 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str)
         ),
         String::new(),
         opt(total.messages, &|n| n.to_string()),
+        String::new(),
         opt(total.bot_runs, &|n| n.to_string()),
+        String::new(),
     ]);
+    let warn = format!("WARN (>={warn_at}%)");
     print!(
         "{}",
         table(
             &[
                 "TENANT",
+                "STATE",
+                "TIER",
                 "PODS",
                 "RESTARTS",
                 "CPU",
@@ -446,12 +642,19 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str)
                 "DATABASE USED/REQ",
                 "WHATSAPP USED/REQ",
                 "MESSAGES",
-                "BOT RUNS"
+                "AVG PER DAY",
+                "BOT RUNS",
+                &warn,
             ],
             &cells
         )
     );
     println!("Messages and bot runs since {since}. The TOTAL storage column covers both volumes.");
+    println!(
+        "Percentages: CPU and memory of the tier's quota; each volume of its requested size; AVG PER DAY,\n\
+         the period's messages per day on average (a busier single day is not visible), of the tenant's\n\
+         messages-per-day limit. ?% is unknown, and never counts as reached."
+    );
     if !metrics {
         println!(
             "CPU and memory: n/a, the cluster serves no metrics API (metrics-server is not installed)."
@@ -462,6 +665,79 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str)
             println!("{}: {note}", r.name);
         }
     }
+}
+
+/// The CSV columns, in order; one row per tenant, no total row.
+const CSV_COLUMNS: [&str; 27] = [
+    "period_start",
+    "period_end",
+    "tenant",
+    "namespace",
+    "state",
+    "tier",
+    "pods",
+    "restarts",
+    "cpu_millicores",
+    "cpu_limit_millicores",
+    "cpu_percent",
+    "memory_bytes",
+    "memory_limit_bytes",
+    "memory_percent",
+    "database_used_bytes",
+    "database_requested_bytes",
+    "database_percent",
+    "whatsapp_auth_used_bytes",
+    "whatsapp_auth_requested_bytes",
+    "whatsapp_auth_percent",
+    "messages",
+    "messages_per_day_average",
+    "messages_per_day_limit",
+    "messages_percent",
+    "bot_runs",
+    "warnings",
+    "note",
+];
+
+/// The monthly report: raw numbers, an empty field for unknown.
+fn csv_report(rows: &[TenantUsage], since: &str, until: &str) -> anyhow::Result<String> {
+    let n = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    let records: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let q = &r.quota;
+            vec![
+                since.to_owned(),
+                until.to_owned(),
+                r.name.clone(),
+                r.namespace.clone(),
+                r.state.to_string(),
+                r.tier.clone().unwrap_or_default(),
+                r.pods.to_string(),
+                r.restarts.to_string(),
+                n(q.cpu.used_millicores),
+                n(q.cpu.limit_millicores),
+                f(q.cpu.percent),
+                n(q.memory.used_bytes),
+                n(q.memory.limit_bytes),
+                f(q.memory.percent),
+                n(q.database.used_bytes),
+                n(q.database.limit_bytes),
+                f(q.database.percent),
+                n(q.whatsapp_auth.used_bytes),
+                n(q.whatsapp_auth.limit_bytes),
+                f(q.whatsapp_auth.percent),
+                n(r.messages),
+                f(q.messages.per_day_average),
+                n(q.messages.limit_per_day),
+                f(q.messages.percent),
+                n(r.bot_runs),
+                r.warnings.join(" "),
+                r.note.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    csv_text(&CSV_COLUMNS, &records)
 }
 
 #[cfg(test)]
@@ -487,5 +763,167 @@ mod tests {
     fn totals_sum_known_values() {
         assert_eq!(sum_known([None, None].into_iter()), None);
         assert_eq!(sum_known([Some(2), None, Some(3)].into_iter()), Some(5));
+    }
+
+    fn root() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    }
+
+    fn platform() -> Platform {
+        Platform::load(&root().join("platform.yaml").display().to_string()).unwrap()
+    }
+
+    fn row(messages: Option<u64>, config_limit: Option<u64>) -> TenantUsage {
+        let volume = |purpose: &str, requested, used| VolumeUsage {
+            name: purpose.to_owned(),
+            purpose: Some(purpose.to_owned()),
+            requested_bytes: requested,
+            used_bytes: used,
+        };
+        let mut row = TenantUsage {
+            name: "t".into(),
+            namespace: "tenant-t".into(),
+            tier: Some("small".into()),
+            pods: 1,
+            restarts: 0,
+            cpu_millicores: Some(250),
+            memory_bytes: Some(400 << 20),
+            volumes: vec![
+                volume(DATABASE_PURPOSE, 1 << 30, Some(3 << 28)),
+                volume(SESSION_PURPOSE, 256 << 20, None),
+            ],
+            messages,
+            bot_runs: Some(1),
+            quota: QuotaUsage::default(),
+            warnings: Vec::new(),
+            note: None,
+        };
+        row.quota.messages.limit_per_day = config_limit;
+        row.quota.messages.limit_source = config_limit.map(|_| "config_map");
+        row
+    }
+
+    /// Each use is compared with its own limit: the small tier's quota is
+    /// 1 CPU and 512Mi, its messages_per_day 5000.
+    #[test]
+    fn uses_against_the_tiers_limits() {
+        let platform = platform();
+        let q = quota(
+            &row(Some(3000 * 30), None),
+            platform.tiers.get("small"),
+            30.0,
+        );
+        assert_eq!(
+            (q.cpu.limit_millicores, q.cpu.percent),
+            (Some(1000), Some(25.0))
+        );
+        assert_eq!(
+            (q.memory.limit_bytes, q.memory.percent),
+            (Some(512 << 20), Some(78.1))
+        );
+        assert_eq!(q.database.percent, Some(75.0));
+        assert_eq!(
+            q.whatsapp_auth.percent, None,
+            "an unmounted volume is unknown"
+        );
+        assert_eq!(
+            (
+                q.messages.per_day_average,
+                q.messages.limit_per_day,
+                q.messages.percent
+            ),
+            (Some(3000.0), Some(5000), Some(60.0))
+        );
+        assert_eq!(q.messages.limit_source, Some("tier"));
+        let medium = quota(
+            &row(Some(3000 * 30), None),
+            platform.tiers.get("medium"),
+            30.0,
+        );
+        assert_eq!(medium.cpu.percent, Some(12.5));
+        assert_eq!(medium.messages.percent, Some(15.0));
+    }
+
+    /// The bot's own limit (its ConfigMap, with the tenant's override) wins
+    /// over the tier's, and still counts when the tier is unknown.
+    #[test]
+    fn the_config_maps_limit_wins_and_an_unknown_tier_is_unknown() {
+        let platform = platform();
+        let q = quota(&row(Some(90), Some(10)), platform.tiers.get("small"), 1.0);
+        assert_eq!(q.messages.percent, Some(900.0));
+        assert_eq!(q.messages.limit_source, Some("config_map"));
+        let unknown = quota(&row(Some(90), None), None, 1.0);
+        assert_eq!(unknown.cpu.percent, None);
+        assert_eq!(unknown.memory.percent, None);
+        assert_eq!(unknown.messages.percent, None);
+        assert_eq!(
+            unknown.database.percent,
+            Some(75.0),
+            "a volume's own size is known"
+        );
+        assert!(unknown.at_or_above(1).iter().all(|(l, _)| *l == "database"));
+        let unread = quota(&row(None, Some(10)), None, 1.0);
+        assert_eq!(
+            (unread.messages.per_day_average, unread.messages.percent),
+            (None, None)
+        );
+    }
+
+    /// Thresholds compare the shown (rounded) percentage and include it.
+    #[test]
+    fn thresholds_are_inclusive_of_the_shown_value() {
+        assert_eq!(percent(Some(7999.6), Some(10_000)), Some(80.0));
+        assert_eq!(percent(Some(7994.9), Some(10_000)), Some(79.9));
+        assert_eq!(percent(Some(1.0), Some(0)), None);
+        let mut q = QuotaUsage::default();
+        q.memory.percent = Some(80.0);
+        q.cpu.percent = Some(79.9);
+        assert_eq!(q.at_or_above(80), vec![("memory", 80.0)]);
+        assert_eq!(q.at_or_above(81), vec![]);
+    }
+
+    /// The key this module reads is the one the ConfigMap template writes,
+    /// with the tenant's override in it.
+    #[test]
+    fn the_config_map_carries_the_effective_daily_limit() {
+        use crate::render::{SecretValues, Templates};
+        use crate::tenant::{RateLimitOverrides, TenantName, TenantSpec, TenantValues};
+        let platform = platform();
+        let values = TenantValues {
+            mla_name: Some("MLA".into()),
+            constituency: Some("C".into()),
+            whatsapp_number: Some("+917000000001".into()),
+            domains: vec!["t.example.in".into()],
+            tier: Some("medium".into()),
+            rate_limits: RateLimitOverrides {
+                messages_per_day: Some(1234),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let spec = TenantSpec::resolve(
+            &TenantName::parse("t").unwrap(),
+            &values,
+            &platform.tier_names(),
+            &platform.default_tier,
+        )
+        .unwrap();
+        let manifests = Templates::load(&root().join("templates"))
+            .unwrap()
+            .render_tenant(&spec, &platform, &SecretValues::Redacted)
+            .unwrap();
+        let config_map = manifests
+            .iter()
+            .map(|m| &m.object)
+            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == CONFIG_MAP)
+            .expect("a ConfigMap named bot-config");
+        assert_eq!(config_map["data"][MESSAGES_PER_DAY_KEY], "1234");
+        assert!(
+            config_map["metadata"]["labels"].get(TENANT_LABEL).is_some(),
+            "read by the tenant label"
+        );
     }
 }
