@@ -786,6 +786,7 @@ mod tests {
         let mut row = TenantUsage {
             name: "t".into(),
             namespace: "tenant-t".into(),
+            state: State::Running,
             tier: Some("small".into()),
             pods: 1,
             restarts: 0,
