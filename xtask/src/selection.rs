@@ -203,18 +203,18 @@ impl Batch {
             if count == total {
                 whole
             } else {
-                format!("{count} of {whole} (the others are skipped)")
+                format!("{count} of {whole} ({} skipped)", total - count)
             }
         };
         match &self.chosen {
-            Chosen::All => of(format!("all {total} tenants")),
-            Chosen::Tier(tier) => of(format!("the {total} tenants of tier {tier}")),
+            Chosen::All => of(format!("all {}", tenants(total))),
+            Chosen::Tier(tier) => of(format!("the {} of tier {tier}", tenants(total))),
             Chosen::Named => {
                 let mut listed: Vec<&str> = names.iter().take(10).map(|t| t.as_str()).collect();
                 if count > listed.len() {
                     listed.push("…");
                 }
-                format!("{count} tenants: {}", listed.join(", "))
+                format!("{}: {}", tenants(count), listed.join(", "))
             }
         }
     }
@@ -229,6 +229,15 @@ impl Batch {
             .filter(is_bot)
             .filter_map(|d| Some((tenant_of(&d)?, d)))
             .collect())
+    }
+}
+
+/// `1 tenant`, `3 tenants`.
+fn tenants(n: usize) -> String {
+    if n == 1 {
+        "1 tenant".to_owned()
+    } else {
+        format!("{n} tenants")
     }
 }
 
@@ -365,7 +374,8 @@ impl Batch {
             .map(|(t, _)| t)
             .collect();
         let mut summary = format!(
-            "{total} tenants: {} done, {} skipped, {} failed",
+            "{}: {} done, {} skipped, {} failed",
+            tenants(total),
             done.len(),
             batch.skipped.len(),
             failed.len()
@@ -382,40 +392,44 @@ impl Batch {
             }
         };
         let command = format!("cargo xtask admin {}", batch.command);
-        if crate::interrupt::interrupted() {
-            let cut_short = cut_short.lock().expect("the lock");
+        let names =
+            |ts: &[&TenantName]| ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" ");
+        let cut_short = cut_short.lock().expect("the lock").clone();
+        if !not_started.is_empty() || !cut_short.is_empty() {
             let (running, failed_before): (Vec<&TenantName>, Vec<&TenantName>) =
                 failed.iter().partition(|t| cut_short.contains(t));
             let again: Vec<&TenantName> = failed.iter().chain(&not_started).copied().collect();
-            bail!(
+            let mut report = format!(
                 "interrupted (Ctrl-C or a termination signal): no further tenant was started.\n\
                  done: {}\n\
-                 stopped while running (its line above says what state it is left in): {}\n\
-                 failed before the interrupt: {}\n\
-                 not started: {}\n\
-                 To finish, run `{command} {}` with the same options.",
+                 stopped while running (its line above says what state it is left in): {}\n",
                 join(&done),
-                join(&running),
-                join(&failed_before),
+                join(&running)
+            );
+            if !failed_before.is_empty() {
+                report += &format!("failed before the interrupt: {}\n", join(&failed_before));
+            }
+            report += &format!(
+                "not started: {}\nTo finish, run `{command} {}` with the same options.",
                 join(&not_started),
-                again
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                names(&again)
             );
+            bail!(report);
         }
-        if let Some(first) = failed.first() {
-            bail!(
-                "{} of {total} tenants failed (why is under each); the others were done or skipped. \
-                 Retry them with `{command} {}` with the same options, or one alone with `{command} {first}`",
+        match failed.as_slice() {
+            [] => {}
+            [one] => bail!(
+                "1 of {} failed (why is under it); the others were done or skipped. \
+                 Retry it with `{command} {one}` with the same options.",
+                tenants(total)
+            ),
+            [first, ..] => bail!(
+                "{} of {} failed (why is under each); the others were done or skipped. \
+                 Retry them with `{command} {}` with the same options, or one alone with `{command} {first}`.",
                 failed.len(),
-                failed
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+                tenants(total),
+                names(&failed)
+            ),
         }
         Ok(())
     }
