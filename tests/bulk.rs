@@ -485,6 +485,35 @@ fn backup_all_keep_2_leaves_exactly_two_verified_archives_per_tenant() {
         archives(dir.path(), "mylapore-2026"),
         ["mylapore-20261124T090000Z.tar.gz"]
     );
+
+    // One tenant alone prunes the same way, and says what it deleted.
+    let out = exits(
+        backup("2026-11-24T10:00:00Z", &["kalyan", "--keep", "1"]),
+        0,
+    );
+    let text = stdout(&out);
+    let newest = dir.path().join("kalyan-20261124T100000Z.tar.gz");
+    assert!(
+        text.starts_with(&format!(
+            "Backed up tenant kalyan to {} (",
+            newest.display()
+        )),
+        "{text}"
+    );
+    for old in ["070000Z", "080000Z"] {
+        let line = format!(
+            "Deleted the older backup {} (--keep 1).\n",
+            dir.path()
+                .join(format!("kalyan-20261124T{old}.tar.gz"))
+                .display()
+        );
+        assert!(text.contains(&line), "{text}");
+    }
+    assert_eq!(
+        archives(dir.path(), "kalyan-2026"),
+        ["kalyan-20261124T100000Z.tar.gz"]
+    );
+    assert_eq!(archives(dir.path(), "kalyan-east-").len(), east.len());
 }
 
 #[test]
