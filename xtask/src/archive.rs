@@ -115,6 +115,38 @@ pub fn created_from_name(name: &str, tenant: &str) -> Option<String> {
     ))
 }
 
+/// After `newest`, a backup of `tenant` just written and verified in
+/// `dir`, deletes that tenant's other archives there beyond the newest
+/// `keep - 1`, so that `keep` remain, `newest` always among them (even if
+/// another's name sorts after it, from a clock that ran ahead). Only
+/// regular files named as [`file_name`] names this tenant's backups are
+/// touched; another tenant's (`kalyan-east` for `kalyan`), temporary work
+/// directories and anything else are left alone. Returns what it deleted,
+/// oldest first.
+pub fn prune(dir: &Path, tenant: &str, newest: &Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
+    anyhow::ensure!(
+        keep >= 1,
+        "keeping {keep} archives would delete the new one"
+    );
+    // Oldest first: names of one tenant sort by time. Not following
+    // links: a link named like a backup is not one we wrote.
+    let others: Vec<PathBuf> = archives_of(dir, tenant)
+        .into_iter()
+        .filter(|p| p.file_name() != newest.file_name())
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+        .collect();
+    let surplus = others.len().saturating_sub(keep - 1);
+    let old: Vec<PathBuf> = others.into_iter().take(surplus).collect();
+    for path in &old {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot delete the older backup {}", path.display()))?;
+    }
+    if !old.is_empty() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(old)
+}
+
 /// Size and SHA-256 of everything `reader` yields, copying it to `out`.
 pub fn hash_copy(mut reader: impl Read, mut out: impl Write) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
@@ -443,5 +475,43 @@ mod tests {
         ] {
             assert!(!is_file_of(other, "kalyan"), "{other}");
         }
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_and_touches_only_this_tenants_archives() {
+        let dir = tempfile::tempdir().unwrap();
+        let touch = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            path
+        };
+        let at = |h: u32| format!("2026-11-24T{h:02}:00:00Z");
+        let old: Vec<PathBuf> = (1..=3)
+            .map(|h| touch(&file_name("kalyan", &at(h))))
+            .collect();
+        let new = touch(&file_name("kalyan", &at(5)));
+        // Another tenant's, whose name starts with this one's, and strays.
+        let east = touch(&file_name("kalyan-east", &at(1)));
+        let stray = touch("kalyan-latest.tar.gz");
+        std::fs::create_dir(dir.path().join(file_name("kalyan", &at(0)))).unwrap();
+        std::fs::create_dir(dir.path().join(".kalyan-backup-x")).unwrap();
+
+        let pruned = prune(dir.path(), "kalyan", &new, 2).unwrap();
+        assert_eq!(pruned, old[..2].to_vec(), "the two oldest go, oldest first");
+        for kept in [&old[2], &new, &east, &stray] {
+            assert!(kept.exists(), "{} was deleted", kept.display());
+        }
+        assert!(dir.path().join(file_name("kalyan", &at(0))).is_dir());
+        assert!(prune(dir.path(), "kalyan", &new, 2).unwrap().is_empty());
+
+        // A name from a clock that ran ahead sorts after the new archive:
+        // the new one stays all the same.
+        let ahead = touch(&file_name("kalyan", &at(9)));
+        assert_eq!(
+            prune(dir.path(), "kalyan", &new, 1).unwrap(),
+            vec![old[2].clone(), ahead]
+        );
+        assert!(new.exists() && east.exists());
+        assert!(prune(dir.path(), "kalyan", &new, 0).is_err());
     }
 }

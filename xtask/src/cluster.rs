@@ -165,16 +165,50 @@ impl Cluster {
         run: impl Fn(&Kubectl, &TenantName, I) -> anyhow::Result<T> + Sync,
         done: impl Fn(&TenantName, &anyhow::Result<T>) + Sync,
     ) -> anyhow::Result<Vec<(TenantName, anyhow::Result<T>)>> {
-        if let Err(refused) = self.confirm_all(action, yes, items.len()) {
+        let what = format!("all {} tenants", items.len());
+        let results = self.change_many(action, &what, yes, items, jobs, run, done)?;
+        Ok(results
+            .into_iter()
+            .map(|(tenant, result)| {
+                let result = result.unwrap_or_else(|| {
+                    Err(anyhow::anyhow!(
+                        "not started: interrupted (Ctrl-C or a termination signal)"
+                    ))
+                });
+                (tenant, result)
+            })
+            .collect())
+    }
+
+    /// [`Cluster::change_each`] for any selection of tenants: `what` names
+    /// them for the confirmation (`all 12 tenants`, `the 3 tenants of tier
+    /// small`, `2 tenants: kalyan, mylapore`). After an interrupt (see
+    /// `interrupt.rs`) no further tenant is started: those are None, and
+    /// not recorded, as nothing was done to them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn change_many<I: Send, T: Send>(
+        &self,
+        action: &str,
+        what: &str,
+        yes: bool,
+        items: Vec<(TenantName, I)>,
+        jobs: usize,
+        run: impl Fn(&Kubectl, &TenantName, I) -> anyhow::Result<T> + Sync,
+        done: impl Fn(&TenantName, &anyhow::Result<T>) + Sync,
+    ) -> anyhow::Result<Vec<(TenantName, Option<anyhow::Result<T>>)>> {
+        if let Err(refused) = self.confirm_all(action, what, yes) {
             for (tenant, _) in &items {
                 let _ = self.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{refused:#}")));
             }
             return Err(refused);
         }
         Ok(crate::pool::run(items, jobs, |(tenant, item)| {
+            if crate::interrupt::interrupted() {
+                return (tenant, None);
+            }
             let result = self.record(tenant.as_str(), run(&self.kubectl, &tenant, item));
             done(&tenant, &result);
-            (tenant, result)
+            (tenant, Some(result))
         }))
     }
 
@@ -224,18 +258,20 @@ impl Cluster {
         )
     }
 
-    fn confirm_all(&self, action: &str, yes: bool, count: usize) -> anyhow::Result<()> {
+    /// The confirmation of a batch: once, `all` typed, whatever the
+    /// selection; the prompt and the refusal say which tenants.
+    fn confirm_all(&self, action: &str, what: &str, yes: bool) -> anyhow::Result<()> {
         let Some(env) = self.target.environment.as_ref().filter(|e| e.confirm) else {
             return Ok(());
         };
         typed(
             "all",
             &format!(
-                "Environment {} (context {}): {action} of all {count} tenants.",
+                "Environment {} (context {}): {action} of {what}.",
                 env.name, env.context
             ),
             &format!(
-                "environment {} needs confirmation for {action} of all tenants",
+                "environment {} needs confirmation for {action} of {what}",
                 env.name
             ),
             yes,

@@ -104,36 +104,78 @@ pub enum AdminCommand {
     Offboard(Offboard),
 }
 
-/// Take a tenant offline, keeping all its data.
+/// Which tenants a bulk command acts on: one or more names, `--all`, or
+/// `--tier T`; exactly one of the three. Read by `selection.rs`.
+#[derive(Debug, Args)]
+#[group(id = "selection", required = true, multiple = false)]
+pub struct Selection {
+    /// Tenants to act on; with more than one, one line each and a summary
+    #[arg(value_name = "TENANT", value_parser = TenantName::parse)]
+    pub tenants: Vec<TenantName>,
+    /// Every tenant on the cluster
+    #[arg(long)]
+    pub all: bool,
+    /// Every tenant of this size tier (a tier in platform.yaml)
+    #[arg(long, value_name = "TIER")]
+    pub tier: Option<String>,
+}
+
+/// How many tenants of a batch to work on at once.
+#[derive(Debug, Args)]
+pub struct Jobs {
+    /// With several tenants: how many to work on at once
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
+}
+
+/// Take tenants offline, keeping all their data.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Take a tenant offline and keep everything: the bot is scaled to 0 and its Ingress removed \
 (its definition is kept on the namespace), so the website and the bot stop answering; the volumes, the \
 credentials and the WhatsApp session stay. `admin list` shows the tenant as suspended, and `admin resume` \
-brings back exactly the previous state.",
-    after_help = "Example:\n  cargo xtask admin suspend demo"
+brings back exactly the previous state.\n\n\
+With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
+tenant already suspended, offboarded or being deleted is skipped and says why; the others go on past a \
+failure, and the exit status is 1 if any failed.",
+    after_help = "Examples:\n  cargo xtask admin suspend demo\n  cargo xtask admin suspend kalyan mylapore\n  cargo xtask admin suspend --tier small --env prod"
 )]
 pub struct Suspend {
-    #[arg(value_parser = TenantName::parse)]
-    pub tenant: TenantName,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub jobs: Jobs,
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
-/// Bring a suspended tenant back exactly as it was.
+/// Bring suspended tenants back exactly as they were.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  cargo xtask admin resume demo")]
+#[command(
+    long_about = "Bring a suspended tenant back exactly as it was before `admin suspend`: the bot's replica \
+count and its Ingress, then wait for the bot.\n\n\
+With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
+tenant that is not suspended is skipped and says why; the others go on past a failure, and the exit \
+status is 1 if any failed.",
+    after_help = "Examples:\n  cargo xtask admin resume demo\n  cargo xtask admin resume --all --env prod"
+)]
 pub struct Resume {
-    #[arg(value_parser = TenantName::parse)]
-    pub tenant: TenantName,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub jobs: Jobs,
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    #[command(flatten)]
+    pub platform: PlatformArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -400,17 +442,27 @@ pub struct Usage {
     pub cluster: ClusterArgs,
 }
 
-/// Restart a tenant's bot and wait until it is back.
+/// Restart tenants' bots and wait until they are back.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  cargo xtask admin restart pune-central")]
+#[command(
+    long_about = "Restart a tenant's bot with a rolling restart and wait until it is ready again.\n\n\
+With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
+tenant that is suspended, offboarded, being deleted or stopped (scaled to 0) is skipped and says why; the \
+others go on past a failure, and the exit status is 1 if any failed.",
+    after_help = "Examples:\n  cargo xtask admin restart pune-central\n  cargo xtask admin restart pune-central kalyan\n  cargo xtask admin restart --all --jobs 4 --env prod\n  cargo xtask admin restart --tier large"
+)]
 pub struct Restart {
-    #[arg(value_parser = TenantName::parse)]
-    pub tenant: TenantName,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub jobs: Jobs,
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    #[command(flatten)]
+    pub platform: PlatformArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -439,7 +491,7 @@ pub struct Logs {
     pub cluster: ClusterArgs,
 }
 
-/// Back up a tenant's database and WhatsApp session into one verified archive.
+/// Back up tenants' databases and WhatsApp sessions into verified archives.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Back up both volumes of a tenant into one archive, <tenant>-<UTC time>.tar.gz. The SQLite \
@@ -447,15 +499,25 @@ database is copied with SQLite's online backup inside the pod (never by copying 
 with PRAGMA integrity_check; the WhatsApp session is copied as files. manifest.json records the tenant, \
 tool version, time, the database's user_version and the size and SHA-256 of every file. The archive is \
 written under a temporary name, verified, and only then renamed, with owner-only permissions: an \
-interrupted backup leaves nothing that looks like a backup.",
-    after_help = "Examples:\n  cargo xtask admin backup pune-central\n  cargo xtask admin backup pune-central --out /srv/backups"
+interrupted backup leaves nothing that looks like a backup.\n\n\
+With several names, --all or --tier: one archive per tenant in --out, one line per tenant, --jobs at a \
+time; an offboarded tenant, or one being deleted, is skipped and says why; the others go on past a \
+failure, and the exit status is 1 if any failed. --keep N then deletes each tenant's older archives in \
+--out beyond the newest N, only after its new archive is written and verified; a failed backup prunes \
+nothing.",
+    after_help = "Examples:\n  cargo xtask admin backup pune-central\n  cargo xtask admin backup pune-central --out /srv/backups\n  # Nightly, from cron: every tenant, keeping each one's 7 newest archives:\n  cargo xtask admin backup --all --keep 7 --out /srv/backups --env prod"
 )]
 pub struct Backup {
-    #[arg(value_parser = TenantName::parse)]
-    pub tenant: TenantName,
-    /// Directory for the archive [default: backups/ in the repository]
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub jobs: Jobs,
+    /// Directory for the archives [default: backups/ in the repository]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// After each verified new archive, delete that tenant's older archives in the directory beyond the newest N
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
     #[command(flatten)]
     pub long: LongWork,
     #[command(flatten)]

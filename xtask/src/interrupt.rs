@@ -10,6 +10,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// A kubectl call was ended by the operator's signal, which can be seen
+/// before our handler's thread has run: a batch must not start another
+/// tenant in between. Apart from INTERRUPTED, which counts signals.
+static SEEN_IN_KUBECTL: AtomicBool = AtomicBool::new(false);
 
 pub fn install() {
     // Fails only if a handler is already set, which is then ours.
@@ -25,7 +29,12 @@ pub fn install() {
 }
 
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED.load(Ordering::SeqCst) || SEEN_IN_KUBECTL.load(Ordering::SeqCst)
+}
+
+/// Records that a kubectl call died of SIGINT, SIGTERM or SIGHUP.
+pub fn seen_in_kubectl() {
+    SEEN_IN_KUBECTL.store(true, Ordering::SeqCst);
 }
 
 /// An error if Ctrl-C was pressed; call between steps.

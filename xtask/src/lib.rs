@@ -7,7 +7,8 @@
 //! - commands: `provision`, `admin/<command>`, `docs/<command>`, one module
 //!   each, never using one another;
 //! - shared views: `live` (tenants on the cluster), `plan` (what an apply
-//!   would do), `archive` (the backup format), `workbench`;
+//!   would do), `archive` (the backup format), `workbench`, `selection`
+//!   (the tenants a bulk command acts on, and its report);
 //! - `cluster`: environment, confirmation and audit around kubectl;
 //! - `kubectl`: the only door to the cluster;
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
@@ -41,6 +42,7 @@ pub mod provision;
 pub mod pss;
 pub mod render;
 pub mod repo;
+pub mod selection;
 pub mod state;
 pub mod tenant;
 pub mod workbench;

@@ -1,8 +1,9 @@
-//! `admin backup`: one verified archive of a tenant's two volumes. The
-//! format itself is `archive.rs`.
+//! `admin backup`: one verified archive of a tenant's two volumes, and
+//! with `--keep` the pruning of its older ones; for several tenants, a
+//! batch (`selection.rs`). The format itself is `archive.rs`.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -16,26 +17,145 @@ use crate::live::{BotDeployment, pod_ready};
 use crate::object::str_at;
 use crate::outcome::{Left, LeftUnchanged};
 use crate::platform::Platform;
+use crate::selection::{Guard, Progress, Work};
+use crate::state::Lifecycle;
+use crate::tenant::TenantName;
 use crate::workbench::Workbench;
 
 /// The online backup's temporary file on the data volume.
 const POD_BACKUP_FILE: &str = ".xtask-backup.sqlite3";
 
+/// An archive written and verified.
+struct Written {
+    tenant: TenantName,
+    path: PathBuf,
+    bytes: u64,
+    files: usize,
+    /// None when the tenant had no database yet.
+    user_version: Option<i64>,
+}
+
+impl Written {
+    /// `backups/x.tar.gz (1234 bytes, 3 files, database user_version 3)`.
+    fn describe(&self) -> String {
+        format!(
+            "{} ({} bytes, {} files{})",
+            self.path.display(),
+            self.bytes,
+            self.files,
+            self.user_version
+                .map(|v| format!(", database user_version {v}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 impl flags::Backup {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
-        self.backup(root).left_unchanged(Left::NoBackupWritten)
+        let out_dir = self.out.clone().unwrap_or_else(|| root.join("backups"));
+        if let Some(tenant) = self.selection.single() {
+            let written = (|| {
+                let platform = self.platform.load(root)?;
+                let cluster = Cluster::connect(&self.cluster, root)?;
+                let kubectl = cluster.kubectl();
+                let bot = BotDeployment::find(kubectl, tenant)?;
+                self.backup(kubectl, &platform, &out_dir, &bot, Progress(true))
+            })()
+            .left_unchanged(Left::NoBackupWritten)?;
+            println!(
+                "Backed up tenant {tenant} to {}; verified.",
+                written.describe()
+            );
+            for old in self.prune(&out_dir, &written)? {
+                println!(
+                    "Deleted the older backup {} (--keep {}).",
+                    old.display(),
+                    self.keep.unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        let (platform, cluster, batch) = (|| {
+            let platform = self.platform.load(root)?;
+            let (cluster, batch) = self
+                .selection
+                .connect(&self.cluster, root, || Ok(platform.clone()))?;
+            Ok((platform, cluster, batch))
+        })()
+        .left_unchanged(Left::NoBackupWritten)?;
+        let mut work = Work {
+            command: "backup",
+            doing: "Backing up",
+            todo: Vec::new(),
+            skipped: Vec::new(),
+            jobs: self.jobs.jobs,
+        };
+        for selected in &batch.tenants {
+            match Lifecycle::of(&selected.namespace) {
+                Lifecycle::Offboarded { .. } | Lifecycle::Terminating { .. } => {
+                    work.skipped.push((
+                        selected.tenant.clone(),
+                        format!(
+                            "{}: it has no bot to back up through",
+                            selected.state(None).describe()
+                        ),
+                    ))
+                }
+                // A suspended tenant's bot is stopped: the workbench reads its volumes.
+                _ => work
+                    .todo
+                    .push((selected.tenant.clone(), &selected.namespace)),
+            }
+        }
+        batch.run(&cluster, Guard::Read, work, |kubectl, tenant, namespace| {
+            let written = BotDeployment::in_namespace(kubectl, tenant, namespace)
+                .and_then(|bot| self.backup(kubectl, &platform, &out_dir, &bot, Progress(false)))
+                .left_unchanged(Left::NoBackupWritten)?;
+            let pruned = self.prune(&out_dir, &written)?;
+            let mut line = format!("{}; verified", written.describe());
+            if written.user_version.is_none() {
+                line += "; the tenant has no database yet";
+            }
+            if !pruned.is_empty() {
+                let names: Vec<String> = pruned
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect();
+                line += &format!("; deleted {} older: {}", names.len(), names.join(", "));
+            }
+            Ok(line)
+        })
     }
 
-    fn backup(&self, root: &Path) -> anyhow::Result<()> {
-        let platform = self.platform.load(root)?;
-        let cluster = Cluster::connect(&self.cluster, root)?;
-        let kubectl = cluster.kubectl();
+    /// With `--keep N`, after `written` is verified: the tenant's archives
+    /// in `dir` beyond the newest N are deleted (see `archive::prune`).
+    fn prune(&self, dir: &Path, written: &Written) -> anyhow::Result<Vec<PathBuf>> {
+        let Some(keep) = self.keep else {
+            return Ok(Vec::new());
+        };
+        crate::archive::prune(dir, written.tenant.as_str(), &written.path, keep as usize).with_context(|| {
+            format!(
+                "the backup {} was written and verified, but deleting the older ones (--keep {keep}) failed",
+                written.path.display()
+            )
+        })
+    }
+
+    /// One archive of `bot`'s tenant in `out_dir`, written and verified.
+    fn backup(
+        &self,
+        kubectl: &Kubectl,
+        platform: &Platform,
+        out_dir: &Path,
+        bot: &BotDeployment,
+        progress: Progress,
+    ) -> anyhow::Result<Written> {
+        let tenant = &bot.tenant;
         let created = now()?;
-        let bot = BotDeployment::find(kubectl, &self.tenant)?;
-        let out_dir = self.out.clone().unwrap_or_else(|| root.join("backups"));
-        create_private_dir(&out_dir)?;
+        create_private_dir(out_dir)?;
         let final_path = out_dir.join(crate::archive::file_name(
-            self.tenant.as_str(),
+            tenant.as_str(),
             &rfc3339(created),
         ));
         if final_path.exists() {
@@ -58,7 +178,7 @@ impl flags::Backup {
                 false,
             ),
             (None, 0) => (
-                Workbench::start(kubectl, &bot, &platform.admin.pod_timeout)?,
+                Workbench::start(kubectl, bot, &platform.admin.pod_timeout)?,
                 true,
             ),
             (None, _) => bail!(
@@ -66,7 +186,7 @@ impl flags::Backup {
                  so a workbench pod may not mount its volumes beside it. Look at `cargo xtask admin list`; \
                  to back up anyway, stop it first with `kubectl --namespace {ns} scale deployment/{d} --replicas=0`, \
                  then run this again.",
-                t = self.tenant,
+                t = tenant,
                 ns = bot.namespace,
                 d = bot.name
             ),
@@ -74,21 +194,22 @@ impl flags::Backup {
         // Work in a hidden directory beside the final archive, so that the
         // last step is a rename on one filesystem; it is removed on any error.
         let work = tempfile::Builder::new()
-            .prefix(&format!(".{}-backup-", self.tenant))
-            .tempdir_in(&out_dir)?;
+            .prefix(&format!(".{tenant}-backup-"))
+            .tempdir_in(out_dir)?;
         let result = self.collect(
             kubectl,
-            &platform,
+            platform,
             &pod,
-            &bot,
+            bot,
             created,
             work.path(),
             &final_path,
+            progress,
         );
         if workbench
             && let Err(e) = Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout)
         {
-            eprintln!("warning: could not delete the workbench pod: {e:#}");
+            eprintln!("warning: could not delete the workbench pod of {tenant}: {e:#}");
         }
         result
     }
@@ -103,7 +224,9 @@ impl flags::Backup {
         created: std::time::SystemTime,
         work: &Path,
         final_path: &Path,
-    ) -> anyhow::Result<()> {
+        progress: Progress,
+    ) -> anyhow::Result<Written> {
+        let tenant = &bot.tenant;
         let db_path = platform.bot.database_path();
         let pod_copy = format!(
             "{}/{POD_BACKUP_FILE}",
@@ -111,10 +234,9 @@ impl flags::Backup {
         );
         let sqlite = platform.admin.sqlite3.as_str();
 
-        eprintln!(
-            "Backing up the database of {} with SQLite's online backup ...",
-            self.tenant
-        );
+        progress.say(format_args!(
+            "Backing up the database of {tenant} with SQLite's online backup ..."
+        ));
         let backup_cmd = format!(".backup {pod_copy}");
         let has_db = match kubectl
             .exec(
@@ -130,7 +252,9 @@ impl flags::Backup {
                 if e.downcast_ref::<KubectlFailure>()
                     .is_some_and(|f| f.stderr.contains("unable to open database")) =>
             {
-                eprintln!("  the tenant has no database yet; the archive will hold none");
+                progress.say(format_args!(
+                    "  the tenant has no database yet; the archive will hold none"
+                ));
                 false
             }
             Err(e) => {
@@ -153,11 +277,11 @@ impl flags::Backup {
                 .run();
             copied.context("copying the database backup out of the pod failed")?;
             if let Err(e) = removed {
-                eprintln!("warning: could not remove {pod_copy} in the pod: {e:#}");
+                eprintln!("warning: could not remove {pod_copy} in the pod of {tenant}: {e:#}");
             }
         }
         crate::interrupt::check()?;
-        eprintln!("Copying the WhatsApp session files ...");
+        progress.say(format_args!("Copying the WhatsApp session files ..."));
         let auth_tar = work.join("whatsapp-auth.tar");
         let auth_dir = platform.bot.whatsapp_auth_dir.as_str();
         kubectl
@@ -176,7 +300,7 @@ impl flags::Backup {
         let partial = work.join("archive.tar.gz");
         let manifest = write_archive(
             &partial,
-            self.tenant.as_str(),
+            tenant.as_str(),
             &bot.namespace,
             created,
             has_db.then_some((
@@ -193,16 +317,12 @@ impl flags::Backup {
         if let Some(dir) = final_path.parent() {
             File::open(dir)?.sync_all()?;
         }
-        println!(
-            "Backed up tenant {} to {} ({} bytes, {} files{}); verified.",
-            self.tenant,
-            final_path.display(),
-            verified.archive_bytes,
-            manifest.files.len(),
-            user_version
-                .map(|v| format!(", database user_version {v}"))
-                .unwrap_or_default()
-        );
-        Ok(())
+        Ok(Written {
+            tenant: tenant.clone(),
+            path: final_path.to_owned(),
+            bytes: verified.archive_bytes,
+            files: manifest.files.len(),
+            user_version,
+        })
     }
 }

@@ -168,7 +168,10 @@ impl<'a> Call<'a> {
         // kubectl killed by the operator's signal is an interruption even
         // before our own handler thread has recorded it.
         let by_signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
-        if crate::interrupt::interrupted() || matches!(by_signal, Some(SIGHUP | SIGINT | SIGTERM)) {
+        if matches!(by_signal, Some(SIGHUP | SIGINT | SIGTERM)) {
+            crate::interrupt::seen_in_kubectl();
+        }
+        if crate::interrupt::interrupted() {
             bail!("interrupted (Ctrl-C or a termination signal) while `kubectl {verb}` ran");
         }
         let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
