@@ -348,11 +348,14 @@ pub struct PlatformArg {
 /// List every tenant on the cluster with its status.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "List every tenant on the cluster (namespaces labelled as tenants) with the bot's status: \
-running, stopped (scaled to 0), pending (with the reason, e.g. unschedulable), or error (crash looping, \
-image pull failure, container cannot start, failed rollout); a tenant is suspended (since when), or \
-terminating while its namespace is being deleted. Three kubectl calls, however many tenants there are.",
-    after_help = "Examples:\n  cargo xtask admin list\n  cargo xtask admin list -o json | jq '.tenants[] | select(.status != \"running\")'"
+    long_about = "List every tenant on the cluster (namespaces labelled as tenants) with its state, tier, \
+readiness, restarts, age and domains. The states, defined once for every command: pending (applied, the bot \
+not ready yet, with the reason, e.g. unschedulable), running, stopped (scaled to 0 by hand), error (crash \
+looping, image pull failure, container cannot start, failed rollout, no bot Deployment), suspended (by \
+`admin suspend`: since when and by whom), offboarded (by `admin offboard`, its volumes kept: since when, by \
+whom, the backup it checked) and terminating (its namespace being deleted). Three kubectl calls, however \
+many tenants there are.",
+    after_help = "Examples:\n  cargo xtask admin list\n  cargo xtask admin list -o json | jq '.tenants[] | select(.state != \"running\")'"
 )]
 pub struct List {
     #[command(flatten)]

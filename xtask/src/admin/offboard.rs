@@ -272,7 +272,16 @@ impl flags::Offboard {
         }
         match moved {
             Some(to) => println!("  config moved to {} (commit the move)", to.display()),
-            None => println!("  no config at {} to move", config.display()),
+            None => {
+                let kept = tenants_dir
+                    .join("offboarded")
+                    .join(format!("{}.yaml", self.tenant));
+                if kept.exists() {
+                    println!("  config already in {}", kept.display());
+                } else {
+                    println!("  no config at {} to move", config.display());
+                }
+            }
         }
         if left.is_empty() {
             println!("  nothing of the tenant is left on the cluster");

@@ -441,7 +441,13 @@ fn read_databases(
                     name: container.to_owned(),
                 },
             )),
-            None => row.add_note("bot not running; database not read"),
+            None => {
+                let why = match row.state {
+                    State::Running | State::Pending | State::Error => "bot not running",
+                    state => state.as_str(),
+                };
+                row.add_note(format!("{why}; database not read"));
+            }
         }
     }
     if queue.is_empty() {
