@@ -662,23 +662,9 @@ fn ctrl_c_during_a_backup_leaves_no_archive() {
         .process_group(0)
         .spawn()
         .unwrap();
-    // Wait until the hanging exec has started, then press Ctrl-C (SIGINT to the group).
+    // Once the hanging exec (30 s) has started: Ctrl-C.
     let started = std::time::Instant::now();
-    while !cluster.calls().iter().any(|c| c[0] == "exec") {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the backup never reached exec"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let group = format!("-{}", child.id());
-    let status = std::process::Command::new("kill")
-        .args(["-s", "INT", "--", &group])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = common::ctrl_c_after_execs(&cluster, child, 1);
     assert!(!out.status.success());
     assert!(
         started.elapsed().as_secs() < 20,

@@ -529,23 +529,9 @@ fn ctrl_c_stops_a_batch_and_says_which_tenants_were_done_running_and_not_started
         .process_group(0)
         .spawn()
         .unwrap();
+    // alpha's three execs done, bravo's first hanging (30 s): Ctrl-C.
     let started = std::time::Instant::now();
-    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
-    while execs(&cluster) < 3 {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the batch never reached bravo"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let group = format!("-{}", child.id());
-    let status = std::process::Command::new("kill")
-        .args(["-s", "INT", "--", &group])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = common::ctrl_c_after_execs(&cluster, child, 3);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         started.elapsed().as_secs() < 20,

@@ -26,6 +26,19 @@ fn provision_all(cluster: &Cluster) -> assert_cmd::Command {
     cmd
 }
 
+/// A values file for another tenant with kalyan's domains and number.
+fn kalyans_values_for(cluster: &Cluster, tenant: &str) -> std::path::PathBuf {
+    let values = cluster.state.path().join(format!("{tenant}.yaml"));
+    std::fs::write(
+        &values,
+        std::fs::read_to_string(fixture("kalyan.yaml"))
+            .unwrap()
+            .replace("tenant: kalyan", &format!("tenant: {tenant}")),
+    )
+    .unwrap();
+    values
+}
+
 #[test]
 fn a_suspended_tenant_is_down_on_purpose_for_every_command() {
     let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
@@ -158,14 +171,7 @@ fn an_offboarded_tenant_is_listed_skipped_and_releases_its_claims() {
     );
 
     // Its domains and number may go to a new tenant now.
-    let values = cluster.tenants.path().join("new-kalyan.yaml");
-    std::fs::write(
-        &values,
-        std::fs::read_to_string(fixture("kalyan.yaml"))
-            .unwrap()
-            .replace("tenant: kalyan", "tenant: kalyan-2"),
-    )
-    .unwrap();
+    let values = kalyans_values_for(&cluster, "kalyan-2");
     let claimed = exits(cluster.provision("kalyan-2", &values, &[]), 0);
     assert!(
         stdout(&claimed).contains("Tenant kalyan-2 provisioned"),
@@ -184,14 +190,7 @@ fn a_reserved_offboarding_keeps_the_claims() {
         ),
         0,
     );
-    let values = cluster.state.path().join("kalyan-2.yaml");
-    std::fs::write(
-        &values,
-        std::fs::read_to_string(fixture("kalyan.yaml"))
-            .unwrap()
-            .replace("tenant: kalyan", "tenant: kalyan-2"),
-    )
-    .unwrap();
+    let values = kalyans_values_for(&cluster, "kalyan-2");
     let refused = exits(cluster.provision("kalyan-2", &values, &[]), 1);
     assert!(
         stderr(&refused).contains("is already used by tenant kalyan"),

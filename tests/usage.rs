@@ -20,40 +20,12 @@ fn platform() -> Platform {
 /// Puts tenants into the fake cluster as provision renders them, each with
 /// its tier and an optional messages_per_day override.
 fn seed(cluster: &Cluster, tenants: &[(&str, &str, Option<u32>)]) {
-    use xtask::render::{SecretValues, Templates};
-    use xtask::tenant::{RateLimitOverrides, TenantName, TenantSpec, TenantValues};
-    let platform = platform();
-    let templates = Templates::load(&repo_root().join("templates")).unwrap();
-    let mut objects = Vec::new();
-    for (i, (name, tier, per_day)) in tenants.iter().enumerate() {
-        let values = TenantValues {
-            mla_name: Some(format!("MLA {name}")),
-            constituency: Some(format!("Constituency {name}")),
-            whatsapp_number: Some(format!("+9170{i:08}")),
-            domains: vec![format!("{name}.example.in")],
-            tier: Some((*tier).to_owned()),
-            rate_limits: RateLimitOverrides {
-                messages_per_day: *per_day,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let spec = TenantSpec::resolve(
-            &TenantName::parse(name).unwrap(),
-            &values,
-            &platform.tier_names(),
-            &platform.default_tier,
-        )
-        .unwrap();
-        let manifests = templates
-            .render_tenant(&spec, &platform, &SecretValues::Redacted)
-            .unwrap();
-        objects.extend(manifests.into_iter().map(|m| m.object));
-    }
-    cluster
-        .open()
-        .apply_as(xtask::names::MANAGER, objects)
-        .unwrap();
+    let names: Vec<String> = tenants.iter().map(|t| t.0.to_owned()).collect();
+    common::seed_tenants_with(cluster, &names, |i, values| {
+        let (_, tier, per_day) = tenants[i];
+        values.tier = Some(tier.to_owned());
+        values.rate_limits.messages_per_day = per_day;
+    });
 }
 
 /// alpha: small tier with its own limit of 10 messages a day, 9 of them

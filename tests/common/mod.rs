@@ -169,6 +169,16 @@ pub fn stderr(output: &std::process::Output) -> String {
 /// straight into the fake cluster: what provision would apply, without a
 /// kubectl round trip per tenant (for tests and benchmarks with hundreds).
 pub fn seed_tenants(cluster: &Cluster, names: &[String]) {
+    seed_tenants_with(cluster, names, |_, _| {});
+}
+
+/// [`seed_tenants`], with `adjust` setting more of each tenant's values
+/// (its tier, rate limits) from its index and name.
+pub fn seed_tenants_with(
+    cluster: &Cluster,
+    names: &[String],
+    adjust: impl Fn(usize, &mut xtask::tenant::TenantValues),
+) {
     use xtask::platform::Platform;
     use xtask::render::{SecretValues, Templates};
     use xtask::tenant::{TenantName, TenantSpec, TenantValues};
@@ -177,18 +187,18 @@ pub fn seed_tenants(cluster: &Cluster, names: &[String]) {
     let templates = Templates::load(&root.join("templates")).unwrap();
     let mut objects = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let values = TenantValues {
+        let mut values = TenantValues {
             mla_name: Some(format!("MLA {name}")),
             constituency: Some(format!("Constituency {name}")),
             whatsapp_number: Some(format!("+9170{i:08}")),
             domains: vec![format!("{name}.example.in")],
             ..Default::default()
         };
-        let tiers = platform.tier_names();
+        adjust(i, &mut values);
         let spec = TenantSpec::resolve(
             &TenantName::parse(name).unwrap(),
             &values,
-            &tiers,
+            &platform.tier_names(),
             &platform.default_tier,
         )
         .unwrap();
@@ -202,6 +212,34 @@ pub fn seed_tenants(cluster: &Cluster, names: &[String]) {
         .open()
         .apply_as(xtask::names::MANAGER, objects)
         .unwrap();
+}
+
+/// Waits (up to 20 s) until `execs` of the fake's `kubectl exec` calls
+/// have started, then presses Ctrl-C: SIGINT to the child's process group,
+/// as a terminal sends it. Returns what the child printed and its status.
+pub fn ctrl_c_after_execs(
+    cluster: &Cluster,
+    child: std::process::Child,
+    execs: usize,
+) -> std::process::Output {
+    let started = std::time::Instant::now();
+    let count = || cluster.calls().iter().filter(|c| c[0] == "exec").count();
+    while count() < execs {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "only {} of {execs} exec calls came",
+            count()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-s", "INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
 }
 
 impl Cluster {
