@@ -198,7 +198,7 @@ fn offboard_refuses_without_a_fresh_backup_and_keeps_data_by_default() {
     for (kind, name) in [
         ("Ingress", "bot"),
         ("Deployment", "bot"),
-        ("Secret", "bot-credentials"),
+        ("ConfigMap", "bot-config"),
         ("NetworkPolicy", "default-deny-all"),
     ] {
         assert!(
@@ -209,6 +209,16 @@ fn offboard_refuses_without_a_fresh_backup_and_keeps_data_by_default() {
     assert!(
         cluster
             .get("PersistentVolumeClaim", Some("tenant-kalyan"), "bot-data")
+            .is_some()
+    );
+    // The key of the WhatsApp session on the kept volume stays with it.
+    assert!(
+        report.contains("secret/bot-credentials in tenant-kalyan (kept: the key of the WhatsApp session on its volume)"),
+        "{report}"
+    );
+    assert!(
+        cluster
+            .get("Secret", Some("tenant-kalyan"), "bot-credentials")
             .is_some()
     );
     assert!(

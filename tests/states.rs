@@ -181,6 +181,37 @@ fn an_offboarded_tenant_is_listed_skipped_and_releases_its_claims() {
 }
 
 #[test]
+fn an_offboarded_tenant_provisioned_again_is_active_with_its_data_and_keys() {
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    let secret = cluster.get("Secret", Some("tenant-kalyan"), "bot-credentials");
+    let claim = cluster.get("PersistentVolumeClaim", Some("tenant-kalyan"), "bot-data");
+    exits(
+        with_dir(&cluster, &["offboard", "kalyan", "--yes", "--no-backup"]),
+        0,
+    );
+    let back = cluster.tenants.path().join("offboarded/kalyan.yaml");
+    let out = exits(cluster.provision("kalyan", &back, &[]), 0);
+    assert!(
+        stderr(&out).contains("was offboarded (since"),
+        "{}",
+        stderr(&out)
+    );
+    let list = json(&exits(cluster.admin(&["list", "-o", "json"]), 0));
+    assert_eq!(list["tenants"][0]["state"], "running");
+    assert_eq!(list["tenants"][0]["since"], Value::Null);
+    // The same credentials (the key of its WhatsApp session) and volume.
+    let uid = |o: Option<Value>| o.unwrap()["metadata"]["uid"].clone();
+    assert_eq!(
+        uid(cluster.get("Secret", Some("tenant-kalyan"), "bot-credentials")),
+        uid(secret)
+    );
+    assert_eq!(
+        uid(cluster.get("PersistentVolumeClaim", Some("tenant-kalyan"), "bot-data")),
+        uid(claim)
+    );
+}
+
+#[test]
 fn a_reserved_offboarding_keeps_the_claims() {
     let cluster = Cluster::with_tenants(&["kalyan"]);
     exits(

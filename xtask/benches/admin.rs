@@ -1,4 +1,4 @@
-//! `admin list` and `admin usage` over 1,000 tenants in the fake cluster.
+//! `admin list`, `admin show` and `admin usage` over 1,000 tenants in the fake cluster.
 //! Run with `cargo bench -p xtask --bench admin`. The fake kubectl itself is
 //! part of what is timed (a cluster-wide read parses every namespace's file),
 //! so the per-call cost of the fake is measured and reported alongside.
@@ -66,6 +66,11 @@ fn main() {
     let list = timed(5, || run(&["list", "-o", "json"]));
     let list_calls = (cluster.calls().len() - before) / 5;
     println!("admin list, {tenants} tenants: {list:.2?} median of 5 ({list_calls} kubectl calls)");
+
+    let before = cluster.calls().len();
+    let show = timed(5, || run(&["show", "t0500", "-o", "json"]));
+    let show_calls = (cluster.calls().len() - before) / 5;
+    println!("admin show t0500, {tenants} tenants: {show:.2?} median of 5 ({show_calls} kubectl calls)");
 
     let before = cluster.calls().len();
     let usage = timed(1, || run(&["usage", "--jobs", "8", "-o", "json"]));

@@ -211,7 +211,8 @@ pub struct Rotate {
     long_about = "Remove a tenant: refuses without a fresh, verified backup of it (unless --no-backup), asks \
 for the tenant name typed, marks the tenant offboarded on its namespace (when, by whom, which backup), then \
 deletes in dependency order: the Ingress first so traffic stops, then the bot, then the rest. The volumes, \
-and the namespace that holds them, are deleted only with --delete-data. Until then the tenant is listed as \
+the bot's credentials (the key of the WhatsApp session on its volume) and the namespace that holds them are \
+deleted only with --delete-data. Until then the tenant is listed as \
 `offboarded`, drift and verify skip it, and its domains and WhatsApp number are released for other tenants \
 (--reserve keeps them claimed). `--delete-data` on a tenant already offboarded finishes the job; its backup \
 must then be no older than --max-backup-age before the offboarding. The API server deletes the namespace in \

@@ -14,7 +14,7 @@ use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
 use crate::kubectl::{Kubectl, Scope};
 use crate::live::{Tenants, terminating_since};
-use crate::names::{BOT, TENANT_LABEL};
+use crate::names::{BOT, CREDENTIALS_SECRET, TENANT_LABEL};
 use crate::object::{name, str_at};
 use crate::outcome::{Left, LeftUnchanged};
 use crate::repo::tenants_dir;
@@ -180,6 +180,11 @@ impl flags::Offboard {
         for kind in order {
             for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
                 let name = name(&o).to_owned();
+                // The credentials hold the key of the WhatsApp session on
+                // the kept volume: they go with the data, not before it.
+                if kind == "secret" && name == CREDENTIALS_SECRET && !self.delete_data {
+                    continue;
+                }
                 eprintln!("Deleting {kind}/{name} ...");
                 kubectl.delete(Some(&ns), kind, &name, Some(&self.delete_timeout))?;
                 deleted.push(format!("{kind}/{name}"));
@@ -214,6 +219,12 @@ impl flags::Offboard {
         // What is left of the tenant, whatever the options.
         let mut left = Vec::new();
         if !self.delete_data {
+            let secrets = kubectl.get_list("secrets", Scope::Namespace(&ns), Some(TENANT_LABEL))?;
+            if secrets.iter().any(|s| name(s) == CREDENTIALS_SECRET) {
+                left.push(format!(
+                    "secret/{CREDENTIALS_SECRET} in {ns} (kept: the key of the WhatsApp session on its volume)"
+                ));
+            }
             for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
                 left.push(format!(
                     "persistentvolumeclaim/{} in {ns} (kept: its data)",
