@@ -664,7 +664,7 @@ fn ctrl_c_during_a_backup_leaves_no_archive() {
         .unwrap();
     // Once the hanging exec (30 s) has started: Ctrl-C.
     let started = std::time::Instant::now();
-    let out = common::ctrl_c_after_execs(&cluster, child, 1);
+    let out = common::ctrl_c_after(&cluster, child, "exec", 1);
     assert!(!out.status.success());
     assert!(
         started.elapsed().as_secs() < 20,

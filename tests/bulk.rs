@@ -531,7 +531,7 @@ fn ctrl_c_stops_a_batch_and_says_which_tenants_were_done_running_and_not_started
         .unwrap();
     // alpha's three execs done, bravo's first hanging (30 s): Ctrl-C.
     let started = std::time::Instant::now();
-    let out = common::ctrl_c_after_execs(&cluster, child, 3);
+    let out = common::ctrl_c_after(&cluster, child, "exec", 3);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         started.elapsed().as_secs() < 20,

@@ -214,20 +214,21 @@ pub fn seed_tenants_with(
         .unwrap();
 }
 
-/// Waits (up to 20 s) until `execs` of the fake's `kubectl exec` calls
-/// have started, then presses Ctrl-C: SIGINT to the child's process group,
-/// as a terminal sends it. Returns what the child printed and its status.
-pub fn ctrl_c_after_execs(
+/// Waits (up to 20 s) until `n` of the fake's `kubectl VERB` calls have
+/// started, then presses Ctrl-C: SIGINT to the child's process group, as a
+/// terminal sends it. Returns what the child printed and its status.
+pub fn ctrl_c_after(
     cluster: &Cluster,
     child: std::process::Child,
-    execs: usize,
+    verb: &str,
+    n: usize,
 ) -> std::process::Output {
     let started = std::time::Instant::now();
-    let count = || cluster.calls().iter().filter(|c| c[0] == "exec").count();
-    while count() < execs {
+    let count = || cluster.calls().iter().filter(|c| c[0] == verb).count();
+    while count() < n {
         assert!(
             started.elapsed().as_secs() < 20,
-            "only {} of {execs} exec calls came",
+            "only {} of {n} `{verb}` calls came",
             count()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));

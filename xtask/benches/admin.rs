@@ -70,7 +70,9 @@ fn main() {
     let before = cluster.calls().len();
     let show = timed(5, || run(&["show", "t0500", "-o", "json"]));
     let show_calls = (cluster.calls().len() - before) / 5;
-    println!("admin show t0500, {tenants} tenants: {show:.2?} median of 5 ({show_calls} kubectl calls)");
+    println!(
+        "admin show t0500, {tenants} tenants: {show:.2?} median of 5 ({show_calls} kubectl calls)"
+    );
 
     let before = cluster.calls().len();
     let usage = timed(1, || run(&["usage", "--jobs", "8", "-o", "json"]));

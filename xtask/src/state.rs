@@ -405,6 +405,19 @@ impl Offboarding<'_> {
         kubectl.annotate(namespace, &format!("namespace/{namespace}"), &changes)
     }
 
+    /// Releases the domains and number an offboarding reserved.
+    pub fn release(kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
+        kubectl.annotate(
+            namespace,
+            &format!("namespace/{namespace}"),
+            &[
+                (OFFBOARDED_RESERVED_ANNOTATION, Some("false")),
+                (DOMAINS_ANNOTATION, None),
+                (WHATSAPP_NUMBER_ANNOTATION, None),
+            ],
+        )
+    }
+
     /// Removes the offboarded markers: the tenant is provisioned again.
     pub fn clear(kubectl: &Kubectl, namespace: &str) -> anyhow::Result<()> {
         kubectl.annotate(

@@ -14,7 +14,7 @@ use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
 use crate::kubectl::{Kubectl, Scope};
 use crate::live::{Tenants, terminating_since};
-use crate::names::{BOT, CREDENTIALS_SECRET, TENANT_LABEL};
+use crate::names::{CREDENTIALS_SECRET, TENANT_LABEL};
 use crate::object::{name, str_at};
 use crate::outcome::{Left, LeftUnchanged};
 use crate::repo::tenants_dir;
@@ -49,13 +49,20 @@ impl flags::Offboard {
                 let tenants = Tenants::discover(kubectl)?;
                 let lifecycle = Lifecycle::of(tenants.require(&self.tenant)?);
                 let offboarded_since = match &lifecycle {
-                    Lifecycle::Offboarded { since, .. } if !self.delete_data => {
+                    Lifecycle::Offboarded {
+                        reserved: false, ..
+                    } if self.reserve => {
                         crate::outcome::bail_unchanged!(
-                            "tenant {t} is already {note}. Nothing else to do without --delete-data",
+                            "tenant {t} is already {note}; its domains and WhatsApp number were released then, \
+                             and another tenant may have claimed them since. To hold them for this tenant again, \
+                             provision it again (`cargo xtask provision {t} --values tenants/offboarded/{t}.yaml`); \
+                             to finish its offboarding, run this command without --reserve",
                             t = self.tenant,
                             note = lifecycle.note(self.tenant.as_str()).unwrap_or_default()
                         );
                     }
+                    // Run again: finishes an interrupted offboarding, or
+                    // releases a reservation, or deletes the data.
                     Lifecycle::Offboarded { since, .. } => Some(since.clone()),
                     _ => None,
                 };
@@ -165,11 +172,19 @@ impl flags::Offboard {
             }
             .record(kubectl, &ns)?;
         }
+        let stopped = |e: anyhow::Error| {
+            e.context(format!(
+                "stopped; tenant {t} is marked offboarded and partly deleted (the lines above say what went). \
+                 Run the same command again to finish",
+                t = self.tenant
+            ))
+        };
         // Traffic first, then the bot, then everything else.
         let order = [
             "ingress",
             "deployment",
             "pod",
+            "serviceaccount",
             "service",
             "configmap",
             "secret",
@@ -185,15 +200,25 @@ impl flags::Offboard {
                 if kind == "secret" && name == CREDENTIALS_SECRET && !self.delete_data {
                     continue;
                 }
+                crate::interrupt::check().map_err(stopped)?;
                 eprintln!("Deleting {kind}/{name} ...");
-                kubectl.delete(Some(&ns), kind, &name, Some(&self.delete_timeout))?;
+                kubectl
+                    .delete(Some(&ns), kind, &name, Some(&self.delete_timeout))
+                    .map_err(stopped)?;
                 deleted.push(format!("{kind}/{name}"));
             }
         }
-        kubectl.delete(Some(&ns), "serviceaccount", BOT, Some(&self.delete_timeout))?;
+        // A reservation the operator no longer asks for is released.
+        if matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. })
+            && !self.reserve
+            && !self.delete_data
+        {
+            Offboarding::release(kubectl, &ns)?;
+        }
         if self.delete_data {
             for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
                 let name = name(&o).to_owned();
+                crate::interrupt::check().map_err(stopped)?;
                 eprintln!("Deleting persistentvolumeclaim/{name} ...");
                 kubectl.delete(
                     Some(&ns),
@@ -275,7 +300,7 @@ impl flags::Offboard {
                 println!(
                     "  its domains and WhatsApp number stay reserved: no other tenant can claim them"
                 );
-            } else if !matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. }) {
+            } else {
                 println!(
                     "  its domains and WhatsApp number are released: another tenant may claim them"
                 );
