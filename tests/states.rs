@@ -82,6 +82,13 @@ fn a_suspended_tenant_is_down_on_purpose_for_every_command() {
         "{report}"
     );
 
+    // A plan compares it the same way, and says an apply waits for resume.
+    let mut plan = cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--plan"]);
+    let plan = stdout(&exits(&mut plan, 0));
+    assert!(plan.contains("compared with its suspended form"), "{plan}");
+    assert!(plan.contains("no changes"), "{plan}");
+    assert!(!plan.contains("ingress/bot"), "{plan}");
+
     let all = exits(provision_all(&cluster), 0);
     let out = stdout(&all);
     assert!(
@@ -121,6 +128,23 @@ fn drift_still_sees_real_changes_to_a_suspended_tenant() {
         stdout(&drift).contains("resourcequota/tenant-quota"),
         "{}",
         stdout(&drift)
+    );
+
+    // An Ingress back on the cluster (applied by someone since) puts the
+    // website of a suspended tenant back online: drift.
+    let cluster = Cluster::with_tenants(&["kalyan"]);
+    let ingress = cluster
+        .get("Ingress", Some("tenant-kalyan"), "bot")
+        .unwrap();
+    exits(cluster.admin(&["suspend", "kalyan"]), 0);
+    cluster
+        .open()
+        .apply_as("kubectl", vec![xtask::object::applyable(ingress)])
+        .unwrap();
+    let drift = stdout(&exits(with_dir(&cluster, &["drift"]), 2));
+    assert!(
+        drift.contains("ingress/bot: on the cluster although the tenant is suspended"),
+        "{drift}"
     );
 
     // A config whose Ingress is not the one resume would bring back.

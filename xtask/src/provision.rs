@@ -270,11 +270,20 @@ impl flags::Provision {
         committed: Option<&TenantSpec>,
     ) -> anyhow::Result<()> {
         let kubectl = cluster.kubectl();
-        let prepared = prepare(kubectl, platform, templates, spec, false)?;
+        let mut prepared = prepare(kubectl, platform, templates, spec, false)?;
         refuse_unusable_namespace(spec, &prepared)?;
         refuse_identity_change(spec, &prepared, self.reconfigure)?;
         refuse_shrinking(spec, &prepared)?;
         let changes = field_changes(spec, prepared.own_namespace.as_ref(), committed);
+        // A suspended tenant is planned in its suspended form, as drift
+        // compares it: its Ingress is left out on purpose.
+        let suspended = match prepared.own_namespace.as_ref().map(Lifecycle::of) {
+            Some(Lifecycle::Suspended { since, .. }) => {
+                prepared.suspended_form();
+                Some(since)
+            }
+            _ => None,
+        };
         let plan = diff_plan(kubectl, spec, &prepared)?;
         println!(
             "Plan for tenant {} in {} on {}:",
@@ -282,6 +291,13 @@ impl flags::Provision {
             spec.namespace,
             cluster.label()
         );
+        if let Some(since) = &suspended {
+            println!(
+                "  (suspended since {since}: compared with its suspended form, without its Ingress; \
+                 an apply refuses until `cargo xtask admin resume {}`)",
+                spec.name
+            );
+        }
         if !changes.is_empty() {
             println!("  changes an apply asks to confirm (--yes without a terminal):");
             for change in &changes {
@@ -313,7 +329,14 @@ impl flags::Provision {
         let foreign = plan.changes.iter().any(
             |c| matches!(c, crate::plan::PlanChange::Update { foreign, .. } if !foreign.is_empty()),
         );
-        if foreign {
+        if suspended.is_some() {
+            println!(
+                "\n{changing} object(s) differ from the config. The tenant is suspended, so an apply refuses: \
+                 resume it first with `cargo xtask admin resume {}`, then apply with the same command \
+                 without --plan.",
+                spec.name
+            );
+        } else if foreign {
             println!(
                 "\n{changing} object(s) would change, some of them fields that others set (named above). \
                  An apply refuses to take those back: if the change on the cluster was meant, put it into \

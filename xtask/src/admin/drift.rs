@@ -116,7 +116,11 @@ impl flags::Drift {
                     let recorded = match (&lifecycle, prepared.own_namespace.clone()) {
                         (Lifecycle::Suspended { .. }, Some(ns)) => {
                             let rendered = prepared.suspended_form();
-                            Some(suspension_drift(&rendered, &Suspension::read(&ns)?))
+                            Some(suspension_drift(
+                                &rendered,
+                                &Suspension::read(&ns)?,
+                                &prepared,
+                            ))
                         }
                         _ => None,
                     };
@@ -188,8 +192,25 @@ impl flags::Drift {
 
 /// How the Ingress a suspension recorded (what `admin resume` brings back)
 /// differs from the one the config renders; empty when they agree.
-fn suspension_drift(rendered: &[Manifest], recorded: &Suspension) -> Vec<String> {
+fn suspension_drift(
+    rendered: &[Manifest],
+    recorded: &Suspension,
+    prepared: &crate::plan::Prepared,
+) -> Vec<String> {
     let mut out = Vec::new();
+    // A suspended tenant serves nothing: an Ingress on the cluster (someone
+    // applied one since) puts its website back online.
+    for ((kind, name), _) in prepared
+        .existing
+        .iter()
+        .filter(|((k, _), _)| k == "Ingress")
+    {
+        out.push(format!(
+            "~ {}/{name}: on the cluster although the tenant is suspended, so its website answers; \
+             `cargo xtask admin resume` it, or delete the Ingress",
+            kind.to_ascii_lowercase()
+        ));
+    }
     for m in rendered {
         let found = recorded.ingresses.iter().find(|i| {
             i.pointer("/metadata/name")
