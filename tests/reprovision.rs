@@ -73,17 +73,25 @@ fn re_provision_with_flags_keeps_tier_site_and_quota() {
         "a config that already said the same was rewritten:\n{written}"
     );
 
-    let out = exits(
-        cluster.provision_committed(
-            "kalyan",
-            &[
-                "--non-interactive",
-                "--mla-name",
-                "डॉ. श्रीकांत शिंदे",
-                "--domain",
-                "seva.kalyan.example.in",
-            ],
+    let flags = [
+        "--non-interactive",
+        "--mla-name",
+        "डॉ. श्रीकांत शिंदे",
+        "--domain",
+        "seva.kalyan.example.in",
+    ];
+    // A --domain list replaces the live list: that takes websites down, so
+    // it is listed and needs a yes.
+    let refused = exits(cluster.provision_committed("kalyan", &flags), 1);
+    assert!(
+        stderr(&refused).contains(
+            "  - domains: kalyan-mla.example.in,www.kalyan-mla.example.in,*.seva.kalyan-mla.example.in → seva.kalyan.example.in\n"
         ),
+        "{}",
+        stderr(&refused)
+    );
+    let out = exits(
+        cluster.provision_committed("kalyan", &[&flags[..], &["--yes"]].concat()),
         0,
     );
     assert!(

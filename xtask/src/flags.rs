@@ -634,7 +634,8 @@ single fields (a --domain list replaces the whole list); everything else, tier, 
 rate_limits included, is kept. In a terminal, the MLA name, constituency, number and domains \
 that no flag gives are asked for, the current value offered in brackets: Enter keeps it. Everything is validated before any cluster call.\n\n\
 What needs a yes: a change of tier, MLA name or WhatsApp number, compared with the live tenant \
-(its namespace) and the committed config, is shown as `field: old → new`; in a terminal it is \
+(its namespace) and the committed config, and a change of the domains the live tenant answers on (a \
+dropped domain takes a website down), is shown as `field: old → new`; in a terminal it is \
 asked about [y/N]; without one, with --non-interactive and under --all it needs --yes. A tenant that is live with another MLA name or \
 WhatsApp number is refused unless --reconfigure is given: reusing a name would otherwise turn \
 someone else's running bot, with its database and WhatsApp session, into this one. A tier whose \
@@ -658,12 +659,13 @@ finished by running the same command again.",
   --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in\n\n  \
   # Re-apply a committed tenant (starts from tenants/pune-central.yaml):\n  \
   cargo xtask provision pune-central --context prod\n\n  \
-  # Change one field of a committed tenant; the rest of its config is kept:\n  \
-  cargo xtask provision pune-central --non-interactive --domain seva.pune-central.example.in\n\n  \
+  # Serve the website on a second domain (a --domain list replaces the whole list; the\n  \
+  # rest of the config is kept; a change of domains needs --yes without a terminal):\n  \
+  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --yes\n\n  \
   # Move a tenant to a bigger tier without a terminal (the change needs --yes):\n  \
   cargo xtask provision pune-central --tier medium --yes\n\n  \
   # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
-  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure\n\n  \
+  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes\n\n  \
   # Re-apply every committed tenant, two at a time:\n  \
   cargo xtask provision --all --env prod"
 )]
@@ -715,7 +717,7 @@ pub struct Provision {
     /// Let the MLA name or WhatsApp number of a live tenant change (its database and WhatsApp session are kept)
     #[arg(long)]
     pub reconfigure: bool,
-    /// Confirm without asking: a change of tier, MLA name or number (no terminal, --non-interactive, --all), and the environment's typed confirmation where stdin is not a terminal (see environments.yaml)
+    /// Confirm without asking: a change of tier, MLA name, number or domains (no terminal, --non-interactive, --all), and the environment's typed confirmation where stdin is not a terminal (see environments.yaml)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]

@@ -110,6 +110,13 @@ impl BotDeployment {
         let deployments =
             kubectl.get_list("deployments", Scope::Namespace(&namespace), Some(&selector))?;
         let Some(object) = deployments.into_iter().next() else {
+            if let crate::state::Lifecycle::Offboarded { .. } = lifecycle {
+                bail!(
+                    "tenant {tenant} is {}: it has no bot. Provision it again first, from its kept config: \
+                     `cargo xtask provision {tenant} --values tenants/offboarded/{tenant}.yaml`",
+                    lifecycle.note(tenant.as_str()).unwrap_or_default()
+                );
+            }
             bail!(
                 "tenant {tenant} has no bot Deployment in {namespace}; re-create it with \
                  `cargo xtask provision {tenant} --values tenants/{tenant}.yaml`"

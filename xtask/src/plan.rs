@@ -563,7 +563,7 @@ pub fn refuse_shrinking(spec: &TenantSpec, prepared: &Prepared) -> anyhow::Resul
 /// One field of a tenant's identity or size that an apply would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldChange {
-    /// As in the config file: `mla_name`, `whatsapp_number`, `tier`.
+    /// As in the config file: `mla_name`, `whatsapp_number`, `tier`, `domains`.
     pub field: &'static str,
     pub old: String,
     pub new: String,
@@ -577,7 +577,7 @@ pub struct FieldChange {
 impl FieldChange {
     /// A change of who the bot is: another MLA or another number.
     pub fn is_identity(&self) -> bool {
-        self.field != "tier"
+        matches!(self.field, "mla_name" | "whatsapp_number")
     }
 }
 
@@ -593,7 +593,8 @@ impl std::fmt::Display for FieldChange {
 
 /// The tier, MLA name and WhatsApp number `spec` changes: against the live
 /// tenant's namespace annotations where it exists, else against the
-/// committed config; the other's word is noted where the two disagree.
+/// committed config; the other's word is noted where the two disagree. And
+/// the live tenant's domains, as this environment serves them.
 pub fn field_changes(
     spec: &TenantSpec,
     live_namespace: Option<&Value>,
@@ -643,6 +644,20 @@ pub fn field_changes(
                 live.map(|l| format!("in the committed config; the cluster already has {l}")),
             )),
             _ => {}
+        }
+    }
+    // The domains the live tenant answers on: a list given as flags
+    // replaces the whole list, and a dropped domain takes a website down.
+    if let Some(old) = live_namespace.and_then(|ns| annotation(ns, DOMAINS_ANNOTATION)) {
+        let new = spec.domains.join(",");
+        if old != new {
+            out.push(FieldChange {
+                field: "domains",
+                old: old.to_owned(),
+                new,
+                live: true,
+                note: None,
+            });
         }
     }
     out

@@ -189,7 +189,7 @@ impl flags::Provision {
         Ok(())
     }
 
-    /// Without a terminal, a change of tier, MLA name or number needs
+    /// Without a terminal, a change of tier, MLA name, number or domains needs
     /// `--yes`; the refusal shows the changes and says so.
     fn confirmed_without_terminal(
         &self,
@@ -235,7 +235,21 @@ impl flags::Provision {
                     );
                     Some(values)
                 }
-                false => None,
+                false => {
+                    let offboarded = path
+                        .parent()
+                        .map(|dir| dir.join("offboarded").join(format!("{tenant}.yaml")))
+                        .filter(|p| p.exists());
+                    if let Some(kept) = offboarded {
+                        eprintln!(
+                            "Tenant {tenant} was offboarded; its config is kept in {}. To bring the tenant \
+                             back as it was: `cargo xtask provision {tenant} --values {}`.",
+                            kept.display(),
+                            kept.display()
+                        );
+                    }
+                    None
+                }
             }
         } else {
             // Only compared with: a broken one is replaced by --values.
