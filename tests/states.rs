@@ -183,6 +183,7 @@ fn an_offboarded_tenant_is_listed_skipped_and_releases_its_claims() {
     let kalyan = &list["tenants"][0];
     assert_eq!(kalyan["state"], "offboarded", "{kalyan}");
     assert_eq!(kalyan["last_backup"], "none");
+    assert_eq!(kalyan["reserved"], false);
     assert_eq!(kalyan["whatsapp_number"], Value::Null);
     let table = stdout(&exits(cluster.admin(&["list"]), 0));
     assert!(table.contains("kalyan    offboarded since"), "{table}");
@@ -247,6 +248,8 @@ fn a_reserved_offboarding_keeps_the_claims() {
         ),
         0,
     );
+    let list = json(&exits(cluster.admin(&["list", "-o", "json"]), 0));
+    assert_eq!(list["tenants"][0]["reserved"], true);
     let values = kalyans_values_for(&cluster, "kalyan-2");
     let refused = exits(cluster.provision("kalyan-2", &values, &[]), 1);
     assert!(
@@ -524,10 +527,10 @@ fn show_puts_one_tenant_on_one_page() {
     assert_eq!(find("persistentvolumeclaims")["used"], "2");
     assert_eq!(find("persistentvolumeclaims")["percent"], 100.0);
     assert_eq!(
-        from_json["backup"]["file"],
+        from_json["newest_backup"]["file"],
         "kalyan-20261124T070000Z.tar.gz"
     );
-    assert_eq!(from_json["backup"]["age_seconds"], 7200);
+    assert_eq!(from_json["newest_backup"]["age_seconds"], 7200);
 
     // Suspended: the state says since when and by whom, and the bot's
     // requests no longer count.

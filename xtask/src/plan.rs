@@ -59,7 +59,11 @@ impl Kept {
             KeptReason::Volume(VolumeSize::AsTier) => KEPT.to_owned(),
             KeptReason::Volume(VolumeSize::Grow { have, want }) => format!(
                 "{KEPT}. It requests {have} but the tier now asks for {want}: grow it by hand if its \
-                 StorageClass allows volume expansion (allowVolumeExpansion: true)"
+                 StorageClass allows volume expansion (allowVolumeExpansion: true) with `kubectl \
+                 --namespace {ns} patch persistentvolumeclaim {name} --patch \
+                 '{{\"spec\":{{\"resources\":{{\"requests\":{{\"storage\":\"{want}\"}}}}}}}}'`",
+                ns = self.manifest.namespace.as_deref().unwrap_or_default(),
+                name = self.manifest.name
             ),
             KeptReason::Volume(VolumeSize::Larger { have, want }) => format!(
                 "{KEPT}. It requests {have}, more than the tier's {want}, and keeps that size"

@@ -164,8 +164,12 @@ pub struct TenantState {
     pub since: Option<String>,
     /// Who suspended or offboarded it (`git config user.email`, else $USER).
     pub by: Option<String>,
-    /// For an offboarded tenant: the backup offboard checked.
+    /// For an offboarded tenant: the backup offboard checked (`none` with
+    /// --no-backup).
     pub last_backup: Option<String>,
+    /// For an offboarded tenant: whether its domains and number stay
+    /// claimed (`offboard --reserve`); null for any other.
+    pub reserved: Option<bool>,
     /// Replicas the bot is meant to run now (0 for any tenant not active).
     pub desired: u32,
 }
@@ -179,9 +183,13 @@ impl TenantState {
             Some(state) => (state, None, 0),
             None => bot_health(bot, pods),
         };
-        let last_backup = match &lifecycle {
-            Lifecycle::Offboarded { last_backup, .. } => last_backup.clone(),
-            _ => None,
+        let (last_backup, reserved) = match &lifecycle {
+            Lifecycle::Offboarded {
+                last_backup,
+                reserved,
+                ..
+            } => (last_backup.clone(), Some(*reserved)),
+            _ => (None, None),
         };
         let reason = reason.or_else(|| match &lifecycle {
             Lifecycle::Offboarded { reserved: true, .. } => {
@@ -195,6 +203,7 @@ impl TenantState {
             since: lifecycle.since().map(str::to_owned),
             by: lifecycle.by().map(str::to_owned),
             last_backup,
+            reserved,
             desired,
         }
     }

@@ -54,8 +54,8 @@ struct TenantView {
     /// CPU and memory in use now; null without a metrics API.
     in_use: Option<InUse>,
     volumes: Vec<VolumeView>,
-    /// The newest archive of the tenant in the backups directory.
-    backup: Option<BackupView>,
+    /// The newest archive of the tenant in the backups directory (`--backups`).
+    newest_backup: Option<BackupView>,
     /// The tenant's latest audit entries, oldest first.
     audit: Vec<Entry>,
 }
@@ -203,7 +203,7 @@ impl flags::Show {
             quota,
             in_use,
             volumes,
-            backup,
+            newest_backup: backup,
             audit,
         };
         match self.output.format {
@@ -266,16 +266,27 @@ fn render_table(v: &TenantView, backups_dir: &Path) -> String {
     );
     field(
         "Rate limits",
-        format!(
-            "{} messages per minute per user, {} per day",
-            or_dash(v.rate_limits.messages_per_minute_per_user),
-            or_dash(v.rate_limits.messages_per_day)
-        ),
+        match (
+            v.rate_limits.messages_per_minute_per_user,
+            v.rate_limits.messages_per_day,
+        ) {
+            (None, None) => "- (no bot ConfigMap)".to_owned(),
+            (minute, day) => format!(
+                "{} messages per minute per user, {} per day",
+                or_dash(minute),
+                or_dash(day)
+            ),
+        },
     );
     field(
         "In use",
         match &v.in_use {
             None => "unavailable (the cluster serves no metrics API)".to_owned(),
+            Some(u) if v.quota.is_empty() => format!(
+                "CPU {}m, memory {} (no quota to compare with)",
+                u.cpu_millicores,
+                format_bytes(u.memory_bytes.into())
+            ),
             Some(u) => format!(
                 "CPU {}m ({} of limits.cpu), memory {} ({} of limits.memory)",
                 u.cpu_millicores,
@@ -287,7 +298,7 @@ fn render_table(v: &TenantView, backups_dir: &Path) -> String {
     );
     field(
         "Last backup",
-        match &v.backup {
+        match &v.newest_backup {
             Some(b) => format!(
                 "{} ({} old) in {}",
                 b.file,

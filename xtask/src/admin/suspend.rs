@@ -200,9 +200,15 @@ impl flags::Resume {
     ) -> anyhow::Result<()> {
         let tenant = &bot.tenant;
         let ns = bot.namespace.as_str();
-        progress.say(format_args!(
-            "Starting the bot of {tenant} and restoring its Ingress ..."
-        ));
+        if suspension.replicas > 0 {
+            progress.say(format_args!(
+                "Starting the bot of {tenant} and restoring its Ingress ..."
+            ));
+        } else {
+            progress.say(format_args!(
+                "Restoring the Ingress of {tenant}; its bot stays stopped, as it was before the suspension ..."
+            ));
+        }
         let steps = || -> anyhow::Result<()> {
             kubectl.scale(ns, &bot.name, suspension.replicas)?;
             if suspension.replicas > 0 {

@@ -454,8 +454,9 @@ fn read_databases(
         return Vec::new();
     }
     eprintln!(
-        "Reading {} tenant databases, {} at a time ...",
+        "Reading {} tenant database{}, {} at a time ...",
         queue.len(),
+        if queue.len() == 1 { "" } else { "s" },
         jobs.min(queue.len())
     );
     let command = [
