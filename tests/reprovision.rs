@@ -354,3 +354,38 @@ fn provision_all_reports_an_identity_change_per_tenant() {
     );
     assert_eq!(cluster.get("Namespace", None, "tenant-kalyan"), before);
 }
+
+/// Where an environment serves its own host names (dev), a new domain list
+/// changes nothing live, but the committed file that production reads
+/// would lose its domains: listed and confirmed all the same.
+#[test]
+fn a_domain_change_is_confirmed_where_the_environment_serves_other_names() {
+    let cluster = Cluster::new();
+    let config = cluster.commit_fixture("mylapore");
+    exits(
+        cluster.provision_committed("mylapore", &["--env", "dev"]),
+        0,
+    );
+    let flags = [
+        "--env",
+        "dev",
+        "--non-interactive",
+        "--domain",
+        "other.example.in",
+    ];
+    let err = refused(
+        &cluster,
+        &config,
+        cluster.provision_committed("mylapore", &flags),
+    );
+    assert!(
+        err.contains("  - domains: xn--kxae4bafwg.xn--h2brj9c → other.example.in (in the committed config; this environment serves its own host names)\n"),
+        "{err}"
+    );
+    exits(
+        cluster.provision_committed("mylapore", &[&flags[..], &["--yes"]].concat()),
+        0,
+    );
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains("- other.example.in"), "{saved}");
+}

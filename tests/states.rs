@@ -146,6 +146,21 @@ fn drift_still_sees_real_changes_to_a_suspended_tenant() {
         drift.contains("ingress/bot: on the cluster although the tenant is suspended"),
         "{drift}"
     );
+    // The plan says so too, and verify notes it.
+    let mut plan = cluster.provision("kalyan", &fixture("kalyan.yaml"), &["--plan"]);
+    let plan = stdout(&exits(&mut plan, 2));
+    assert!(
+        plan.contains("ingress/bot: on the cluster although the tenant is suspended"),
+        "{plan}"
+    );
+    let verify = stdout(&exits(
+        with_dir(&cluster, &["verify", "kalyan", "-o", "json"]),
+        0,
+    ));
+    assert!(
+        verify.contains("ingress/bot is on the cluster although the tenant is suspended"),
+        "{verify}"
+    );
 
     // A config whose Ingress is not the one resume would bring back.
     let cluster = Cluster::with_tenants(&["kalyan"]);
@@ -226,6 +241,9 @@ fn an_offboarded_tenant_provisioned_again_is_active_with_its_data_and_keys() {
     let list = json(&exits(cluster.admin(&["list", "-o", "json"]), 0));
     assert_eq!(list["tenants"][0]["state"], "running");
     assert_eq!(list["tenants"][0]["since"], Value::Null);
+    // Its config is tenants/kalyan.yaml again, not in two places.
+    assert!(cluster.tenants.path().join("kalyan.yaml").exists());
+    assert!(!back.exists(), "the offboarded copy stayed");
     // The same credentials (the key of its WhatsApp session) and volume.
     let uid = |o: Option<Value>| o.unwrap()["metadata"]["uid"].clone();
     assert_eq!(
@@ -369,7 +387,7 @@ fn an_offboarding_that_failed_midway_is_finished_by_running_it_again() {
     let objects = cluster.objects();
     let done = exits(offboard(), 0);
     assert!(
-        stdout(&done).contains("deleted: nothing (already gone)"),
+        stdout(&done).contains("deleted by this run: nothing (already gone)"),
         "{}",
         stdout(&done)
     );

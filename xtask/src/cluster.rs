@@ -58,6 +58,11 @@ impl Target {
         &self.audit
     }
 
+    /// The context as the audit log records it: its name, or `current`.
+    pub fn audit_context(&self) -> &str {
+        self.context.as_deref().unwrap_or("current")
+    }
+
     /// The tenant as this environment serves it (its host names).
     pub fn tenant_view(&self, spec: &TenantSpec) -> TenantSpec {
         match &self.environment {

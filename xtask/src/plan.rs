@@ -106,6 +106,21 @@ impl Prepared {
         }
     }
 
+    /// Ingresses on the cluster although the tenant is suspended (applied
+    /// by someone since): its website answers. One line each.
+    pub fn ingresses_while_suspended(&self, tenant: &str) -> Vec<String> {
+        self.existing
+            .keys()
+            .filter(|(kind, _)| kind == "Ingress")
+            .map(|(_, name)| {
+                format!(
+                    "~ ingress/{name}: on the cluster although the tenant is suspended, so its website \
+                     answers; `cargo xtask admin resume {tenant}` it, or delete the Ingress"
+                )
+            })
+            .collect()
+    }
+
     /// Turns the plan into the tenant's suspended form, as `admin suspend`
     /// leaves it: no Ingress on the cluster (its definition is recorded on
     /// the namespace). Returns the rendered Ingresses taken out, to be
@@ -667,6 +682,30 @@ pub fn field_changes(
     out
 }
 
+/// The committed config's domains that `saved` (the config as it will be
+/// saved, not as an environment serves it) replaces: where an environment
+/// serves its own host names, the live tenant shows no change, but the
+/// committed file, which production reads, would lose them.
+pub fn committed_domains_change(
+    saved: &TenantSpec,
+    committed: Option<&TenantSpec>,
+    listed: &[FieldChange],
+) -> Option<FieldChange> {
+    let committed = committed?;
+    if committed.domains == saved.domains || listed.iter().any(|c| c.field == "domains") {
+        return None;
+    }
+    Some(FieldChange {
+        field: "domains",
+        old: committed.domains.join(","),
+        new: saved.domains.join(","),
+        live: false,
+        note: Some(
+            "in the committed config; this environment serves its own host names".to_owned(),
+        ),
+    })
+}
+
 /// Refuses to give a live tenant another identity (MLA name or WhatsApp
 /// number) unless `reconfigure`: a reused tenant name would otherwise turn
 /// someone else's running bot, with its database and WhatsApp session,
@@ -692,12 +731,24 @@ pub fn refuse_identity_change(
          (`cargo xtask provision {name} --reconfigure` and the other flags you gave); its database and \
          WhatsApp session are kept. If this is another tenant, choose another tenant name.",
         format_problems(
-            &format!(
-                "tenant {name} is live in {} as another MLA or number; provisioning would turn that running \
-                 bot, with its database and WhatsApp session, into this one",
-                spec.namespace,
-                name = spec.name
-            ),
+            &match prepared
+                .own_namespace
+                .as_ref()
+                .map(crate::state::Lifecycle::of)
+            {
+                Some(crate::state::Lifecycle::Offboarded { since, .. }) => format!(
+                    "tenant {name} was offboarded (since {since}) from {} as another MLA or number, its \
+                     volumes kept; provisioning would give this one that bot's database and WhatsApp session",
+                    spec.namespace,
+                    name = spec.name
+                ),
+                _ => format!(
+                    "tenant {name} is live in {} as another MLA or number; provisioning would turn that \
+                     running bot, with its database and WhatsApp session, into this one",
+                    spec.namespace,
+                    name = spec.name
+                ),
+            },
             &changes
         ),
         name = spec.name

@@ -20,8 +20,8 @@ use crate::names::{BOT, CONFIG_MAP, MANAGER};
 use crate::object::kind_and_name;
 use crate::outcome::{Exit, Left, LeftUnchanged};
 use crate::plan::{
-    FieldChange, ObjectChange, Prepared, diff_plan, field_changes, prepare, refuse_identity_change,
-    refuse_shrinking, refuse_unusable_namespace, what_changed,
+    FieldChange, ObjectChange, Prepared, committed_domains_change, diff_plan, field_changes,
+    prepare, refuse_identity_change, refuse_shrinking, refuse_unusable_namespace, what_changed,
 };
 use crate::platform::Platform;
 use crate::prompt::{Prompter, TerminalPrompter, ask_valid_or, ask_yes_no};
@@ -137,7 +137,7 @@ impl flags::Provision {
                 &target.connect()?,
                 &platform,
                 &templates,
-                &spec,
+                (&saved, &spec),
                 committed.as_ref(),
             );
         }
@@ -162,8 +162,13 @@ impl flags::Provision {
                     spec.name
                 ));
                 let prepared = check(kubectl, &platform, &templates, &spec, self.reconfigure)?;
-                let changes =
+                let mut changes =
                     field_changes(&spec, prepared.own_namespace.as_ref(), committed.as_ref());
+                changes.extend(committed_domains_change(
+                    &saved,
+                    committed.as_ref(),
+                    &changes,
+                ));
                 if interactive {
                     if !confirm(&saved, &spec, &changes, &cluster, &mut TerminalPrompter)? {
                         crate::outcome::bail_unchanged!("cancelled");
@@ -280,7 +285,7 @@ impl flags::Provision {
         cluster: &Cluster,
         platform: &Platform,
         templates: &Templates,
-        spec: &TenantSpec,
+        (saved, spec): (&TenantSpec, &TenantSpec),
         committed: Option<&TenantSpec>,
     ) -> anyhow::Result<()> {
         let kubectl = cluster.kubectl();
@@ -288,15 +293,19 @@ impl flags::Provision {
         refuse_unusable_namespace(spec, &prepared)?;
         refuse_identity_change(spec, &prepared, self.reconfigure)?;
         refuse_shrinking(spec, &prepared)?;
-        let changes = field_changes(spec, prepared.own_namespace.as_ref(), committed);
+        let mut changes = field_changes(spec, prepared.own_namespace.as_ref(), committed);
+        changes.extend(committed_domains_change(saved, committed, &changes));
         // A suspended tenant is planned in its suspended form, as drift
         // compares it: its Ingress is left out on purpose.
-        let suspended = match prepared.own_namespace.as_ref().map(Lifecycle::of) {
+        let (suspended, stray) = match prepared.own_namespace.as_ref().map(Lifecycle::of) {
             Some(Lifecycle::Suspended { since, .. }) => {
                 prepared.suspended_form();
-                Some(since)
+                (
+                    Some(since),
+                    prepared.ingresses_while_suspended(spec.name.as_str()),
+                )
             }
-            _ => None,
+            _ => (None, Vec::new()),
         };
         let plan = diff_plan(kubectl, spec, &prepared)?;
         println!(
@@ -318,9 +327,12 @@ impl flags::Provision {
                 println!("    {change}");
             }
         }
-        if plan.changes.is_empty() {
+        if plan.changes.is_empty() && stray.is_empty() {
             println!("  no changes: the cluster matches the config.");
             return Ok(());
+        }
+        for line in &stray {
+            println!("  {line}");
         }
         if prepared.own_namespace.is_none() {
             println!(
@@ -335,7 +347,7 @@ impl flags::Provision {
         if !plan.diff.is_empty() {
             println!("\n{}", plan.diff.trim_end());
         }
-        let changing = plan.applying();
+        let changing = plan.applying() + stray.len();
         if changing == 0 {
             println!("\nNothing would change; the notes above need a hand.");
             return Ok(());
@@ -450,7 +462,8 @@ impl flags::Provision {
             .filter(|(_, r)| matches!(r, Ok(Batched::Skipped(..))))
             .count();
         println!(
-            "{total} tenants: {} applied, {skipped} skipped, {failed} failed.",
+            "{total} tenant{}: {} applied, {skipped} skipped, {failed} failed.",
+            if total == 1 { "" } else { "s" },
             total - failed - skipped
         );
         if failed > 0 {
@@ -525,6 +538,20 @@ impl flags::Provision {
                 "Tenant {} was offboarded (since {since}); it is active again, with the volumes it kept.",
                 spec.name
             ));
+            // Its config is tenants/<name>.yaml again (saved above).
+            let kept = paths
+                .tenants
+                .join("offboarded")
+                .join(format!("{}.yaml", spec.name));
+            if kept.exists() && paths.tenant_config(&spec.name).exists() {
+                std::fs::remove_file(&kept)
+                    .with_context(|| format!("cannot remove {}", kept.display()))?;
+                progress.say(format_args!(
+                    "Removed {}: the config is {} again (commit the move).",
+                    kept.display(),
+                    paths.tenant_config(&spec.name).display()
+                ));
+            }
         }
         let after: std::collections::BTreeMap<(String, String), serde_json::Value> = applied
             .into_iter()

@@ -117,6 +117,7 @@ impl flags::Drift {
                         (Lifecycle::Suspended { .. }, Some(ns)) => {
                             let rendered = prepared.suspended_form();
                             Some(suspension_drift(
+                                name,
                                 &rendered,
                                 &Suspension::read(&ns)?,
                                 &prepared,
@@ -193,24 +194,12 @@ impl flags::Drift {
 /// How the Ingress a suspension recorded (what `admin resume` brings back)
 /// differs from the one the config renders; empty when they agree.
 fn suspension_drift(
+    tenant: &str,
     rendered: &[Manifest],
     recorded: &Suspension,
     prepared: &crate::plan::Prepared,
 ) -> Vec<String> {
-    let mut out = Vec::new();
-    // A suspended tenant serves nothing: an Ingress on the cluster (someone
-    // applied one since) puts its website back online.
-    for ((kind, name), _) in prepared
-        .existing
-        .iter()
-        .filter(|((k, _), _)| k == "Ingress")
-    {
-        out.push(format!(
-            "~ {}/{name}: on the cluster although the tenant is suspended, so its website answers; \
-             `cargo xtask admin resume` it, or delete the Ingress",
-            kind.to_ascii_lowercase()
-        ));
-    }
+    let mut out = prepared.ingresses_while_suspended(tenant);
     for m in rendered {
         let found = recorded.ingresses.iter().find(|i| {
             i.pointer("/metadata/name")

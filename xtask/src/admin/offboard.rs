@@ -174,8 +174,8 @@ impl flags::Offboard {
         }
         let stopped = |e: anyhow::Error| {
             e.context(format!(
-                "stopped; tenant {t} is marked offboarded and partly deleted (the lines above say what went). \
-                 Run the same command again to finish",
+                "stopped; tenant {t} is marked offboarded and partly deleted. Run the same command again to \
+                 finish",
                 t = self.tenant
             ))
         };
@@ -287,13 +287,29 @@ impl flags::Offboard {
             Some(b) => println!("  last backup: {b}"),
             None => println!("  last backup: none (--no-backup)"),
         }
-        if deleted.is_empty() {
-            println!("  deleted: nothing (already gone)");
+        // Run again: an earlier run deleted the rest.
+        let again = matches!(
+            lifecycle,
+            Lifecycle::Offboarded { .. } | Lifecycle::Terminating { .. }
+        );
+        let heading = if again {
+            "deleted by this run"
         } else {
-            println!("  deleted:");
+            "deleted"
+        };
+        if deleted.is_empty() {
+            println!("  {heading}: nothing (already gone)");
+        } else {
+            println!("  {heading}:");
             for d in &deleted {
                 println!("    {d}");
             }
+        }
+        if again {
+            println!(
+                "  (the offboarding began {}: an earlier run deleted the rest)",
+                lifecycle.since().unwrap_or("earlier")
+            );
         }
         if !self.delete_data {
             if self.reserve {

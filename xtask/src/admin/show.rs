@@ -26,7 +26,7 @@ use crate::names::{
 use crate::object::{annotation, name, str_at};
 use crate::output::{OutputFormat, format_bytes, print_structured, table};
 use crate::platform::{QuantityKind, usage_quantity};
-use crate::state::TenantState;
+use crate::state::{State, TenantState};
 
 /// `admin show -o json|yaml`; documented in the README.
 #[derive(Debug, Serialize)]
@@ -56,7 +56,7 @@ struct TenantView {
     volumes: Vec<VolumeView>,
     /// The newest archive of the tenant in the backups directory (`--backups`).
     newest_backup: Option<BackupView>,
-    /// The tenant's latest audit entries, oldest first.
+    /// The tenant's latest audit entries on this context, oldest first.
     audit: Vec<Entry>,
 }
 
@@ -173,7 +173,10 @@ impl flags::Show {
             .audit()
             .read()?
             .into_iter()
-            .filter(|e| e.tenant == self.tenant.as_str())
+            // This cluster's changes: the log is shared by every context.
+            .filter(|e| {
+                e.tenant == self.tenant.as_str() && e.context == cluster.target().audit_context()
+            })
             .collect();
         audit.drain(..audit.len().saturating_sub(self.audit_entries));
 
@@ -240,6 +243,9 @@ fn render_table(v: &TenantView, backups_dir: &Path) -> String {
     let mut field = |key: &str, value: String| out.push_str(&format!("{key:<13}{value}\n"));
     field("Tenant", format!("{} (namespace {})", v.name, v.namespace));
     field("State", v.state.describe());
+    if let Some(backup) = &v.state.last_backup {
+        field("Offboarded", format!("with backup {backup} checked"));
+    }
     field("MLA", or_dash(v.mla_name.as_ref()));
     field(
         "Number",
@@ -249,20 +255,24 @@ fn render_table(v: &TenantView, backups_dir: &Path) -> String {
     );
     field(
         "Domains",
-        if v.domains.is_empty() {
-            "- (released)".to_owned()
-        } else {
-            v.domains.join(", ")
+        match v.state.state {
+            _ if v.domains.is_empty() => "- (released)".to_owned(),
+            State::Suspended => format!("{} (not served while suspended)", v.domains.join(", ")),
+            State::Offboarded => format!("{} (reserved, not served)", v.domains.join(", ")),
+            _ => v.domains.join(", "),
         },
     );
     field("Tier", or_dash(v.tier.as_ref()));
     field("Image", or_dash(v.image.as_ref()));
     field(
         "Bot",
-        format!(
-            "{}/{} ready, {} restarts",
-            v.ready, v.state.desired, v.restarts
-        ),
+        match v.state.state {
+            State::Offboarded | State::Terminating => "- (none: offboarded)".to_owned(),
+            _ => format!(
+                "{}/{} ready, {} restarts",
+                v.ready, v.state.desired, v.restarts
+            ),
+        },
     );
     field(
         "Rate limits",

@@ -301,6 +301,13 @@ fn check_objects(
         } else {
             live.get(&(m.kind.clone(), m.name.clone()))
         };
+        if suspended && m.kind == "Ingress" && object.is_some() {
+            notes.push(format!(
+                "{} is on the cluster although the tenant is suspended: its website answers \
+                 (`admin drift` reports it)",
+                m.reference()
+            ));
+        }
         let Some(object) = object else {
             if suspended && m.kind == "Ingress" {
                 notes.push(format!(
