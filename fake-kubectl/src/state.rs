@@ -70,7 +70,7 @@ impl State {
             Ok(text) => {
                 serde_json::from_str(&text).context("fake-kubectl: cluster.json is corrupt")?
             }
-            Err(_) => json!({"resourceVersion": 1000, "objects": [],
+            Err(_) => json!({"resourceVersion": 1000, "objects": [kube_system(dir)],
                              "podStates": {}, "contexts": [], "clock": null,
                              "nodes": ["node-1"], "metrics": true, "logs": {}}),
         };
@@ -385,4 +385,41 @@ impl State {
             })
             .unwrap_or_default()
     }
+}
+
+/// The `kube-system` namespace every cluster has from its creation. Its UID
+/// is the cluster's identity (what tools record to tell clusters apart);
+/// here it is derived from the state directory, so each fake cluster has
+/// its own, stable for its life, as a real cluster's random one is.
+fn kube_system(dir: &Path) -> Value {
+    use std::hash::{Hash, Hasher};
+    let half = |seed: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seed.hash(&mut h);
+        dir.hash(&mut h);
+        h.finish()
+    };
+    let (a, b) = (half(1), half(2));
+    // A version-4 UUID's shape, as the API server's are.
+    let uid = format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    );
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "kube-system",
+            "uid": uid,
+            "resourceVersion": "4",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"kubernetes.io/metadata.name": "kube-system"},
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    })
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Sha256;
 use sha2::Digest as _;
 
-pub const FORMAT: &str = "mla-tenant-backup/1";
+pub const FORMAT: &str = "mla-tenant-backup/2";
+/// The format before archives recorded where they were taken.
+pub const FORMAT_1: &str = "mla-tenant-backup/1";
 pub const MANIFEST: &str = "manifest.json";
 pub const DB_DIR: &str = "database";
 pub const AUTH_DIR: &str = "whatsapp-auth";
@@ -37,6 +39,9 @@ pub struct BackupManifest {
     /// None when the tenant had no database yet.
     pub database: Option<DatabaseEntry>,
     pub files: Vec<FileEntry>,
+    /// Where it was taken; absent in archives of the first format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +92,7 @@ pub fn archives_of(dir: &Path, tenant: &str) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.is_file())
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
@@ -178,12 +184,269 @@ pub fn check_database(path: &Path) -> anyhow::Result<i64> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
-/// An archive that passed every check, with its files extracted.
+/// The largest `manifest.json` read: about 100 000 file entries.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// The most files an archive may hold.
+pub const MAX_FILES: usize = 100_000;
+/// The largest file, and all files together, an archive may hold: above
+/// the largest tier's volumes in platform.yaml (20Gi + 1Gi), fixed so that
+/// verify-backup, offline, reaches the verdict restore would.
+pub const MAX_TOTAL_BYTES: u64 = 32 << 30;
+/// How many times its compressed size an archive may expand to, once past
+/// [`RATIO_FLOOR`]; gzip of zeros reaches about 1000.
+pub const MAX_RATIO: u64 = 100;
+pub const RATIO_FLOOR: u64 = 64 << 20;
+/// Longest name of one file in a path, and of a whole path (Linux's limits,
+/// which the pod's `tar -x` meets).
+const MAX_NAME: usize = 255;
+const MAX_PATH: usize = 1024;
+
+/// Where an archive was taken: the cluster's identity is the UID of its
+/// `kube-system` namespace, which every cluster has from its creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The environment of environments.yaml, if one was used.
+    pub environment: Option<String>,
+    /// The kube context, if one was named (else kubectl's current one).
+    pub context: Option<String>,
+    pub cluster_uid: String,
+}
+
+impl Provenance {
+    /// Reads the cluster's identity.
+    pub fn read(
+        kubectl: &crate::kubectl::Kubectl,
+        environment: Option<&str>,
+        context: Option<&str>,
+    ) -> anyhow::Result<Provenance> {
+        Ok(Provenance {
+            environment: environment.map(str::to_owned),
+            context: context.map(str::to_owned),
+            cluster_uid: cluster_uid(kubectl)?,
+        })
+    }
+}
+
+/// The UID of the cluster's `kube-system` namespace: its identity.
+pub fn cluster_uid(kubectl: &crate::kubectl::Kubectl) -> anyhow::Result<String> {
+    let ns = kubectl
+        .get_optional("namespace", "kube-system")
+        .context("cannot read the cluster's identity (the UID of namespace kube-system)")?
+        .with_context(|| {
+            format!(
+                "{} has no namespace kube-system, so its identity cannot be recorded; is it a Kubernetes cluster?",
+                kubectl.context_label()
+            )
+        })?;
+    crate::object::str_at(&ns, "/metadata/uid")
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .context("namespace kube-system has no metadata.uid")
+}
+
+/// The word `--from-cluster` takes for an archive that records no cluster.
+pub const UNRECORDED: &str = "unrecorded";
+
+/// Whether an archive from `manifest` may be used on the cluster whose
+/// identity is `here`; `from` is `--from-cluster`. The refusal names the
+/// flag that overrides it.
+pub fn check_cluster(
+    manifest: &BackupManifest,
+    file: &Path,
+    here: &str,
+    from: Option<&str>,
+) -> anyhow::Result<()> {
+    let recorded = manifest.provenance.as_ref().map(|p| p.cluster_uid.as_str());
+    match (recorded, from) {
+        (Some(uid), None) if uid == here => Ok(()),
+        (Some(uid), None) => {
+            let p = manifest.provenance.as_ref().expect("recorded");
+            bail!(
+                "{} was taken on another cluster (cluster {}{}), not this one ({here}). To use it here on \
+                 purpose, add --from-cluster {uid}",
+                file.display(),
+                crate::output::escape_controls(uid),
+                where_taken(p)
+            )
+        }
+        (None, None) => bail!(
+            "{} records no cluster (it was written before archives did), so nothing shows it was taken on \
+             this cluster ({here}). Take a fresh backup with `cargo xtask admin backup {}`, or, if you know \
+             where it comes from, add --from-cluster {UNRECORDED}",
+            file.display(),
+            crate::output::escape_controls(&manifest.tenant)
+        ),
+        (Some(uid), Some(given)) if uid == given => Ok(()),
+        (None, Some(UNRECORDED)) => Ok(()),
+        (recorded, Some(given)) => bail!(
+            "--from-cluster {given} was given but {} {}",
+            file.display(),
+            match recorded {
+                Some(uid) => format!(
+                    "was taken on cluster {}",
+                    crate::output::escape_controls(uid)
+                ),
+                None => format!("records no cluster (--from-cluster {UNRECORDED} accepts it)"),
+            }
+        ),
+    }
+}
+
+fn where_taken(p: &Provenance) -> String {
+    let mut s = String::new();
+    if let Some(env) = &p.environment {
+        s += &format!(", environment {}", crate::output::escape_controls(env));
+    }
+    if let Some(ctx) = &p.context {
+        s += &format!(", context {}", crate::output::escape_controls(ctx));
+    }
+    s
+}
+
+/// Whether `path` is a canonical relative path: `a/b/c`, no `.` or `..`,
+/// no empty part (so no leading, trailing or repeated `/`), no control
+/// character, each part and the whole within Linux's limits.
+pub fn is_canonical(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= MAX_PATH
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part.len() <= MAX_NAME
+                && !part.chars().any(char::is_control)
+        })
+}
+
+/// What is wrong with a manifest's list of files, before any file is read:
+/// every path canonical, under `database/` (the one database) or
+/// `whatsapp-auth/`, listed once, no file where another needs a directory,
+/// and sizes within the caps.
+fn manifest_problems(m: &BackupManifest) -> Vec<String> {
+    let q = |p: &str| crate::output::escape_controls(p);
+    let mut problems = Vec::new();
+    if crate::tenant::TenantName::parse(&m.tenant).is_err() {
+        problems.push(format!("the tenant `{}` is not a tenant name", q(&m.tenant)));
+    }
+    if humantime::parse_rfc3339(&m.created).is_err() {
+        problems.push(format!(
+            "the creation time `{}` is not an RFC 3339 time",
+            q(&m.created)
+        ));
+    }
+    if m.files.len() > MAX_FILES {
+        problems.push(format!(
+            "it lists {} files, more than {MAX_FILES}",
+            m.files.len()
+        ));
+        return problems;
+    }
+    let mut paths = std::collections::BTreeSet::new();
+    let mut total = 0u64;
+    for f in &m.files {
+        let in_db = f.path.strip_prefix(&format!("{DB_DIR}/"));
+        let in_auth = f.path.strip_prefix(&format!("{AUTH_DIR}/"));
+        if !is_canonical(&f.path) || !(in_db.is_some_and(|r| !r.contains('/')) || in_auth.is_some()) {
+            problems.push(format!(
+                "the path `{}` is not a canonical path under {DB_DIR}/ (one file) or {AUTH_DIR}/",
+                q(&f.path)
+            ));
+        } else if in_db.is_some() && m.database.as_ref().is_none_or(|d| d.path != f.path) {
+            problems.push(format!("{} is not the manifest's database", q(&f.path)));
+        }
+        if !paths.insert(f.path.as_str()) {
+            problems.push(format!("{} is listed twice", q(&f.path)));
+        }
+        if f.size > MAX_TOTAL_BYTES {
+            problems.push(format!(
+                "{} is {} bytes, more than the {MAX_TOTAL_BYTES} an archive may hold",
+                q(&f.path),
+                f.size
+            ));
+        }
+        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(format!("{} has no valid SHA-256", q(&f.path)));
+        }
+        total = total.saturating_add(f.size);
+    }
+    // A file where another needs a directory cannot be written anywhere.
+    for p in &paths {
+        let mut at = 0;
+        while let Some(i) = p[at..].find('/') {
+            at += i;
+            if paths.contains(&p[..at]) {
+                problems.push(format!(
+                    "{} is a file, but {} needs it to be a directory",
+                    q(&p[..at]),
+                    q(p)
+                ));
+            }
+            at += 1;
+        }
+    }
+    if total > MAX_TOTAL_BYTES {
+        problems.push(format!(
+            "its files total {total} bytes, more than the {MAX_TOTAL_BYTES} an archive may hold"
+        ));
+    }
+    if let Some(db) = &m.database
+        && !m.files.iter().any(|f| f.path == db.path)
+    {
+        problems.push(format!("the database {} is not among the files", q(&db.path)));
+    }
+    problems
+}
+
+/// Counts the bytes read through it: compressed from the file, expanded
+/// out of gzip; refuses to expand more than [`MAX_RATIO`] times.
+struct Metered<'m, R> {
+    inner: R,
+    meter: &'m Meter,
+    expanded: bool,
+}
+
+#[derive(Default)]
+struct Meter {
+    compressed: std::cell::Cell<u64>,
+    expanded: std::cell::Cell<u64>,
+    refused: std::cell::Cell<bool>,
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let m = self.meter;
+        if !self.expanded {
+            m.compressed.set(m.compressed.get() + n as u64);
+            return Ok(n);
+        }
+        let expanded = m.expanded.get() + n as u64;
+        m.expanded.set(expanded);
+        if expanded > RATIO_FLOOR && expanded / MAX_RATIO > m.compressed.get() {
+            m.refused.set(true);
+            return Err(std::io::Error::other("decompression bomb"));
+        }
+        Ok(n)
+    }
+}
+
+/// An archive that passed every check, with its files extracted into a
+/// private directory (0700, files 0600).
 pub struct VerifiedArchive {
     pub manifest: BackupManifest,
     /// The extracted files, laid out as in the archive.
     pub dir: tempfile::TempDir,
     pub archive_bytes: u64,
+}
+
+/// The tar streams restore sends into the pod, built before anything on
+/// the cluster changes.
+pub struct RestoreTars {
+    /// The database under the given staging name, if the archive has one.
+    pub database: Option<PathBuf>,
+    /// The session files, relative to the session volume.
+    pub auth: PathBuf,
 }
 
 impl VerifiedArchive {
@@ -205,103 +468,159 @@ impl VerifiedArchive {
             .as_ref()
             .map(|d| self.dir.path().join(&d.path))
     }
+
+    /// Builds what restore sends into the pod, in this archive's private
+    /// directory: the database as one file named `staged_db`, and the
+    /// session files. Done before the bot is stopped, so that nothing the
+    /// archive holds can fail a restore midway.
+    pub fn restore_tars(&self, staged_db: &str) -> anyhow::Result<RestoreTars> {
+        let database = match self.database_file() {
+            Some(file) => {
+                let tar = self.dir.path().join(".restore-database.tar");
+                write_tar(&tar, &[(staged_db.to_owned(), file)])?;
+                Some(tar)
+            }
+            None => None,
+        };
+        let auth = self.dir.path().join(".restore-auth.tar");
+        write_tar(&auth, &self.auth_files())?;
+        Ok(RestoreTars { database, auth })
+    }
 }
 
-/// Checks an archive completely: readable gzip and tar to the end, a
-/// manifest of the right format, every file present with its recorded size
-/// and SHA-256 and nothing else, safe paths, and a database that passes
-/// `PRAGMA integrity_check` with the recorded `user_version`.
+/// The name of a tar entry exactly as stored (no `./` trimmed, nothing
+/// normalised), or why it cannot be one of ours.
+fn raw_name<R: Read>(entry: &tar::Entry<'_, R>) -> anyhow::Result<String> {
+    let bytes = entry.path_bytes();
+    let name = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow::anyhow!("the archive holds a path that is not UTF-8"))?
+        .to_owned();
+    Ok(name)
+}
+
+/// Checks an archive completely: readable gzip and tar to the end,
+/// `manifest.json` first and once, in the right format and within the caps,
+/// then every file it lists and nothing else, each under its canonical
+/// path, of the recorded size and SHA-256, and a database that passes
+/// `PRAGMA integrity_check` with the recorded `user_version`. Sizes are
+/// checked from the headers before anything is read, and an archive that
+/// expands more than [`MAX_RATIO`] times is stopped as it expands.
 pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let archive_bytes = file.metadata()?.len();
-    let dir = tempfile::Builder::new().prefix("xtask-verify-").tempdir()?;
-    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let mut manifest_text = None;
-    let corrupt = |e: std::io::Error| anyhow::anyhow!("the archive is corrupt or truncated: {e}");
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
-    for entry in tar.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        let name = entry
-            .path()
-            .map_err(corrupt)?
-            .to_string_lossy()
-            .into_owned();
-        let name = name.trim_start_matches("./").to_owned();
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            continue;
+    let dir = crate::files::private_tempdir("xtask-verify-", None)?;
+    let meter = Meter::default();
+    let compressed = Metered {
+        inner: file,
+        meter: &meter,
+        expanded: false,
+    };
+    let expanded = Metered {
+        inner: flate2::read::GzDecoder::new(BufReader::new(compressed)),
+        meter: &meter,
+        expanded: true,
+    };
+    let corrupt = |e: std::io::Error| {
+        if meter.refused.get() {
+            anyhow::anyhow!(
+                "the archive expands to more than {MAX_RATIO} times its compressed size ({} bytes from {}) and \
+                 was stopped there; it was not made by admin backup",
+                meter.expanded.get(),
+                meter.compressed.get()
+            )
+        } else {
+            anyhow::anyhow!("the archive is corrupt or truncated: {e}")
         }
-        if !kind.is_file() {
-            bail!(
-                "the archive holds `{name}`, which is not a regular file; it was not made by admin backup"
-            );
-        }
-        let safe = Path::new(&name)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
-        let known = name == MANIFEST
-            || name.starts_with(&format!("{DB_DIR}/"))
-            || name.starts_with(&format!("{AUTH_DIR}/"));
-        if !safe || !known {
-            bail!("the archive holds an unexpected path `{name}`; it was not made by admin backup");
-        }
-        if name == MANIFEST {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).map_err(corrupt)?;
-            manifest_text = Some(text);
-            continue;
-        }
-        let out_path = dir.path().join(&name);
-        std::fs::create_dir_all(out_path.parent().expect("a file in a directory"))?;
-        let out = File::create(&out_path)?;
-        let digest = hash_copy(&mut entry, out).map_err(corrupt)?;
-        if seen.insert(name.clone(), digest).is_some() {
-            bail!("the archive holds `{name}` twice");
-        }
-    }
-    let text = manifest_text
-        .context("the archive has no manifest.json; it was not made by admin backup")?;
-    let manifest: BackupManifest =
-        serde_json::from_str(&text).context("the archive's manifest.json is not valid")?;
-    if manifest.format != FORMAT {
+    };
+    let not_ours = "it was not made by admin backup";
+    let mut tar = tar::Archive::new(expanded);
+    let mut entries = tar.entries().map_err(corrupt)?;
+
+    // The manifest leads: everything after it is checked against it.
+    let mut first = match entries.next() {
+        None => bail!("the archive is empty; {not_ours}"),
+        Some(e) => e.map_err(corrupt)?,
+    };
+    let name = raw_name(&first)?;
+    if name != MANIFEST || !first.header().entry_type().is_file() {
         bail!(
-            "the archive is in format `{}`, this tool reads `{FORMAT}`",
-            manifest.format
+            "the archive's first entry is `{}`, not the file {MANIFEST}; {not_ours}",
+            crate::output::escape_controls(&name)
         );
     }
-    let mut problems = Vec::new();
-    for f in &manifest.files {
-        match seen.remove(&f.path) {
-            None => problems.push(format!("{} is listed in the manifest but missing", f.path)),
-            Some((size, sha)) if size != f.size || sha != f.sha256 => problems.push(format!(
-                "{} does not match the manifest (size {size}, expected {}; checksum {})",
-                f.path,
-                f.size,
-                if sha == f.sha256 {
-                    "matches"
-                } else {
-                    "differs"
-                }
-            )),
-            Some(_) => {}
-        }
+    let size = first.header().size().map_err(corrupt)?;
+    if size > MAX_MANIFEST_BYTES {
+        bail!(
+            "the archive's {MANIFEST} is {size} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may be; \
+             {not_ours}"
+        );
     }
-    problems.extend(
-        seen.keys()
-            .map(|p| format!("{p} is not listed in the manifest")),
-    );
-    if let Some(db) = &manifest.database {
-        if !manifest.files.iter().any(|f| f.path == db.path) {
-            problems.push(format!("the database {} is not among the files", db.path));
-        } else if problems.is_empty() {
-            match check_database(&dir.path().join(&db.path)) {
-                Ok(v) if v == db.user_version => {}
-                Ok(v) => problems.push(format!(
-                    "the database's user_version is {v}, the manifest says {}",
-                    db.user_version
-                )),
-                Err(e) => problems.push(format!("{e:#}")),
+    let mut text = Vec::new();
+    (&mut first)
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut text)
+        .map_err(corrupt)?;
+    let manifest = parse_manifest(&text)?;
+    let problems = manifest_problems(&manifest);
+    if !problems.is_empty() {
+        bail!(crate::tenant::format_problems(
+            &format!("{} has an invalid {MANIFEST}", path.display()),
+            &problems
+        ));
+    }
+
+    let mut expected: BTreeMap<&str, &FileEntry> =
+        manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for entry in entries {
+        let mut entry = entry.map_err(corrupt)?;
+        let name = raw_name(&entry)?;
+        let shown = crate::output::escape_controls(&name);
+        if name == MANIFEST {
+            bail!("the archive holds {MANIFEST} twice; {not_ours}");
+        }
+        if !entry.header().entry_type().is_file() {
+            bail!("the archive holds `{shown}`, which is not a regular file; {not_ours}");
+        }
+        let Some(f) = expected.remove(name.as_str()) else {
+            if seen.contains(&name) {
+                bail!("the archive holds `{shown}` twice; {not_ours}");
             }
+            bail!("the archive holds `{shown}`, which its manifest does not list (or not under that exact path); {not_ours}");
+        };
+        let size = entry.header().size().map_err(corrupt)?;
+        if size != f.size {
+            bail!(
+                "the archive's `{shown}` is {size} bytes, its manifest says {}; {not_ours}",
+                f.size
+            );
+        }
+        let out_path = dir.path().join(&name);
+        crate::files::create_private_dirs(out_path.parent().expect("a file in a directory"))?;
+        let out = crate::files::create_private_file(&out_path)?;
+        let (_, sha) = hash_copy(&mut entry, out).map_err(corrupt)?;
+        if sha != f.sha256 {
+            problems.push(format!("{shown} does not match its checksum in the manifest"));
+        }
+        seen.insert(name);
+    }
+    problems.extend(expected.keys().map(|p| {
+        format!(
+            "{} is listed in the manifest but missing",
+            crate::output::escape_controls(p)
+        )
+    }));
+    if let Some(db) = &manifest.database
+        && problems.is_empty()
+    {
+        match check_database(&dir.path().join(&db.path)) {
+            Ok(v) if v == db.user_version => {}
+            Ok(v) => problems.push(format!(
+                "the database's user_version is {v}, the manifest says {}",
+                db.user_version
+            )),
+            Err(e) => problems.push(format!("{e:#}")),
         }
     }
     if !problems.is_empty() {
@@ -317,12 +636,38 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
     })
 }
 
+/// A manifest of this format, or of the first (which records no cluster).
+fn parse_manifest(text: &[u8]) -> anyhow::Result<BackupManifest> {
+    #[derive(Deserialize)]
+    struct Format {
+        format: String,
+    }
+    let format = serde_json::from_slice::<Format>(text)
+        .map(|f| f.format)
+        .unwrap_or_default();
+    let manifest: BackupManifest = match format.as_str() {
+        FORMAT | FORMAT_1 => serde_json::from_slice(text)
+            .map_err(|e| anyhow::anyhow!("the archive's {MANIFEST} is not valid: {e}"))?,
+        _ => bail!(
+            "the archive's {MANIFEST} is not in format `{FORMAT}` (it says `{}`); this tool reads \
+             `{FORMAT}` and `{FORMAT_1}`",
+            crate::output::escape_controls(&format)
+        ),
+    };
+    match (manifest.format.as_str(), &manifest.provenance) {
+        (FORMAT, None) => bail!("the archive's {MANIFEST} is in format `{FORMAT}` but records no provenance"),
+        (FORMAT_1, Some(_)) => bail!("the archive's {MANIFEST} is in format `{FORMAT_1}`, which has no provenance, but records one"),
+        _ => Ok(manifest),
+    }
+}
+
 /// Writes the archive (owner-only) from a database copy and a tar of the
 /// session files, and returns its manifest.
 pub fn write_archive(
     path: &Path,
     tenant: &str,
     namespace: &str,
+    provenance: &Provenance,
     created: std::time::SystemTime,
     database: Option<(&Path, &str, i64)>,
     auth_tar: &Path,
@@ -374,6 +719,7 @@ pub fn write_archive(
             user_version: v,
         }),
         files,
+        provenance: Some(provenance.clone()),
     };
 
     let out = OpenOptions::new()
@@ -433,7 +779,7 @@ pub fn write_archive(
 
 /// A plain tar of `(name in the tar, file)` pairs, owner-only modes.
 pub fn write_tar(path: &Path, files: &[(String, std::path::PathBuf)]) -> anyhow::Result<()> {
-    let mut builder = tar::Builder::new(File::create(path)?);
+    let mut builder = tar::Builder::new(crate::files::create_private_file(path)?);
     let mtime = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

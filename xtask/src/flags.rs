@@ -240,6 +240,9 @@ pub struct Offboard {
     /// How old the newest backup may be
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub max_backup_age: KubeDuration,
+    /// Accept a backup taken on this other cluster (the kube-system namespace UID it records; `unrecorded` for an archive that records none)
+    #[arg(long, value_name = "CLUSTER_UID")]
+    pub from_cluster: Option<String>,
     /// How long to wait for each deleted object, and then the namespace, to be gone (a namespace terminates only after its finalizers and its pods' grace periods)
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub delete_timeout: KubeDuration,
@@ -542,12 +545,12 @@ pub struct LongWork {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Restore a tenant from an archive made by `admin backup`. The archive is verified first \
-(checksums, manifest, database integrity, and that it belongs to TENANT) and nothing is touched if that \
-fails. Then the bot is stopped (a WhatsApp session must never run twice), both volumes' contents are \
+(checksums, manifest, database integrity, and that it belongs to TENANT and was taken on this cluster) and \
+everything restore sends is built locally; nothing is touched if that fails. Then the bot is stopped (a WhatsApp session must never run twice), both volumes' contents are \
 replaced through a short-lived workbench pod, the restored database is checked, and the bot is started \
 again. If a step fails after the bot was stopped, the error says exactly what state the tenant is in and \
 how to recover. Asks you to type the tenant name unless --yes is given.",
-    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes"
+    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41"
 )]
 pub struct Restore {
     #[arg(value_parser = TenantName::parse)]
@@ -557,6 +560,9 @@ pub struct Restore {
     /// Accept an archive of this other tenant (it must name the archive's tenant)
     #[arg(long, value_name = "TENANT", value_parser = TenantName::parse)]
     pub from_tenant: Option<TenantName>,
+    /// Accept an archive taken on this other cluster (the kube-system namespace UID it records; `unrecorded` for an archive that records none)
+    #[arg(long, value_name = "CLUSTER_UID")]
+    pub from_cluster: Option<String>,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     pub yes: bool,

@@ -119,8 +119,41 @@ pub fn format_bytes(bytes: u128) -> String {
     format!("{bytes}B")
 }
 
+/// Text from outside (an archive's manifest) made safe to print: control
+/// characters (escape sequences, line breaks), bidirectional controls and
+/// zero-width spaces are shown as `\u{..}` escapes, a backslash as `\\`;
+/// everything else, Indic joiners (ZWJ, ZWNJ) included, is kept.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hidden = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{FEFF}');
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() || hidden {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outside_text_cannot_drive_the_terminal() {
+        use super::escape_controls;
+        assert_eq!(
+            escape_controls("a\u{1b}[2J\ndatabase: forged"),
+            "a\\u{1b}[2J\\u{a}database: forged"
+        );
+        assert_eq!(escape_controls("x\u{202e}y\u{200b}z"), "x\\u{202e}y\\u{200b}z");
+        assert_eq!(escape_controls("a\\u{1b}"), "a\\\\u{1b}", "an escape cannot be forged");
+        // Marathi needs ZWJ and ZWNJ; they stay.
+        let marathi = "र\u{200d}य क\u{200c}ष";
+        assert_eq!(escape_controls(marathi), marathi);
+    }
+
     use super::*;
 
     #[test]

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::archive::{check_database, verify_archive, write_archive};
+use crate::archive::{Provenance, check_database, verify_archive, write_archive};
 use crate::clock::{now, rfc3339};
 use crate::cluster::Cluster;
-use crate::files::create_private_dir;
+use crate::files::{create_private_dir, create_private_file, private_tempdir};
 use crate::flags;
 use crate::kubectl::{Container, Input, Kubectl, KubectlFailure, Sink, Wait};
 use crate::live::{BotDeployment, pod_ready};
@@ -58,8 +58,9 @@ impl flags::Backup {
                 let platform = self.platform.load(root)?;
                 let cluster = Cluster::connect(&self.cluster, root)?;
                 let kubectl = cluster.kubectl();
+                let provenance = provenance(&cluster)?;
                 let bot = BotDeployment::find(kubectl, tenant)?;
-                self.backup(kubectl, &platform, &out_dir, &bot, Progress(true))
+                self.backup(kubectl, &platform, &out_dir, &bot, &provenance, Progress(true))
             })()
             .left_unchanged(Left::NoBackupWritten)?;
             println!(
@@ -75,12 +76,13 @@ impl flags::Backup {
             }
             return Ok(());
         }
-        let (platform, cluster, batch) = (|| {
+        let (platform, cluster, batch, provenance) = (|| {
             let platform = self.platform.load(root)?;
             let (cluster, batch) = self
                 .selection
                 .connect(&self.cluster, root, || Ok(platform.clone()))?;
-            Ok((platform, cluster, batch))
+            let provenance = provenance(&cluster)?;
+            Ok((platform, cluster, batch, provenance))
         })()
         .left_unchanged(Left::NoBackupWritten)?;
         let mut work = Work {
@@ -109,7 +111,9 @@ impl flags::Backup {
         }
         batch.run(&cluster, Guard::Read, work, |kubectl, tenant, namespace| {
             let written = BotDeployment::in_namespace(kubectl, tenant, namespace)
-                .and_then(|bot| self.backup(kubectl, &platform, &out_dir, &bot, Progress(false)))
+                .and_then(|bot| {
+                    self.backup(kubectl, &platform, &out_dir, &bot, &provenance, Progress(false))
+                })
                 .left_unchanged(Left::NoBackupWritten)?;
             let pruned = self.prune(&out_dir, &written)?;
             let mut line = format!("{}; verified", written.describe());
@@ -149,6 +153,7 @@ impl flags::Backup {
         platform: &Platform,
         out_dir: &Path,
         bot: &BotDeployment,
+        provenance: &Provenance,
         progress: Progress,
     ) -> anyhow::Result<Written> {
         let tenant = &bot.tenant;
@@ -193,14 +198,14 @@ impl flags::Backup {
         };
         // Work in a hidden directory beside the final archive, so that the
         // last step is a rename on one filesystem; it is removed on any error.
-        let work = tempfile::Builder::new()
-            .prefix(&format!(".{tenant}-backup-"))
-            .tempdir_in(out_dir)?;
+        // It holds the tenant's data: owner-only, as are its files.
+        let work = private_tempdir(&format!(".{tenant}-backup-"), Some(out_dir))?;
         let result = self.collect(
             kubectl,
             platform,
             &pod,
             bot,
+            provenance,
             created,
             work.path(),
             &final_path,
@@ -221,6 +226,7 @@ impl flags::Backup {
         platform: &Platform,
         pod: &Container,
         bot: &BotDeployment,
+        provenance: &Provenance,
         created: std::time::SystemTime,
         work: &Path,
         final_path: &Path,
@@ -263,9 +269,7 @@ impl flags::Backup {
         };
         let local_db = work.join("database.sqlite3");
         if has_db {
-            let copied = File::create(&local_db)
-                .map_err(anyhow::Error::from)
-                .and_then(|f| {
+            let copied = create_private_file(&local_db).and_then(|f| {
                     kubectl
                         .exec(pod, &["cat", &pod_copy], Input::None)
                         .sink(Sink::File(f))
@@ -286,7 +290,7 @@ impl flags::Backup {
         let auth_dir = platform.bot.whatsapp_auth_dir.as_str();
         kubectl
             .exec(pod, &["tar", "-C", auth_dir, "-cf", "-", "."], Input::None)
-            .sink(Sink::File(File::create(&auth_tar)?))
+            .sink(Sink::File(create_private_file(&auth_tar)?))
             .wait(Wait::Unbounded)
             .run()
             .context("copying the WhatsApp session files failed")?;
@@ -302,6 +306,7 @@ impl flags::Backup {
             &partial,
             tenant.as_str(),
             &bot.namespace,
+            provenance,
             created,
             has_db.then_some((
                 &local_db,
@@ -325,4 +330,14 @@ impl flags::Backup {
             user_version,
         })
     }
+}
+
+/// Where this run's archives are taken: the environment, the context and
+/// the cluster's identity.
+fn provenance(cluster: &Cluster) -> anyhow::Result<Provenance> {
+    Provenance::read(
+        cluster.kubectl(),
+        cluster.target().environment().map(|e| e.name.as_str()),
+        cluster.kubectl().context(),
+    )
 }

@@ -69,7 +69,7 @@ impl flags::Offboard {
                 let backup = if self.no_backup {
                     None
                 } else {
-                    Some(self.fresh_backup(root, offboarded_since.as_deref())?)
+                    Some(self.fresh_backup(kubectl, root, offboarded_since.as_deref())?)
                 };
                 Ok((lifecycle, backup))
             },
@@ -81,7 +81,13 @@ impl flags::Offboard {
     /// older than --max-backup-age now, or, for a tenant already offboarded
     /// (whose data has not changed since its bot was deleted), than
     /// --max-backup-age before it was offboarded.
-    fn fresh_backup(&self, root: &Path, offboarded_since: Option<&str>) -> anyhow::Result<String> {
+    /// It must also have been taken on this cluster (or --from-cluster).
+    fn fresh_backup(
+        &self,
+        kubectl: &Kubectl,
+        root: &Path,
+        offboarded_since: Option<&str>,
+    ) -> anyhow::Result<String> {
         let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
         let mut archives = crate::archive::archives_of(&dir, self.tenant.as_str());
         let advice = format!(
@@ -121,6 +127,19 @@ impl flags::Offboard {
                 verified.manifest.tenant
             );
         }
+        let here = crate::archive::cluster_uid(kubectl)?;
+        crate::archive::check_cluster(
+            &verified.manifest,
+            &newest,
+            &here,
+            self.from_cluster.as_deref(),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}. The backup that lets offboard delete must be of this cluster's tenant: {advice}"
+            )
+        })
+        .left_unchanged(Left::NothingChanged)?;
         if age > limit {
             match offboarded_since {
                 Some(since) => crate::outcome::bail_unchanged!(

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::archive::{AUTH_DIR, VerifiedArchive, verify_archive, write_tar};
+use crate::archive::{AUTH_DIR, RestoreTars, VerifiedArchive, check_cluster, cluster_uid, verify_archive};
 use crate::clock::KubeDuration;
 use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
@@ -100,6 +100,12 @@ impl flags::Restore {
         let platform = self.platform.load(root)?;
         eprintln!("Verifying {} ...", self.file.display());
         let archive = verify_archive(&self.file).left_unchanged(Left::NothingChanged)?;
+        // Everything sent into the pod is built now: nothing in the
+        // archive can fail the restore once the bot is stopped.
+        let tars = archive
+            .restore_tars(STAGED_DB)
+            .context("cannot prepare the archive's files for the restore")
+            .left_unchanged(Left::NothingChanged)?;
         let from = archive.manifest.tenant.as_str();
         match &self.from_tenant {
             None if from != self.tenant.as_str() => crate::outcome::bail_unchanged!(
@@ -115,6 +121,16 @@ impl flags::Restore {
             _ => {}
         }
         let cluster = Cluster::connect(&self.cluster, root).left_unchanged(Left::NothingChanged)?;
+        cluster_uid(cluster.kubectl())
+            .and_then(|here| {
+                check_cluster(
+                    &archive.manifest,
+                    &self.file,
+                    &here,
+                    self.from_cluster.as_deref(),
+                )
+            })
+            .left_unchanged(Left::NothingChanged)?;
         let change = Change {
             tenant: &self.tenant,
             action: "a restore",
@@ -134,7 +150,7 @@ impl flags::Restore {
         cluster.change(
             &change,
             |kubectl| BotDeployment::find(kubectl, &self.tenant),
-            |kubectl, bot| self.restore(kubectl, &platform, &archive, bot),
+            |kubectl, bot| self.restore(kubectl, &platform, &archive, &tars, bot),
         )
     }
 
@@ -143,6 +159,7 @@ impl flags::Restore {
         kubectl: &Kubectl,
         platform: &Platform,
         archive: &VerifiedArchive,
+        tars: &RestoreTars,
         bot: BotDeployment,
     ) -> anyhow::Result<()> {
         crate::interrupt::install();
@@ -159,7 +176,7 @@ impl flags::Restore {
             database: Volume::Untouched,
             auth: Volume::Untouched,
         };
-        let result = self.steps(kubectl, platform, &bot, archive, &mut progress);
+        let result = self.steps(kubectl, platform, &bot, archive, tars, &mut progress);
         if let Err(e) = result {
             if progress.workbench
                 && Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout).is_ok()
@@ -192,6 +209,7 @@ impl flags::Restore {
         platform: &Platform,
         bot: &BotDeployment,
         archive: &VerifiedArchive,
+        tars: &RestoreTars,
         progress: &mut Progress,
     ) -> anyhow::Result<()> {
         let ns = bot.namespace.as_str();
@@ -217,9 +235,8 @@ impl flags::Restore {
         progress.workbench = true;
         crate::interrupt::check()?;
 
-        let work = tempfile::Builder::new()
-            .prefix("xtask-restore-")
-            .tempdir()?;
+        // The session read back from the pod is tenant data: owner-only.
+        let work = crate::files::private_tempdir("xtask-restore-", None)?;
         let sqlite = platform.admin.sqlite3.as_str();
         let data_dir = platform.bot.data_dir.trim_end_matches('/');
         let db = platform.bot.database_path();
@@ -231,16 +248,14 @@ impl flags::Restore {
             format!("{db}-journal"),
         ];
         eprintln!("Writing the database ...");
-        let staged_ok = match archive.database_file() {
-            Some(file) => {
+        let staged_ok = match &tars.database {
+            Some(tar) => {
                 // Staged beside the live file and checked before anything is removed.
-                let tar = work.path().join("database.tar");
-                write_tar(&tar, &[(STAGED_DB.to_owned(), file)])?;
                 kubectl
                     .exec(
                         &pod,
                         &["tar", "-C", data_dir, "-xf", "-"],
-                        Input::File(&tar),
+                        Input::File(tar),
                     )
                     .wait(Wait::Unbounded)
                     .run()?;
@@ -264,8 +279,6 @@ impl flags::Restore {
 
         eprintln!("Writing the WhatsApp session ...");
         let auth_dir = platform.bot.whatsapp_auth_dir.as_str();
-        let tar = work.path().join("auth.tar");
-        write_tar(&tar, &archive.auth_files())?;
         progress.auth = Volume::Changing;
         kubectl
             .exec(
@@ -279,7 +292,7 @@ impl flags::Restore {
             .exec(
                 &pod,
                 &["tar", "-C", auth_dir, "-xf", "-"],
-                Input::File(&tar),
+                Input::File(&tars.auth),
             )
             .wait(Wait::Unbounded)
             .run()?;
@@ -340,7 +353,7 @@ fn check_session_files(
     let back = work.join("auth-back.tar");
     kubectl
         .exec(pod, &["tar", "-C", auth_dir, "-cf", "-", "."], Input::None)
-        .sink(Sink::File(File::create(&back)?))
+        .sink(Sink::File(crate::files::create_private_file(&back)?))
         .wait(Wait::Unbounded)
         .run()?;
     let mut found = std::collections::BTreeMap::new();

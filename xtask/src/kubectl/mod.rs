@@ -254,6 +254,11 @@ impl Kubectl {
     }
 
     /// `context \`x\``, or `the current context`.
+    /// The context named with `--context`, if any.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
     pub fn context_label(&self) -> String {
         match &self.context {
             Some(c) => format!("context `{c}`"),
