@@ -556,13 +556,22 @@ fn bad_archives_are_refused_before_anything_changes() {
     data[0] ^= 1;
     std::fs::write(&creds, data).unwrap();
     let corrupted = bad.path().join("corrupted.tar.gz");
+    // Repacked as backup packs: the manifest first, files only, canonical
+    // names (a reader refuses `./` and directory entries).
+    let mut names = vec!["manifest.json".to_owned()];
+    for sub in ["database", "whatsapp-auth"] {
+        for e in std::fs::read_dir(unpacked.path().join(sub)).unwrap() {
+            names.push(format!("{sub}/{}", e.unwrap().file_name().to_string_lossy()));
+        }
+    }
     assert!(
         std::process::Command::new("tar")
             .arg("-czf")
             .arg(&corrupted)
             .arg("-C")
             .arg(unpacked.path())
-            .arg(".")
+            .arg("--no-recursion")
+            .args(&names)
             .status()
             .unwrap()
             .success()
