@@ -561,7 +561,10 @@ fn bad_archives_are_refused_before_anything_changes() {
     let mut names = vec!["manifest.json".to_owned()];
     for sub in ["database", "whatsapp-auth"] {
         for e in std::fs::read_dir(unpacked.path().join(sub)).unwrap() {
-            names.push(format!("{sub}/{}", e.unwrap().file_name().to_string_lossy()));
+            names.push(format!(
+                "{sub}/{}",
+                e.unwrap().file_name().to_string_lossy()
+            ));
         }
     }
     assert!(

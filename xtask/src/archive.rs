@@ -327,7 +327,10 @@ fn manifest_problems(m: &BackupManifest) -> Vec<String> {
     let q = |p: &str| crate::output::escape_controls(p);
     let mut problems = Vec::new();
     if crate::tenant::TenantName::parse(&m.tenant).is_err() {
-        problems.push(format!("the tenant `{}` is not a tenant name", q(&m.tenant)));
+        problems.push(format!(
+            "the tenant `{}` is not a tenant name",
+            q(&m.tenant)
+        ));
     }
     if humantime::parse_rfc3339(&m.created).is_err() {
         problems.push(format!(
@@ -347,7 +350,8 @@ fn manifest_problems(m: &BackupManifest) -> Vec<String> {
     for f in &m.files {
         let in_db = f.path.strip_prefix(&format!("{DB_DIR}/"));
         let in_auth = f.path.strip_prefix(&format!("{AUTH_DIR}/"));
-        if !is_canonical(&f.path) || !(in_db.is_some_and(|r| !r.contains('/')) || in_auth.is_some()) {
+        if !is_canonical(&f.path) || !(in_db.is_some_and(|r| !r.contains('/')) || in_auth.is_some())
+        {
             problems.push(format!(
                 "the path `{}` is not a canonical path under {DB_DIR}/ (one file) or {AUTH_DIR}/",
                 q(&f.path)
@@ -393,7 +397,10 @@ fn manifest_problems(m: &BackupManifest) -> Vec<String> {
     if let Some(db) = &m.database
         && !m.files.iter().any(|f| f.path == db.path)
     {
-        problems.push(format!("the database {} is not among the files", q(&db.path)));
+        problems.push(format!(
+            "the database {} is not among the files",
+            q(&db.path)
+        ));
     }
     problems
 }
@@ -569,8 +576,11 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
         ));
     }
 
-    let mut expected: BTreeMap<&str, &FileEntry> =
-        manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut expected: BTreeMap<&str, &FileEntry> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     let mut problems = Vec::new();
     for entry in entries {
@@ -587,7 +597,9 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
             if seen.contains(&name) {
                 bail!("the archive holds `{shown}` twice; {not_ours}");
             }
-            bail!("the archive holds `{shown}`, which its manifest does not list (or not under that exact path); {not_ours}");
+            bail!(
+                "the archive holds `{shown}`, which its manifest does not list (or not under that exact path); {not_ours}"
+            );
         };
         let size = entry.header().size().map_err(corrupt)?;
         if size != f.size {
@@ -601,7 +613,9 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
         let out = crate::files::create_private_file(&out_path)?;
         let (_, sha) = hash_copy(&mut entry, out).map_err(corrupt)?;
         if sha != f.sha256 {
-            problems.push(format!("{shown} does not match its checksum in the manifest"));
+            problems.push(format!(
+                "{shown} does not match its checksum in the manifest"
+            ));
         }
         seen.insert(name);
     }
@@ -655,8 +669,12 @@ fn parse_manifest(text: &[u8]) -> anyhow::Result<BackupManifest> {
         ),
     };
     match (manifest.format.as_str(), &manifest.provenance) {
-        (FORMAT, None) => bail!("the archive's {MANIFEST} is in format `{FORMAT}` but records no provenance"),
-        (FORMAT_1, Some(_)) => bail!("the archive's {MANIFEST} is in format `{FORMAT_1}`, which has no provenance, but records one"),
+        (FORMAT, None) => {
+            bail!("the archive's {MANIFEST} is in format `{FORMAT}` but records no provenance")
+        }
+        (FORMAT_1, Some(_)) => bail!(
+            "the archive's {MANIFEST} is in format `{FORMAT_1}`, which has no provenance, but records one"
+        ),
         _ => Ok(manifest),
     }
 }

@@ -89,7 +89,10 @@ mod tests {
         let file = sub.join("creds.json");
         super::create_private_file(&file).unwrap();
         assert_eq!(mode(&file), 0o600);
-        assert!(super::create_private_file(&file).is_err(), "an existing file is not reused");
+        assert!(
+            super::create_private_file(&file).is_err(),
+            "an existing file is not reused"
+        );
     }
 
     #[test]

@@ -147,8 +147,15 @@ mod tests {
             escape_controls("a\u{1b}[2J\ndatabase: forged"),
             "a\\u{1b}[2J\\u{a}database: forged"
         );
-        assert_eq!(escape_controls("x\u{202e}y\u{200b}z"), "x\\u{202e}y\\u{200b}z");
-        assert_eq!(escape_controls("a\\u{1b}"), "a\\\\u{1b}", "an escape cannot be forged");
+        assert_eq!(
+            escape_controls("x\u{202e}y\u{200b}z"),
+            "x\\u{202e}y\\u{200b}z"
+        );
+        assert_eq!(
+            escape_controls("a\\u{1b}"),
+            "a\\\\u{1b}",
+            "an escape cannot be forged"
+        );
         // Marathi needs ZWJ and ZWNJ; they stay.
         let marathi = "र\u{200d}य क\u{200c}ष";
         assert_eq!(escape_controls(marathi), marathi);

@@ -60,7 +60,14 @@ impl flags::Backup {
                 let kubectl = cluster.kubectl();
                 let provenance = provenance(&cluster)?;
                 let bot = BotDeployment::find(kubectl, tenant)?;
-                self.backup(kubectl, &platform, &out_dir, &bot, &provenance, Progress(true))
+                self.backup(
+                    kubectl,
+                    &platform,
+                    &out_dir,
+                    &bot,
+                    &provenance,
+                    Progress(true),
+                )
             })()
             .left_unchanged(Left::NoBackupWritten)?;
             println!(
@@ -112,7 +119,14 @@ impl flags::Backup {
         batch.run(&cluster, Guard::Read, work, |kubectl, tenant, namespace| {
             let written = BotDeployment::in_namespace(kubectl, tenant, namespace)
                 .and_then(|bot| {
-                    self.backup(kubectl, &platform, &out_dir, &bot, &provenance, Progress(false))
+                    self.backup(
+                        kubectl,
+                        &platform,
+                        &out_dir,
+                        &bot,
+                        &provenance,
+                        Progress(false),
+                    )
                 })
                 .left_unchanged(Left::NoBackupWritten)?;
             let pruned = self.prune(&out_dir, &written)?;
@@ -270,12 +284,12 @@ impl flags::Backup {
         let local_db = work.join("database.sqlite3");
         if has_db {
             let copied = create_private_file(&local_db).and_then(|f| {
-                    kubectl
-                        .exec(pod, &["cat", &pod_copy], Input::None)
-                        .sink(Sink::File(f))
-                        .wait(Wait::Unbounded)
-                        .run()
-                });
+                kubectl
+                    .exec(pod, &["cat", &pod_copy], Input::None)
+                    .sink(Sink::File(f))
+                    .wait(Wait::Unbounded)
+                    .run()
+            });
             let removed = kubectl
                 .exec(pod, &["rm", "-f", &pod_copy], Input::None)
                 .run();

@@ -11,7 +11,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::archive::{AUTH_DIR, RestoreTars, VerifiedArchive, check_cluster, cluster_uid, verify_archive};
+use crate::archive::{
+    AUTH_DIR, RestoreTars, VerifiedArchive, check_cluster, cluster_uid, verify_archive,
+};
 use crate::clock::KubeDuration;
 use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
@@ -252,11 +254,7 @@ impl flags::Restore {
             Some(tar) => {
                 // Staged beside the live file and checked before anything is removed.
                 kubectl
-                    .exec(
-                        &pod,
-                        &["tar", "-C", data_dir, "-xf", "-"],
-                        Input::File(tar),
-                    )
+                    .exec(&pod, &["tar", "-C", data_dir, "-xf", "-"], Input::File(tar))
                     .wait(Wait::Unbounded)
                     .run()?;
                 expect_ok(kubectl, &pod, sqlite, &staged, &self.long.db_timeout)?;
