@@ -842,6 +842,32 @@ mod tests {
     }
 
     #[test]
+    fn only_canonical_relative_paths_pass() {
+        for good in [
+            "whatsapp-auth/creds.json",
+            "whatsapp-auth/keys/pre-key-1.json",
+            "a",
+        ] {
+            assert!(is_canonical(good), "{good}");
+        }
+        let long = format!("whatsapp-auth/{}", "x".repeat(256));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "whatsapp-auth/./x",
+            "./whatsapp-auth/x",
+            "whatsapp-auth//x",
+            "whatsapp-auth/x/",
+            "whatsapp-auth/../x",
+            "..",
+            "whatsapp-auth/a\nb",
+            long.as_str(),
+        ] {
+            assert!(!is_canonical(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn prune_keeps_the_newest_and_touches_only_this_tenants_archives() {
         let dir = tempfile::tempdir().unwrap();
         let touch = |name: &str| {
