@@ -100,7 +100,7 @@ fn a_plan_for_a_new_tenant_lists_every_object_without_a_server_diff() {
             .all(|c| !c.contains(&"diff".to_owned())),
         "a server diff of a new tenant fails on a real API server"
     );
-    assert!(cluster.objects().is_empty());
+    assert!(cluster.is_pristine());
 }
 
 /// 2: `kubectl scale` (suspend, restore, an operator) owns `.spec.replicas`;
@@ -725,7 +725,7 @@ fn a_tenant_from_plan_to_offboard_on_a_real_api_server() {
     // A plan of the new tenant: everything new, nothing changed.
     let out = provision(&["--plan"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(cluster.objects().is_empty());
+    assert!(cluster.is_pristine());
     let out = provision(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(drift().status.code(), Some(0));

@@ -86,7 +86,7 @@ fn production_changes_need_confirmation_without_a_terminal() {
             .all(|c| c.contains(&"get".to_owned())),
         "a refused change did more than read"
     );
-    assert!(cluster.objects().is_empty());
+    assert!(cluster.is_pristine());
 
     exits(
         cluster.provision(

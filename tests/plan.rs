@@ -20,7 +20,7 @@ fn plan_exit_codes_and_nothing_is_changed() {
         "+ secret/bot-credentials in tenant-kalyan (credentials generated at apply, never shown)"
     ));
     assert!(text.contains("16 object(s) would change."), "{text}");
-    assert!(cluster.objects().is_empty(), "a plan changed the cluster");
+    assert!(cluster.is_pristine(), "a plan changed the cluster");
     assert_eq!(
         std::fs::read_dir(cluster.tenants.path()).unwrap().count(),
         0,

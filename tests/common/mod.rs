@@ -112,6 +112,14 @@ impl Cluster {
         self.open().objects().clone()
     }
 
+    /// Whether the cluster holds only what every cluster has from its
+    /// creation (the namespace kube-system): nothing was created.
+    pub fn is_pristine(&self) -> bool {
+        self.objects()
+            .iter()
+            .all(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == "kube-system")
+    }
+
     pub fn calls(&self) -> Vec<Vec<String>> {
         State::calls(self.state.path())
     }
