@@ -26,6 +26,10 @@
 //!   server (NotFound): namespaces "x" not found`, and `diff` then exits 2
 //!   with no diff; a conflict in `diff` is kubectl's `Error from server
 //!   (Conflict)` after its "keeps changing" warning;
+//! - the namespace `kube-system`, there from the cluster's creation as on
+//!   every real cluster, with a UID of its own per fake cluster (derived
+//!   from its state directory, stable for its life): the cluster's identity
+//!   that backups record;
 //! - the API server's own writes: a Namespace's `kubernetes.io/metadata.name`
 //!   label, a Secret's `stringData` moved into base64 `data`, a Deployment's
 //!   default of one replica; immutable fields (a Deployment's selector, a
