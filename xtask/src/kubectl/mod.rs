@@ -351,6 +351,55 @@ impl Kubectl {
         })
     }
 
+    /// `kubectl get KIND NAME --namespace NS --ignore-not-found -o json`:
+    /// None when it does not exist.
+    pub fn get_in_optional(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Value>> {
+        let args = [
+            "get",
+            kind,
+            name,
+            "--namespace",
+            namespace,
+            "--ignore-not-found",
+            "--output",
+            "json",
+        ];
+        let out = self.call(&args).text()?;
+        if out.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&out).map(Some).with_context(|| {
+            format!(
+                "`kubectl {}` printed something that is not JSON",
+                args.join(" ")
+            )
+        })
+    }
+
+    /// `kubectl create -f -` of one object: atomic, it fails with the
+    /// server's `AlreadyExists` when the object exists (an apply would
+    /// take it over). Returns the object as stored.
+    pub fn create(&self, object: &Value) -> anyhow::Result<Value> {
+        let text = serde_json::to_string(object)?;
+        self.call(&["create", "--filename", "-", "--output", "json"])
+            .stdin(text.as_bytes())
+            .json()
+    }
+
+    /// `kubectl replace -f -` of one object carrying the resourceVersion it
+    /// was read at: fails with the server's `Conflict` if it changed since.
+    pub fn replace(&self, object: &Value) -> anyhow::Result<Value> {
+        let text = serde_json::to_string(object)?;
+        self.call(&["replace", "--filename", "-", "--output", "json"])
+            .stdin(text.as_bytes())
+            .json()
+    }
+
     /// One `kubectl apply --server-side` of the whole stream on stdin; returns
     /// the objects as the server stored them.
     pub fn apply(
