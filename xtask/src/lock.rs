@@ -215,10 +215,10 @@ impl Holder {
 pub fn hold<'k>(kubectl: &'k Kubectl, subject: Subject) -> anyhow::Result<Held<'k>> {
     let now = crate::clock::now()?;
     let object = lease_object(&subject, now);
-    let created = match kubectl.create(&object) {
+    let created = match kubectl.create(Some(NAMESPACE), &object) {
         Err(e) if is_namespace_missing(&e) => {
             create_namespace(kubectl)?;
-            kubectl.create(&object)
+            kubectl.create(Some(NAMESPACE), &object)
         }
         other => other,
     };
@@ -247,7 +247,7 @@ fn take_over_if_expired<'k>(
         .map_err(|e| explain(e, kubectl, &subject, "get"))?
     else {
         // Released between our create and our read: try once more.
-        return match kubectl.create(&lease_object(&subject, now)) {
+        return match kubectl.create(Some(NAMESPACE), &lease_object(&subject, now)) {
             Ok(_) => Ok(Held {
                 kubectl,
                 subject,
@@ -262,7 +262,7 @@ fn take_over_if_expired<'k>(
     }
     let mut fresh = lease_object(&subject, now);
     fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
-    match kubectl.replace(&fresh) {
+    match kubectl.replace(NAMESPACE, &fresh) {
         Ok(_) => {
             eprintln!(
                 "Took over the expired lock on {}: {}, and its lock expired without being released \
@@ -298,7 +298,7 @@ pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String 
         .unwrap_or_else(|| "-".to_owned());
     format!(
         "another command is changing {}: {} (process {}; lease {}/{} expires in {expires}). \
-         Nothing was changed. Wait for it to finish and run this again. If that command is no longer \
+         Wait for it to finish and run this again. If that command is no longer \
          running (killed, or its machine gone), break the lock with `cargo xtask admin unlock {}{}`.",
         subject.describe(),
         holder.summary(),
@@ -351,7 +351,7 @@ fn create_namespace(kubectl: &Kubectl) -> anyhow::Result<()> {
             "labels": {"app.kubernetes.io/managed-by": "xtask"},
         },
     });
-    match kubectl.create(&namespace) {
+    match kubectl.create(None, &namespace) {
         Ok(_) => Ok(()),
         Err(e) if cause(&e) == Some(Cause::AlreadyExists) => Ok(()),
         Err(e) => Err(e).with_context(|| {
@@ -417,4 +417,48 @@ fn printable(text: &str) -> String {
             escaped
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API server parses MicroTime with exactly six fractional digits.
+    #[test]
+    fn acquire_time_is_micro_time() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_500_000, 120_000);
+        assert_eq!(micro_time(t), "2026-11-24T06:00:00.000120Z");
+    }
+
+    #[test]
+    fn a_lease_expires_after_its_duration_from_its_last_renewal() {
+        let lease = |renew: Option<&str>| {
+            let mut l = json!({"spec": {"holderIdentity": "a@b", "acquireTime": "2026-11-24T06:00:00.000000Z",
+                                         "leaseDurationSeconds": 600}});
+            if let Some(r) = renew {
+                l["spec"]["renewTime"] = json!(r);
+            }
+            l
+        };
+        let at = |t: &str| humantime::parse_rfc3339(t).unwrap();
+        assert!(!Holder::of(&lease(None), at("2026-11-24T06:09:59Z")).expired());
+        assert!(Holder::of(&lease(None), at("2026-11-24T06:10:00Z")).expired());
+        let renewed = lease(Some("2026-11-24T06:08:00.000000Z"));
+        assert!(!Holder::of(&renewed, at("2026-11-24T06:15:00Z")).expired());
+        // No duration recorded: never taken over, only broken by hand.
+        let mut forever = lease(None);
+        forever["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("leaseDurationSeconds");
+        assert!(!Holder::of(&forever, at("2030-01-01T00:00:00Z")).expired());
+    }
+
+    #[test]
+    fn a_recorded_command_cannot_write_to_the_terminal() {
+        assert_eq!(
+            printable("restore a\u{1b}[2J\nb"),
+            "restore a\\u{1b}[2J\\nb"
+        );
+    }
 }

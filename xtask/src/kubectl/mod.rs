@@ -384,20 +384,31 @@ impl Kubectl {
     /// `kubectl create -f -` of one object: atomic, it fails with the
     /// server's `AlreadyExists` when the object exists (an apply would
     /// take it over). Returns the object as stored.
-    pub fn create(&self, object: &Value) -> anyhow::Result<Value> {
+    /// `namespace` for a namespaced object (it must be the object's own).
+    pub fn create(&self, namespace: Option<&str>, object: &Value) -> anyhow::Result<Value> {
         let text = serde_json::to_string(object)?;
-        self.call(&["create", "--filename", "-", "--output", "json"])
-            .stdin(text.as_bytes())
-            .json()
+        let mut args = vec!["create"];
+        if let Some(ns) = namespace {
+            args.extend(["--namespace", ns]);
+        }
+        args.extend(["--filename", "-", "--output", "json"]);
+        self.call(&args).stdin(text.as_bytes()).json()
     }
 
     /// `kubectl replace -f -` of one object carrying the resourceVersion it
     /// was read at: fails with the server's `Conflict` if it changed since.
-    pub fn replace(&self, object: &Value) -> anyhow::Result<Value> {
+    pub fn replace(&self, namespace: &str, object: &Value) -> anyhow::Result<Value> {
         let text = serde_json::to_string(object)?;
-        self.call(&["replace", "--filename", "-", "--output", "json"])
-            .stdin(text.as_bytes())
-            .json()
+        let args = [
+            "replace",
+            "--namespace",
+            namespace,
+            "--filename",
+            "-",
+            "--output",
+            "json",
+        ];
+        self.call(&args).stdin(text.as_bytes()).json()
     }
 
     /// One `kubectl apply --server-side` of the whole stream on stdin; returns
