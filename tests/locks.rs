@@ -488,3 +488,35 @@ fn a_batch_refuses_a_locked_tenant_and_goes_on() {
     );
     assert!(!lease_exists(&cluster, "tenant-bravo"));
 }
+
+/// A running command renews its lease, so a long one is never taken over.
+#[test]
+fn a_running_command_renews_its_lease() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    // The rollout wait takes 4 s; the lease is renewed every second.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("rollout", 4000)
+    });
+    let child = cluster
+        .admin_process(&["restart", "alpha", "--yes"])
+        .env("XTASK_LEASE_RENEW_SECONDS", "1")
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let renewed = loop {
+        if let Some(renewed) = lease(&cluster, "tenant-alpha")
+            .and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_owned))
+        {
+            break renewed;
+        }
+        assert!(started.elapsed().as_secs() < 20, "never renewed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(renewed.ends_with('Z') && renewed.len() == 27, "{renewed}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(cluster.calls().iter().any(|c| c[0] == "replace"));
+    assert!(!lease_exists(&cluster, "tenant-alpha"));
+}

@@ -111,8 +111,8 @@ pub enum AdminCommand {
     long_about = "Break the lock on a tenant (or, with --claims, on the domain and number claims) that a \
 command left behind: every command that changes a tenant holds a lock on the cluster (a Lease in namespace \
 xtask-locks) and releases it when it ends, even on an error or Ctrl-C; a command killed hard (kill -9, a \
-lost machine) leaves it until it expires (3 hours after it was taken; the next command then takes it over \
-and says so). Shows who holds it, with which command and since when, and asks for the name typed as for a \
+lost machine) leaves it until it expires (15 minutes after its last renewal: a running command renews \
+it every 5 minutes; the next command then takes it over and says so). Shows who holds it, with which command and since when, and asks for the name typed as for a \
 destructive change (--yes stands in where no terminal can ask and the environment allows it). Break a lock \
 only when the command holding it is no longer running: a running one would go on unguarded. Recorded in \
 the audit log.",

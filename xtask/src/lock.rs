@@ -15,8 +15,10 @@
 //! its holder (`spec.holderIdentity`, the operator), start
 //! (`spec.acquireTime`) and length (`spec.leaseDurationSeconds`), and in
 //! annotations the command line and the process that holds it. It is
+//! renewed (`spec.renewTime`) every five minutes while the command runs, and
 //! released (deleted) on every outcome of the command, Ctrl-C included. A
-//! process killed hard leaves it behind: until it expires, the refusal says
+//! process killed hard leaves it behind: until it expires (15 minutes after
+//! its last renewal), the refusal says
 //! how to break it (`admin unlock`, audited); once expired, the next command
 //! takes it over with `kubectl replace` at the resourceVersion it read (so
 //! two commands cannot both take one stale lease over) and says so.
@@ -31,9 +33,20 @@ use crate::tenant::TenantName;
 pub const NAMESPACE: &str = "xtask-locks";
 /// The name of the lease that serialises domain and number claims.
 pub const CLAIMS: &str = "claims";
-/// How long a lease holds without its holder: long enough for the longest
-/// restore, short enough that a killed command does not block for a day.
-pub const LEASE_SECONDS: u64 = 3 * 3600;
+/// How long a lease holds after its last renewal: a command killed hard
+/// blocks its tenant this long, unless `admin unlock` breaks its lock.
+pub const LEASE_SECONDS: u64 = 15 * 60;
+/// How often a running command renews its leases (`spec.renewTime`): a
+/// third of their length, so one failed renewal does not lose them.
+/// `XTASK_LEASE_RENEW_SECONDS` shortens it for tests.
+fn renew_every() -> std::time::Duration {
+    let seconds = std::env::var("XTASK_LEASE_RENEW_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(LEASE_SECONDS / 3);
+    std::time::Duration::from_secs(seconds)
+}
 
 const COMMAND_ANNOTATION: &str = "xtask.mla-platform.io/command";
 const PROCESS_ANNOTATION: &str = "xtask.mla-platform.io/process";
@@ -73,14 +86,66 @@ impl Subject {
     }
 }
 
-/// A lease this process holds; released when dropped, whatever the outcome.
+/// A lease this process holds, renewed in the background while it runs;
+/// released when dropped, whatever the outcome.
 pub struct Held<'k> {
     kubectl: &'k Kubectl,
     subject: Subject,
     released: bool,
+    renewal: Option<Renewal>,
 }
 
-impl Held<'_> {
+/// The thread that renews a held lease every [`renew_every`].
+struct Renewal {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Renewal {
+    fn start(kubectl: Kubectl, subject: Subject, mut lease: Value) -> Renewal {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let every = renew_every();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                let Ok(now) = crate::clock::now() else {
+                    return;
+                };
+                lease["spec"]["renewTime"] = json!(micro_time(now));
+                match kubectl.replace(NAMESPACE, &lease) {
+                    Ok(stored) => lease = stored,
+                    Err(e) => {
+                        eprintln!(
+                            "warning: the lock on {} could not be renewed ({}); another command may take \
+                             it over once it expires",
+                            subject.describe(),
+                            format!("{e:#}").lines().next().unwrap_or_default()
+                        );
+                        return;
+                    }
+                }
+            }
+        });
+        Renewal { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+impl<'k> Held<'k> {
+    fn new(kubectl: &'k Kubectl, subject: Subject, stored: Value) -> Held<'k> {
+        let renewal = Renewal::start(kubectl.clone(), subject.clone(), stored);
+        Held {
+            kubectl,
+            subject,
+            released: false,
+            renewal: Some(renewal),
+        }
+    }
+
     /// Releases the lease now, saying on stderr if that failed (the lease
     /// then expires, or `admin unlock` breaks it).
     pub fn release(mut self) {
@@ -90,6 +155,9 @@ impl Held<'_> {
     fn release_now(&mut self) {
         if std::mem::replace(&mut self.released, true) {
             return;
+        }
+        if let Some(renewal) = self.renewal.take() {
+            renewal.stop();
         }
         if let Err(e) = release(self.kubectl, &self.subject) {
             eprintln!(
@@ -223,11 +291,7 @@ pub fn hold<'k>(kubectl: &'k Kubectl, subject: Subject) -> anyhow::Result<Held<'
         other => other,
     };
     match created {
-        Ok(_) => Ok(Held {
-            kubectl,
-            subject,
-            released: false,
-        }),
+        Ok(stored) => Ok(Held::new(kubectl, subject, stored)),
         Err(e) if cause(&e) == Some(Cause::AlreadyExists) => {
             take_over_if_expired(kubectl, subject, now)
         }
@@ -248,11 +312,7 @@ fn take_over_if_expired<'k>(
     else {
         // Released between our create and our read: try once more.
         return match kubectl.create(Some(NAMESPACE), &lease_object(&subject, now)) {
-            Ok(_) => Ok(Held {
-                kubectl,
-                subject,
-                released: false,
-            }),
+            Ok(stored) => Ok(Held::new(kubectl, subject, stored)),
             Err(e) => Err(explain(e, kubectl, &subject, "create")),
         };
     };
@@ -263,7 +323,7 @@ fn take_over_if_expired<'k>(
     let mut fresh = lease_object(&subject, now);
     fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
     match kubectl.replace(NAMESPACE, &fresh) {
-        Ok(_) => {
+        Ok(stored) => {
             eprintln!(
                 "Took over the expired lock on {}: {}, and its lock expired without being released \
                  (its process was probably killed). Check what it left with `cargo xtask admin show{}`.",
@@ -274,11 +334,7 @@ fn take_over_if_expired<'k>(
                     Subject::Claims => " TENANT".to_owned(),
                 }
             );
-            Ok(Held {
-                kubectl,
-                subject,
-                released: false,
-            })
+            Ok(Held::new(kubectl, subject, stored))
         }
         Err(e) if cause(&e) == Some(Cause::Modified) => anyhow::bail!(
             "another command took over the expired lock on {} just now; nothing was changed. \
