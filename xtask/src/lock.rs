@@ -235,8 +235,11 @@ pub struct Holder {
 impl Holder {
     pub fn of(lease: &Value, now: std::time::SystemTime) -> Holder {
         let text = |p: &str| lease.pointer(p).and_then(Value::as_str).map(str::to_owned);
-        let acquired = text("/spec/renewTime").or_else(|| text("/spec/acquireTime"));
+        let acquired = text("/spec/acquireTime");
         let age = crate::clock::age_seconds(acquired.as_deref(), now);
+        // A lease lasts its duration from its last renewal.
+        let renewed = text("/spec/renewTime").or_else(|| acquired.clone());
+        let since_renewal = crate::clock::age_seconds(renewed.as_deref(), now);
         let duration = lease
             .pointer("/spec/leaseDurationSeconds")
             .and_then(Value::as_i64);
@@ -254,7 +257,7 @@ impl Holder {
             .unwrap_or_default(),
             acquired,
             age_seconds: age,
-            expires_in_seconds: match (age, duration) {
+            expires_in_seconds: match (since_renewal, duration) {
                 (Some(a), Some(d)) => Some(d - a as i64),
                 _ => None,
             },
@@ -500,7 +503,11 @@ mod tests {
         assert!(!Holder::of(&lease(None), at("2026-11-24T06:09:59Z")).expired());
         assert!(Holder::of(&lease(None), at("2026-11-24T06:10:00Z")).expired());
         let renewed = lease(Some("2026-11-24T06:08:00.000000Z"));
-        assert!(!Holder::of(&renewed, at("2026-11-24T06:15:00Z")).expired());
+        let holder = Holder::of(&renewed, at("2026-11-24T06:15:00Z"));
+        assert!(!holder.expired());
+        // Its age counts from when it was taken, not from the renewal.
+        assert_eq!(holder.age_seconds, Some(900));
+        assert_eq!(holder.expires_in_seconds, Some(180));
         // No duration recorded: never taken over, only broken by hand.
         let mut forever = lease(None);
         forever["spec"]
