@@ -79,14 +79,26 @@ fn production_changes_need_confirmation_without_a_terminal() {
         "{}",
         stderr(&refused)
     );
+    // Reads, and the tenant's and the claims' locks taken and released.
+    let locks = "xtask-locks".to_owned();
     assert!(
         cluster
             .calls()
             .iter()
-            .all(|c| c.contains(&"get".to_owned())),
-        "a refused change did more than read"
+            .all(|c| c.contains(&"get".to_owned()) || c.contains(&locks) || c[2] == "create"),
+        "a refused change did more than read: {:?}",
+        cluster.calls()
     );
-    assert!(cluster.is_pristine());
+    // Only the lock namespace is left (and the cluster's own kube-system).
+    let left: Vec<Value> = cluster
+        .objects()
+        .into_iter()
+        .filter(|o| o["metadata"]["name"] != "kube-system")
+        .collect();
+    assert!(
+        left.len() == 1 && left[0]["metadata"]["name"] == "xtask-locks",
+        "{left:?}"
+    );
 
     exits(
         cluster.provision(

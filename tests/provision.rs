@@ -494,7 +494,7 @@ fn an_unreachable_cluster_gives_one_clear_paragraph() {
     );
     insta::assert_snapshot!(stderr(&out), @r"
     Checking the cluster (context `prod`) for tenant kalyan ...
-    error: `kubectl get namespace` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
+    error: `kubectl create` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
     The cluster could not be reached: check the VPN or network and your kubeconfig with `kubectl --context prod cluster-info`, then run the same command again.
     Nothing was changed.
     ");

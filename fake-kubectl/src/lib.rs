@@ -79,6 +79,10 @@
 //!   kubectl 1.32's discovery warnings ([`Fault::discovery_warnings`]), a
 //!   delay ([`Fault::slow`]) or a controller's status write
 //!   ([`Fault::status_write_before`]) and let the call run;
+//! - `create -f -` (atomic: `Error from server (AlreadyExists): leases.coordination.k8s.io
+//!   "x" already exists`) and `replace -f -` (a stale resourceVersion is `Error
+//!   from server (Conflict): Operation cannot be fulfilled on ...`) of one JSON
+//!   Lease or Namespace (`create.rs`), the tool's locks;
 //! - every invocation is appended to `calls.jsonl`, for tests that count calls.
 //!
 //! The cluster lives in `cluster.json` (settings and cluster-scoped objects)
@@ -100,6 +104,7 @@ mod admission;
 mod apply;
 mod cli;
 mod controllers;
+mod create;
 mod faults;
 mod fields;
 mod invocation;

@@ -90,6 +90,7 @@ pub const RESOURCES: &[Resource] = &[
     r("Service", "", "services", &["svc"], true),
     r("Ingress", "networking.k8s.io", "ingresses", &["ing"], true),
     r("Pod", "", "pods", &["po"], true),
+    r("Lease", "coordination.k8s.io", "leases", &[], true),
     r("Node", "", "nodes", &["no"], false),
     r("PersistentVolume", "", "persistentvolumes", &["pv"], false),
     r("Role", "rbac.authorization.k8s.io", "roles", &[], true),

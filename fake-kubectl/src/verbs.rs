@@ -31,6 +31,8 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
                 .map_err(|_| Failure::new(1, "error: STDIN is not UTF-8"))?;
             text(apply::apply(state, inv, input))
         }
+        ["create"] => text(crate::create::create(state, inv, input)),
+        ["replace"] => text(crate::create::replace(state, inv, input)),
         ["rollout", "status", ..] => text(rollout_status(state, inv)),
         ["rollout", "restart", target] => text(rollout_restart(state, inv, target)),
         ["scale", target] => text(scale(state, inv, target)),

@@ -120,6 +120,19 @@ impl Cluster {
             .all(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == "kube-system")
     }
 
+    /// The cluster's objects but the tool's locks (the `xtask-locks`
+    /// namespace, made on first use, and its Leases): what a refused
+    /// command must leave as it was.
+    pub fn objects_but_locks(&self) -> Vec<Value> {
+        self.objects()
+            .into_iter()
+            .filter(|o| {
+                o["kind"] != "Lease"
+                    && !(o["kind"] == "Namespace" && o["metadata"]["name"] == "xtask-locks")
+            })
+            .collect()
+    }
+
     pub fn calls(&self) -> Vec<Vec<String>> {
         State::calls(self.state.path())
     }

@@ -1,8 +1,9 @@
 //! Where a command points, resolved once from the cluster flags: the
 //! environment (`environments.yaml`), the kube context, kubectl, and the
 //! audit log. Every change to the cluster goes through [`Cluster::change`]:
-//! read what it needs, confirm as the environment and the change's risk
-//! require, make it, and record it in the audit log whatever the outcome.
+//! take the tenant's lock, read what it needs, confirm as the environment
+//! and the change's risk require, make it, release the lock and record it
+//! in the audit log whatever the outcome.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use crate::audit::AuditLog;
 use crate::environment::Environment;
 use crate::flags::ClusterArgs;
 use crate::kubectl::Kubectl;
+use crate::lock::{Held, Subject};
 use crate::outcome::{Left, LeftUnchanged};
 use crate::tenant::{TenantName, TenantSpec};
 
@@ -144,17 +146,63 @@ impl Cluster {
     /// then the confirmation, then `make`. A failure before `make` changed
     /// nothing, and says so. The outcome is recorded in the audit log,
     /// whatever it is.
+    ///
+    /// The tenant's lock (see `lock.rs`) is taken first and released on
+    /// every outcome: a second command on the tenant is refused before it
+    /// reads anything.
     pub fn change<P, T>(
         &self,
         change: &Change<'_>,
         check: impl FnOnce(&Kubectl) -> anyhow::Result<P>,
         make: impl FnOnce(&Kubectl, P) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let result = check(&self.kubectl)
-            .and_then(|p| self.confirm(change).map(|()| p))
+        self.change_locked(change, false, check, make)
+    }
+
+    /// [`Cluster::change`] that also holds the claims lock, from reading
+    /// the other tenants' domains and numbers to applying its own
+    /// (provision): two provisions can never claim one value twice.
+    pub fn change_claiming<P, T>(
+        &self,
+        change: &Change<'_>,
+        check: impl FnOnce(&Kubectl) -> anyhow::Result<P>,
+        make: impl FnOnce(&Kubectl, P) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.change_locked(change, true, check, make)
+    }
+
+    fn change_locked<P, T>(
+        &self,
+        change: &Change<'_>,
+        claims: bool,
+        check: impl FnOnce(&Kubectl) -> anyhow::Result<P>,
+        make: impl FnOnce(&Kubectl, P) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let result = self
+            .hold_claims_if(claims)
+            .and_then(|claims| {
+                crate::lock::hold(&self.kubectl, Subject::tenant(change.tenant))
+                    .map(|tenant| (claims, tenant))
+            })
             .left_unchanged(Left::NothingChanged)
-            .and_then(|p| make(&self.kubectl, p));
+            .and_then(|locks| {
+                let result = check(&self.kubectl)
+                    .and_then(|p| self.confirm(change).map(|()| p))
+                    .left_unchanged(Left::NothingChanged)
+                    .and_then(|p| make(&self.kubectl, p));
+                drop(locks);
+                result
+            });
         self.record(change.tenant.as_str(), result)
+    }
+
+    fn hold_claims_if(&self, claims: bool) -> anyhow::Result<Option<Held<'_>>> {
+        claims.then(|| self.hold_claims()).transpose()
+    }
+
+    /// The claims lock, for a batch that holds it across all its tenants.
+    pub fn hold_claims(&self) -> anyhow::Result<Held<'_>> {
+        crate::lock::hold(&self.kubectl, Subject::Claims)
     }
 
     /// The same change to many tenants under one confirmation (typing
@@ -211,10 +259,40 @@ impl Cluster {
             if crate::interrupt::interrupted() {
                 return (tenant, None);
             }
-            let result = self.record(tenant.as_str(), run(&self.kubectl, &tenant, item));
+            let result = crate::lock::hold(&self.kubectl, Subject::tenant(&tenant))
+                .left_unchanged(Left::NothingChanged)
+                .and_then(|lock| {
+                    let result = run(&self.kubectl, &tenant, item);
+                    drop(lock);
+                    result
+                });
+            let result = self.record(tenant.as_str(), result);
             done(&tenant, &result);
             (tenant, Some(result))
         }))
+    }
+
+    /// Breaks a lock (`admin unlock`): the one change made without taking
+    /// the lock first. Confirmed as a destructive change (the name typed,
+    /// or `--yes` where the environment allows), then `make`; recorded in
+    /// the audit log under `audit_name` (the tenant, or `claims`).
+    pub fn break_lock<T>(
+        &self,
+        audit_name: &str,
+        explanation: &str,
+        yes: bool,
+        make: impl FnOnce(&Kubectl) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let strict = self.target.environment.as_ref().is_some_and(|e| e.confirm);
+        let result = typed(
+            audit_name,
+            explanation,
+            &format!("breaking the lock on {audit_name} needs confirmation"),
+            yes,
+            strict,
+        )
+        .and_then(|()| make(&self.kubectl));
+        self.record(audit_name, result)
     }
 
     fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {

@@ -102,6 +102,34 @@ pub enum AdminCommand {
     Resume(Resume),
     Rotate(Rotate),
     Offboard(Offboard),
+    Unlock(Unlock),
+}
+
+/// Break a tenant's lock left by a command that is no longer running.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Break the lock on a tenant (or, with --claims, on the domain and number claims) that a \
+command left behind: every command that changes a tenant holds a lock on the cluster (a Lease in namespace \
+xtask-locks) and releases it when it ends, even on an error or Ctrl-C; a command killed hard (kill -9, a \
+lost machine) leaves it until it expires (15 minutes after its last renewal: a running command renews \
+it every 5 minutes; the next command then takes it over and says so). Shows who holds it, with which command and since when, and asks for the name typed as for a \
+destructive change (--yes stands in where no terminal can ask and the environment allows it). Break a lock \
+only when the command holding it is no longer running: a running one would go on unguarded. Recorded in \
+the audit log.",
+    after_help = "Examples:\n  cargo xtask admin unlock pune-central\n  cargo xtask admin unlock pune-central --env prod\n  cargo xtask admin unlock --claims --yes    # the claims lock of provision, without a terminal\n  kubectl get leases --namespace xtask-locks --output wide    # every lock held now"
+)]
+pub struct Unlock {
+    /// The tenant whose lock to break
+    #[arg(value_name = "TENANT", value_parser = TenantName::parse, required_unless_present = "claims", conflicts_with = "claims")]
+    pub tenant: Option<TenantName>,
+    /// Break the lock provision holds on domain and number claims instead
+    #[arg(long)]
+    pub claims: bool,
+    /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Which tenants a bulk command acts on: one or more names, `--all`, or

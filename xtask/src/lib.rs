@@ -9,7 +9,8 @@
 //! - shared views: `live` (tenants on the cluster), `plan` (what an apply
 //!   would do), `archive` (the backup format), `workbench`, `selection`
 //!   (the tenants a bulk command acts on, and its report);
-//! - `cluster`: environment, confirmation and audit around kubectl;
+//! - `cluster`: environment, confirmation, locks and audit around kubectl;
+//! - `lock`: the tenant and claims Leases on the cluster;
 //! - `kubectl`: the only door to the cluster;
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
@@ -28,6 +29,7 @@ pub mod flags;
 pub mod interrupt;
 pub mod kubectl;
 pub mod live;
+pub mod lock;
 pub mod managed;
 pub mod measure;
 pub mod names;

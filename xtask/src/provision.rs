@@ -153,14 +153,14 @@ impl flags::Provision {
         }
 
         let cluster = target.connect()?;
-        let provisioned = cluster.change(
+        Progress(true).say(format_args!(
+            "Checking the cluster ({}) for tenant {} ...",
+            cluster.kubectl().context_label(),
+            spec.name
+        ));
+        let provisioned = cluster.change_claiming(
             &Change::routine(&tenant, "provisioning", self.yes),
             |kubectl| {
-                Progress(true).say(format_args!(
-                    "Checking the cluster ({}) for tenant {} ...",
-                    kubectl.context_label(),
-                    spec.name
-                ));
                 let prepared = check(kubectl, &platform, &templates, &spec, self.reconfigure)?;
                 let mut changes =
                     field_changes(&spec, prepared.own_namespace.as_ref(), committed.as_ref());
@@ -410,12 +410,25 @@ impl flags::Provision {
                 }
             }
         }
+        // Two configs of the batch that claim one number or domain: the
+        // later (by name) is refused before anything is applied.
+        let clashes = batch_clashes(&items, |path, tenant| {
+            let values = read_values(path)?;
+            let saved = resolve(tenant, &values, &platform, true)?;
+            Ok(cluster.target().tenant_view(&saved))
+        });
+        // Held across the whole batch: no other provision claims a value
+        // between this batch's reads of the claims and its applies.
+        let claims = cluster.hold_claims().left_unchanged(Left::NothingChanged)?;
         let results = cluster.change_each(
             "provisioning",
             self.yes,
             items,
             self.jobs.into(),
             |kubectl, tenant, path| {
+                if let Some(clash) = clashes.get(tenant) {
+                    crate::outcome::bail_unchanged!("{clash}");
+                }
                 let values = read_values(&path)?;
                 let saved = resolve(tenant, &values, &platform, true)?;
                 let spec = cluster.target().tenant_view(&saved);
@@ -456,6 +469,7 @@ impl flags::Provision {
                 ),
             },
         )?;
+        claims.release();
         failed += results.iter().filter(|(_, r)| r.is_err()).count();
         let skipped = results
             .iter()
@@ -669,6 +683,62 @@ fn resolve(
         }
         anyhow::anyhow!(msg)
     })
+}
+
+/// Configs of one batch that claim a WhatsApp number or a domain an
+/// earlier config of the batch (by name) claims too, each with its
+/// refusal. A config that cannot be read is left to fail on its own.
+fn batch_clashes(
+    items: &[(TenantName, PathBuf)],
+    spec_of: impl Fn(&Path, &TenantName) -> anyhow::Result<TenantSpec>,
+) -> std::collections::BTreeMap<TenantName, String> {
+    let mut sorted: Vec<&(TenantName, PathBuf)> = items.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let mut kept: Vec<(TenantSpec, &Path)> = Vec::new();
+    let mut refused = std::collections::BTreeMap::new();
+    for (tenant, path) in sorted {
+        let Ok(spec) = spec_of(path, tenant) else {
+            continue;
+        };
+        let mut problems = Vec::new();
+        for (other, other_path) in &kept {
+            if other.whatsapp_number == spec.whatsapp_number {
+                problems.push(format!(
+                    "WhatsApp number {} is also in {} (tenant {})",
+                    spec.whatsapp_number,
+                    other_path.display(),
+                    other.name
+                ));
+            }
+            for mine in &spec.domains {
+                for theirs in &other.domains {
+                    if tenant::domains_overlap(mine, theirs) {
+                        problems.push(format!(
+                            "domain {mine} is also in {} (tenant {}, as {theirs})",
+                            other_path.display(),
+                            other.name
+                        ));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            kept.push((spec, path));
+        } else {
+            refused.insert(
+                tenant.clone(),
+                format!(
+                    "{}\nNot applied: each number and domain belongs to one tenant. Remove it from one of \
+                     the two configs, then run this again.",
+                    format_problems(
+                        &format!("{} clashes with another config of this batch", path.display()),
+                        &problems
+                    )
+                ),
+            );
+        }
+    }
+    refused
 }
 
 /// Reads the cluster for one tenant and refuses what must not be applied:

@@ -187,6 +187,15 @@ impl flags::Backup {
 
         let pods = bot.pods(kubectl)?;
         let ready = pods.iter().find(|p| pod_ready(p));
+        // A workbench mounts the tenant's volumes: no other change may run
+        // beside it (a restore's workbench would be deleted under it).
+        let _lock = match (ready, bot.replicas) {
+            (None, 0) => Some(crate::lock::hold(
+                kubectl,
+                crate::lock::Subject::tenant(tenant),
+            )?),
+            _ => None,
+        };
         let (pod, workbench) = match (ready, bot.replicas) {
             (Some(p), _) => (
                 Container {

@@ -13,6 +13,7 @@ mod restore;
 mod rotate;
 mod show;
 mod suspend;
+mod unlock;
 mod usage;
 mod verify;
 mod verify_backup;
@@ -39,6 +40,7 @@ impl flags::Admin {
             AdminCommand::Resume(cmd) => cmd.run(root),
             AdminCommand::Rotate(cmd) => cmd.run(root),
             AdminCommand::Offboard(cmd) => cmd.run(root),
+            AdminCommand::Unlock(cmd) => cmd.run(root),
         }
     }
 }

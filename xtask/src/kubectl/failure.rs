@@ -30,6 +30,11 @@ pub enum Cause {
     Conflict,
     /// `Error from server (NotFound): ...`.
     NotFound,
+    /// `Error from server (AlreadyExists): ...`: a create of an object that exists.
+    AlreadyExists,
+    /// `Error from server (Conflict): Operation cannot be fulfilled on ...`:
+    /// an update at a resourceVersion that is no longer the object's.
+    Modified,
     /// `kubectl exec`: the command in the pod ran and exited with this status.
     CommandExited(i32),
     Other,
@@ -114,6 +119,10 @@ pub fn classify(stderr: &str) -> Cause {
         Cause::Unauthenticated
     } else if text.contains("Error from server (NotFound)") {
         Cause::NotFound
+    } else if text.contains("Error from server (AlreadyExists)") {
+        Cause::AlreadyExists
+    } else if text.contains("Error from server (Conflict): Operation cannot be fulfilled on") {
+        Cause::Modified
     } else {
         Cause::Other
     }
@@ -142,6 +151,7 @@ pub fn advice(cause: Cause, context_arg: &str) -> String {
         Cause::CommandExited(code) => format!(
             "The command in the pod ran and exited with status {code}; its own message is above."
         ),
+        Cause::AlreadyExists | Cause::Modified => "Another command wrote the same object at the same time; read it again and run the same command again.".to_owned(),
         Cause::NotFound | Cause::Other => {
             "Fix the cause above and run the same command again; it is safe to re-run.".to_owned()
         }

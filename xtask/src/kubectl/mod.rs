@@ -356,6 +356,66 @@ impl Kubectl {
         })
     }
 
+    /// `kubectl get KIND NAME --namespace NS --ignore-not-found -o json`:
+    /// None when it does not exist.
+    pub fn get_in_optional(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Value>> {
+        let args = [
+            "get",
+            kind,
+            name,
+            "--namespace",
+            namespace,
+            "--ignore-not-found",
+            "--output",
+            "json",
+        ];
+        let out = self.call(&args).text()?;
+        if out.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&out).map(Some).with_context(|| {
+            format!(
+                "`kubectl {}` printed something that is not JSON",
+                args.join(" ")
+            )
+        })
+    }
+
+    /// `kubectl create -f -` of one object: atomic, it fails with the
+    /// server's `AlreadyExists` when the object exists (an apply would
+    /// take it over). Returns the object as stored.
+    /// `namespace` for a namespaced object (it must be the object's own).
+    pub fn create(&self, namespace: Option<&str>, object: &Value) -> anyhow::Result<Value> {
+        let text = serde_json::to_string(object)?;
+        let mut args = vec!["create"];
+        if let Some(ns) = namespace {
+            args.extend(["--namespace", ns]);
+        }
+        args.extend(["--filename", "-", "--output", "json"]);
+        self.call(&args).stdin(text.as_bytes()).json()
+    }
+
+    /// `kubectl replace -f -` of one object carrying the resourceVersion it
+    /// was read at: fails with the server's `Conflict` if it changed since.
+    pub fn replace(&self, namespace: &str, object: &Value) -> anyhow::Result<Value> {
+        let text = serde_json::to_string(object)?;
+        let args = [
+            "replace",
+            "--namespace",
+            namespace,
+            "--filename",
+            "-",
+            "--output",
+            "json",
+        ];
+        self.call(&args).stdin(text.as_bytes()).json()
+    }
+
     /// One `kubectl apply --server-side` of the whole stream on stdin; returns
     /// the objects as the server stored them.
     pub fn apply(

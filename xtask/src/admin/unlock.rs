@@ -1,0 +1,78 @@
+//! `admin unlock`: breaks a tenant's lock (or the claims lock) that a
+//! command killed hard left behind, after showing who held it; audited.
+
+use crate::cluster::Cluster;
+use crate::flags;
+use crate::lock::{Holder, Subject};
+use crate::outcome::{Left, LeftUnchanged};
+
+impl flags::Unlock {
+    pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
+        let (subject, name) = match &self.tenant {
+            Some(t) => (Subject::tenant(t), t.as_str().to_owned()),
+            None => (Subject::Claims, crate::lock::CLAIMS.to_owned()),
+        };
+        let what = match &self.tenant {
+            Some(t) => format!("tenant {t}"),
+            None => "the domain and number claims".to_owned(),
+        };
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
+        let Some(lease) =
+            crate::lock::read(kubectl, &subject).left_unchanged(Left::NothingChanged)?
+        else {
+            println!(
+                "{what} is not locked on {}; nothing to do.",
+                cluster.label()
+            );
+            return Ok(());
+        };
+        let now = crate::clock::now()?;
+        let holder = Holder::of(&lease, now);
+        let state = if holder.expired() {
+            "It has expired".to_owned()
+        } else {
+            format!(
+                "It expires in {}",
+                crate::clock::format_age(holder.expires_in_seconds.map(|s| s.max(0) as u64))
+            )
+        };
+        let explanation = format!(
+            "The lock on {what} ({}): {}, process {}. {state}. Break it only if that command is no longer \
+             running: a running one would go on unguarded beside the next.",
+            cluster.label(),
+            holder.summary(),
+            if holder.process.is_empty() {
+                "unknown"
+            } else {
+                holder.process.as_str()
+            },
+        );
+        eprintln!("{explanation}");
+        let version = lease.pointer("/metadata/resourceVersion").cloned();
+        cluster.break_lock(&name, &explanation, self.yes, |kubectl| {
+            // The lock the operator saw, not one taken since.
+            match crate::lock::read(kubectl, &subject)? {
+                None => return Ok(()),
+                Some(now) if now.pointer("/metadata/resourceVersion").cloned() != version => {
+                    crate::outcome::bail_unchanged!(
+                        "the lock on {what} changed while you confirmed (released, renewed or taken by \
+                         another command); nothing was changed. Run this again to see who holds it now."
+                    );
+                }
+                Some(_) => {}
+            }
+            crate::lock::delete(kubectl, &subject)
+        })?;
+        println!(
+            "Broke the lock on {what}. The command that held it may have stopped halfway: check {} before \
+             changing it again.",
+            match &self.tenant {
+                Some(t) => format!("`cargo xtask admin show {t}`"),
+                None =>
+                    "the last provision's tenant with `cargo xtask admin show TENANT`".to_owned(),
+            }
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,527 @@
+//! Locks on the cluster, not on one laptop: a `coordination.k8s.io/v1`
+//! Lease per tenant, held by every command that changes the tenant, and one
+//! Lease for the domain and number claims, held by provision from reading
+//! the other tenants' claims to applying its own.
+//!
+//! All of them live in one platform namespace, [`NAMESPACE`], created on
+//! first use. Not in the tenant's namespace: it does not exist before the
+//! first provision, offboard deletes it (taking a lease there with it), and
+//! nothing can be created in it while it terminates; the claims lease
+//! belongs to no tenant at all.
+//!
+//! Taking a lease is `kubectl create`, which the API server makes atomic:
+//! the second command gets `AlreadyExists` and is refused, before anything
+//! is changed, naming the holder, the command and its age. A lease records
+//! its holder (`spec.holderIdentity`, the operator), start
+//! (`spec.acquireTime`) and length (`spec.leaseDurationSeconds`), and in
+//! annotations the command line and the process that holds it. It is
+//! renewed (`spec.renewTime`) every five minutes while the command runs, and
+//! released (deleted) on every outcome of the command, Ctrl-C included. A
+//! process killed hard leaves it behind: until it expires (15 minutes after
+//! its last renewal), the refusal says
+//! how to break it (`admin unlock`, audited); once expired, the next command
+//! takes it over with `kubectl replace` at the resourceVersion it read (so
+//! two commands cannot both take one stale lease over) and says so.
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::kubectl::{Cause, Kubectl, KubectlFailure};
+use crate::tenant::TenantName;
+
+/// The namespace every lock lives in.
+pub const NAMESPACE: &str = "xtask-locks";
+/// The name of the lease that serialises domain and number claims.
+pub const CLAIMS: &str = "claims";
+/// How long a lease holds after its last renewal: a command killed hard
+/// blocks its tenant this long, unless `admin unlock` breaks its lock.
+pub const LEASE_SECONDS: u64 = 15 * 60;
+/// How often a running command renews its leases (`spec.renewTime`): a
+/// third of their length, so one failed renewal does not lose them.
+/// `XTASK_LEASE_RENEW_SECONDS` shortens it for tests.
+fn renew_every() -> std::time::Duration {
+    let seconds = std::env::var("XTASK_LEASE_RENEW_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(LEASE_SECONDS / 3);
+    std::time::Duration::from_secs(seconds)
+}
+
+const COMMAND_ANNOTATION: &str = "xtask.mla-platform.io/command";
+const PROCESS_ANNOTATION: &str = "xtask.mla-platform.io/process";
+
+/// What a lease guards, for messages.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Tenant(String),
+    Claims,
+}
+
+impl Subject {
+    pub fn tenant(tenant: &TenantName) -> Subject {
+        Subject::Tenant(tenant.as_str().to_owned())
+    }
+
+    /// The lease's name.
+    pub fn lease(&self) -> String {
+        match self {
+            Subject::Tenant(t) => format!("tenant-{t}"),
+            Subject::Claims => CLAIMS.to_owned(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Subject::Tenant(t) => format!("tenant {t}"),
+            Subject::Claims => "the domain and number claims".to_owned(),
+        }
+    }
+
+    fn unlock_arg(&self) -> String {
+        match self {
+            Subject::Tenant(t) => t.clone(),
+            Subject::Claims => "--claims".to_owned(),
+        }
+    }
+}
+
+/// A lease this process holds, renewed in the background while it runs;
+/// released when dropped, whatever the outcome.
+pub struct Held<'k> {
+    kubectl: &'k Kubectl,
+    subject: Subject,
+    released: bool,
+    renewal: Option<Renewal>,
+}
+
+/// The thread that renews a held lease every [`renew_every`].
+struct Renewal {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Renewal {
+    fn start(kubectl: Kubectl, subject: Subject, mut lease: Value) -> Renewal {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let every = renew_every();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                let Ok(now) = crate::clock::now() else {
+                    return;
+                };
+                lease["spec"]["renewTime"] = json!(micro_time(now));
+                match kubectl.replace(NAMESPACE, &lease) {
+                    Ok(stored) => lease = stored,
+                    Err(e) => {
+                        eprintln!(
+                            "warning: the lock on {} could not be renewed ({}); another command may take \
+                             it over once it expires",
+                            subject.describe(),
+                            format!("{e:#}").lines().next().unwrap_or_default()
+                        );
+                        return;
+                    }
+                }
+            }
+        });
+        Renewal { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+impl<'k> Held<'k> {
+    fn new(kubectl: &'k Kubectl, subject: Subject, stored: Value) -> Held<'k> {
+        let renewal = Renewal::start(kubectl.clone(), subject.clone(), stored);
+        Held {
+            kubectl,
+            subject,
+            released: false,
+            renewal: Some(renewal),
+        }
+    }
+
+    /// Releases the lease now, saying on stderr if that failed (the lease
+    /// then expires, or `admin unlock` breaks it).
+    pub fn release(mut self) {
+        self.release_now();
+    }
+
+    fn release_now(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        if let Some(renewal) = self.renewal.take() {
+            renewal.stop();
+        }
+        if let Err(e) = release(self.kubectl, &self.subject) {
+            eprintln!(
+                "warning: the lock on {} could not be released: {e:#}\n  It expires by itself; to free it at once: `cargo xtask admin unlock {}{}`",
+                self.subject.describe(),
+                self.subject.unlock_arg(),
+                self.kubectl.context_arg()
+            );
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.release_now();
+    }
+}
+
+/// This process, as its leases record it: host and process id.
+fn process() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+fn command_line() -> String {
+    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+}
+
+/// Kubernetes MicroTime: RFC 3339 with exactly six fractional digits.
+fn micro_time(t: std::time::SystemTime) -> String {
+    let seconds = crate::clock::rfc3339(t);
+    let micros = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0);
+    format!("{}.{micros:06}Z", seconds.trim_end_matches('Z'))
+}
+
+fn lease_object(subject: &Subject, now: std::time::SystemTime) -> Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": subject.lease(),
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "xtask"},
+            "annotations": {
+                COMMAND_ANNOTATION: command_line(),
+                PROCESS_ANNOTATION: process(),
+            },
+        },
+        "spec": {
+            "holderIdentity": crate::audit::operator(),
+            "acquireTime": micro_time(now),
+            "leaseDurationSeconds": LEASE_SECONDS,
+        },
+    })
+}
+
+/// What a lease says about its holder.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub operator: String,
+    pub command: String,
+    pub process: String,
+    pub acquired: Option<String>,
+    pub age_seconds: Option<u64>,
+    pub expires_in_seconds: Option<i64>,
+}
+
+impl Holder {
+    pub fn of(lease: &Value, now: std::time::SystemTime) -> Holder {
+        let text = |p: &str| lease.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        let acquired = text("/spec/acquireTime");
+        let age = crate::clock::age_seconds(acquired.as_deref(), now);
+        // A lease lasts its duration from its last renewal.
+        let renewed = text("/spec/renewTime").or_else(|| acquired.clone());
+        let since_renewal = crate::clock::age_seconds(renewed.as_deref(), now);
+        let duration = lease
+            .pointer("/spec/leaseDurationSeconds")
+            .and_then(Value::as_i64);
+        Holder {
+            operator: text("/spec/holderIdentity").unwrap_or_else(|| "(no holder)".to_owned()),
+            command: text(&format!(
+                "/metadata/annotations/{}",
+                COMMAND_ANNOTATION.replace('/', "~1")
+            ))
+            .unwrap_or_else(|| "(not recorded)".to_owned()),
+            process: text(&format!(
+                "/metadata/annotations/{}",
+                PROCESS_ANNOTATION.replace('/', "~1")
+            ))
+            .unwrap_or_default(),
+            acquired,
+            age_seconds: age,
+            expires_in_seconds: match (since_renewal, duration) {
+                (Some(a), Some(d)) => Some(d - a as i64),
+                _ => None,
+            },
+        }
+    }
+
+    /// Expired: its holder did not release it in time (killed, machine gone).
+    pub fn expired(&self) -> bool {
+        self.expires_in_seconds.is_some_and(|s| s <= 0)
+    }
+
+    /// `ops@example.org ran \`admin restore kalyan\` 4m ago`, for messages.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ran `{}` {} ago (since {})",
+            self.operator,
+            printable(&self.command),
+            crate::clock::format_age(self.age_seconds),
+            self.acquired.as_deref().unwrap_or("an unknown time"),
+        )
+    }
+}
+
+/// Takes the lease on `subject`, or refuses, changing nothing, if another
+/// command holds it.
+pub fn hold<'k>(kubectl: &'k Kubectl, subject: Subject) -> anyhow::Result<Held<'k>> {
+    let now = crate::clock::now()?;
+    let object = lease_object(&subject, now);
+    let created = match kubectl.create(Some(NAMESPACE), &object) {
+        Err(e) if is_namespace_missing(&e) => {
+            create_namespace(kubectl)?;
+            kubectl.create(Some(NAMESPACE), &object)
+        }
+        other => other,
+    };
+    match created {
+        Ok(stored) => Ok(Held::new(kubectl, subject, stored)),
+        Err(e) if cause(&e) == Some(Cause::AlreadyExists) => {
+            take_over_if_expired(kubectl, subject, now)
+        }
+        Err(e) => Err(explain(e, kubectl, &subject, "create")),
+    }
+}
+
+/// The lease exists: refuse, or take it over if it expired.
+fn take_over_if_expired<'k>(
+    kubectl: &'k Kubectl,
+    subject: Subject,
+    now: std::time::SystemTime,
+) -> anyhow::Result<Held<'k>> {
+    let name = subject.lease();
+    let Some(live) = kubectl
+        .get_in_optional(NAMESPACE, "lease", &name)
+        .map_err(|e| explain(e, kubectl, &subject, "get"))?
+    else {
+        // Released between our create and our read: try once more.
+        return match kubectl.create(Some(NAMESPACE), &lease_object(&subject, now)) {
+            Ok(stored) => Ok(Held::new(kubectl, subject, stored)),
+            Err(e) => Err(explain(e, kubectl, &subject, "create")),
+        };
+    };
+    let holder = Holder::of(&live, now);
+    if !holder.expired() {
+        anyhow::bail!("{}", refusal(&subject, &holder, kubectl));
+    }
+    let mut fresh = lease_object(&subject, now);
+    fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+    match kubectl.replace(NAMESPACE, &fresh) {
+        Ok(stored) => {
+            eprintln!(
+                "Took over the expired lock on {}: {}, and its lock expired without being released \
+                 (its process was probably killed). Check what it left with `cargo xtask admin show{}`.",
+                subject.describe(),
+                holder.summary(),
+                match &subject {
+                    Subject::Tenant(t) => format!(" {t}"),
+                    Subject::Claims => " TENANT".to_owned(),
+                }
+            );
+            Ok(Held::new(kubectl, subject, stored))
+        }
+        Err(e) if cause(&e) == Some(Cause::Modified) => anyhow::bail!(
+            "another command took over the expired lock on {} just now; nothing was changed. \
+             See who holds it with `kubectl{} get lease {name} --namespace {NAMESPACE} --output yaml`.",
+            subject.describe(),
+            kubectl.context_arg()
+        ),
+        Err(e) => Err(explain(e, kubectl, &subject, "update")),
+    }
+}
+
+/// The refusal of a command while another holds the lock.
+pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String {
+    let expires = holder
+        .expires_in_seconds
+        .map(|s| crate::clock::format_age(Some(s.max(0) as u64)))
+        .unwrap_or_else(|| "-".to_owned());
+    format!(
+        "another command is changing {}: {} (process {}; lease {}/{} expires in {expires}). \
+         Wait for it to finish and run this again. If that command is no longer \
+         running (killed, or its machine gone), break the lock with `cargo xtask admin unlock {}{}`.",
+        subject.describe(),
+        holder.summary(),
+        if holder.process.is_empty() {
+            "unknown"
+        } else {
+            holder.process.as_str()
+        },
+        NAMESPACE,
+        subject.lease(),
+        subject.unlock_arg(),
+        kubectl.context_arg(),
+    )
+}
+
+/// Deletes our lease, if it is still ours (`admin unlock` may have broken
+/// it and another command taken it since).
+fn release(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<()> {
+    let name = subject.lease();
+    let Some(live) = kubectl.get_in_optional(NAMESPACE, "lease", &name)? else {
+        return Ok(());
+    };
+    let now = crate::clock::now()?;
+    if Holder::of(&live, now).process != process() {
+        return Ok(());
+    }
+    kubectl.delete(Some(NAMESPACE), "lease", &name, None)
+}
+
+/// The lease on `subject` as it is now, if any.
+pub fn read(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<Option<Value>> {
+    kubectl
+        .get_in_optional(NAMESPACE, "lease", &subject.lease())
+        .map_err(|e| explain(e, kubectl, subject, "get"))
+}
+
+/// Breaks the lock on `subject` (`admin unlock`).
+pub fn delete(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<()> {
+    kubectl
+        .delete(Some(NAMESPACE), "lease", &subject.lease(), None)
+        .map_err(|e| explain(e, kubectl, subject, "delete"))
+}
+
+fn create_namespace(kubectl: &Kubectl) -> anyhow::Result<()> {
+    let namespace = json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "xtask"},
+        },
+    });
+    match kubectl.create(None, &namespace) {
+        Ok(_) => Ok(()),
+        Err(e) if cause(&e) == Some(Cause::AlreadyExists) => Ok(()),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "the lock namespace {NAMESPACE} does not exist and could not be created; nothing was \
+                 changed. Ask a cluster admin to create it (`kubectl create namespace {NAMESPACE}`) and \
+                 to let operators create, get, update and delete leases in it"
+            )
+        }),
+    }
+}
+
+fn cause(e: &anyhow::Error) -> Option<Cause> {
+    e.downcast_ref::<KubectlFailure>().map(|f| f.cause)
+}
+
+fn is_namespace_missing(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<KubectlFailure>().is_some_and(|f| {
+        f.cause == Cause::NotFound
+            && f.stderr
+                .contains(&format!("namespaces \"{NAMESPACE}\" not found"))
+    })
+}
+
+/// A failure to read or write a lock: nothing was changed; an RBAC refusal
+/// says which rights are missing.
+fn explain(e: anyhow::Error, kubectl: &Kubectl, subject: &Subject, verb: &str) -> anyhow::Error {
+    // Those say all there is to say about the cluster, whatever the call.
+    if matches!(
+        cause(&e),
+        Some(Cause::Unreachable | Cause::Unauthenticated | Cause::MissingContext)
+    ) {
+        return e;
+    }
+    let rbac = cause(&e) == Some(Cause::Rbac);
+    let what = format!(
+        "could not {verb} the lock on {} (Lease {}/{} on {}); nothing was changed",
+        subject.describe(),
+        NAMESPACE,
+        subject.lease(),
+        kubectl.context_label()
+    );
+    if rbac {
+        e.context(format!(
+            "{what}. Your user may not {verb} leases (coordination.k8s.io) in namespace {NAMESPACE}: \
+             every command that changes a tenant needs create, get, update and delete on them; \
+             ask a cluster admin to grant them"
+        ))
+    } else {
+        e.context(what)
+    }
+}
+
+/// A recorded text as it may reach a terminal: control characters escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API server parses MicroTime with exactly six fractional digits.
+    #[test]
+    fn acquire_time_is_micro_time() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_500_000, 120_000);
+        assert_eq!(micro_time(t), "2026-11-24T06:00:00.000120Z");
+    }
+
+    #[test]
+    fn a_lease_expires_after_its_duration_from_its_last_renewal() {
+        let lease = |renew: Option<&str>| {
+            let mut l = json!({"spec": {"holderIdentity": "a@b", "acquireTime": "2026-11-24T06:00:00.000000Z",
+                                         "leaseDurationSeconds": 600}});
+            if let Some(r) = renew {
+                l["spec"]["renewTime"] = json!(r);
+            }
+            l
+        };
+        let at = |t: &str| humantime::parse_rfc3339(t).unwrap();
+        assert!(!Holder::of(&lease(None), at("2026-11-24T06:09:59Z")).expired());
+        assert!(Holder::of(&lease(None), at("2026-11-24T06:10:00Z")).expired());
+        let renewed = lease(Some("2026-11-24T06:08:00.000000Z"));
+        let holder = Holder::of(&renewed, at("2026-11-24T06:15:00Z"));
+        assert!(!holder.expired());
+        // Its age counts from when it was taken, not from the renewal.
+        assert_eq!(holder.age_seconds, Some(900));
+        assert_eq!(holder.expires_in_seconds, Some(180));
+        // No duration recorded: never taken over, only broken by hand.
+        let mut forever = lease(None);
+        forever["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("leaseDurationSeconds");
+        assert!(!Holder::of(&forever, at("2030-01-01T00:00:00Z")).expired());
+    }
+
+    #[test]
+    fn a_recorded_command_cannot_write_to_the_terminal() {
+        assert_eq!(
+            printable("restore a\u{1b}[2J\nb"),
+            "restore a\\u{1b}[2J\\nb"
+        );
+    }
+}
