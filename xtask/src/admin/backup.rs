@@ -165,6 +165,14 @@ impl flags::Backup {
             );
         }
         crate::interrupt::install();
+        // Work in a hidden directory beside the final archive, so that the
+        // last step is a rename on one filesystem; it is removed on any
+        // error. Made before any pod is started: an `--out` that cannot
+        // hold it ends the backup with nothing to clean up on the cluster.
+        let work = tempfile::Builder::new()
+            .prefix(&format!(".{tenant}-backup-"))
+            .tempdir_in(out_dir)
+            .with_context(|| format!("cannot create a work directory in {}", out_dir.display()))?;
 
         let pods = bot.pods(kubectl)?;
         let ready = pods.iter().find(|p| pod_ready(p));
@@ -191,11 +199,7 @@ impl flags::Backup {
                 d = bot.name
             ),
         };
-        // Work in a hidden directory beside the final archive, so that the
-        // last step is a rename on one filesystem; it is removed on any error.
-        let work = tempfile::Builder::new()
-            .prefix(&format!(".{tenant}-backup-"))
-            .tempdir_in(out_dir)?;
+        // From here every return goes through the workbench's removal.
         let result = self.collect(
             kubectl,
             platform,
