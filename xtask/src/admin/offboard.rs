@@ -172,74 +172,88 @@ impl flags::Offboard {
             }
             .record(kubectl, &ns)?;
         }
-        let stopped = |e: anyhow::Error| {
-            e.context(format!(
-                "stopped; tenant {t} is marked offboarded and partly deleted. Run the same command again to \
-                 finish",
-                t = self.tenant
-            ))
-        };
-        // Traffic first, then the bot, then everything else.
-        let order = [
-            "ingress",
-            "deployment",
-            "pod",
-            "serviceaccount",
-            "service",
-            "configmap",
-            "secret",
-            "networkpolicy",
-            "limitrange",
-            "resourcequota",
-        ];
-        for kind in order {
-            for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
-                let name = name(&o).to_owned();
-                // The credentials hold the key of the WhatsApp session on
-                // the kept volume: they go with the data, not before it.
-                if kind == "secret" && name == CREDENTIALS_SECRET && !self.delete_data {
-                    continue;
+        // Every deletion is listed as it happens, so that a failure or a
+        // signal midway says exactly what is gone.
+        let deletion = (|| -> anyhow::Result<()> {
+            // Traffic first, then the bot, then everything else.
+            let order = [
+                "ingress",
+                "deployment",
+                "pod",
+                "serviceaccount",
+                "service",
+                "configmap",
+                "secret",
+                "networkpolicy",
+                "limitrange",
+                "resourcequota",
+            ];
+            for kind in order {
+                for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
+                    let name = name(&o).to_owned();
+                    // The credentials hold the key of the WhatsApp session on
+                    // the kept volume: they go with the data, not before it.
+                    if kind == "secret" && name == CREDENTIALS_SECRET && !self.delete_data {
+                        continue;
+                    }
+                    crate::interrupt::check()?;
+                    eprintln!("Deleting {kind}/{name} ...");
+                    kubectl.delete(Some(&ns), kind, &name, Some(&self.delete_timeout))?;
+                    deleted.push(format!("{kind}/{name}"));
                 }
-                crate::interrupt::check().map_err(stopped)?;
-                eprintln!("Deleting {kind}/{name} ...");
-                kubectl
-                    .delete(Some(&ns), kind, &name, Some(&self.delete_timeout))
-                    .map_err(stopped)?;
-                deleted.push(format!("{kind}/{name}"));
             }
-        }
-        // A reservation the operator no longer asks for is released.
-        if matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. })
-            && !self.reserve
-            && !self.delete_data
-        {
-            Offboarding::release(kubectl, &ns)?;
-        }
-        if self.delete_data {
-            for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
-                let name = name(&o).to_owned();
-                crate::interrupt::check().map_err(stopped)?;
-                eprintln!("Deleting persistentvolumeclaim/{name} ...");
-                kubectl.delete(
-                    Some(&ns),
-                    "persistentvolumeclaim",
-                    &name,
-                    Some(&self.delete_timeout),
-                )?;
-                deleted.push(format!("persistentvolumeclaim/{name} (the tenant's data)"));
+            // A reservation the operator no longer asks for is released.
+            if matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. })
+                && !self.reserve
+                && !self.delete_data
+            {
+                Offboarding::release(kubectl, &ns)?;
             }
-            // A namespace already Terminating (an offboard run again after
-            // --delete-timeout) is only waited for: the API server refuses
-            // a second delete while its finalizer runs.
-            let terminating = kubectl
-                .get_optional("namespace", &ns)?
-                .is_some_and(|n| terminating_since(&n).is_some());
-            if !terminating {
-                eprintln!("Deleting namespace/{ns} ...");
-                kubectl.delete(None, "namespace", &ns, None)?;
+            if self.delete_data {
+                for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
+                    let name = name(&o).to_owned();
+                    crate::interrupt::check()?;
+                    eprintln!("Deleting persistentvolumeclaim/{name} ...");
+                    kubectl.delete(
+                        Some(&ns),
+                        "persistentvolumeclaim",
+                        &name,
+                        Some(&self.delete_timeout),
+                    )?;
+                    deleted.push(format!("persistentvolumeclaim/{name} (the tenant's data)"));
+                }
+                // A namespace already Terminating (an offboard run again after
+                // --delete-timeout) is only waited for: the API server refuses
+                // a second delete while its finalizer runs.
+                let terminating = kubectl
+                    .get_optional("namespace", &ns)?
+                    .is_some_and(|n| terminating_since(&n).is_some());
+                if !terminating {
+                    eprintln!("Deleting namespace/{ns} ...");
+                    kubectl.delete(None, "namespace", &ns, None)?;
+                }
+                deleted.push(format!("namespace/{ns} (its deletion is under way)"));
+                wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
+                deleted.pop();
+                deleted.push(format!("namespace/{ns}"));
             }
-            wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
-            deleted.push(format!("namespace/{ns}"));
+            Ok(())
+        })();
+        if let Err(e) = deletion {
+            let list = if deleted.is_empty() {
+                "Deleted before it stopped: nothing".to_owned()
+            } else {
+                format!("Deleted before it stopped:\n  {}", deleted.join("\n  "))
+            };
+            return Err(crate::outcome::partly(
+                e,
+                format!(
+                    "{list}\nstopped; tenant {t} is marked offboarded and partly deleted. Run the same command again \
+                     to finish:\n  cargo xtask {again}",
+                    t = self.tenant,
+                    again = same_command()
+                ),
+            ));
         }
         // What is left of the tenant, whatever the options.
         let mut left = Vec::new();
@@ -345,6 +359,13 @@ impl flags::Offboard {
         }
         Ok(())
     }
+}
+
+/// This process's own command line, quoted for a shell, without the
+/// program name: what "run the same command again" means.
+fn same_command() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "))
 }
 
 /// Waits until a deleted namespace is gone: the API server removes it only
