@@ -64,9 +64,20 @@ fn calls_of(cluster: &Cluster, verb: &str) -> usize {
 /// `timeout`, systemd or a CI runner cancelling a job do.
 fn sigterm_at(
     cluster: &Cluster,
+    cmd: std::process::Command,
+    verb: &str,
+    n: usize,
+) -> std::process::Output {
+    signal_at(cluster, cmd, verb, n, "TERM")
+}
+
+/// [`sigterm_at`] with another signal (`HUP`: the terminal closed).
+fn signal_at(
+    cluster: &Cluster,
     mut cmd: std::process::Command,
     verb: &str,
     n: usize,
+    signal: &str,
 ) -> std::process::Output {
     let target = calls_of(cluster, verb) + n;
     let child = cmd.process_group(0).spawn().unwrap();
@@ -81,7 +92,7 @@ fn sigterm_at(
     std::thread::sleep(std::time::Duration::from_millis(200));
     let group = format!("-{}", child.id());
     let status = std::process::Command::new("kill")
-        .args(["-s", "TERM", "--", &group])
+        .args(["-s", signal, "--", &group])
         .status()
         .unwrap();
     assert!(status.success());
@@ -181,6 +192,12 @@ fn assert_stated_truthfully(cluster: &Cluster, err: &str) {
 /// The audit log holds one failed restore of alpha.
 #[track_caller]
 fn assert_audited_failure(cluster: &Cluster) {
+    assert_audited_failure_of(cluster, "error: restore of tenant alpha failed");
+}
+
+/// The audit log holds one restore of alpha, whose result starts so.
+#[track_caller]
+fn assert_audited_failure_of(cluster: &Cluster, result: &str) {
     let log = std::fs::read_to_string(cluster.audit_log()).unwrap();
     let restores: Vec<Value> = log
         .lines()
@@ -189,10 +206,7 @@ fn assert_audited_failure(cluster: &Cluster) {
         .collect();
     assert_eq!(restores.len(), 1, "{log}");
     assert!(
-        restores[0]["result"]
-            .as_str()
-            .unwrap()
-            .starts_with("error: restore of tenant alpha failed"),
+        restores[0]["result"].as_str().unwrap().starts_with(result),
         "{log}"
     );
 }
@@ -256,6 +270,77 @@ fn sigterm_at_each_restore_step_leaves_a_stated_recoverable_state() {
         assert!(left.is_empty(), "temp data left behind: {left:?}\n{at}");
         assert_restore_again_recovers(&cluster, &archive);
     }
+}
+
+/// A signal while the restore still reads the cluster, with the verified
+/// archive unpacked: nothing is changed, it says so, and the plaintext
+/// copy is removed. SIGHUP (a closed terminal) is handled as SIGTERM.
+#[test]
+fn a_signal_before_the_restore_changes_anything_removes_its_temp_data() {
+    for signal in ["TERM", "HUP"] {
+        let cluster = cluster();
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_of_alpha(&cluster, dir.path());
+        let tmp = tempfile::tempdir().unwrap();
+        // The restore's first call reads the tenants.
+        hang(&cluster, "get", 0);
+        let mut cmd = cluster.admin_process(&["restore", "alpha"]);
+        cmd.arg(&archive).arg("--yes").env("TMPDIR", tmp.path());
+        let out = signal_at(&cluster, cmd, "get", 1, signal);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "SIG{signal}: {err}");
+        assert!(
+            err.contains("interrupted") && err.ends_with("Nothing was changed.\n"),
+            "SIG{signal}: {err}"
+        );
+        assert!(
+            entries(tmp.path()).is_empty(),
+            "SIG{signal}: {:?}",
+            entries(tmp.path())
+        );
+        assert_eq!(replicas(&cluster), 1);
+        assert_eq!(creds(&cluster), LIVE_CREDS);
+        assert_audited_failure_of(&cluster, "error: interrupted");
+    }
+}
+
+/// SIGHUP in the middle of a restore is handled as SIGTERM is.
+#[test]
+fn sighup_during_a_restore_states_the_tenant_state() {
+    let cluster = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of_alpha(&cluster, dir.path());
+    hang(&cluster, "exec", 6);
+    let mut cmd = cluster.admin_process(&["restore", "alpha"]);
+    cmd.arg(&archive).arg("--yes");
+    let out = signal_at(&cluster, cmd, "exec", 7, "HUP");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("WhatsApp session volume: emptied, not yet restored"),
+        "{err}"
+    );
+    assert_stated_truthfully(&cluster, &err);
+    assert_audited_failure(&cluster);
+    assert_restore_again_recovers(&cluster, &archive);
+}
+
+/// SIGTERM during a batch backup: the tenant in progress leaves no data,
+/// the next one is not started.
+#[test]
+fn sigterm_during_a_batch_backup_leaves_no_data_and_starts_no_other_tenant() {
+    let cluster = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    hang(&cluster, "exec", 1);
+    let mut cmd = cluster.admin_process(&["backup", "--all", "--jobs", "1", "--out"]);
+    cmd.arg(dir.path());
+    let out = sigterm_at(&cluster, cmd, "exec", 2);
+    let (err, report) = (stderr(&out), stdout(&out));
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+    assert!(!workbench(&cluster, "charlie"), "{report}{err}");
+    // charlie's backup would start a workbench: it never did.
+    assert_eq!(calls_of(&cluster, "apply"), 0, "{report}{err}");
 }
 
 /// Item 7: the annotation's removal fails after the bot was started again.

@@ -52,6 +52,7 @@ impl Written {
 
 impl flags::Backup {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        crate::interrupt::install();
         let out_dir = self.out.clone().unwrap_or_else(|| root.join("backups"));
         if let Some(tenant) = self.selection.single() {
             let written = (|| {
@@ -164,7 +165,6 @@ impl flags::Backup {
                 final_path.display()
             );
         }
-        crate::interrupt::install();
         // Work in a hidden directory beside the final archive, so that the
         // last step is a rename on one filesystem; it is removed on any
         // error. Made before any pod is started: an `--out` that cannot

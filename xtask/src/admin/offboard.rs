@@ -22,6 +22,9 @@ use crate::state::{Lifecycle, Offboarding};
 
 impl flags::Offboard {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        // From the start: the backup's check unpacks it in a temporary
+        // directory, which a signal must not leave behind.
+        crate::interrupt::install();
         let cluster = Cluster::connect(&self.cluster, root)?;
         let change = Change {
             tenant: &self.tenant,
@@ -149,7 +152,7 @@ impl flags::Offboard {
         lifecycle: &Lifecycle,
         backup: Option<String>,
     ) -> anyhow::Result<()> {
-        crate::interrupt::install();
+        crate::interrupt::check().left_unchanged(Left::NothingChanged)?;
         let ns = self.tenant.namespace();
         let mut deleted = Vec::new();
         // Marked first: from here on every command treats the tenant as

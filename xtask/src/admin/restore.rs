@@ -223,9 +223,13 @@ impl Progress {
 
 impl flags::Restore {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        // From the start: the verified archive is unpacked in a temporary
+        // directory, which a signal must not leave behind.
+        crate::interrupt::install();
         let platform = self.platform.load(root)?;
         eprintln!("Verifying {} ...", self.file.display());
         let archive = verify_archive(&self.file).left_unchanged(Left::NothingChanged)?;
+        crate::interrupt::check().left_unchanged(Left::NothingChanged)?;
         let from = archive.manifest.tenant.as_str();
         match &self.from_tenant {
             None if from != self.tenant.as_str() => crate::outcome::bail_unchanged!(
@@ -271,7 +275,6 @@ impl flags::Restore {
         archive: &VerifiedArchive,
         bot: BotDeployment,
     ) -> anyhow::Result<()> {
-        crate::interrupt::install();
         // A re-run after a failed restore finds the bot at 0 and its
         // replicas in the annotation; on a running bot the annotation is a
         // stale leftover and does not count.
@@ -355,6 +358,7 @@ impl flags::Restore {
         let ns = bot.namespace.as_str();
         let timeout = &platform.admin.pod_timeout;
         let deployment = format!("deployment/{}", bot.name);
+        crate::interrupt::check()?;
         if progress.replicas > 0 {
             kubectl.annotate(
                 ns,
