@@ -579,14 +579,29 @@ fn an_offboard_that_stops_midway_lists_what_it_deleted() {
         ..fake_kubectl::Fault::fail(
             "delete",
             1,
-            "Error from server (Forbidden): pods \"bot-0\" is forbidden: User \"u\" cannot delete resource \"pods\" in API group \"\" in the namespace \"tenant-kalyan\"",
+            "Error from server (Forbidden): serviceaccounts \"bot\" is forbidden: User \"u\" cannot delete resource \"serviceaccounts\" in API group \"\" in the namespace \"tenant-kalyan\"",
         )
     });
     let out = exits(offboard(&cluster), 1);
     let err = stderr(&out);
     assert!(!err.contains("Nothing was changed"), "{err}");
     assert!(
-        err.contains("Deleted before it stopped:\n  ingress/bot\n  deployment/bot\nstopped; tenant kalyan is marked offboarded and partly deleted. Run the same command again to finish:\n  cargo xtask admin offboard kalyan --yes --no-backup --tenants-dir"),
+        err.contains("Deleted before it stopped:\n  ingress/bot\n  deployment/bot\nStill on the cluster:\n")
+            && err.contains("stopped; tenant kalyan is marked offboarded and partly deleted. Run the same command again to finish:\n  cargo xtask admin offboard kalyan --yes --no-backup --tenants-dir"),
+        "{err}"
+    );
+    // What is still there is read back: the ServiceAccount that could not
+    // be deleted, the rest and the volumes; not what was deleted.
+    let still = err
+        .split("Still on the cluster:\n")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        still.starts_with("  serviceaccount/bot\n  service/bot\n")
+            && still.contains("  persistentvolumeclaim/bot-data\n")
+            && still.contains("  namespace/tenant-kalyan\n")
+            && !still.contains("ingress/")
+            && !still.contains("deployment/"),
         "{err}"
     );
     assert!(
@@ -622,7 +637,8 @@ fn an_offboard_that_stops_midway_lists_what_it_deleted() {
     assert!(!err.contains("Nothing was changed"), "{err}");
     assert!(
         err.contains("interrupted")
-            && err.contains("Deleted before it stopped:\n  ingress/bot\nstopped; tenant kalyan is marked offboarded"),
+            && err.contains("Deleted before it stopped:\n  ingress/bot\nStill on the cluster:\n  deployment/bot\n")
+            && err.contains("stopped; tenant kalyan is marked offboarded"),
         "{err}"
     );
     let log = std::fs::read_to_string(cluster.audit_log()).unwrap();

@@ -178,20 +178,7 @@ impl flags::Offboard {
         // Every deletion is listed as it happens, so that a failure or a
         // signal midway says exactly what is gone.
         let deletion = (|| -> anyhow::Result<()> {
-            // Traffic first, then the bot, then everything else.
-            let order = [
-                "ingress",
-                "deployment",
-                "pod",
-                "serviceaccount",
-                "service",
-                "configmap",
-                "secret",
-                "networkpolicy",
-                "limitrange",
-                "resourcequota",
-            ];
-            for kind in order {
+            for kind in DELETION_ORDER {
                 for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
                     let name = name(&o).to_owned();
                     // The credentials hold the key of the WhatsApp session on
@@ -243,10 +230,17 @@ impl flags::Offboard {
             Ok(())
         })();
         if let Err(e) = deletion {
-            let list = if deleted.is_empty() {
+            let mut list = if deleted.is_empty() {
                 "Deleted before it stopped: nothing".to_owned()
             } else {
                 format!("Deleted before it stopped:\n  {}", deleted.join("\n  "))
+            };
+            // What is still there, as the cluster says (new kubectl
+            // calls: they run after a signal too).
+            list += &match remaining(kubectl, &ns) {
+                Ok(r) if r.is_empty() => "\nStill on the cluster: nothing of the tenant".to_owned(),
+                Ok(r) => format!("\nStill on the cluster:\n  {}", r.join("\n  ")),
+                Err(e) => format!("\nWhat is still on the cluster could not be read: {e:#}"),
             };
             return Err(crate::outcome::partly(
                 e,
@@ -363,6 +357,39 @@ impl flags::Offboard {
         Ok(())
     }
 }
+
+/// The tenant's objects still in `ns`, as `kind/name`, in deletion order,
+/// its volumes last.
+fn remaining(kubectl: &Kubectl, ns: &str) -> anyhow::Result<Vec<String>> {
+    if kubectl.get_optional("namespace", ns)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut left = Vec::new();
+    for kind in DELETION_ORDER {
+        for o in kubectl.get_list(kind, Scope::Namespace(ns), Some(TENANT_LABEL))? {
+            left.push(format!("{kind}/{}", name(&o)));
+        }
+    }
+    for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(ns), None)? {
+        left.push(format!("persistentvolumeclaim/{}", name(&o)));
+    }
+    left.push(format!("namespace/{ns}"));
+    Ok(left)
+}
+
+/// Traffic first, then the bot, then everything else.
+const DELETION_ORDER: [&str; 10] = [
+    "ingress",
+    "deployment",
+    "pod",
+    "serviceaccount",
+    "service",
+    "configmap",
+    "secret",
+    "networkpolicy",
+    "limitrange",
+    "resourcequota",
+];
 
 /// This process's own command line, quoted for a shell, without the
 /// program name: what "run the same command again" means.
