@@ -459,6 +459,11 @@ fn invisible_name(c: char) -> Option<&'static str> {
     })
 }
 
+/// Whether free text refuses `c` as invisible (see [`invisible_name`]).
+pub fn is_refused_invisible(c: char) -> bool {
+    invisible_name(c).is_some()
+}
+
 /// Refuses the invisible characters of [`invisible_name`], naming the
 /// first one and its position (counted in characters from 1).
 fn check_invisible(what: &str, text: &str) -> Result<(), String> {
