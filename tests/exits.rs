@@ -654,3 +654,34 @@ fn an_offboard_that_stops_midway_lists_what_it_deleted() {
             .is_none()
     );
 }
+
+/// SIGTERM while `verify --network` probes from its pod: the probe pod is
+/// removed and no further tenant is probed.
+#[test]
+fn sigterm_during_the_network_probe_removes_the_probe_pod() {
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
+    // The first tenant's first probe (an exec in its probe pod) hangs.
+    hang(&cluster, "exec", 0);
+    // Applies that create something (admission is checked by dry runs).
+    let creating = |c: &Cluster| {
+        c.calls()
+            .iter()
+            .filter(|c| c[0] == "apply" && !c.iter().any(|a| a.starts_with("--dry-run")))
+            .count()
+    };
+    let applies_before = creating(&cluster);
+    let mut cmd = cluster.admin_process(&["verify", "--network", "--tenants-dir"]);
+    cmd.arg(cluster.tenants.path());
+    let out = sigterm_at(&cluster, cmd, "exec", 1);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    for ns in ["tenant-kalyan", "tenant-mylapore"] {
+        assert!(
+            cluster.get("Pod", Some(ns), "xtask-netprobe").is_none(),
+            "the probe pod was left in {ns}:\n{err}"
+        );
+    }
+    // Only the first tenant's probe pod was ever created.
+    assert_eq!(creating(&cluster) - applies_before, 1, "{err}");
+}

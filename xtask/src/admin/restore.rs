@@ -328,7 +328,11 @@ impl flags::Restore {
         platform: &Platform,
         bot: &BotDeployment,
     ) -> anyhow::Result<Seen> {
-        let seen = Seen::read(kubectl, bot)?;
+        let seen = Seen::read(kubectl, bot).inspect_err(|_| {
+            // Unreadable: the workbench may be there; deleting a missing
+            // pod is no error.
+            let _ = Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout);
+        })?;
         if seen.workbench
             && let Err(e) = Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout)
         {
