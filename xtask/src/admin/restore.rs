@@ -151,6 +151,12 @@ impl Progress {
                 "  - the bot is RUNNING (deployment/{d} at {replicas} {}) on volumes this restore changed\n",
                 plural(replicas)
             );
+        } else if self.stopped_by_us {
+            s += &format!(
+                "  - the bot is RUNNING (deployment/{d} at {replicas} {}): it was stopped during this restore \
+                 and something else started it since\n",
+                plural(replicas)
+            );
         } else {
             s += &format!(
                 "  - the bot was not stopped and is running as before (deployment/{d} at {replicas} {})\n",
@@ -537,4 +543,72 @@ fn check_session_files(
         bail!("the WhatsApp session volume does not match the archive after writing it");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress() -> Progress {
+        Progress {
+            tenant: "alpha".into(),
+            namespace: "tenant-alpha".into(),
+            deployment: "bot".into(),
+            replicas: 2,
+            stopped_by_us: true,
+            started_again: false,
+            rolling_out: false,
+            database: Volume::Untouched,
+            auth: Volume::Untouched,
+        }
+    }
+
+    /// The bot's line follows what the cluster shows, whatever step ran.
+    #[test]
+    fn the_bot_is_described_as_the_cluster_shows_it() {
+        let archive = Path::new("a.tar.gz");
+        let seen = |replicas, annotation: Option<&str>| Seen {
+            replicas,
+            annotation: annotation.map(str::to_owned),
+            workbench: false,
+        };
+        // Stopped by this run, started by someone else since.
+        let text = progress().describe(archive, Ok(&seen(2, None)));
+        assert!(
+            text.contains(
+                "RUNNING (deployment/bot at 2 replicas): it was stopped during this restore"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("STOPPED") && !text.contains("running as before"),
+            "{text}"
+        );
+        // Stopped, with the annotation giving the replicas to go back to.
+        let text = progress().describe(archive, Ok(&seen(0, Some("3"))));
+        assert!(
+            text.contains("it had 3 replicas)") && text.contains("--replicas=3"),
+            "{text}"
+        );
+        // A running bot still carrying the annotation is told to drop it.
+        let mut p = progress();
+        p.started_again = true;
+        let text = p.describe(archive, Ok(&seen(2, Some("2"))));
+        assert!(
+            text.contains(&format!(
+                "still carries {REPLICAS_BEFORE_RESTORE_ANNOTATION}"
+            )),
+            "{text}"
+        );
+        // Unreadable: says so, and falls back on this run's record.
+        let e = anyhow::anyhow!("connection refused");
+        let text = progress().describe(archive, Err(&e));
+        assert!(
+            text.contains("could not read it back from the cluster: connection refused")
+                && text.contains(
+                    "the bot is STOPPED (deployment/bot at 0 replicas; it had 2 replicas)"
+                ),
+            "{text}"
+        );
+    }
 }
