@@ -134,7 +134,7 @@ struct Snapshot {
 
 fn snapshot(cluster: &Cluster, tenant: &str) -> Snapshot {
     Snapshot {
-        objects: cluster.objects(),
+        objects: cluster.objects_but_locks(),
         files: cluster.volume_files(tenant),
         calls: cluster.calls().len(),
     }
@@ -143,7 +143,7 @@ fn snapshot(cluster: &Cluster, tenant: &str) -> Snapshot {
 #[track_caller]
 fn assert_unchanged(cluster: &Cluster, tenant: &str, before: &Snapshot, label: &str) {
     assert_eq!(
-        cluster.objects(),
+        cluster.objects_but_locks(),
         before.objects,
         "{label}: objects changed"
     );
@@ -153,8 +153,11 @@ fn assert_unchanged(cluster: &Cluster, tenant: &str, before: &Snapshot, label: &
         "{label}: the volumes changed"
     );
     let later: Vec<Vec<String>> = cluster.calls().into_iter().skip(before.calls).collect();
+    // Reads, and the tenant's lock taken and given back (its namespace made
+    // on first use: what the objects compared above leave out).
+    let locking = |c: &Vec<String>| c[0] == "create" || c.iter().any(|w| w == "xtask-locks");
     assert!(
-        later.iter().all(|c| c[0] == "get"),
+        later.iter().all(|c| c[0] == "get" || locking(c)),
         "{label}: a refused restore did more than read (the bot was stopped?): {later:?}"
     );
 }

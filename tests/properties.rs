@@ -34,6 +34,7 @@ fn nasty_char() -> impl Strategy<Value = char> {
         2 => proptest::sample::select(vec![
             ':', '{', '}', '[', ']', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', '-', '?', ',', '\\',
             '\n', '\r', '\t', '\0', '\u{7f}', '\u{85}', '\u{2028}', '\u{202e}', '\u{200d}', '\u{feff}',
+            '\u{200c}', '\u{200b}', '\u{2066}',
         ]),
         2 => proptest::char::range('\u{0900}', '\u{097f}'), // Devanagari
         1 => proptest::char::range('\u{0b80}', '\u{0bff}'), // Tamil
@@ -62,7 +63,9 @@ fn nasty_string(max: usize) -> impl Strategy<Value = String> {
 /// characters after trimming, so the render path runs on every case.
 fn printable_string() -> impl Strategy<Value = String> {
     proptest::collection::vec(
-        nasty_char().prop_filter("no control characters", |c| !c.is_control()),
+        nasty_char().prop_filter("no control or invisible characters", |c| {
+            !c.is_control() && !xtask::tenant::is_refused_invisible(*c)
+        }),
         1..100,
     )
     .prop_map(|v| v.into_iter().collect::<String>())

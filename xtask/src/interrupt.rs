@@ -6,6 +6,12 @@
 //! the kubectl call in progress finishes. Either way the command stops
 //! before its next step, cleans up and states exactly what state the tenant
 //! is in. A second signal quits at once.
+//!
+//! SIGTERM and SIGHUP (from `timeout`, systemd, a CI runner cancelling a
+//! job, a closed terminal) reach the same handler as Ctrl-C: the `ctrlc`
+//! crate's `termination` feature installs it for all three. Commands that
+//! unpack tenant data into temporary files install it before they do, so
+//! that no signal kills the process with plaintext copies on disk.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,6 +20,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// before our handler's thread has run: a batch must not start another
 /// tenant in between. Apart from INTERRUPTED, which counts signals.
 static SEEN_IN_KUBECTL: AtomicBool = AtomicBool::new(false);
+/// A confirmation prompt is waiting for a line: nothing is changed yet,
+/// and the read goes on after the signal until Enter.
+static PROMPTING: AtomicBool = AtomicBool::new(false);
 
 pub fn install() {
     // Fails only if a handler is already set, which is then ours.
@@ -22,10 +31,21 @@ pub fn install() {
             eprintln!("\ninterrupted again: quitting at once; the tenant's state was not checked");
             std::process::exit(130);
         }
-        eprintln!(
-            "\ninterrupted: stopping after the current step and cleaning up (interrupt again to quit at once)"
-        );
+        if PROMPTING.load(Ordering::SeqCst) {
+            eprintln!(
+                "\ninterrupted: nothing was changed; press Enter to stop (or interrupt again to quit at once)"
+            );
+        } else {
+            eprintln!(
+                "\ninterrupted: stopping after the current step and cleaning up (interrupt again to quit at once)"
+            );
+        }
     });
+}
+
+/// Marks the time a confirmation prompt waits for its answer.
+pub fn prompting(waiting: bool) {
+    PROMPTING.store(waiting, Ordering::SeqCst);
 }
 
 pub fn interrupted() -> bool {

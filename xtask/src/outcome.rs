@@ -59,10 +59,51 @@ impl std::fmt::Display for Unchanged {
 
 impl std::error::Error for Unchanged {}
 
+/// An error after which something was changed: its last lines say what
+/// (`Deleted before it stopped: ...`) and how to go on. It drops any
+/// "Nothing was changed." an inner step attached, and nothing wrapping it
+/// adds one.
+#[derive(Debug)]
+pub struct Partly {
+    /// The cause, without any statement of what it left unchanged.
+    cause: String,
+    statement: String,
+}
+
+impl std::fmt::Display for Partly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{}", self.cause, self.statement)
+    }
+}
+
+impl std::error::Error for Partly {}
+
+/// Marks `error` as having happened after changes, which `statement` lists.
+pub fn partly(error: anyhow::Error, statement: String) -> anyhow::Error {
+    let mut causes = Vec::new();
+    for cause in error.chain() {
+        if let Some(inner) = cause.downcast_ref::<Unchanged>() {
+            causes.push(format!("{:#}", inner.error));
+            break;
+        }
+        if let Some(inner) = cause.downcast_ref::<Partly>() {
+            causes.push(inner.cause.clone());
+            break;
+        }
+        causes.push(cause.to_string());
+    }
+    Partly {
+        cause: causes.join(": "),
+        statement,
+    }
+    .into()
+}
+
 /// Marks `error` as leaving `left` unchanged, unless it already says what
-/// it left (the innermost statement is the precise one).
+/// it left (the innermost statement is the precise one), or that it
+/// changed something ([`Partly`]).
 pub fn unchanged(error: anyhow::Error, left: Left) -> anyhow::Error {
-    if error.downcast_ref::<Unchanged>().is_some() {
+    if error.downcast_ref::<Unchanged>().is_some() || error.downcast_ref::<Partly>().is_some() {
         error
     } else {
         Unchanged { error, left }.into()
@@ -105,5 +146,23 @@ mod tests {
         );
         let plain = unchanged(anyhow::anyhow!("no such tenant"), Left::NoBackupWritten);
         assert_eq!(plain.to_string(), "no such tenant\nNo backup was written.");
+    }
+
+    /// After a change, an inner "Nothing was changed." is dropped, and no
+    /// outer wrapper adds one.
+    #[test]
+    fn a_partial_change_never_says_nothing_was_changed() {
+        let inner = unchanged(anyhow::anyhow!("refused: 409"), Left::NothingChanged);
+        let e = partly(
+            inner.context("deleting service/bot"),
+            "Deleted before it stopped: ingress/bot".into(),
+        );
+        let e = unchanged(e.context("offboard"), Left::NothingChanged);
+        let text = format!("{e:#}");
+        assert_eq!(
+            text,
+            "offboard: deleting service/bot: refused: 409\nDeleted before it stopped: ingress/bot"
+        );
+        assert!(!text.contains("Nothing was changed"));
     }
 }

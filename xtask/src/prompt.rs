@@ -66,7 +66,11 @@ pub fn ask_yes_no(prompter: &mut dyn Prompter, question: &str) -> anyhow::Result
 pub fn ask_typed(expected: &str, explanation: &str) -> anyhow::Result<()> {
     let mut p = TerminalPrompter;
     p.say(explanation);
-    let answer = p.ask(&format!("Type {expected} to continue"))?;
+    crate::interrupt::prompting(true);
+    let answer = p.ask(&format!("Type {expected} to continue"));
+    crate::interrupt::prompting(false);
+    crate::interrupt::check()?;
+    let answer = answer?;
     if answer.as_deref().map(str::trim) != Some(expected) {
         bail!("that was not `{expected}`");
     }

@@ -137,6 +137,9 @@ impl SiteContent {
                     describe_char(c)
                 ));
                 None
+            } else if let Err(e) = check_invisible("the about text", &text) {
+                problems.push(format!("site.about: {e}"));
+                None
             } else if chars > MAX_ABOUT {
                 problems.push(format!(
                     "site.about: is {chars} characters long; at most {MAX_ABOUT} are allowed"
@@ -427,6 +430,69 @@ fn describe_char(c: char) -> String {
     }
 }
 
+/// The invisible characters free text refuses, by name: direction
+/// controls, which make text display in another order than it is stored
+/// (Trojan Source, CVE-2021-42574), and zero-width characters, which make
+/// two texts that look the same differ. The zero-width joiner and
+/// non-joiner (U+200D, U+200C) are not among them: Devanagari, Tamil and
+/// other Indic scripts need them to spell words.
+fn invisible_name(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{200B}' => "zero-width space",
+        '\u{2060}' => "word joiner (an invisible character)",
+        '\u{FEFF}' => "zero-width no-break space (byte order mark)",
+        '\u{2061}'..='\u{2064}' => "invisible mathematical operator",
+        '\u{200E}' => "left-to-right mark",
+        '\u{200F}' => "right-to-left mark",
+        '\u{061C}' => "Arabic letter mark",
+        '\u{202A}' => "left-to-right embedding",
+        '\u{202B}' => "right-to-left embedding",
+        '\u{202C}' => "pop directional formatting",
+        '\u{202D}' => "left-to-right override",
+        '\u{202E}' => "right-to-left override",
+        '\u{2066}' => "left-to-right isolate",
+        '\u{2067}' => "right-to-left isolate",
+        '\u{2068}' => "first strong isolate",
+        '\u{2069}' => "pop directional isolate",
+        '\u{E0000}'..='\u{E007F}' => "tag character (invisible)",
+        _ => return None,
+    })
+}
+
+/// Whether free text refuses `c` as invisible (see [`invisible_name`]).
+pub fn is_refused_invisible(c: char) -> bool {
+    invisible_name(c).is_some()
+}
+
+/// Refuses the invisible characters of [`invisible_name`], naming the
+/// first one and its position (counted in characters from 1).
+fn check_invisible(what: &str, text: &str) -> Result<(), String> {
+    if let Some((i, c, name)) = text
+        .chars()
+        .enumerate()
+        .find_map(|(i, c)| invisible_name(c).map(|n| (i, c, n)))
+    {
+        let before: String = text.chars().take(i).collect();
+        let before = before
+            .chars()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>();
+        return Err(format!(
+            "{what} contains the {name} U+{:04X} at character {} (after `{}`); it is invisible and can make the \
+             text read differently from what is stored. Delete it and type the text again (the zero-width \
+             joiner and non-joiner that Indic scripts need are accepted)",
+            c as u32,
+            i + 1,
+            before.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 fn validate_free_text(what: &str, example: &str, raw: &str) -> Result<String, String> {
     let value = raw.trim();
     if value.is_empty() {
@@ -438,6 +504,7 @@ fn validate_free_text(what: &str, example: &str, raw: &str) -> Result<String, St
             describe_char(c)
         ));
     }
+    check_invisible(what, value)?;
     let chars = value.chars().count();
     if chars > MAX_FREE_TEXT {
         return Err(format!(
@@ -814,6 +881,79 @@ mod tests {
                 .contains("121 characters")
         );
         assert!(validate_constituency(&"क".repeat(120)).is_ok());
+    }
+
+    /// Direction controls and zero-width characters are refused with their
+    /// name and position; the joiners that Indic words are spelled with pass.
+    #[test]
+    fn free_text_refuses_invisible_characters_but_keeps_indic_joiners() {
+        // Marathi क्‍ष (half form with ZWJ), Hindi/Marathi र्‍ (eyelash ra),
+        // a ZWNJ that keeps क्‌ष from forming a conjunct, Tamil with ZWNJ;
+        // and Malayalam chillu-style ZWJ.
+        for raw in [
+            "श्रीकांत क्\u{200D}ष शिंदे",
+            "सर्\u{200D}व्हे रोड",
+            "क्\u{200C}ष नगर",
+            "திரு\u{200C}வள்ளூர்",
+            "ന്\u{200D} കോട്ടയം",
+        ] {
+            assert_eq!(validate_mla_name(raw).unwrap(), raw, "{raw:?}");
+            assert_eq!(validate_constituency(raw).unwrap(), raw);
+        }
+        let cases = [
+            (
+                "Asha \u{202E}ihsaK",
+                "right-to-left override U+202E at character 6 (after `Asha `)",
+            ),
+            (
+                "Pune\u{200B}",
+                "zero-width space U+200B at character 5 (after `Pune`)",
+            ),
+            (
+                "\u{2066}Pune\u{2069}",
+                "left-to-right isolate U+2066 at character 1 (after ``)",
+            ),
+            ("\u{202A}x", "left-to-right embedding U+202A"),
+            ("x\u{202D}y", "left-to-right override U+202D"),
+            ("x\u{2067}y", "right-to-left isolate U+2067"),
+            ("x\u{2068}y", "first strong isolate U+2068"),
+            ("x\u{202C}y", "pop directional formatting U+202C"),
+            ("\u{FEFF}Pune", "byte order mark) U+FEFF at character 1"),
+            (
+                "Pu\u{2060}ne",
+                "word joiner (an invisible character) U+2060 at character 3",
+            ),
+            ("मुंबई\u{200F}", "right-to-left mark U+200F at character 6"),
+        ];
+        for (raw, expected) in cases {
+            let e = validate_mla_name(raw).unwrap_err();
+            assert!(e.starts_with("MLA name contains the "), "{e}");
+            assert!(e.contains(expected), "{raw:?}: {e}");
+        }
+        // Site texts, the about paragraph included, are checked the same way.
+        let mut values = TenantValues {
+            mla_name: Some("A".into()),
+            constituency: Some("B".into()),
+            whatsapp_number: Some("+919800000001".into()),
+            domains: vec!["a.in".into()],
+            ..Default::default()
+        };
+        values.site.tagline = Some("सेवा\u{200D}".into());
+        values.site.about = Some("Para one.\n\nPara \u{202E}two.".into());
+        values.site.office_address = Some("Shivaji\u{200B}Nagar".into());
+        let problems = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| {
+                p.starts_with(
+            "site.about: the about text contains the right-to-left override U+202E at character 17"
+        )
+            }),
+            "{problems:?}"
+        );
+        assert!(problems.iter().any(|p| p.starts_with(
+            "site.office_address: the office address contains the zero-width space U+200B at character 8"
+        )), "{problems:?}");
     }
 
     fn name() -> TenantName {

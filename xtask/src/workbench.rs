@@ -89,14 +89,34 @@ impl Workbench {
             "Starting workbench pod {WORKBENCH_POD} in {} ...",
             bot.namespace
         );
-        kubectl.apply_object(&manifest, MANAGER, Conflicts::Refuse)?;
-        kubectl
-            .wait_for_condition(&bot.namespace, WORKBENCH_POD, "Ready", timeout)
-            .with_context(|| format!(
-                "the workbench pod did not become ready within {timeout} (its volumes may still be attached elsewhere); \
-                 `kubectl --namespace {} describe pod {WORKBENCH_POD}` shows why",
-                bot.namespace
-            ))?;
+        let started = kubectl
+            .apply_object(&manifest, MANAGER, Conflicts::Refuse)
+            .and_then(|_| {
+                kubectl
+                    .wait_for_condition(&bot.namespace, WORKBENCH_POD, "Ready", timeout)
+                    .map_err(|e| {
+                        if crate::interrupt::interrupted() {
+                            return e;
+                        }
+                        e.context(format!(
+                        "the workbench pod did not become ready within {timeout} (its volumes may still be attached elsewhere); \
+                         `kubectl --namespace {} describe pod {WORKBENCH_POD}` shows why",
+                        bot.namespace
+                    ))
+                    })
+            });
+        // A pod that never became ready (or an apply whose answer was
+        // lost) is not left mounting the tenant's volumes.
+        if let Err(e) = started {
+            return Err(match Workbench::stop(kubectl, &bot.namespace, timeout) {
+                Ok(()) => anyhow::anyhow!("{e:#}; the workbench pod was deleted again"),
+                Err(stop) => anyhow::anyhow!(
+                    "{e:#}; the workbench pod could not be deleted either ({stop:#}): delete it with \
+                     `kubectl --namespace {} delete pod {WORKBENCH_POD}`",
+                    bot.namespace
+                ),
+            });
+        }
         Ok(Container {
             namespace: bot.namespace.clone(),
             pod: WORKBENCH_POD.to_owned(),

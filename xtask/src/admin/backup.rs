@@ -52,6 +52,7 @@ impl Written {
 
 impl flags::Backup {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        crate::interrupt::install();
         let out_dir = self.out.clone().unwrap_or_else(|| root.join("backups"));
         if let Some(tenant) = self.selection.single() {
             let written = (|| {
@@ -183,7 +184,12 @@ impl flags::Backup {
                 final_path.display()
             );
         }
-        crate::interrupt::install();
+        // Work in a hidden directory beside the final archive, so that the
+        // last step is a rename on one filesystem; it is removed on any
+        // error. Made before any pod is started: an `--out` that cannot
+        // hold it ends the backup with nothing to clean up on the cluster.
+        // It holds the tenant's data: owner-only, as are its files.
+        let work = private_tempdir(&format!(".{tenant}-backup-"), Some(out_dir))?;
 
         let pods = bot.pods(kubectl)?;
         let ready = pods.iter().find(|p| pod_ready(p));
@@ -219,10 +225,7 @@ impl flags::Backup {
                 d = bot.name
             ),
         };
-        // Work in a hidden directory beside the final archive, so that the
-        // last step is a rename on one filesystem; it is removed on any error.
-        // It holds the tenant's data: owner-only, as are its files.
-        let work = private_tempdir(&format!(".{tenant}-backup-"), Some(out_dir))?;
+        // From here every return goes through the workbench's removal.
         let result = self.collect(
             kubectl,
             platform,

@@ -22,6 +22,9 @@ use crate::state::{Lifecycle, Offboarding};
 
 impl flags::Offboard {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        // From the start: the backup's check unpacks it in a temporary
+        // directory, which a signal must not leave behind.
+        crate::interrupt::install();
         let cluster = Cluster::connect(&self.cluster, root)?;
         let change = Change {
             tenant: &self.tenant,
@@ -168,7 +171,7 @@ impl flags::Offboard {
         lifecycle: &Lifecycle,
         backup: Option<String>,
     ) -> anyhow::Result<()> {
-        crate::interrupt::install();
+        crate::interrupt::check().left_unchanged(Left::NothingChanged)?;
         let ns = self.tenant.namespace();
         let mut deleted = Vec::new();
         // Marked first: from here on every command treats the tenant as
@@ -191,74 +194,82 @@ impl flags::Offboard {
             }
             .record(kubectl, &ns)?;
         }
-        let stopped = |e: anyhow::Error| {
-            e.context(format!(
-                "stopped; tenant {t} is marked offboarded and partly deleted. Run the same command again to \
-                 finish",
-                t = self.tenant
-            ))
-        };
-        // Traffic first, then the bot, then everything else.
-        let order = [
-            "ingress",
-            "deployment",
-            "pod",
-            "serviceaccount",
-            "service",
-            "configmap",
-            "secret",
-            "networkpolicy",
-            "limitrange",
-            "resourcequota",
-        ];
-        for kind in order {
-            for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
-                let name = name(&o).to_owned();
-                // The credentials hold the key of the WhatsApp session on
-                // the kept volume: they go with the data, not before it.
-                if kind == "secret" && name == CREDENTIALS_SECRET && !self.delete_data {
-                    continue;
+        // Every deletion is listed as it happens, so that a failure or a
+        // signal midway says exactly what is gone.
+        let deletion = (|| -> anyhow::Result<()> {
+            for kind in DELETION_ORDER {
+                for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
+                    let name = name(&o).to_owned();
+                    // The credentials hold the key of the WhatsApp session on
+                    // the kept volume: they go with the data, not before it.
+                    if kind == "secret" && name == CREDENTIALS_SECRET && !self.delete_data {
+                        continue;
+                    }
+                    crate::interrupt::check()?;
+                    eprintln!("Deleting {kind}/{name} ...");
+                    kubectl.delete(Some(&ns), kind, &name, Some(&self.delete_timeout))?;
+                    deleted.push(format!("{kind}/{name}"));
                 }
-                crate::interrupt::check().map_err(stopped)?;
-                eprintln!("Deleting {kind}/{name} ...");
-                kubectl
-                    .delete(Some(&ns), kind, &name, Some(&self.delete_timeout))
-                    .map_err(stopped)?;
-                deleted.push(format!("{kind}/{name}"));
             }
-        }
-        // A reservation the operator no longer asks for is released.
-        if matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. })
-            && !self.reserve
-            && !self.delete_data
-        {
-            Offboarding::release(kubectl, &ns)?;
-        }
-        if self.delete_data {
-            for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
-                let name = name(&o).to_owned();
-                crate::interrupt::check().map_err(stopped)?;
-                eprintln!("Deleting persistentvolumeclaim/{name} ...");
-                kubectl.delete(
-                    Some(&ns),
-                    "persistentvolumeclaim",
-                    &name,
-                    Some(&self.delete_timeout),
-                )?;
-                deleted.push(format!("persistentvolumeclaim/{name} (the tenant's data)"));
+            // A reservation the operator no longer asks for is released.
+            if matches!(lifecycle, Lifecycle::Offboarded { reserved: true, .. })
+                && !self.reserve
+                && !self.delete_data
+            {
+                Offboarding::release(kubectl, &ns)?;
             }
-            // A namespace already Terminating (an offboard run again after
-            // --delete-timeout) is only waited for: the API server refuses
-            // a second delete while its finalizer runs.
-            let terminating = kubectl
-                .get_optional("namespace", &ns)?
-                .is_some_and(|n| terminating_since(&n).is_some());
-            if !terminating {
-                eprintln!("Deleting namespace/{ns} ...");
-                kubectl.delete(None, "namespace", &ns, None)?;
+            if self.delete_data {
+                for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
+                    let name = name(&o).to_owned();
+                    crate::interrupt::check()?;
+                    eprintln!("Deleting persistentvolumeclaim/{name} ...");
+                    kubectl.delete(
+                        Some(&ns),
+                        "persistentvolumeclaim",
+                        &name,
+                        Some(&self.delete_timeout),
+                    )?;
+                    deleted.push(format!("persistentvolumeclaim/{name} (the tenant's data)"));
+                }
+                // A namespace already Terminating (an offboard run again after
+                // --delete-timeout) is only waited for: the API server refuses
+                // a second delete while its finalizer runs.
+                let terminating = kubectl
+                    .get_optional("namespace", &ns)?
+                    .is_some_and(|n| terminating_since(&n).is_some());
+                if !terminating {
+                    eprintln!("Deleting namespace/{ns} ...");
+                    kubectl.delete(None, "namespace", &ns, None)?;
+                }
+                deleted.push(format!("namespace/{ns} (its deletion is under way)"));
+                wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
+                deleted.pop();
+                deleted.push(format!("namespace/{ns}"));
             }
-            wait_until_gone(kubectl, &ns, &self.delete_timeout)?;
-            deleted.push(format!("namespace/{ns}"));
+            Ok(())
+        })();
+        if let Err(e) = deletion {
+            let mut list = if deleted.is_empty() {
+                "Deleted before it stopped: nothing".to_owned()
+            } else {
+                format!("Deleted before it stopped:\n  {}", deleted.join("\n  "))
+            };
+            // What is still there, as the cluster says (new kubectl
+            // calls: they run after a signal too).
+            list += &match remaining(kubectl, &ns) {
+                Ok(r) if r.is_empty() => "\nStill on the cluster: nothing of the tenant".to_owned(),
+                Ok(r) => format!("\nStill on the cluster:\n  {}", r.join("\n  ")),
+                Err(e) => format!("\nWhat is still on the cluster could not be read: {e:#}"),
+            };
+            return Err(crate::outcome::partly(
+                e,
+                format!(
+                    "{list}\nstopped; tenant {t} is marked offboarded and partly deleted. Run the same command again \
+                     to finish:\n  cargo xtask {again}",
+                    t = self.tenant,
+                    again = same_command()
+                ),
+            ));
         }
         // What is left of the tenant, whatever the options.
         let mut left = Vec::new();
@@ -364,6 +375,46 @@ impl flags::Offboard {
         }
         Ok(())
     }
+}
+
+/// The tenant's objects still in `ns`, as `kind/name`, in deletion order,
+/// its volumes last.
+fn remaining(kubectl: &Kubectl, ns: &str) -> anyhow::Result<Vec<String>> {
+    if kubectl.get_optional("namespace", ns)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut left = Vec::new();
+    for kind in DELETION_ORDER {
+        for o in kubectl.get_list(kind, Scope::Namespace(ns), Some(TENANT_LABEL))? {
+            left.push(format!("{kind}/{}", name(&o)));
+        }
+    }
+    for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(ns), None)? {
+        left.push(format!("persistentvolumeclaim/{}", name(&o)));
+    }
+    left.push(format!("namespace/{ns}"));
+    Ok(left)
+}
+
+/// Traffic first, then the bot, then everything else.
+const DELETION_ORDER: [&str; 10] = [
+    "ingress",
+    "deployment",
+    "pod",
+    "serviceaccount",
+    "service",
+    "configmap",
+    "secret",
+    "networkpolicy",
+    "limitrange",
+    "resourcequota",
+];
+
+/// This process's own command line, quoted for a shell, without the
+/// program name: what "run the same command again" means.
+fn same_command() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "))
 }
 
 /// Waits until a deleted namespace is gone: the API server removes it only

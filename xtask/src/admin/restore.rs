@@ -17,7 +17,7 @@ use crate::archive::{
 use crate::clock::KubeDuration;
 use crate::cluster::{Change, Cluster, Destructive};
 use crate::flags;
-use crate::kubectl::{Container, Input, Kubectl, Sink, Wait};
+use crate::kubectl::{Container, Input, Kubectl, Scope, Sink, Wait};
 use crate::live::BotDeployment;
 use crate::names::{REPLICAS_BEFORE_RESTORE_ANNOTATION, WORKBENCH_POD};
 use crate::object::annotation;
@@ -37,20 +37,67 @@ enum Volume {
     Replaced,
 }
 
-/// What a restore has done so far.
+/// What a restore has done so far. The volumes' states are this run's
+/// record (only it knows what it wrote); the bot's state and what exists
+/// are read back from the cluster when it fails ([`Seen`]).
 struct Progress {
     tenant: String,
     namespace: String,
     deployment: String,
+    /// The replicas the bot had before the restore (0: it was stopped).
     replicas: u32,
-    bot_stopped: bool,
-    workbench: bool,
+    /// This run scaled the bot to 0 (or found it at 0).
+    stopped_by_us: bool,
+    /// This run scaled the bot up again after writing the data.
+    started_again: bool,
+    /// The annotation is removed; waiting for the bot to be ready.
+    rolling_out: bool,
     database: Volume,
     auth: Volume,
 }
 
+/// The tenant as the cluster shows it after a failure.
+struct Seen {
+    replicas: u32,
+    /// The `replicas-before-restore` annotation, if it is still there.
+    annotation: Option<String>,
+    workbench: bool,
+}
+
+impl Seen {
+    fn read(kubectl: &Kubectl, bot: &BotDeployment) -> anyhow::Result<Seen> {
+        let ns = Scope::Namespace(&bot.namespace);
+        let selector = crate::names::bot_selector_arg(bot.tenant.as_str());
+        let deployment = kubectl
+            .get_list("deployments", ns, Some(&selector))?
+            .into_iter()
+            .find(|d| crate::object::name(d) == bot.name)
+            .with_context(|| format!("deployment/{} is gone from {}", bot.name, bot.namespace))?;
+        let workbench = kubectl
+            .get_list("pods", Scope::Namespace(&bot.namespace), None)?
+            .iter()
+            .any(|p| crate::object::name(p) == WORKBENCH_POD);
+        Ok(Seen {
+            replicas: deployment
+                .pointer("/spec/replicas")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(1) as u32,
+            annotation: annotation(&deployment, REPLICAS_BEFORE_RESTORE_ANNOTATION)
+                .map(str::to_owned),
+            workbench,
+        })
+    }
+}
+
 impl Progress {
-    fn describe(&self, archive: &Path) -> String {
+    fn data_changed(&self) -> bool {
+        self.database != Volume::Untouched || self.auth != Volume::Untouched
+    }
+
+    /// The tenant's state: the bot's from `seen` (read back from the
+    /// cluster), or, when that could not be read, from this run's record,
+    /// saying so.
+    fn describe(&self, archive: &Path, seen: Result<&Seen, &anyhow::Error>) -> String {
         let volume = |v: Volume| match v {
             Volume::Untouched => "untouched, as before the restore",
             Volume::Changing => "being written when it stopped: its contents are incomplete",
@@ -58,40 +105,125 @@ impl Progress {
             Volume::Replaced => "replaced from the archive and checked",
         };
         let ns = &self.namespace;
+        let d = &self.deployment;
+        let plural = |n: u32| if n == 1 { "replica" } else { "replicas" };
         let mut s = format!("State of tenant {} now:\n", self.tenant);
-        if self.bot_stopped {
-            s += &format!(
-                "  - the bot is STOPPED (deployment/{} scaled to 0; it had {} {})\n",
-                self.deployment,
-                self.replicas,
-                if self.replicas == 1 {
-                    "replica"
+        let (replicas, annotation, workbench) = match seen {
+            Ok(seen) => (seen.replicas, seen.annotation.clone(), seen.workbench),
+            Err(e) => {
+                s += &format!(
+                    "  (could not read it back from the cluster: {e:#}; this is what this run last did)\n"
+                );
+                let replicas = if self.started_again || !self.stopped_by_us {
+                    self.replicas
                 } else {
-                    "replicas"
+                    0
+                };
+                (replicas, None, false)
+            }
+        };
+        // The replicas to go back to: the annotation's, else the record's.
+        let before = annotation
+            .as_deref()
+            .and_then(|a| a.parse::<u32>().ok())
+            .unwrap_or(self.replicas);
+        if replicas == 0 {
+            if before == 0 {
+                s += &format!(
+                    "  - the bot is stopped (deployment/{d} at 0 replicas), as it was before the restore\n"
+                );
+            } else {
+                s += &format!(
+                    "  - the bot is STOPPED (deployment/{d} at 0 replicas; it had {before} {})\n",
+                    plural(before)
+                );
+            }
+        } else if self.started_again {
+            s += &format!(
+                "  - the bot was started again on the restored data (deployment/{d} at {replicas} {}){}\n",
+                plural(replicas),
+                if self.rolling_out {
+                    " but is not ready yet"
+                } else {
+                    ""
                 }
             );
+        } else if self.data_changed() {
+            s += &format!(
+                "  - the bot is RUNNING (deployment/{d} at {replicas} {}) on volumes this restore changed\n",
+                plural(replicas)
+            );
+        } else if self.stopped_by_us {
+            s += &format!(
+                "  - the bot is RUNNING (deployment/{d} at {replicas} {}): it was stopped during this restore \
+                 and something else started it since\n",
+                plural(replicas)
+            );
         } else {
-            s += "  - the bot was not stopped and is running as before\n";
+            s += &format!(
+                "  - the bot was not stopped and is running as before (deployment/{d} at {replicas} {})\n",
+                plural(replicas)
+            );
         }
         s += &format!("  - database volume: {}\n", volume(self.database));
         s += &format!("  - WhatsApp session volume: {}\n", volume(self.auth));
-        if self.workbench {
+        let stale = replicas > 0 && annotation.is_some();
+        if stale {
+            s += &format!(
+                "  - deployment/{d} still carries {REPLICAS_BEFORE_RESTORE_ANNOTATION}, though the bot runs: a later \
+                 restore of a stopped bot would start it. Remove it:\n    \
+                 kubectl --namespace {ns} annotate deployment/{d} {REPLICAS_BEFORE_RESTORE_ANNOTATION}-\n"
+            );
+        }
+        if workbench {
             s += &format!("  - the workbench pod {WORKBENCH_POD} is still in {ns}\n");
         }
-        if self.bot_stopped {
+        let again = format!(
+            "cargo xtask admin restore {} {} --yes",
+            self.tenant,
+            archive.display()
+        );
+        if replicas == 0 && (before > 0 || self.data_changed()) {
             s += &format!(
-                "To recover, run the same restore again (the archive is verified; it starts over safely):\n  \
-                 cargo xtask admin restore {} {} --yes\n\
-                 or, to go back to service with the volumes as they are now:\n  \
-                 kubectl --namespace {ns} scale deployment/{} --replicas={}",
-                self.tenant,
-                archive.display(),
-                self.deployment,
-                self.replicas.max(1)
+                "To recover, run the same restore again (the archive is verified; it starts over safely):\n  {again}"
             );
-            if self.workbench {
-                s += &format!("\n  kubectl --namespace {ns} delete pod {WORKBENCH_POD}");
+            if before > 0 {
+                s += &format!(
+                    "\nor, to go back to service with the volumes as they are now:\n  \
+                     kubectl --namespace {ns} scale deployment/{d} --replicas={before}"
+                );
+                if annotation.is_some() {
+                    s += &format!(
+                        "\n  kubectl --namespace {ns} annotate deployment/{d} {REPLICAS_BEFORE_RESTORE_ANNOTATION}-"
+                    );
+                }
             }
+        } else if self.started_again && !self.rolling_out {
+            s += if stale {
+                "The data is restored and the bot runs again; remove the annotation as shown above."
+            } else {
+                "The data is restored and the bot runs again; nothing more is needed."
+            };
+        } else if self.started_again {
+            s += &format!(
+                "The data is restored. Why the bot is not ready: `kubectl --namespace {ns} rollout status \
+                 deployment/{d}` and `cargo xtask admin logs {t}`. Running the same restore again also starts \
+                 over safely:\n  {again}",
+                t = self.tenant
+            );
+        } else if self.data_changed() {
+            s += &format!(
+                "To recover, stop the bot and run the same restore again:\n  \
+                 kubectl --namespace {ns} scale deployment/{d} --replicas=0\n  {again}"
+            );
+        } else {
+            s += &format!(
+                "Nothing of the tenant's data was changed; once the cause is fixed, run the same restore again:\n  \
+                 {again}"
+            );
+        }
+        if workbench {
+            s += &format!("\n  kubectl --namespace {ns} delete pod {WORKBENCH_POD}");
         }
         s
     }
@@ -99,6 +231,9 @@ impl Progress {
 
 impl flags::Restore {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        // From the start: the verified archive is unpacked in a temporary
+        // directory, which a signal must not leave behind.
+        crate::interrupt::install();
         let platform = self.platform.load(root)?;
         eprintln!("Verifying {} ...", self.file.display());
         let archive = verify_archive(&self.file).left_unchanged(Left::NothingChanged)?;
@@ -108,6 +243,7 @@ impl flags::Restore {
             .restore_tars(STAGED_DB)
             .context("cannot prepare the archive's files for the restore")
             .left_unchanged(Left::NothingChanged)?;
+        crate::interrupt::check().left_unchanged(Left::NothingChanged)?;
         let from = archive.manifest.tenant.as_str();
         match &self.from_tenant {
             None if from != self.tenant.as_str() => crate::outcome::bail_unchanged!(
@@ -123,16 +259,6 @@ impl flags::Restore {
             _ => {}
         }
         let cluster = Cluster::connect(&self.cluster, root).left_unchanged(Left::NothingChanged)?;
-        cluster_uid(cluster.kubectl())
-            .and_then(|here| {
-                check_cluster(
-                    &archive.manifest,
-                    &self.file,
-                    &here,
-                    self.from_cluster.as_deref(),
-                )
-            })
-            .left_unchanged(Left::NothingChanged)?;
         let change = Change {
             tenant: &self.tenant,
             action: "a restore",
@@ -151,7 +277,17 @@ impl flags::Restore {
         };
         cluster.change(
             &change,
-            |kubectl| BotDeployment::find(kubectl, &self.tenant),
+            |kubectl| {
+                // Read under the tenant's lock, so that a refusal is audited.
+                let here = cluster_uid(kubectl)?;
+                check_cluster(
+                    &archive.manifest,
+                    &self.file,
+                    &here,
+                    self.from_cluster.as_deref(),
+                )?;
+                BotDeployment::find(kubectl, &self.tenant)
+            },
             |kubectl, bot| self.restore(kubectl, &platform, &archive, &tars, bot),
         )
     }
@@ -164,31 +300,33 @@ impl flags::Restore {
         tars: &RestoreTars,
         bot: BotDeployment,
     ) -> anyhow::Result<()> {
-        crate::interrupt::install();
+        // A re-run after a failed restore finds the bot at 0 and its
+        // replicas in the annotation; on a running bot the annotation is a
+        // stale leftover and does not count.
         let previous = annotation(&bot.object, REPLICAS_BEFORE_RESTORE_ANNOTATION)
             .and_then(|r| r.parse().ok());
         let mut progress = Progress {
             tenant: self.tenant.to_string(),
             namespace: bot.namespace.clone(),
             deployment: bot.name.clone(),
-            // A re-run after a failed restore finds the bot already at 0.
-            replicas: previous.unwrap_or(bot.replicas),
-            bot_stopped: bot.replicas == 0,
-            workbench: false,
+            replicas: if bot.replicas == 0 {
+                previous.unwrap_or(0)
+            } else {
+                bot.replicas
+            },
+            stopped_by_us: bot.replicas == 0,
+            started_again: false,
+            rolling_out: false,
             database: Volume::Untouched,
             auth: Volume::Untouched,
         };
         let result = self.steps(kubectl, platform, &bot, archive, tars, &mut progress);
         if let Err(e) = result {
-            if progress.workbench
-                && Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout).is_ok()
-            {
-                progress.workbench = false;
-            }
+            let seen = self.clean_up(kubectl, platform, &bot);
             return Err(anyhow::anyhow!(
                 "restore of tenant {} failed: {e:#}\n\n{}",
                 self.tenant,
-                progress.describe(&self.file)
+                progress.describe(&self.file, seen.as_ref())
             ));
         }
         println!(
@@ -205,6 +343,39 @@ impl flags::Restore {
         Ok(())
     }
 
+    /// After a failure: removes the workbench if it is there and a
+    /// `replicas-before-restore` annotation the running bot no longer
+    /// needs, then reads the tenant's state back (after a signal too: the
+    /// calls here are new kubectl processes).
+    fn clean_up(
+        &self,
+        kubectl: &Kubectl,
+        platform: &Platform,
+        bot: &BotDeployment,
+    ) -> anyhow::Result<Seen> {
+        let seen = Seen::read(kubectl, bot).inspect_err(|_| {
+            // Unreadable: the workbench may be there; deleting a missing
+            // pod is no error.
+            let _ = Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout);
+        })?;
+        if seen.workbench
+            && let Err(e) = Workbench::stop(kubectl, &bot.namespace, &platform.admin.pod_timeout)
+        {
+            eprintln!("warning: could not delete the workbench pod: {e:#}");
+        }
+        if seen.replicas > 0 && seen.annotation.is_some() {
+            let target = format!("deployment/{}", bot.name);
+            if let Err(e) = kubectl.annotate(
+                &bot.namespace,
+                &target,
+                &[(REPLICAS_BEFORE_RESTORE_ANNOTATION, None)],
+            ) {
+                eprintln!("warning: could not remove {REPLICAS_BEFORE_RESTORE_ANNOTATION}: {e:#}");
+            }
+        }
+        Seen::read(kubectl, bot)
+    }
+
     fn steps(
         &self,
         kubectl: &Kubectl,
@@ -217,6 +388,7 @@ impl flags::Restore {
         let ns = bot.namespace.as_str();
         let timeout = &platform.admin.pod_timeout;
         let deployment = format!("deployment/{}", bot.name);
+        crate::interrupt::check()?;
         if progress.replicas > 0 {
             kubectl.annotate(
                 ns,
@@ -229,12 +401,11 @@ impl flags::Restore {
         }
         eprintln!("Stopping the bot ...");
         kubectl.scale(ns, &bot.name, 0)?;
-        progress.bot_stopped = true;
+        progress.stopped_by_us = true;
         bot.wait_for_no_pods(kubectl, timeout)?;
         crate::interrupt::check()?;
 
         let pod = Workbench::start(kubectl, bot, timeout)?;
-        progress.workbench = true;
         crate::interrupt::check()?;
 
         // The session read back from the pod is tenant data: owner-only.
@@ -299,16 +470,16 @@ impl flags::Restore {
         progress.auth = Volume::Replaced;
 
         Workbench::stop(kubectl, ns, timeout)?;
-        progress.workbench = false;
         if progress.replicas > 0 {
             eprintln!("Starting the bot ...");
             kubectl.scale(ns, &bot.name, progress.replicas)?;
+            progress.started_again = true;
             kubectl.annotate(
                 ns,
                 &deployment,
                 &[(REPLICAS_BEFORE_RESTORE_ANNOTATION, None)],
             )?;
-            progress.bot_stopped = false;
+            progress.rolling_out = true;
             kubectl
                 .rollout_status(ns, &bot.name, &self.rollout.timeout)
                 .context("the data is restored and the bot was started, but it is not ready yet")?;
@@ -383,4 +554,72 @@ fn check_session_files(
         bail!("the WhatsApp session volume does not match the archive after writing it");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress() -> Progress {
+        Progress {
+            tenant: "alpha".into(),
+            namespace: "tenant-alpha".into(),
+            deployment: "bot".into(),
+            replicas: 2,
+            stopped_by_us: true,
+            started_again: false,
+            rolling_out: false,
+            database: Volume::Untouched,
+            auth: Volume::Untouched,
+        }
+    }
+
+    /// The bot's line follows what the cluster shows, whatever step ran.
+    #[test]
+    fn the_bot_is_described_as_the_cluster_shows_it() {
+        let archive = Path::new("a.tar.gz");
+        let seen = |replicas, annotation: Option<&str>| Seen {
+            replicas,
+            annotation: annotation.map(str::to_owned),
+            workbench: false,
+        };
+        // Stopped by this run, started by someone else since.
+        let text = progress().describe(archive, Ok(&seen(2, None)));
+        assert!(
+            text.contains(
+                "RUNNING (deployment/bot at 2 replicas): it was stopped during this restore"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("STOPPED") && !text.contains("running as before"),
+            "{text}"
+        );
+        // Stopped, with the annotation giving the replicas to go back to.
+        let text = progress().describe(archive, Ok(&seen(0, Some("3"))));
+        assert!(
+            text.contains("it had 3 replicas)") && text.contains("--replicas=3"),
+            "{text}"
+        );
+        // A running bot still carrying the annotation is told to drop it.
+        let mut p = progress();
+        p.started_again = true;
+        let text = p.describe(archive, Ok(&seen(2, Some("2"))));
+        assert!(
+            text.contains(&format!(
+                "still carries {REPLICAS_BEFORE_RESTORE_ANNOTATION}"
+            )),
+            "{text}"
+        );
+        // Unreadable: says so, and falls back on this run's record.
+        let e = anyhow::anyhow!("connection refused");
+        let text = progress().describe(archive, Err(&e));
+        assert!(
+            text.contains("could not read it back from the cluster: connection refused")
+                && text.contains(
+                    "the bot is STOPPED (deployment/bot at 0 replicas; it had 2 replicas)"
+                ),
+            "{text}"
+        );
+    }
 }
