@@ -335,7 +335,7 @@ impl Kubectl {
     /// `kubectl get KIND NAME --ignore-not-found -o json` for a cluster-scoped
     /// object, with its managed fields: None when it does not exist.
     pub fn get_optional(&self, kind: &str, name: &str) -> anyhow::Result<Option<Value>> {
-        let args = [
+        self.optional(&[
             "get",
             kind,
             name,
@@ -343,17 +343,7 @@ impl Kubectl {
             "--show-managed-fields",
             "--output",
             "json",
-        ];
-        let out = self.call(&args).text()?;
-        if out.trim().is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&out).map(Some).with_context(|| {
-            format!(
-                "`kubectl {}` printed something that is not JSON",
-                args.join(" ")
-            )
-        })
+        ])
     }
 
     /// `kubectl get KIND NAME --namespace NS --ignore-not-found -o json`:
@@ -364,7 +354,7 @@ impl Kubectl {
         kind: &str,
         name: &str,
     ) -> anyhow::Result<Option<Value>> {
-        let args = [
+        self.optional(&[
             "get",
             kind,
             name,
@@ -373,8 +363,12 @@ impl Kubectl {
             "--ignore-not-found",
             "--output",
             "json",
-        ];
-        let out = self.call(&args).text()?;
+        ])
+    }
+
+    /// A `get --ignore-not-found -o json`: None when it printed nothing.
+    fn optional(&self, args: &[&str]) -> anyhow::Result<Option<Value>> {
+        let out = self.call(args).text()?;
         if out.trim().is_empty() {
             return Ok(None);
         }
