@@ -521,3 +521,41 @@ fn a_running_command_renews_its_lease() {
     assert!(cluster.calls().iter().any(|c| c[0] == "replace"));
     assert!(!lease_exists(&cluster, "tenant-alpha"));
 }
+
+/// A renewal that fails once (the API server out of reach) is tried again:
+/// the lease is renewed after it, not left to expire under a running
+/// command.
+#[test]
+fn a_failed_renewal_is_tried_again() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    // The rollout wait takes 5 s; the first renewal fails.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("rollout", 5000)
+    });
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::fail(
+            "replace",
+            1,
+            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
+        )
+    });
+    let out = cluster
+        .admin_process(&["restart", "alpha", "--yes"])
+        .env("XTASK_LEASE_RENEW_SECONDS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not be renewed") && err.contains("trying again"),
+        "{err}"
+    );
+    let replaces = cluster.calls().iter().filter(|c| c[0] == "replace").count();
+    assert!(
+        replaces >= 2,
+        "renewed only {replaces} time(s) after the failure:\n{err}"
+    );
+}

@@ -264,10 +264,11 @@ pub fn check_cluster(
             let p = manifest.provenance.as_ref().expect("recorded");
             bail!(
                 "{} was taken on another cluster (cluster {}{}), not this one ({here}). To use it here on \
-                 purpose, add --from-cluster {uid}",
+                 purpose, add --from-cluster {shown}",
                 file.display(),
                 crate::output::escape_controls(uid),
-                where_taken(p)
+                where_taken(p),
+                shown = crate::output::escape_controls(uid)
             )
         }
         (None, None) => bail!(
@@ -306,7 +307,9 @@ fn where_taken(p: &Provenance) -> String {
 
 /// Whether `path` is a canonical relative path: `a/b/c`, no `.` or `..`,
 /// no empty part (so no leading, trailing or repeated `/`), no control
-/// character, each part and the whole within Linux's limits.
+/// character, no invisible direction or zero-width character (a name that
+/// shows as another), no backslash, each part and the whole within Linux's
+/// limits.
 pub fn is_canonical(path: &str) -> bool {
     !path.is_empty()
         && path.len() <= MAX_PATH
@@ -315,7 +318,9 @@ pub fn is_canonical(path: &str) -> bool {
                 && part != "."
                 && part != ".."
                 && part.len() <= MAX_NAME
-                && !part.chars().any(char::is_control)
+                && !part
+                    .chars()
+                    .any(|c| c.is_control() || c == '\\' || crate::tenant::is_refused_invisible(c))
         })
 }
 
@@ -861,6 +866,9 @@ mod tests {
             "whatsapp-auth/../x",
             "..",
             "whatsapp-auth/a\nb",
+            "whatsapp-auth/a\u{202e}b",
+            "whatsapp-auth/a\u{200b}b",
+            "whatsapp-auth/a\\..\\b",
             long.as_str(),
         ] {
             assert!(!is_canonical(bad), "{bad:?}");

@@ -115,13 +115,35 @@ impl Renewal {
                 match kubectl.replace(NAMESPACE, &lease) {
                     Ok(stored) => lease = stored,
                     Err(e) => {
+                        let why = format!("{e:#}")
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        let cause = e
+                            .downcast_ref::<crate::kubectl::KubectlFailure>()
+                            .map(|f| f.cause);
+                        // Changed or deleted by someone else (`admin
+                        // unlock`, a takeover): it is not ours any more.
+                        if matches!(
+                            cause,
+                            Some(crate::kubectl::Cause::Modified | crate::kubectl::Cause::NotFound)
+                        ) {
+                            eprintln!(
+                                "warning: the lock on {} was taken from this command ({why}): another \
+                                 command may now change the tenant beside it; check `cargo xtask admin show` \
+                                 when this one ends",
+                                subject.describe()
+                            );
+                            return;
+                        }
+                        // Anything else (the API server out of reach) may
+                        // pass: try again at the next turn, well before the
+                        // lease expires.
                         eprintln!(
-                            "warning: the lock on {} could not be renewed ({}); another command may take \
-                             it over once it expires",
-                            subject.describe(),
-                            format!("{e:#}").lines().next().unwrap_or_default()
+                            "warning: the lock on {} could not be renewed ({why}); trying again",
+                            subject.describe()
                         );
-                        return;
                     }
                 }
             }
