@@ -394,7 +394,7 @@ fn admin_unlock_breaks_a_lock_and_is_audited() {
     let out = exits(cluster.admin(&["unlock", "alpha", "--yes"]), 0);
     assert_eq!(
         stdout(&out),
-        "tenant alpha is not locked on the current context; nothing to do.\n"
+        "No lock is held on tenant alpha on the current context; nothing to do.\n"
     );
 }
 

@@ -439,6 +439,9 @@ fn describe_char(c: char) -> String {
 fn invisible_name(c: char) -> Option<&'static str> {
     Some(match c {
         '\u{200B}' => "zero-width space",
+        '\u{00AD}' => "soft hyphen (invisible)",
+        '\u{180E}' => "Mongolian vowel separator (invisible)",
+        '\u{3164}' | '\u{115F}' | '\u{1160}' | '\u{FFA0}' => "Hangul filler (a blank letter)",
         '\u{2060}' => "word joiner (an invisible character)",
         '\u{FEFF}' => "zero-width no-break space (byte order mark)",
         '\u{2061}'..='\u{2064}' => "invisible mathematical operator",
@@ -497,6 +500,15 @@ fn validate_free_text(what: &str, example: &str, raw: &str) -> Result<String, St
     let value = raw.trim();
     if value.is_empty() {
         return Err(format!("{what} is empty; example: `{example}`"));
+    }
+    // Joiners alone, or with spaces, show as nothing.
+    if value
+        .chars()
+        .all(|c| c.is_whitespace() || matches!(c, '\u{200C}' | '\u{200D}'))
+    {
+        return Err(format!(
+            "{what} has no visible character (only joiners or spaces); example: `{example}`"
+        ));
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(format!(
@@ -924,12 +936,21 @@ mod tests {
                 "word joiner (an invisible character) U+2060 at character 3",
             ),
             ("मुंबई\u{200F}", "right-to-left mark U+200F at character 6"),
+            (
+                "Asha\u{00AD}K",
+                "soft hyphen (invisible) U+00AD at character 5",
+            ),
+            ("A\u{3164}", "Hangul filler (a blank letter) U+3164"),
+            ("A\u{180E}B", "Mongolian vowel separator (invisible) U+180E"),
         ];
         for (raw, expected) in cases {
             let e = validate_mla_name(raw).unwrap_err();
             assert!(e.starts_with("MLA name contains the "), "{e}");
             assert!(e.contains(expected), "{raw:?}: {e}");
         }
+        // Joiners alone show as nothing.
+        let e = validate_mla_name("\u{200D}\u{200C} \u{200D}").unwrap_err();
+        assert!(e.contains("has no visible character"), "{e}");
         // Site texts, the about paragraph included, are checked the same way.
         let mut values = TenantValues {
             mla_name: Some("A".into()),

@@ -22,7 +22,7 @@ impl flags::Unlock {
             crate::lock::read(kubectl, &subject).left_unchanged(Left::NothingChanged)?
         else {
             println!(
-                "{what} is not locked on {}; nothing to do.",
+                "No lock is held on {what} on {}; nothing to do.",
                 cluster.label()
             );
             return Ok(());
