@@ -624,12 +624,40 @@ fn an_offboard_that_stops_midway_lists_what_it_deleted() {
             .get("Service", Some("tenant-kalyan"), "bot")
             .is_some()
     );
-    exits(offboard(&cluster), 0);
+    // Run again, it finishes and names what this run deleted.
+    let again = stdout(&exits(offboard(&cluster), 0));
+    for kind_name in ["serviceaccount/bot", "service/bot", "configmap/bot-config"] {
+        assert!(
+            again.contains(&format!("    {kind_name}\n")),
+            "{kind_name}: {again}"
+        );
+    }
+    assert!(again.contains("an earlier run deleted the rest"), "{again}");
+    for (kind, name) in [
+        ("Service", "bot"),
+        ("ServiceAccount", "bot"),
+        ("ResourceQuota", "tenant-quota"),
+    ] {
+        assert!(
+            cluster.get(kind, Some("tenant-kalyan"), name).is_none(),
+            "{kind} {name} left"
+        );
+    }
     assert!(
         cluster
-            .get("Service", Some("tenant-kalyan"), "bot")
-            .is_none()
+            .tenants
+            .path()
+            .join("offboarded/kalyan.yaml")
+            .exists()
     );
+    // Once more: nothing left to delete, nothing changed.
+    let objects = cluster.objects_but_locks();
+    let done = stdout(&exits(offboard(&cluster), 0));
+    assert!(
+        done.contains("deleted by this run: nothing (already gone)"),
+        "{done}"
+    );
+    assert_eq!(cluster.objects_but_locks(), objects);
 
     // SIGTERM while the Deployment is deleted.
     let cluster = Cluster::with_tenants(&["kalyan"]);

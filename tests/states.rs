@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
-
 use common::{Cluster, exits, fake_kubectl, fixture, stderr, stdout};
 use serde_json::Value;
 
@@ -320,121 +318,6 @@ fn delete_data_finishes_an_offboarding_and_names_what_it_deleted() {
     }
     assert!(!report.contains("deleted: nothing"), "{report}");
     assert!(cluster.get("Namespace", None, "tenant-kalyan").is_none());
-}
-
-#[test]
-fn an_offboarding_that_failed_midway_is_finished_by_running_it_again() {
-    let cluster = Cluster::with_tenants(&["kalyan"]);
-    // The third delete (after the Ingress and the bot) fails.
-    cluster.fault(fake_kubectl::Fault {
-        skip: 2,
-        times: Some(1),
-        ..fake_kubectl::Fault::fail(
-            "delete",
-            1,
-            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
-        )
-    });
-    let offboard = || with_dir(&cluster, &["offboard", "kalyan", "--yes", "--no-backup"]);
-    let failed = exits(offboard(), 1);
-    assert!(
-        stderr(&failed).contains("is marked offboarded and partly deleted")
-            && stderr(&failed).contains("Run the same command again to finish"),
-        "{}",
-        stderr(&failed)
-    );
-    assert!(
-        cluster
-            .get("Ingress", Some("tenant-kalyan"), "bot")
-            .is_none()
-    );
-    assert!(
-        cluster
-            .get("ConfigMap", Some("tenant-kalyan"), "bot-config")
-            .is_some()
-    );
-
-    let again = exits(offboard(), 0);
-    let report = stdout(&again);
-    for kind_name in [
-        "configmap/bot-config",
-        "networkpolicy/default-deny-all",
-        "serviceaccount/bot",
-    ] {
-        assert!(
-            report.contains(&format!("    {kind_name}\n")),
-            "{kind_name}: {report}"
-        );
-    }
-    for (kind, name) in [
-        ("ConfigMap", "bot-config"),
-        ("ServiceAccount", "bot"),
-        ("ResourceQuota", "tenant-quota"),
-    ] {
-        assert!(
-            cluster.get(kind, Some("tenant-kalyan"), name).is_none(),
-            "{kind} {name} left"
-        );
-    }
-    assert!(
-        cluster
-            .tenants
-            .path()
-            .join("offboarded/kalyan.yaml")
-            .exists()
-    );
-    // Once more: nothing left to delete, nothing changed.
-    let objects = cluster.objects();
-    let done = exits(offboard(), 0);
-    assert!(
-        stdout(&done).contains("deleted by this run: nothing (already gone)"),
-        "{}",
-        stdout(&done)
-    );
-    assert_eq!(cluster.objects(), objects);
-}
-
-#[test]
-fn ctrl_c_stops_an_offboarding_between_deletes() {
-    let cluster = Cluster::with_tenants(&["kalyan"]);
-    // The second delete (the bot) hangs until Ctrl-C.
-    cluster.fault(fake_kubectl::Fault {
-        sleep_ms: 30_000,
-        skip: 1,
-        times: Some(1),
-        ..fake_kubectl::Fault::fail("delete", 1, "")
-    });
-    let child = cluster
-        .admin_process(&[
-            "offboard",
-            "kalyan",
-            "--yes",
-            "--no-backup",
-            "--tenants-dir",
-        ])
-        .arg(cluster.tenants.path())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let out = common::ctrl_c_after(&cluster, child, "delete", 2);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Run the same command again to finish"),
-        "{}",
-        stderr(&out)
-    );
-    // Stopped: what comes after the bot is all still there.
-    for (kind, name) in [
-        ("ConfigMap", "bot-config"),
-        ("NetworkPolicy", "default-deny-all"),
-    ] {
-        assert!(
-            cluster.get(kind, Some("tenant-kalyan"), name).is_some(),
-            "{kind} {name} went"
-        );
-    }
-    let list = json(&exits(cluster.admin(&["list", "-o", "json"]), 0));
-    assert_eq!(list["tenants"][0]["state"], "offboarded");
 }
 
 #[test]

@@ -93,15 +93,16 @@ pub fn create(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Strin
             ),
         ));
     }
-    // The storage layer refuses a create that names a resourceVersion.
+    // A real server refuses a create that names a resourceVersion; its
+    // exact reply (the status code varies by version) is not modelled, and
+    // the tool never sends one: fail loudly rather than in other words.
     if object
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .is_some_and(|v| !v.is_empty())
     {
-        return Err(Failure::new(
-            1,
-            "Error from server (BadRequest): resourceVersion should not be set on objects to be created",
+        return Err(Failure::not_implemented(
+            "`create` of an object that names a resourceVersion",
         ));
     }
     if let Some(m) = object["metadata"].as_object_mut() {

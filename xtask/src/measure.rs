@@ -137,7 +137,13 @@ pub fn quota_use(quota: &Value) -> Vec<QuotaUse> {
 
 /// `part / whole` as a percentage with one decimal.
 pub fn percent(part: u128, whole: u128) -> f64 {
-    ((part as f64 / whole as f64) * 1000.0).round() / 10.0
+    share(part as f64, whole as f64)
+}
+
+/// `part / whole` as a percentage with one decimal, as every output shows
+/// it (so that what is shown is what thresholds compare).
+pub fn share(part: f64, whole: f64) -> f64 {
+    (part * 1000.0 / whole).round() / 10.0
 }
 
 #[cfg(test)]

@@ -952,13 +952,7 @@ mod tests {
         let e = validate_mla_name("\u{200D}\u{200C} \u{200D}").unwrap_err();
         assert!(e.contains("has no visible character"), "{e}");
         // Site texts, the about paragraph included, are checked the same way.
-        let mut values = TenantValues {
-            mla_name: Some("A".into()),
-            constituency: Some("B".into()),
-            whatsapp_number: Some("+919800000001".into()),
-            domains: vec!["a.in".into()],
-            ..Default::default()
-        };
+        let mut values = minimal_values();
         values.site.tagline = Some("सेवा\u{200D}".into());
         values.site.about = Some("Para one.\n\nPara \u{202E}two.".into());
         values.site.office_address = Some("Shivaji\u{200B}Nagar".into());
@@ -979,6 +973,17 @@ mod tests {
 
     fn name() -> TenantName {
         TenantName::parse("demo").unwrap()
+    }
+
+    /// The fewest values that resolve, for tests that set the rest.
+    fn minimal_values() -> TenantValues {
+        TenantValues {
+            mla_name: Some("A".into()),
+            constituency: Some("B".into()),
+            whatsapp_number: Some("+919800000001".into()),
+            domains: vec!["a.in".into()],
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -1029,13 +1034,7 @@ mod tests {
 
     #[test]
     fn site_texts_are_checked() {
-        let mut values = TenantValues {
-            mla_name: Some("A".into()),
-            constituency: Some("B".into()),
-            whatsapp_number: Some("+919800000001".into()),
-            domains: vec!["a.in".into()],
-            ..Default::default()
-        };
+        let mut values = minimal_values();
         values.site.about = Some("Para one.\r\n\r\nPara two.\n".into());
         values.site.tagline = Some("  सेवा  ".into());
         let spec = TenantSpec::resolve(&name(), &values, &["small"], "small").unwrap();

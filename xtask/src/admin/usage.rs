@@ -351,7 +351,7 @@ impl flags::Usage {
 /// is unknown or the limit is 0.
 fn percent(used: Option<f64>, limit: Option<u64>) -> Option<f64> {
     let (used, limit) = (used?, limit.filter(|l| *l > 0)?);
-    Some((used * 1000.0 / limit as f64).round() / 10.0)
+    Some(crate::measure::share(used, limit as f64))
 }
 
 /// The row's uses against its limits: CPU and memory against the tier's
