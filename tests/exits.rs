@@ -718,3 +718,134 @@ fn sigterm_during_the_network_probe_removes_the_probe_pod() {
     // Only the first tenant's probe pod was ever created.
     assert_eq!(creating(&cluster) - applies_before, 1, "{err}");
 }
+
+/// A restore killed hard (`kill -9`: nothing of it runs again) halfway:
+/// `list` and `show` do not show a plain `stopped` tenant but what was left
+/// unfinished, each with its way out: the lock (held while it lasts, then
+/// left behind), the bot stopped by the restore and the workbench pod. The
+/// same restore then recovers and nothing is reported any more.
+#[test]
+fn a_restore_killed_hard_is_shown_unfinished_by_list_and_show() {
+    let cluster = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of_alpha(&cluster, dir.path());
+    // Killed while writing the session volume.
+    hang(&cluster, "exec", 6);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = cluster.admin_process(&["restore", "alpha"]);
+    cmd.arg(&archive)
+        .arg("--yes")
+        .env("XTASK_NOW", "2026-11-24T06:00:00Z")
+        .env("TMPDIR", tmp.path());
+    let out = signal_at(&cluster, cmd, "exec", 7, "KILL");
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    assert_eq!(replicas(&cluster), 0);
+    assert!(workbench(&cluster, "alpha"));
+    // Nothing of it could remove its plaintext copies of the archive...
+    let left = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(left(tmp.path()).len(), 2, "{:?}", left(tmp.path()));
+    // ...so the next command that unpacks one removes them, and says so.
+    let verify = exits(
+        cluster
+            .admin(&["verify-backup"])
+            .arg(&archive)
+            .env("TMPDIR", tmp.path()),
+        0,
+    );
+    assert!(
+        stderr(&verify).contains("temporary tenant data left by an earlier run that was killed"),
+        "{}",
+        stderr(&verify)
+    );
+    assert_eq!(left(tmp.path()), Vec::<String>::new());
+
+    let lease = cluster
+        .get("Lease", Some("xtask-locks"), "tenant-alpha")
+        .expect("a command killed hard cannot release its lock");
+    let holder = lease["spec"]["holderIdentity"].as_str().unwrap().to_owned();
+    // While the lock lasts: a command holds the tenant.
+    let list = exits(
+        cluster
+            .admin(&["list"])
+            .env("XTASK_NOW", "2026-11-24T06:05:00Z"),
+        0,
+    );
+    let text = stdout(&list);
+    let row = text.lines().find(|l| l.starts_with("alpha ")).unwrap();
+    assert!(
+        row.contains("stopped (by a restore that did not start it again)"),
+        "{text}"
+    );
+    assert!(text.contains("\nUnfinished or under way:\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  alpha: locked: {holder} runs `admin restore alpha {} --yes`",
+            archive.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "alpha: a restore has stopped the bot; the command holding the lock brings it back"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("charlie:"),
+        "charlie has nothing unfinished:\n{text}"
+    );
+
+    // An hour later the lock has expired: what the killed restore left.
+    let show = exits(
+        cluster
+            .admin(&["show", "alpha"])
+            .env("XTASK_NOW", "2026-11-24T07:00:00Z"),
+        0,
+    );
+    let text = stdout(&show);
+    for expected in [
+        "State        stopped (by a restore that did not start it again)\n",
+        "Unfinished   a lock left behind: ",
+        "`cargo xtask admin unlock alpha` breaks it now\n",
+        "Unfinished   a restore stopped the bot and did not finish: its volumes may be half written. \
+         Run the same restore again (`cargo xtask admin restore alpha ARCHIVE --yes`); or, to serve \
+         from the volumes as they are: `kubectl --namespace tenant-alpha scale deployment/bot \
+         --replicas=1` and `kubectl --namespace tenant-alpha annotate deployment/bot \
+         mla-platform.in/replicas-before-restore-`\n",
+        "Unfinished   the workbench pod xtask-workbench of a backup or restore that did not finish is \
+         still in tenant-alpha, mounting the tenant's volumes: `kubectl --namespace tenant-alpha \
+         delete pod xtask-workbench`\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let json = exits(
+        cluster
+            .admin(&["show", "alpha", "-o", "json"])
+            .env("XTASK_NOW", "2026-11-24T07:00:00Z"),
+        0,
+    );
+    let view: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kinds: Vec<&str> = view["unfinished"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["lock", "restore", "workbench"]);
+    assert_eq!(view["unfinished"][0]["expired"], true);
+    assert_eq!(view["unfinished"][1]["replicas_before"], 1);
+
+    // The same restore takes the expired lock over and recovers; nothing
+    // is left to report.
+    assert_restore_again_recovers(&cluster, &archive);
+    let list = exits(cluster.admin(&["list", "-o", "json"]), 0);
+    let tenants: Value = serde_json::from_slice(&list.stdout).unwrap();
+    for t in tenants["tenants"].as_array().unwrap() {
+        assert_eq!(t["unfinished"], serde_json::json!([]), "{t}");
+    }
+}

@@ -167,7 +167,7 @@ fn two_provisions_started_together_apply_one() {
     let refused = outs.iter().find(|o| !o.status.success()).unwrap();
     let err = stderr(refused);
     assert!(
-        err.contains("another command is changing the domain and number claims: ")
+        err.contains("another command holds the lock on the domain and number claims: ")
             || err.contains("WhatsApp number +919876543210 is already used by tenant"),
         "{err}"
     );
@@ -275,7 +275,7 @@ fn a_second_restore_of_a_tenant_is_refused_by_the_lease() {
     let err = stderr(&second);
     assert!(
         err.contains(&format!(
-            "error: another command is changing tenant alpha: {holder} ran `admin restore alpha {} --yes`",
+            "error: another command holds the lock on tenant alpha: {holder} ran `admin restore alpha {} --yes`",
             x.display()
         )) && err.contains("cargo xtask admin unlock alpha")
             && err.contains("Nothing was changed"),
@@ -303,6 +303,76 @@ fn a_second_restore_of_a_tenant_is_refused_by_the_lease() {
     assert!(!lease_exists(&cluster, "tenant-alpha"));
 }
 
+/// A backup through the running bot holds the tenant's lock too: a restore
+/// started while it reads is refused, instead of stopping the bot under it
+/// (the backup then failed with "pods not found" and the archive, had it
+/// been written, would mix the states before and after the restore).
+#[test]
+fn a_restore_during_a_backup_is_refused_and_the_backup_completes() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    create_bot_database(&db, &["2026-11-20T10:00:00Z"], &[], 3);
+    let dir = tempfile::tempdir().unwrap();
+    let old = backup(&cluster, "alpha", dir.path(), "2026-11-24T06:00:00Z");
+
+    // The next backup's first exec (reading the database) takes 3 s.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("exec", 3000)
+    });
+    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
+    let before = execs(&cluster);
+    let running = cluster
+        .admin_process(&["backup", "alpha", "--out"])
+        .arg(dir.path())
+        .env("XTASK_NOW", "2026-11-24T07:00:00Z")
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while execs(&cluster) == before {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the backup never reached exec"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let held = lease(&cluster, "tenant-alpha").expect("the backup holds the tenant's lease");
+    assert!(
+        held["metadata"]["annotations"]["xtask.mla-platform.io/command"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin backup alpha"),
+        "{held}"
+    );
+    let restore = exits(
+        cluster
+            .admin(&["restore", "alpha"])
+            .arg(&old)
+            .arg("--yes")
+            .env("XTASK_NOW", "2026-11-24T07:00:30Z"),
+        1,
+    );
+    let err = stderr(&restore);
+    assert!(
+        err.contains("error: another command holds the lock on tenant alpha: ")
+            && err.contains("ran `admin backup alpha --out")
+            && err.contains("Nothing was changed"),
+        "{err}"
+    );
+    // The restore stopped nothing.
+    assert!(!cluster.calls().iter().any(|c| c[0] == "scale"));
+
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Backed up tenant alpha to"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!lease_exists(&cluster, "tenant-alpha"));
+}
+
 /// A lease left by a command killed hard: refused while it lasts (with the
 /// holder, the command, its age and the way out), taken over once expired.
 #[test]
@@ -318,7 +388,7 @@ fn a_stale_lease_is_reported_then_taken_over_when_expired() {
     );
     assert_eq!(
         stderr(&out),
-        "error: another command is changing tenant alpha: gone@example.org ran \
+        "error: another command holds the lock on tenant alpha: gone@example.org ran \
          `admin restore alpha backups/alpha-old.tar.gz --yes` 60m ago (since 2026-11-24T06:00:00.000000Z) \
          (process laptop-7:4242; lease xtask-locks/tenant-alpha expires in 2h). \
          Wait for it to finish and run this again. If that command is no longer running (killed, or its \
@@ -358,7 +428,7 @@ fn admin_unlock_breaks_a_lock_and_is_audited() {
     let err = stderr(&out);
     assert!(
         err.contains("The lock on tenant alpha (the current context): gone@example.org ran")
-            && err.contains("It expires in 2h")
+            && err.contains("It expires in 2h. It was taken on laptop-7: make sure that command is no longer running there.")
             && err.contains("breaking the lock on alpha needs confirmation: run it in a terminal"),
         "{err}"
     );
@@ -380,7 +450,12 @@ fn admin_unlock_breaks_a_lock_and_is_audited() {
     let last: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
     assert_eq!(last["tenant"], "alpha");
     assert_eq!(last["command"], "admin unlock alpha --yes");
-    assert_eq!(last["result"], "ok");
+    // Whose lock it broke, for whoever reads the log later.
+    assert_eq!(
+        last["result"],
+        "ok: broke the lock of gone@example.org ran `admin restore alpha backups/alpha-old.tar.gz --yes` \
+         10m ago (since 2026-11-24T06:00:00.000000Z), process laptop-7:4242"
+    );
     let refused: Value = serde_json::from_str(audit.lines().rev().nth(1).unwrap()).unwrap();
     assert!(
         refused["result"]
@@ -472,7 +547,7 @@ fn a_batch_refuses_a_locked_tenant_and_goes_on() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "alpha: FAILED: another command is changing tenant alpha: gone@example.org ran"
+            "alpha: FAILED: another command holds the lock on tenant alpha: gone@example.org ran"
         ),
         "{text}"
     );
@@ -557,5 +632,99 @@ fn a_failed_renewal_is_tried_again() {
     assert!(
         replaces >= 2,
         "renewed only {replaces} time(s) after the failure:\n{err}"
+    );
+}
+
+/// Starts a restore of alpha whose first exec takes `millis`, and returns
+/// it once it holds the lock and runs that exec.
+fn restore_in_flight(cluster: &Cluster, millis: u64) -> std::process::Child {
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    create_bot_database(&db, &["2026-11-20T10:00:00Z"], &[], 3);
+    let dir = tempfile::tempdir().unwrap().keep();
+    let archive = backup(cluster, "alpha", &dir, "2026-11-24T06:00:00Z");
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("exec", millis)
+    });
+    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
+    let before = execs(cluster);
+    let child = cluster
+        .admin_process(&["restore", "alpha"])
+        .arg(&archive)
+        .arg("--yes")
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while execs(cluster) == before {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the restore never reached exec"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+/// `admin unlock` of a lock whose command still runs on this machine is
+/// refused, naming the process, however old the lease: breaking it would
+/// let a second command run beside a live one.
+#[test]
+fn admin_unlock_refuses_while_the_holding_command_runs_here() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    let running = restore_in_flight(&cluster, 4000);
+    let pid = running.id();
+    let out = exits(cluster.admin(&["unlock", "alpha", "--yes"]), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "error: the lock on tenant alpha is held by a command that still runs on this machine: "
+        ) && err.contains(&format!("kill {pid}"))
+            && err.contains("Nothing was changed."),
+        "{err}"
+    );
+    assert!(lease_exists(&cluster, "tenant-alpha"));
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!lease_exists(&cluster, "tenant-alpha"));
+}
+
+/// A command whose lock is broken while it runs (`admin unlock` from
+/// another machine) does not report plain success: it finishes its work
+/// and exits 1 saying the lock was broken and how to check the tenant; the
+/// audit line says so too.
+#[test]
+fn a_command_whose_lock_was_broken_does_not_report_success() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    let running = restore_in_flight(&cluster, 3000);
+    // As `admin unlock` on another machine does.
+    cluster.kubectl(&["delete", "lease", "tenant-alpha", "--namespace", LOCKS]);
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "error: this command did all its work, but the lock on tenant alpha was broken while this \
+             command ran (deleted, e.g. by `admin unlock`): another command may have changed the tenant \
+             beside it. Check it with `cargo xtask admin show alpha` and `cargo xtask admin drift alpha`"
+        ) && err.ends_with(
+            "Its work was done (changes made, archives written), but not guarded by the lock to its end.\n"
+        ),
+        "{err}"
+    );
+    // What it did is said (the restore did finish), then that it was unguarded.
+    assert!(
+        stdout(&out).contains("Restored tenant alpha"),
+        "{}",
+        stdout(&out)
+    );
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap();
+    let last: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert!(
+        last["result"].as_str().unwrap().starts_with(
+            "error: this command did all its work, but the lock on tenant alpha was broken"
+        ),
+        "{last}"
     );
 }

@@ -55,9 +55,22 @@ impl AuditLog {
         tenant: &str,
         result: anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => format!(
+        self.record_noting(context, environment, tenant, result, None)
+    }
+
+    /// [`AuditLog::record`], a success recorded as `ok: {note}`.
+    pub fn record_noting<T>(
+        &self,
+        context: Option<&str>,
+        environment: Option<&str>,
+        tenant: &str,
+        result: anyhow::Result<T>,
+        note: Option<&str>,
+    ) -> anyhow::Result<T> {
+        let outcome = match (&result, note) {
+            (Ok(_), None) => "ok".to_owned(),
+            (Ok(_), Some(note)) => format!("ok: {note}"),
+            (Err(e), _) => format!(
                 "error: {}",
                 format!("{e:#}").lines().next().unwrap_or_default()
             ),

@@ -185,13 +185,16 @@ impl Cluster {
                     .map(|tenant| (claims, tenant))
             })
             .left_unchanged(Left::NothingChanged)
-            .and_then(|locks| {
+            .and_then(|(claims, tenant)| {
                 let result = check(&self.kubectl)
                     .and_then(|p| self.confirm(change).map(|()| p))
                     .left_unchanged(Left::NothingChanged)
                     .and_then(|p| make(&self.kubectl, p));
-                drop(locks);
-                result
+                let result = tenant.finish(result);
+                match claims {
+                    Some(claims) => claims.finish(result),
+                    None => result,
+                }
             });
         self.record(change.tenant.as_str(), result)
     }
@@ -261,11 +264,7 @@ impl Cluster {
             }
             let result = crate::lock::hold(&self.kubectl, Subject::tenant(&tenant))
                 .left_unchanged(Left::NothingChanged)
-                .and_then(|lock| {
-                    let result = run(&self.kubectl, &tenant, item);
-                    drop(lock);
-                    result
-                });
+                .and_then(|lock| lock.finish(run(&self.kubectl, &tenant, item)));
             let result = self.record(tenant.as_str(), result);
             done(&tenant, &result);
             (tenant, Some(result))
@@ -275,11 +274,13 @@ impl Cluster {
     /// Breaks a lock (`admin unlock`): the one change made without taking
     /// the lock first. Confirmed as a destructive change (the name typed,
     /// or `--yes` where the environment allows), then `make`; recorded in
-    /// the audit log under `audit_name` (the tenant, or `claims`).
+    /// the audit log under `audit_name` (the tenant, or `claims`), a
+    /// success as `ok: {broken}` (whose lock it broke).
     pub fn break_lock<T>(
         &self,
         audit_name: &str,
         explanation: &str,
+        broken: &str,
         yes: bool,
         make: impl FnOnce(&Kubectl) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
@@ -292,7 +293,13 @@ impl Cluster {
             strict,
         )
         .and_then(|()| make(&self.kubectl));
-        self.record(audit_name, result)
+        self.target.audit.record_noting(
+            self.target.context.as_deref(),
+            self.target.environment.as_ref().map(|e| e.name.as_str()),
+            audit_name,
+            result,
+            Some(broken),
+        )
     }
 
     fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {

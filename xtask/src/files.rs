@@ -33,17 +33,92 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// A new temporary directory only its owner can enter (0700), for tenant
 /// data: in `$TMPDIR` (`in_dir` None) or beside where its result goes.
-/// Deleted when dropped.
+/// Deleted when dropped, and on a signal by the command's own exit path.
+///
+/// Its name carries this process's id (`{prefix}{pid}-XXXXXX`): a process
+/// killed hard (`kill -9`, power lost) cannot remove its directory, so each
+/// new one first removes those of the same prefix whose process is gone,
+/// saying so on stderr. Plaintext tenant data does not outlive the next run.
 pub fn private_tempdir(prefix: &str, in_dir: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
     let mut builder = tempfile::Builder::new();
+    let named = format!("{prefix}{}-", std::process::id());
     builder
-        .prefix(prefix)
+        .prefix(&named)
         .permissions(std::fs::Permissions::from_mode(0o700));
     let dir = match in_dir {
         Some(d) => builder.tempdir_in(d),
         None => builder.tempdir(),
+    }
+    .with_context(|| format!("cannot create a private temporary directory `{prefix}*`"))?;
+    sweep_left_behind(&dir, prefix);
+    Ok(dir)
+}
+
+/// The prefixes of the tool's directories in `$TMPDIR`: any run that makes
+/// one there removes those of every kind that a killed run left.
+const TMPDIR_PREFIXES: [&str; 2] = ["xtask-verify-", "xtask-restore-"];
+
+/// Removes the directories beside `ours` named `{prefix}{pid}-…` (or with
+/// one of [`TMPDIR_PREFIXES`]), owned by the same user, whose process no
+/// longer runs as an xtask.
+fn sweep_left_behind(ours: &tempfile::TempDir, prefix: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(parent) = ours.path().parent() else {
+        return;
     };
-    dir.with_context(|| format!("cannot create a private temporary directory `{prefix}*`"))
+    let Ok(me) = std::fs::symlink_metadata(ours.path()).map(|m| m.uid()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = std::iter::once(prefix)
+            .chain(TMPDIR_PREFIXES)
+            .find_map(|p| name.strip_prefix(p))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me || running_xtask(pid).is_some() {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => eprintln!(
+                "Removed {}: temporary tenant data left by an earlier run that was killed.",
+                entry.path().display()
+            ),
+            Err(e) => eprintln!(
+                "warning: {} holds temporary tenant data left by an earlier run that was killed, \
+                 and could not be removed ({e}); delete it by hand",
+                entry.path().display()
+            ),
+        }
+    }
+}
+
+/// The command line of process `pid` on this machine if it runs this tool
+/// (its program is named `xtask…`); None if it is gone or is another
+/// program that reused the id.
+pub fn running_xtask(pid: u32) -> Option<String> {
+    if pid == std::process::id() {
+        return Some("this command".to_owned());
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let program = Path::new(args.first()?).file_name()?.to_string_lossy();
+    program
+        .starts_with("xtask")
+        .then(|| crate::output::escape_controls(&args.join(" ")))
 }
 
 /// Creates a new file only its owner can read (0600), whatever the umask;
@@ -93,6 +168,42 @@ mod tests {
             super::create_private_file(&file).is_err(),
             "an existing file is not reused"
         );
+    }
+
+    /// A directory of a process killed hard is removed by the next one;
+    /// one of a live xtask process (this test's, named `xtask-…`) and one
+    /// of another user's prefix are kept.
+    #[test]
+    fn temp_data_of_a_killed_run_is_removed_by_the_next() {
+        let parent = tempfile::tempdir().unwrap();
+        // No process has this id (above the kernel's pid_max limit).
+        let dead = parent.path().join("xtask-verify-4194305-abcdef");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("creds.json"), b"secret").unwrap();
+        let restore = parent.path().join("xtask-restore-4194305-abcdef");
+        std::fs::create_dir(&restore).unwrap();
+        let backup = parent.path().join(".alpha-backup-4194305-abcdef");
+        std::fs::create_dir(&backup).unwrap();
+        let not_ours = parent.path().join("xtask-verify-notapid");
+        std::fs::create_dir(&not_ours).unwrap();
+        let dir = super::private_tempdir("xtask-verify-", Some(parent.path())).unwrap();
+        assert!(!dead.exists(), "left behind by a killed run");
+        assert!(!restore.exists(), "every kind the tool makes in $TMPDIR");
+        assert!(
+            backup.exists(),
+            "a backup's work directory is swept by backups only"
+        );
+        assert!(not_ours.exists());
+        assert!(
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("xtask-verify-{}-", std::process::id()))
+        );
+        // A second directory of this (live) process does not remove the first.
+        let second = super::private_tempdir("xtask-verify-", Some(parent.path())).unwrap();
+        assert!(dir.path().exists() && second.path().exists());
     }
 
     #[test]

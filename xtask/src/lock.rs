@@ -78,6 +78,14 @@ impl Subject {
         }
     }
 
+    /// The tenant, or `TENANT` for the claims, in suggested commands.
+    fn tenant_or_placeholder(&self) -> &str {
+        match self {
+            Subject::Tenant(t) => t,
+            Subject::Claims => "TENANT",
+        }
+    }
+
     fn unlock_arg(&self) -> String {
         match self {
             Subject::Tenant(t) => t.clone(),
@@ -93,6 +101,9 @@ pub struct Held<'k> {
     subject: Subject,
     released: bool,
     renewal: Option<Renewal>,
+    /// Set by the renewal when it finds the lease changed or deleted by
+    /// someone else.
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The thread that renews a held lease every [`renew_every`].
@@ -102,7 +113,12 @@ struct Renewal {
 }
 
 impl Renewal {
-    fn start(kubectl: Kubectl, subject: Subject, mut lease: Value) -> Renewal {
+    fn start(
+        kubectl: Kubectl,
+        subject: Subject,
+        mut lease: Value,
+        lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Renewal {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let every = renew_every();
         let thread = std::thread::spawn(move || {
@@ -129,6 +145,7 @@ impl Renewal {
                             cause,
                             Some(crate::kubectl::Cause::Modified | crate::kubectl::Cause::NotFound)
                         ) {
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
                             eprintln!(
                                 "warning: the lock on {} was taken from this command ({why}): another \
                                  command may now change the tenant beside it; check `cargo xtask admin show` \
@@ -159,53 +176,119 @@ impl Renewal {
 
 impl<'k> Held<'k> {
     fn new(kubectl: &'k Kubectl, subject: Subject, stored: Value) -> Held<'k> {
-        let renewal = Renewal::start(kubectl.clone(), subject.clone(), stored);
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renewal = Renewal::start(kubectl.clone(), subject.clone(), stored, lost.clone());
         Held {
             kubectl,
             subject,
             released: false,
             renewal: Some(renewal),
+            lost,
+        }
+    }
+
+    /// Releases the lease at the end of the work it guarded, and turns a
+    /// success into an error if the lock was broken while the work ran
+    /// (`admin unlock`, or a takeover after it expired): another command
+    /// may have changed the tenant beside it, so "done" would not be the
+    /// whole truth. A failure keeps its own message; the loss is said on
+    /// stderr.
+    pub fn finish<T>(mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        let Some(lost) = self.release_now() else {
+            return result;
+        };
+        let what = format!(
+            "the lock on {} was broken while this command ran ({lost}): another command may have \
+             changed {} beside it. Check it with `cargo xtask admin show {}{}` and `cargo xtask admin \
+             drift {}{}`",
+            self.subject.describe(),
+            match &self.subject {
+                Subject::Tenant(_) => "the tenant",
+                Subject::Claims => "the claims",
+            },
+            self.subject.tenant_or_placeholder(),
+            self.kubectl.context_arg(),
+            self.subject.tenant_or_placeholder(),
+            self.kubectl.context_arg(),
+        );
+        match result {
+            Ok(_) => Err(crate::outcome::partly(
+                anyhow::anyhow!("this command did all its work, but {what}"),
+                "Its work was done (changes made, archives written), but not guarded by the lock to its end.".to_owned(),
+            )),
+            Err(e) => {
+                eprintln!("warning: {what}");
+                Err(e)
+            }
         }
     }
 
     /// Releases the lease now, saying on stderr if that failed (the lease
-    /// then expires, or `admin unlock` breaks it).
-    pub fn release(mut self) {
-        self.release_now();
-    }
-
-    fn release_now(&mut self) {
+    /// then expires, or `admin unlock` breaks it). Returns how the lock was
+    /// lost, if it was not ours any more.
+    fn release_now(&mut self) -> Option<String> {
         if std::mem::replace(&mut self.released, true) {
-            return;
+            return None;
         }
         if let Some(renewal) = self.renewal.take() {
             renewal.stop();
         }
-        if let Err(e) = release(self.kubectl, &self.subject) {
-            eprintln!(
-                "warning: the lock on {} could not be released: {e:#}\n  It expires by itself; to free it at once: `cargo xtask admin unlock {}{}`",
-                self.subject.describe(),
-                self.subject.unlock_arg(),
-                self.kubectl.context_arg()
-            );
+        let lost_at_renewal = self.lost.load(std::sync::atomic::Ordering::SeqCst);
+        match release(self.kubectl, &self.subject) {
+            Ok(Released::Ours) if lost_at_renewal => {
+                Some("it was changed by another command, then given back".to_owned())
+            }
+            Ok(Released::Ours) => None,
+            Ok(Released::Gone) => Some("deleted, e.g. by `admin unlock`".to_owned()),
+            Ok(Released::Taken(holder)) => Some(format!("now held by {}", holder.summary())),
+            Err(e) => {
+                eprintln!(
+                    "warning: the lock on {} could not be released: {e:#}\n  It expires by itself; to free it at once: `cargo xtask admin unlock {}{}`",
+                    self.subject.describe(),
+                    self.subject.unlock_arg(),
+                    self.kubectl.context_arg()
+                );
+                lost_at_renewal.then(|| "taken from it while it ran".to_owned())
+            }
         }
     }
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.release_now();
+        if let Some(lost) = self.release_now() {
+            eprintln!(
+                "warning: the lock on {} was broken while this command ran ({lost})",
+                self.subject.describe()
+            );
+        }
     }
 }
 
 /// This process, as its leases record it: host and process id.
 fn process() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+/// Whether the process a lease records (`host:pid`) runs on this machine,
+/// as an xtask: Some(its command line) if so. None when it is gone, runs
+/// something else (its pid reused), or was on another machine, which
+/// [`Holder::on_another_host`] tells apart.
+pub fn still_running_here(holder: &Holder) -> Option<String> {
+    let (host, pid) = holder.process.rsplit_once(':')?;
+    let pid: u32 = pid.parse().ok()?;
+    if host != host_name() || pid == std::process::id() {
+        return None;
+    }
+    crate::files::running_xtask(pid)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_owned());
-    format!("{host}:{}", std::process::id())
+        .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
 fn command_line() -> String {
@@ -286,6 +369,12 @@ impl Holder {
         }
     }
 
+    /// The machine the holder ran on, when it is not this one.
+    pub fn on_another_host(&self) -> Option<&str> {
+        let (host, _) = self.process.rsplit_once(':')?;
+        (host != host_name()).then_some(host)
+    }
+
     /// Expired: its holder did not release it in time (killed, machine gone).
     pub fn expired(&self) -> bool {
         self.expires_in_seconds.is_some_and(|s| s <= 0)
@@ -295,10 +384,10 @@ impl Holder {
     pub fn summary(&self) -> String {
         format!(
             "{} ran `{}` {} ago (since {})",
-            self.operator,
-            printable(&self.command),
+            crate::output::escape_controls(&self.operator),
+            crate::output::escape_controls(&self.command),
             crate::clock::format_age(self.age_seconds),
-            self.acquired.as_deref().unwrap_or("an unknown time"),
+            crate::output::escape_controls(self.acquired.as_deref().unwrap_or("an unknown time")),
         )
     }
 }
@@ -378,15 +467,15 @@ pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String 
         .map(|s| crate::clock::format_age(Some(s.max(0) as u64)))
         .unwrap_or_else(|| "-".to_owned());
     format!(
-        "another command is changing {}: {} (process {}; lease {}/{} expires in {expires}). \
+        "another command holds the lock on {}: {} (process {}; lease {}/{} expires in {expires}). \
          Wait for it to finish and run this again. If that command is no longer \
          running (killed, or its machine gone), break the lock with `cargo xtask admin unlock {}{}`.",
         subject.describe(),
         holder.summary(),
         if holder.process.is_empty() {
-            "unknown"
+            "unknown".to_owned()
         } else {
-            holder.process.as_str()
+            crate::output::escape_controls(&holder.process)
         },
         NAMESPACE,
         subject.lease(),
@@ -395,18 +484,33 @@ pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String 
     )
 }
 
+/// What releasing a lease found.
+enum Released {
+    /// It was ours, and is deleted.
+    Ours,
+    /// It was gone already: broken with `admin unlock`.
+    Gone,
+    /// Another command holds it now (it broke or took over ours).
+    Taken(Holder),
+}
+
 /// Deletes our lease, if it is still ours (`admin unlock` may have broken
 /// it and another command taken it since).
-fn release(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<()> {
+fn release(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<Released> {
     let name = subject.lease();
     let Some(live) = kubectl.get_in_optional(NAMESPACE, "lease", &name)? else {
-        return Ok(());
+        return Ok(Released::Gone);
     };
     let now = crate::clock::now()?;
-    if Holder::of(&live, now).process != process() {
-        return Ok(());
+    let holder = Holder::of(&live, now);
+    if holder.process != process() {
+        return Ok(Released::Taken(holder));
     }
-    kubectl.delete(Some(NAMESPACE), "lease", &name, None)
+    match kubectl.delete(Some(NAMESPACE), "lease", &name, None) {
+        Ok(()) => Ok(Released::Ours),
+        Err(e) if cause(&e) == Some(Cause::NotFound) => Ok(Released::Gone),
+        Err(e) => Err(e),
+    }
 }
 
 /// The lease on `subject` as it is now, if any.
@@ -414,6 +518,34 @@ pub fn read(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<Option<Value
     kubectl
         .get_in_optional(NAMESPACE, "lease", &subject.lease())
         .map_err(|e| explain(e, kubectl, subject, "get"))
+}
+
+/// Every tenant's lease, by tenant name, in one read; for `list`. None
+/// when the user may not read leases (said on stderr): the listing goes on
+/// without them.
+pub fn tenant_leases(
+    kubectl: &Kubectl,
+) -> anyhow::Result<Option<std::collections::BTreeMap<String, Value>>> {
+    match kubectl.get_list("leases", crate::kubectl::Scope::Namespace(NAMESPACE), None) {
+        Ok(leases) => Ok(Some(
+            leases
+                .into_iter()
+                .filter_map(|l| {
+                    let tenant = crate::object::name(&l).strip_prefix("tenant-")?.to_owned();
+                    Some((tenant, l))
+                })
+                .collect(),
+        )),
+        Err(e) if cause(&e) == Some(Cause::Rbac) => {
+            eprintln!(
+                "warning: you may not list leases in {NAMESPACE}, so this does not show which tenants a \
+                 command holds locked; ask a cluster admin for get and list on leases \
+                 (coordination.k8s.io) there"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Breaks the lock on `subject` (`admin unlock`).
@@ -486,20 +618,6 @@ fn explain(e: anyhow::Error, kubectl: &Kubectl, subject: &Subject, verb: &str) -
     }
 }
 
-/// A recorded text as it may reach a terminal: control characters escaped.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,9 +659,13 @@ mod tests {
 
     #[test]
     fn a_recorded_command_cannot_write_to_the_terminal() {
-        assert_eq!(
-            printable("restore a\u{1b}[2J\nb"),
-            "restore a\\u{1b}[2J\\nb"
+        let mut lease =
+            json!({"metadata": {"annotations": {COMMAND_ANNOTATION: "restore a\u{1b}[2J\nb"}}});
+        lease["spec"] = json!({"holderIdentity": "x"});
+        let summary = Holder::of(&lease, std::time::UNIX_EPOCH).summary();
+        assert!(
+            summary.contains("`restore a\\u{1b}[2J\\u{a}b`"),
+            "{summary}"
         );
     }
 }

@@ -469,7 +469,8 @@ impl flags::Provision {
                 ),
             },
         )?;
-        claims.release();
+        // A claims lock broken midway is said after the summary, as an error.
+        let claims = claims.finish(Ok(()));
         failed += results.iter().filter(|(_, r)| r.is_err()).count();
         let skipped = results
             .iter()
@@ -480,6 +481,7 @@ impl flags::Provision {
             if total == 1 { "" } else { "s" },
             total - failed - skipped
         );
+        claims?;
         if failed > 0 {
             anyhow::bail!(
                 "{failed} of {total} tenants failed (why is under each); the others were applied. \

@@ -13,12 +13,13 @@ use serde_json::Value;
 use crate::kubectl::Kubectl;
 use crate::names::{
     DOMAINS_ANNOTATION, OFFBOARDED_ANNOTATION, OFFBOARDED_BACKUP_ANNOTATION,
-    OFFBOARDED_BY_ANNOTATION, OFFBOARDED_RESERVED_ANNOTATION, SUSPENDED_ANNOTATION,
-    SUSPENDED_BY_ANNOTATION, SUSPENDED_INGRESSES_ANNOTATION, SUSPENDED_REPLICAS_ANNOTATION,
-    WHATSAPP_NUMBER_ANNOTATION,
+    OFFBOARDED_BY_ANNOTATION, OFFBOARDED_RESERVED_ANNOTATION, REPLICAS_BEFORE_RESTORE_ANNOTATION,
+    SUSPENDED_ANNOTATION, SUSPENDED_BY_ANNOTATION, SUSPENDED_INGRESSES_ANNOTATION,
+    SUSPENDED_REPLICAS_ANNOTATION, WHATSAPP_NUMBER_ANNOTATION, WORKBENCH_POD,
 };
 use crate::object::str_at;
 use crate::object::{annotation, applyable};
+use crate::output::escape_controls;
 
 /// Every state a tenant can be in; the JSON outputs use these names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -172,6 +173,37 @@ pub struct TenantState {
     pub reserved: Option<bool>,
     /// Replicas the bot is meant to run now (0 for any tenant not active).
     pub desired: u32,
+    /// What a command left unfinished, or is doing now (see [`Unfinished`]).
+    pub unfinished: Vec<Unfinished>,
+}
+
+/// What a command left on a tenant that is not its state at rest: a lock
+/// held (by a command running now, or, once expired, by one killed before it
+/// released it), a restore that stopped the bot and did not finish, a
+/// workbench pod left behind. `list` and `show` report each, with the way
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Unfinished {
+    /// The tenant's Lease in `xtask-locks`.
+    Lock {
+        holder: String,
+        command: String,
+        /// `host:pid` of the process that took it.
+        process: String,
+        since: Option<String>,
+        /// Not renewed in time: its command was killed (or lost the cluster).
+        expired: bool,
+    },
+    /// The bot Deployment still carries `replicas-before-restore`: a restore
+    /// stopped the bot and did not finish.
+    Restore {
+        deployment: String,
+        /// The replicas to go back to, as the annotation records them.
+        replicas_before: Option<u32>,
+    },
+    /// The workbench pod of a backup or restore is still in the namespace.
+    Workbench,
 }
 
 impl TenantState {
@@ -197,6 +229,19 @@ impl TenantState {
             }
             _ => None,
         });
+        let restore = bot.and_then(|b| {
+            let replicas_before = annotation(b, REPLICAS_BEFORE_RESTORE_ANNOTATION)?;
+            Some(Unfinished::Restore {
+                deployment: crate::object::name(b).to_owned(),
+                replicas_before: replicas_before.parse().ok(),
+            })
+        });
+        let reason = match (&restore, state) {
+            (Some(_), State::Stopped) => {
+                Some("by a restore that did not start it again".to_owned())
+            }
+            _ => reason,
+        };
         TenantState {
             state,
             reason,
@@ -205,7 +250,119 @@ impl TenantState {
             last_backup,
             reserved,
             desired,
+            unfinished: restore.into_iter().collect(),
         }
+    }
+
+    /// Adds what else a command left: the tenant's lease (if any) and a
+    /// workbench among the tenant's pods (all of them, not only the bot's).
+    pub fn noting(
+        mut self,
+        lease: Option<&Value>,
+        tenant_pods: &[&Value],
+        now: std::time::SystemTime,
+    ) -> TenantState {
+        if let Some(lease) = lease {
+            let holder = crate::lock::Holder::of(lease, now);
+            self.unfinished.insert(
+                0,
+                Unfinished::Lock {
+                    expired: holder.expired(),
+                    holder: holder.operator,
+                    command: holder.command,
+                    process: holder.process,
+                    since: holder.acquired,
+                },
+            );
+        }
+        if tenant_pods
+            .iter()
+            .any(|p| crate::object::name(p) == WORKBENCH_POD)
+        {
+            self.unfinished.push(Unfinished::Workbench);
+        }
+        self
+    }
+
+    /// One line per unfinished thing, each with its way out; `context` is
+    /// what suggested commands need to reach the same cluster
+    /// (` --context X` or empty).
+    pub fn unfinished_lines(&self, tenant: &str, namespace: &str, context: &str) -> Vec<String> {
+        let running = self
+            .unfinished
+            .iter()
+            .any(|u| matches!(u, Unfinished::Lock { expired: false, .. }));
+        self.unfinished
+            .iter()
+            .map(|u| match u {
+                Unfinished::Lock {
+                    holder,
+                    command,
+                    process,
+                    since,
+                    expired: false,
+                } => format!(
+                    "locked: {} runs `{}` (process {}) since {}; wait for it to finish \
+                     before changing the tenant",
+                    escape_controls(holder),
+                    escape_controls(command),
+                    escape_controls(process),
+                    escape_controls(since.as_deref().unwrap_or("an unknown time"))
+                ),
+                Unfinished::Lock {
+                    holder,
+                    command,
+                    process,
+                    since,
+                    expired: true,
+                } => format!(
+                    "a lock left behind: {} ran `{}` (process {}) since {} and it was not \
+                     released (the command was killed or lost the cluster, so it may have stopped \
+                     halfway). The next command takes it over; `cargo xtask admin unlock {tenant}{context}` \
+                     breaks it now",
+                    escape_controls(holder),
+                    escape_controls(command),
+                    escape_controls(process),
+                    escape_controls(since.as_deref().unwrap_or("an unknown time"))
+                ),
+                Unfinished::Restore { .. } if running => {
+                    "a restore has stopped the bot; the command holding the lock brings it back".to_owned()
+                }
+                Unfinished::Restore {
+                    deployment,
+                    replicas_before,
+                } => {
+                    let annotate = format!(
+                        "kubectl{context} --namespace {namespace} annotate deployment/{deployment} \
+                         {REPLICAS_BEFORE_RESTORE_ANNOTATION}-"
+                    );
+                    if self.state == State::Stopped {
+                        format!(
+                            "a restore stopped the bot and did not finish: its volumes may be half \
+                             written. Run the same restore again (`cargo xtask admin restore {tenant} \
+                             ARCHIVE{context} --yes`); or, to serve from the volumes as they are: \
+                             `kubectl{context} --namespace {namespace} scale deployment/{deployment} \
+                             --replicas={}` and `{annotate}`",
+                            replicas_before.unwrap_or(1)
+                        )
+                    } else {
+                        format!(
+                            "deployment/{deployment} still carries {REPLICAS_BEFORE_RESTORE_ANNOTATION} \
+                             though the bot runs: a later restore of a stopped bot would start it. \
+                             Remove it: `{annotate}`"
+                        )
+                    }
+                }
+                Unfinished::Workbench if running => format!(
+                    "the workbench pod {WORKBENCH_POD} is in use by the command holding the lock"
+                ),
+                Unfinished::Workbench => format!(
+                    "the workbench pod {WORKBENCH_POD} of a backup or restore that did not finish is \
+                     still in {namespace}, mounting the tenant's volumes: `kubectl{context} --namespace \
+                     {namespace} delete pod {WORKBENCH_POD}`"
+                ),
+            })
+            .collect()
     }
 
     /// `running`, `error (crash looping)`, `suspended since … by …`.

@@ -60,12 +60,12 @@ impl flags::Backup {
                 let cluster = Cluster::connect(&self.cluster, root)?;
                 let kubectl = cluster.kubectl();
                 let provenance = provenance(&cluster)?;
-                let bot = BotDeployment::find(kubectl, tenant)?;
+                let tenants = crate::live::Tenants::discover(kubectl)?;
                 self.backup(
                     kubectl,
                     &platform,
                     &out_dir,
-                    &bot,
+                    (tenant, tenants.require(tenant)?),
                     &provenance,
                     Progress(true),
                 )
@@ -118,17 +118,15 @@ impl flags::Backup {
             }
         }
         batch.run(&cluster, Guard::Read, work, |kubectl, tenant, namespace| {
-            let written = BotDeployment::in_namespace(kubectl, tenant, namespace)
-                .and_then(|bot| {
-                    self.backup(
-                        kubectl,
-                        &platform,
-                        &out_dir,
-                        &bot,
-                        &provenance,
-                        Progress(false),
-                    )
-                })
+            let written = self
+                .backup(
+                    kubectl,
+                    &platform,
+                    &out_dir,
+                    (tenant, namespace),
+                    &provenance,
+                    Progress(false),
+                )
                 .left_unchanged(Left::NoBackupWritten)?;
             let pruned = self.prune(&out_dir, &written)?;
             let mut line = format!("{}; verified", written.describe());
@@ -161,17 +159,17 @@ impl flags::Backup {
         })
     }
 
-    /// One archive of `bot`'s tenant in `out_dir`, written and verified.
+    /// One archive of a tenant (its name and Namespace object) in
+    /// `out_dir`, written and verified, under the tenant's lock.
     fn backup(
         &self,
         kubectl: &Kubectl,
         platform: &Platform,
         out_dir: &Path,
-        bot: &BotDeployment,
+        (tenant, namespace): (&TenantName, &serde_json::Value),
         provenance: &Provenance,
         progress: Progress,
     ) -> anyhow::Result<Written> {
-        let tenant = &bot.tenant;
         let created = now()?;
         create_private_dir(out_dir)?;
         let final_path = out_dir.join(crate::archive::file_name(
@@ -191,17 +189,15 @@ impl flags::Backup {
         // It holds the tenant's data: owner-only, as are its files.
         let work = private_tempdir(&format!(".{tenant}-backup-"), Some(out_dir))?;
 
+        // The tenant's lock first, whichever way the data is read: a
+        // restore, rotate or offboard beside a backup would hand it a mix
+        // of two states (or pull the pod from under it), and a workbench
+        // mounts the volumes a restore's workbench would write.
+        let lock = crate::lock::hold(kubectl, crate::lock::Subject::tenant(tenant))?;
+        // Read under the lock: what it shows stays so until the backup ends.
+        let bot = &BotDeployment::in_namespace(kubectl, tenant, namespace)?;
         let pods = bot.pods(kubectl)?;
         let ready = pods.iter().find(|p| pod_ready(p));
-        // A workbench mounts the tenant's volumes: no other change may run
-        // beside it (a restore's workbench would be deleted under it).
-        let _lock = match (ready, bot.replicas) {
-            (None, 0) => Some(crate::lock::hold(
-                kubectl,
-                crate::lock::Subject::tenant(tenant),
-            )?),
-            _ => None,
-        };
         let (pod, workbench) = match (ready, bot.replicas) {
             (Some(p), _) => (
                 Container {
@@ -242,7 +238,7 @@ impl flags::Backup {
         {
             eprintln!("warning: could not delete the workbench pod of {tenant}: {e:#}");
         }
-        result
+        lock.finish(result)
     }
 
     #[allow(clippy::too_many_arguments)]

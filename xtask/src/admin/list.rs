@@ -1,5 +1,6 @@
-//! `admin list`: every tenant and its bot's status, from three cluster-wide
-//! reads whatever the number of tenants.
+//! `admin list`: every tenant and its bot's status, from four cluster-wide
+//! reads whatever the number of tenants (namespaces, deployments, pods and
+//! the locks).
 
 use std::collections::BTreeMap;
 
@@ -55,7 +56,8 @@ impl flags::List {
         let deployments =
             kubectl.get_list("deployments", Scope::AllNamespaces, Some(TENANT_LABEL))?;
         let pods = kubectl.get_list("pods", Scope::AllNamespaces, Some(TENANT_LABEL))?;
-        let rows = statuses(&tenants, &deployments, &pods, now);
+        let leases = crate::lock::tenant_leases(kubectl)?.unwrap_or_default();
+        let rows = statuses(&tenants, &deployments, &pods, &leases, now);
         match self.output.format {
             OutputFormat::Table => {
                 if rows.is_empty() {
@@ -88,6 +90,19 @@ impl flags::List {
                         &cells
                     )
                 );
+                let context = kubectl.context_arg();
+                let notes: Vec<String> = rows
+                    .iter()
+                    .flat_map(|r| {
+                        r.state
+                            .unfinished_lines(&r.name, &r.namespace, &context)
+                            .into_iter()
+                            .map(move |line| format!("  {}: {line}", r.name))
+                    })
+                    .collect();
+                if !notes.is_empty() {
+                    println!("\nUnfinished or under way:\n{}", notes.join("\n"));
+                }
             }
             format => print_structured(
                 format,
@@ -116,6 +131,7 @@ fn statuses(
     tenants: &Tenants,
     deployments: &[Value],
     pods: &[Value],
+    leases: &BTreeMap<String, Value>,
     now: std::time::SystemTime,
 ) -> Vec<TenantStatus> {
     let deployments = by_tenant(deployments);
@@ -133,17 +149,16 @@ fn statuses(
                         .find(|d| is_bot(d) && str_at(d, "/metadata/namespace") == Some(&namespace))
                 })
                 .copied();
-            let bot_pods: Vec<&Value> = pods
+            let tenant_pods: Vec<&Value> = pods
                 .get(&name)
                 .map(|ps| {
                     ps.iter()
-                        .filter(|p| {
-                            is_bot(p) && str_at(p, "/metadata/namespace") == Some(&namespace)
-                        })
+                        .filter(|p| str_at(p, "/metadata/namespace") == Some(&namespace))
                         .copied()
                         .collect()
                 })
                 .unwrap_or_default();
+            let bot_pods: Vec<&Value> = tenant_pods.iter().filter(|p| is_bot(p)).copied().collect();
             let created = str_at(ns, "/metadata/creationTimestamp").map(str::to_owned);
             let domains = annotation(ns, DOMAINS_ANNOTATION)
                 .map(|d| {
@@ -153,10 +168,12 @@ fn statuses(
                         .collect()
                 })
                 .unwrap_or_default();
+            let state =
+                TenantState::of(ns, bot, &bot_pods).noting(leases.get(&name), &tenant_pods, now);
             Some(TenantStatus {
                 name,
                 namespace,
-                state: TenantState::of(ns, bot, &bot_pods),
+                state,
                 tier: annotation(ns, TIER_ANNOTATION).map(str::to_owned),
                 mla_name: annotation(ns, MLA_NAME_ANNOTATION).map(str::to_owned),
                 whatsapp_number: annotation(ns, WHATSAPP_NUMBER_ANNOTATION).map(str::to_owned),

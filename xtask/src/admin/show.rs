@@ -3,8 +3,8 @@
 //! uses, its volumes, its last backup and its latest audited changes.
 //!
 //! Cost: a fixed handful of kubectl calls (the tenant namespaces; the
-//! tenant's objects in one `get`; the metrics API; one stats summary for the
-//! bot's node), whatever the number of tenants.
+//! tenant's objects in one `get`; its lock; the metrics API; one stats
+//! summary for the bot's node), whatever the number of tenants.
 
 use std::path::Path;
 
@@ -118,6 +118,15 @@ impl flags::Show {
             "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods?labelSelector={selector}"
         ))?;
         let all_pods: Vec<&Value> = of_kind("Pod").collect();
+        // Not being allowed to read the locks must not hide the rest.
+        let lease = crate::lock::read(kubectl, &crate::lock::Subject::tenant(&self.tenant))
+            .unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: {}; this view does not say whether a command holds the tenant",
+                    format!("{e:#}").lines().next().unwrap_or_default()
+                );
+                None
+            });
         let used = volume_use(kubectl, &all_pods)?;
 
         let hard = |resource: &str, kind| {
@@ -184,7 +193,7 @@ impl flags::Show {
             time: rfc3339(now),
             name: self.tenant.to_string(),
             namespace: ns.clone(),
-            state: TenantState::of(ns_object, bot, &pods),
+            state: TenantState::of(ns_object, bot, &pods).noting(lease.as_ref(), &all_pods, now),
             mla_name: annotation(ns_object, MLA_NAME_ANNOTATION).map(str::to_owned),
             whatsapp_number: annotation(ns_object, WHATSAPP_NUMBER_ANNOTATION).map(str::to_owned),
             domains: annotation(ns_object, DOMAINS_ANNOTATION)
@@ -210,7 +219,10 @@ impl flags::Show {
             audit,
         };
         match self.output.format {
-            OutputFormat::Table => print!("{}", render_table(&view, &backups_dir)),
+            OutputFormat::Table => print!(
+                "{}",
+                render_table(&view, &backups_dir, &kubectl.context_arg())
+            ),
             format => print_structured(format, &view)?,
         }
         Ok(())
@@ -238,11 +250,14 @@ fn share(p: Option<f64>) -> String {
     p.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%"))
 }
 
-fn render_table(v: &TenantView, backups_dir: &Path) -> String {
+fn render_table(v: &TenantView, backups_dir: &Path, context: &str) -> String {
     let mut out = String::new();
     let mut field = |key: &str, value: String| out.push_str(&format!("{key:<13}{value}\n"));
     field("Tenant", format!("{} (namespace {})", v.name, v.namespace));
     field("State", v.state.describe());
+    for line in v.state.unfinished_lines(&v.name, &v.namespace, context) {
+        field("Unfinished", line);
+    }
     if let Some(backup) = &v.state.last_backup {
         field("Offboarded", format!("with backup {backup} checked"));
     }

@@ -37,20 +37,42 @@ impl flags::Unlock {
                 crate::clock::format_age(holder.expires_in_seconds.map(|s| s.max(0) as u64))
             )
         };
+        let process = if holder.process.is_empty() {
+            "unknown".to_owned()
+        } else {
+            crate::output::escape_controls(&holder.process)
+        };
+        // Its process on this machine, still running: refused, whatever
+        // the lease's age (a command waiting on a slow step is alive).
+        if let Some(cmdline) = crate::lock::still_running_here(&holder) {
+            let pid = process.rsplit_once(':').map_or("", |(_, p)| p);
+            crate::outcome::bail_unchanged!(
+                "the lock on {what} is held by a command that still runs on this machine: {}, process \
+                 {process} (`{cmdline}`). Breaking it would let another command change the tenant beside \
+                 it. Stop that command instead (Ctrl-C in its terminal, or `kill {pid}`): it releases its \
+                 lock as it stops.",
+                holder.summary()
+            );
+        }
+        let elsewhere = holder
+            .on_another_host()
+            .map(|h| {
+                format!(
+                    " It was taken on {}: make sure that command is no longer running there.",
+                    crate::output::escape_controls(h)
+                )
+            })
+            .unwrap_or_default();
         let explanation = format!(
-            "The lock on {what} ({}): {}, process {}. {state}. Break it only if that command is no longer \
-             running: a running one would go on unguarded beside the next.",
+            "The lock on {what} ({}): {}, process {process}. {state}.{elsewhere} Break it only if that \
+             command is no longer running: a running one would go on unguarded beside the next.",
             cluster.label(),
             holder.summary(),
-            if holder.process.is_empty() {
-                "unknown"
-            } else {
-                holder.process.as_str()
-            },
         );
         eprintln!("{explanation}");
         let version = lease.pointer("/metadata/resourceVersion").cloned();
-        cluster.break_lock(&name, &explanation, self.yes, |kubectl| {
+        let broken = format!("broke the lock of {}, process {process}", holder.summary());
+        cluster.break_lock(&name, &explanation, &broken, self.yes, |kubectl| {
             // The lock the operator saw, not one taken since.
             match crate::lock::read(kubectl, &subject)? {
                 None => return Ok(()),
