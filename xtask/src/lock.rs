@@ -321,6 +321,8 @@ fn lease_object(subject: &Subject, now: std::time::SystemTime) -> Value {
         "spec": {
             "holderIdentity": crate::audit::operator(),
             "acquireTime": micro_time(now),
+            // As client-go's leader election does: renewed when taken.
+            "renewTime": micro_time(now),
             "leaseDurationSeconds": LEASE_SECONDS,
         },
     })
