@@ -768,7 +768,8 @@ fn a_restore_killed_hard_is_shown_unfinished_by_list_and_show() {
         .get("Lease", Some("xtask-locks"), "tenant-alpha")
         .expect("a command killed hard cannot release its lock");
     let holder = lease["spec"]["holderIdentity"].as_str().unwrap().to_owned();
-    // While the lock lasts: a command holds the tenant.
+    // While the lock lasts, its process on this machine is known gone:
+    // left behind, not "running".
     let list = exits(
         cluster
             .admin(&["list"])
@@ -784,15 +785,15 @@ fn a_restore_killed_hard_is_shown_unfinished_by_list_and_show() {
     assert!(text.contains("\nUnfinished or under way:\n"), "{text}");
     assert!(
         text.contains(&format!(
-            "  alpha: locked: {holder} runs `admin restore alpha {} --yes`",
+            "  alpha: a lock left behind: {holder} ran `admin restore alpha {} --yes`",
             archive.display()
-        )),
+        )) && text.contains(
+            "Its process on this machine is gone. `cargo xtask admin unlock alpha` breaks it now"
+        ),
         "{text}"
     );
     assert!(
-        text.contains(
-            "alpha: a restore has stopped the bot; the command holding the lock brings it back"
-        ),
+        text.contains("alpha: a restore stopped the bot and did not finish"),
         "{text}"
     );
     assert!(
@@ -811,7 +812,7 @@ fn a_restore_killed_hard_is_shown_unfinished_by_list_and_show() {
     for expected in [
         "State        stopped (by a restore that did not start it again)\n",
         "Unfinished   a lock left behind: ",
-        "`cargo xtask admin unlock alpha` breaks it now\n",
+        "The next command takes it over; `cargo xtask admin unlock alpha` breaks it now\n",
         "Unfinished   a restore stopped the bot and did not finish: its volumes may be half written. \
          Run the same restore again (`cargo xtask admin restore alpha ARCHIVE --yes`); or, to serve \
          from the volumes as they are: `kubectl --namespace tenant-alpha scale deployment/bot \
@@ -838,6 +839,7 @@ fn a_restore_killed_hard_is_shown_unfinished_by_list_and_show() {
         .collect();
     assert_eq!(kinds, ["lock", "restore", "workbench"]);
     assert_eq!(view["unfinished"][0]["expired"], true);
+    assert_eq!(view["unfinished"][0]["holder_alive"], false);
     assert_eq!(view["unfinished"][1]["replicas_before"], 1);
 
     // The same restore takes the expired lock over and recovers; nothing

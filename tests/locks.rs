@@ -676,6 +676,16 @@ fn admin_unlock_refuses_while_the_holding_command_runs_here() {
     seed_tenants(&cluster, &["alpha".to_owned()]);
     let running = restore_in_flight(&cluster, 4000);
     let pid = running.id();
+    // `list` shows it under way, the restore's stop as its doing.
+    let list = stdout(&exits(cluster.admin(&["list"]), 0));
+    assert!(
+        list.contains("  alpha: locked: ")
+            && list.contains("runs `admin restore alpha ")
+            && list.contains(
+                "alpha: a restore has stopped the bot; the command holding the lock brings it back"
+            ),
+        "{list}"
+    );
     let out = exits(cluster.admin(&["unlock", "alpha", "--yes"]), 1);
     let err = stderr(&out);
     assert!(

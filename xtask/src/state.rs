@@ -194,6 +194,9 @@ pub enum Unfinished {
         since: Option<String>,
         /// Not renewed in time: its command was killed (or lost the cluster).
         expired: bool,
+        /// Whether its process still runs, when it was taken on this machine
+        /// (null: taken on another machine, which cannot be checked from here).
+        holder_alive: Option<bool>,
     },
     /// The bot Deployment still carries `replicas-before-restore`: a restore
     /// stopped the bot and did not finish.
@@ -264,9 +267,14 @@ impl TenantState {
     ) -> TenantState {
         if let Some(lease) = lease {
             let holder = crate::lock::Holder::of(lease, now);
+            let holder_alive = holder
+                .on_another_host()
+                .is_none()
+                .then(|| crate::lock::still_running_here(&holder).is_some());
             self.unfinished.insert(
                 0,
                 Unfinished::Lock {
+                    holder_alive,
                     expired: holder.expired(),
                     holder: holder.operator,
                     command: holder.command,
@@ -288,10 +296,18 @@ impl TenantState {
     /// what suggested commands need to reach the same cluster
     /// (` --context X` or empty).
     pub fn unfinished_lines(&self, tenant: &str, namespace: &str, context: &str) -> Vec<String> {
-        let running = self
-            .unfinished
-            .iter()
-            .any(|u| matches!(u, Unfinished::Lock { expired: false, .. }));
+        // A command holds the tenant now: its lock lasts, and its process
+        // is not known to be gone.
+        let running = self.unfinished.iter().any(|u| {
+            matches!(
+                u,
+                Unfinished::Lock {
+                    expired: false,
+                    holder_alive: Some(true) | None,
+                    ..
+                }
+            )
+        });
         self.unfinished
             .iter()
             .map(|u| match u {
@@ -300,8 +316,8 @@ impl TenantState {
                     command,
                     process,
                     since,
-                    expired: false,
-                } => format!(
+                    ..
+                } if running => format!(
                     "locked: {} runs `{}` (process {}) since {}; wait for it to finish \
                      before changing the tenant",
                     escape_controls(holder),
@@ -314,16 +330,21 @@ impl TenantState {
                     command,
                     process,
                     since,
-                    expired: true,
+                    expired,
+                    ..
                 } => format!(
                     "a lock left behind: {} ran `{}` (process {}) since {} and it was not \
                      released (the command was killed or lost the cluster, so it may have stopped \
-                     halfway). The next command takes it over; `cargo xtask admin unlock {tenant}{context}` \
-                     breaks it now",
+                     halfway). {}`cargo xtask admin unlock {tenant}{context}` breaks it now",
                     escape_controls(holder),
                     escape_controls(command),
                     escape_controls(process),
-                    escape_controls(since.as_deref().unwrap_or("an unknown time"))
+                    escape_controls(since.as_deref().unwrap_or("an unknown time")),
+                    if *expired {
+                        "The next command takes it over; "
+                    } else {
+                        "Its process on this machine is gone. "
+                    }
                 ),
                 Unfinished::Restore { .. } if running => {
                     "a restore has stopped the bot; the command holding the lock brings it back".to_owned()
