@@ -215,6 +215,31 @@ fn messages(cluster: &Cluster, tenant: &str) -> i64 {
         .unwrap()
 }
 
+/// Spawns `cmd` with its first exec made to take `millis`, and returns it
+/// once that exec runs (the command holds its locks by then).
+fn spawn_until_exec(
+    cluster: &Cluster,
+    cmd: &mut std::process::Command,
+    millis: u64,
+) -> std::process::Child {
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("exec", millis)
+    });
+    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
+    let before = execs(cluster);
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while execs(cluster) == before {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "{cmd:?} never reached exec"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
 /// Item 2: two restores of one tenant at once: the second is refused by the
 /// lease, naming the holder and the command, before it changes anything;
 /// the first restores exactly its own archive.
@@ -247,26 +272,14 @@ fn a_second_restore_of_a_tenant_is_refused_by_the_lease() {
     assert_ne!(x, y);
 
     // The first restore's first exec (writing the database) takes 3 s.
-    cluster.fault(fake_kubectl::Fault {
-        times: Some(1),
-        ..fake_kubectl::Fault::slow("exec", 3000)
-    });
-    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
-    let before = execs(&cluster);
-    let first = cluster
-        .admin_process(&["restore", "alpha"])
-        .arg(&x)
-        .arg("--yes")
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while execs(&cluster) == before {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the first restore never reached exec"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let first = spawn_until_exec(
+        &cluster,
+        cluster
+            .admin_process(&["restore", "alpha"])
+            .arg(&x)
+            .arg("--yes"),
+        3000,
+    );
     let held = lease(&cluster, "tenant-alpha").expect("the first restore holds the lease");
     let holder = held["spec"]["holderIdentity"].as_str().unwrap().to_owned();
     let calls_before = cluster.calls().len();
@@ -317,26 +330,14 @@ fn a_restore_during_a_backup_is_refused_and_the_backup_completes() {
     let old = backup(&cluster, "alpha", dir.path(), "2026-11-24T06:00:00Z");
 
     // The next backup's first exec (reading the database) takes 3 s.
-    cluster.fault(fake_kubectl::Fault {
-        times: Some(1),
-        ..fake_kubectl::Fault::slow("exec", 3000)
-    });
-    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
-    let before = execs(&cluster);
-    let running = cluster
-        .admin_process(&["backup", "alpha", "--out"])
-        .arg(dir.path())
-        .env("XTASK_NOW", "2026-11-24T07:00:00Z")
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while execs(&cluster) == before {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the backup never reached exec"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let running = spawn_until_exec(
+        &cluster,
+        cluster
+            .admin_process(&["backup", "alpha", "--out"])
+            .arg(dir.path())
+            .env("XTASK_NOW", "2026-11-24T07:00:00Z"),
+        3000,
+    );
     let held = lease(&cluster, "tenant-alpha").expect("the backup holds the tenant's lease");
     assert!(
         held["metadata"]["annotations"]["xtask.mla-platform.io/command"]
@@ -644,27 +645,14 @@ fn restore_in_flight(cluster: &Cluster, millis: u64) -> std::process::Child {
     create_bot_database(&db, &["2026-11-20T10:00:00Z"], &[], 3);
     let dir = tempfile::tempdir().unwrap().keep();
     let archive = backup(cluster, "alpha", &dir, "2026-11-24T06:00:00Z");
-    cluster.fault(fake_kubectl::Fault {
-        times: Some(1),
-        ..fake_kubectl::Fault::slow("exec", millis)
-    });
-    let execs = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "exec").count();
-    let before = execs(cluster);
-    let child = cluster
-        .admin_process(&["restore", "alpha"])
-        .arg(&archive)
-        .arg("--yes")
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while execs(cluster) == before {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the restore never reached exec"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child
+    spawn_until_exec(
+        cluster,
+        cluster
+            .admin_process(&["restore", "alpha"])
+            .arg(&archive)
+            .arg("--yes"),
+        millis,
+    )
 }
 
 /// `admin unlock` of a lock whose command still runs on this machine is
