@@ -627,7 +627,22 @@ fn bad_archives_are_refused_before_anything_changes() {
         cluster.xtask(&["admin", "verify-backup"]).arg(&corrupted),
         1,
     );
-    // Restoring another tenant's data on purpose works.
+    // Another tenant's data on purpose: refused while alpha is on the
+    // cluster (its session would run in two bots), done once it is offboarded.
+    let out = restore(&cluster, "charlie", &archive, &["--from-tenant", "alpha"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "error: the archive holds the WhatsApp session of tenant alpha, which is on this cluster (active): \
+             restored here, one WhatsApp session would run in two bots"
+        ) && stderr(&out).ends_with("Nothing was changed.\n"),
+        "{}",
+        stderr(&out)
+    );
+    exits(
+        cluster.admin(&["offboard", "alpha", "--no-backup", "--yes"]),
+        0,
+    );
     let out = restore(&cluster, "charlie", &archive, &["--from-tenant", "alpha"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -728,3 +728,35 @@ fn a_command_whose_lock_was_broken_does_not_report_success() {
         "{last}"
     );
 }
+
+/// An expired lock whose command still runs on this machine (stopped with
+/// Ctrl-Z, or a laptop that slept past the lease) is not taken over: that
+/// command would go on beside the next when it resumes.
+#[test]
+fn an_expired_lock_of_a_live_process_here_is_not_taken_over() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    let running = restore_in_flight(&cluster, 4000);
+    let later = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3 * 3600),
+    )
+    .to_string();
+    let out = exits(
+        cluster
+            .admin(&["restart", "alpha", "--yes"])
+            .env("XTASK_NOW", &later),
+        1,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "error: the lock on tenant alpha expired without being renewed, but the command that holds it \
+             still runs on this machine: "
+        ) && err.contains(&format!("kill -CONT {}", running.id()))
+            && err.ends_with("Nothing was changed.\n"),
+        "{err}"
+    );
+    assert!(!cluster.calls().iter().any(|c| c[0] == "rollout"));
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

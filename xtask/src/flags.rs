@@ -585,7 +585,7 @@ pub struct Restore {
     pub tenant: TenantName,
     /// The archive to restore
     pub file: PathBuf,
-    /// Accept an archive of this other tenant (it must name the archive's tenant)
+    /// Accept an archive of this other tenant (it must name the archive's tenant); refused while that tenant is on this cluster and not offboarded, as its WhatsApp session would run in two bots
     #[arg(long, value_name = "TENANT", value_parser = TenantName::parse)]
     pub from_tenant: Option<TenantName>,
     /// Accept an archive taken on this other cluster (the kube-system namespace UID it records; `unrecorded` for an archive that records none)

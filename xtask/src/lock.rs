@@ -371,6 +371,11 @@ impl Holder {
         }
     }
 
+    /// The holder's process id, as its lease records it.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.rsplit_once(':')?.1.parse().ok()
+    }
+
     /// The machine the holder ran on, when it is not this one.
     pub fn on_another_host(&self) -> Option<&str> {
         let (host, _) = self.process.rsplit_once(':')?;
@@ -435,6 +440,21 @@ fn take_over_if_expired<'k>(
     let holder = Holder::of(&live, now);
     if !holder.expired() {
         anyhow::bail!("{}", refusal(&subject, &holder, kubectl));
+    }
+    // Expired, but its process still runs here (stopped with Ctrl-Z, or the
+    // machine slept): it would go on beside us when it wakes.
+    if let Some(cmdline) = still_running_here(&holder) {
+        anyhow::bail!(
+            "the lock on {} expired without being renewed, but the command that holds it still runs on \
+             this machine: {}, process {} (`{cmdline}`); stopped (Ctrl-Z) or hung, it would go on beside \
+             this one when it resumes. Let it finish (`fg` in its terminal, or `kill -CONT {}`), or stop it \
+             (`kill {}`), then run this again.",
+            subject.describe(),
+            holder.summary(),
+            crate::output::escape_controls(&holder.process),
+            holder.pid().unwrap_or_default(),
+            holder.pid().unwrap_or_default(),
+        );
     }
     let mut fresh = lease_object(&subject, now);
     fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();

@@ -23,6 +23,7 @@ use crate::names::{REPLICAS_BEFORE_RESTORE_ANNOTATION, WORKBENCH_POD};
 use crate::object::annotation;
 use crate::outcome::{Left, LeftUnchanged};
 use crate::platform::Platform;
+use crate::tenant::TenantName;
 use crate::workbench::Workbench;
 
 /// The name the database is written under before it replaces the live one.
@@ -286,12 +287,46 @@ impl flags::Restore {
                     &here,
                     self.from_cluster.as_deref(),
                 )?;
-                BotDeployment::find(kubectl, &self.tenant)
+                let tenants = crate::live::Tenants::discover(kubectl)?;
+                if let Some(other) = &self.from_tenant {
+                    refuse_a_second_session(&tenants, other)?;
+                }
+                BotDeployment::in_namespace(kubectl, &self.tenant, tenants.require(&self.tenant)?)
             },
             |kubectl, bot| self.restore(kubectl, &platform, &archive, &tars, bot),
         )
     }
+}
 
+/// Another tenant's archive brings its WhatsApp session: while that tenant
+/// is on this cluster and not offboarded, its bot runs (or may run again)
+/// on the same session, and one session must never run in two bots.
+fn refuse_a_second_session(
+    tenants: &crate::live::Tenants,
+    other: &TenantName,
+) -> anyhow::Result<()> {
+    let Some(ns) = tenants.find(other.as_str()) else {
+        return Ok(());
+    };
+    let lifecycle = crate::state::Lifecycle::of(ns);
+    if matches!(
+        lifecycle,
+        crate::state::Lifecycle::Offboarded { .. } | crate::state::Lifecycle::Terminating { .. }
+    ) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the archive holds the WhatsApp session of tenant {other}, which is on this cluster ({}): restored \
+         here, one WhatsApp session would run in two bots, which WhatsApp treats as a takeover and which \
+         mixes both tenants' messages. Offboard {other} first (`cargo xtask admin offboard {other}`), or \
+         restore into a tenant of another cluster.",
+        lifecycle
+            .note(other.as_str())
+            .unwrap_or_else(|| "active".to_owned())
+    )
+}
+
+impl flags::Restore {
     fn restore(
         &self,
         kubectl: &Kubectl,

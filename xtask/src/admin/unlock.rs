@@ -45,7 +45,7 @@ impl flags::Unlock {
         // Its process on this machine, still running: refused, whatever
         // the lease's age (a command waiting on a slow step is alive).
         if let Some(cmdline) = crate::lock::still_running_here(&holder) {
-            let pid = process.rsplit_once(':').map_or("", |(_, p)| p);
+            let pid = holder.pid().unwrap_or_default();
             crate::outcome::bail_unchanged!(
                 "the lock on {what} is held by a command that still runs on this machine: {}, process \
                  {process} (`{cmdline}`). Breaking it would let another command change the tenant beside \
