@@ -441,37 +441,81 @@ fn decompression_bombs_are_refused_without_expanding_them() {
     assert_unchanged(&cluster, "alpha", &before, "huge manifest");
 }
 
+/// Manifest fields are words `admin backup` wrote: one holding an escape
+/// sequence, a direction override or a line break (which would clear the
+/// screen or forge a line), a namespace that is not the tenant's, a time
+/// or a cluster UID of the wrong form, is refused by verify-backup and by
+/// restore before anything is changed; the refusal itself prints it escaped.
 #[test]
-fn verify_backup_prints_manifest_fields_escaped() {
+fn hostile_manifest_fields_are_refused_and_shown_escaped() {
     let cluster = cluster_with(&["alpha"]);
     let out = tempfile::tempdir().unwrap();
     let good = backup(&cluster, "alpha", out.path());
-    let mut e = entries(&good);
-    let mut m = manifest_of(&e);
-    // Free text in the manifest that would clear the screen and forge a line.
-    m["tool"] = json!("xtask\u{1b}[2J\n  database: forged (integrity ok)\u{202e}");
-    m["provenance"]["context"] = json!("kind\u{1b}]0;owned\u{7}");
-    e = with_manifest(&e, &m);
-    let hostile = out.path().join("text.tar.gz");
-    pack(&hostile, &e);
-    let ok = exits(cluster.xtask(&["admin", "verify-backup"]).arg(&hostile), 0);
-    let text = stdout(&ok);
-    assert!(
-        !text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'),
-        "{text}"
-    );
-    assert!(
-        text.contains("by xtask\\u{1b}[2J\\u{a}  database: forged"),
-        "{text}"
-    );
-    assert_eq!(
-        text.lines()
-            .filter(|l| l.trim_start().starts_with("database:"))
-            .count(),
-        1,
-        "{text}"
-    );
-    assert!(text.contains("context kind\\u{1b}]0;owned\\u{7}"), "{text}");
+    let e = entries(&good);
+    let cases: [(&str, &str, Value, &str); 7] = [
+        (
+            "tool",
+            "/tool",
+            json!("xtask\u{1b}[2J\n  database: forged (integrity ok)"),
+            "has control or invisible characters in `tool` (xtask\\u{1b}[2J\\u{a}  database: forged",
+        ),
+        (
+            "override",
+            "/tool",
+            json!("xtask\u{202e}1.0"),
+            "has control or invisible characters in `tool` (xtask\\u{202e}1.0)",
+        ),
+        (
+            "context",
+            "/provenance/context",
+            json!("kind\u{1b}]0;owned\u{7}"),
+            "has control or invisible characters in `provenance.context`",
+        ),
+        (
+            "environment",
+            "/provenance/environment",
+            json!("prod\r\nOK"),
+            "has control or invisible characters in `provenance.environment`",
+        ),
+        (
+            "namespace",
+            "/namespace",
+            json!("tenant-beta"),
+            "says tenant alpha is in namespace `tenant-beta`, not tenant-alpha",
+        ),
+        (
+            "uid",
+            "/provenance/cluster_uid",
+            json!("UID-not-hex"),
+            "records cluster `UID-not-hex`, not a Kubernetes UID",
+        ),
+        (
+            "created",
+            "/created",
+            json!("yesterday"),
+            "says it was created `yesterday`, not an RFC 3339 time",
+        ),
+    ];
+    let before = snapshot(&cluster, "alpha");
+    for (name, pointer, value, expected) in cases {
+        let mut m = manifest_of(&e);
+        *m.pointer_mut(pointer).unwrap() = value;
+        let hostile = out.path().join(format!("{name}.tar.gz"));
+        pack(&hostile, &with_manifest(&e, &m));
+        for mut cmd in [
+            cluster.xtask(&["admin", "verify-backup"]),
+            cluster.admin(&["restore", "alpha", "--yes"]),
+        ] {
+            let refused = exits(cmd.arg(&hostile), 1);
+            let all = format!("{}{}", stdout(&refused), stderr(&refused));
+            assert!(all.contains(expected), "{name}: {all}");
+            assert!(
+                !all.contains('\u{1b}') && !all.contains('\u{202e}') && !all.contains('\u{7}'),
+                "{name}: raw control characters printed: {all}"
+            );
+        }
+    }
+    assert_unchanged(&cluster, "alpha", &before, "hostile manifest fields");
 }
 
 fn cluster_uid(cluster: &Cluster) -> String {
@@ -768,4 +812,45 @@ fn every_refusal_leaves_the_verify_directory_gone() {
         "left behind: {:?}",
         list(tmp.path())
     );
+}
+
+/// A database of mostly empty pages (a large deletion, not compacted)
+/// compresses past the ratio an archive may expand by: the backup does not
+/// keep an archive its own verify refuses, and says how to compact the
+/// database, after which the backup succeeds.
+#[test]
+fn a_database_of_empty_pages_gets_the_vacuum_that_lets_it_be_backed_up() {
+    let cluster = cluster_with(&["alpha"]);
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS ballast(b BLOB);
+             INSERT INTO ballast VALUES (zeroblob(100000000));
+             DELETE FROM ballast;",
+        )
+        .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let refused = exits(
+        cluster.admin(&["backup", "alpha", "--out"]).arg(out.path()),
+        1,
+    );
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "the archive just written expands too much to be verified: tenant alpha's database is mostly \
+             empty pages. Compact it, then back up again: `kubectl --namespace tenant-alpha exec \
+             deployment/bot -- sqlite3 "
+        ) && err.contains("'VACUUM'`")
+            && err.ends_with("No backup was written.\n"),
+        "{err}"
+    );
+    assert!(list(out.path()).is_empty(), "{:?}", list(out.path()));
+    // What the hint does.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("VACUUM")
+        .unwrap();
+    backup(&cluster, "alpha", out.path());
 }

@@ -213,3 +213,73 @@ fn drift_compares_in_the_environment() {
         stderr(&drift)
     );
 }
+
+/// A tenant may not take another tenant's automatic host (`<other>.<suffix>`)
+/// as one of its own domains, nor the suffix or a wildcard over it: the
+/// other tenant could never claim its host back. Its own host is fine.
+#[test]
+fn a_tenant_cannot_squat_another_tenants_platform_host() {
+    let text = std::fs::read_to_string(fixture("kalyan.yaml")).unwrap();
+    let mut base: Value = serde_saphyr::from_str(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (domain, expected) in [
+        (
+            "dd.mla-bots.example.in",
+            "it would take tenant dd's automatic host",
+        ),
+        (
+            "*.mla-bots.example.in",
+            "it would take other tenants' automatic hosts",
+        ),
+        (
+            "mla-bots.example.in",
+            "it would take other tenants' automatic hosts",
+        ),
+        (
+            "www.dd.mla-bots.example.in",
+            "it would take other tenants' automatic hosts",
+        ),
+    ] {
+        let values = dir.path().join("kalyan.yaml");
+        // JSON is YAML.
+        base["domains"] = serde_json::json!([domain]);
+        std::fs::write(&values, base.to_string()).unwrap();
+        let out = xtask_bare()
+            .args([
+                "provision",
+                "kalyan",
+                "--env",
+                "prod",
+                "--dry-run",
+                "--values",
+            ])
+            .arg(&values)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{domain}: {err}");
+        assert!(
+            err.contains(&format!(
+                "domain {domain} of tenant kalyan is under environment prod's domain_suffix mla-bots.example.in"
+            )) && err.contains(expected)
+                && err.ends_with("Nothing was changed.\n"),
+            "{domain}: {err}"
+        );
+    }
+    base["domains"] = serde_json::json!(["kalyan.mla-bots.example.in", "kalyan-mla.in"]);
+    let values = dir.path().join("own.yaml");
+    std::fs::write(&values, base.to_string()).unwrap();
+    exits(
+        xtask_bare()
+            .args([
+                "provision",
+                "kalyan",
+                "--env",
+                "prod",
+                "--dry-run",
+                "--values",
+            ])
+            .arg(&values),
+        0,
+    );
+}

@@ -667,7 +667,8 @@ fn admin_unlock_refuses_while_the_holding_command_runs_here() {
     // `list` shows it under way, the restore's stop as its doing.
     let list = stdout(&exits(cluster.admin(&["list"]), 0));
     assert!(
-        list.contains("  alpha: locked: ")
+        list.contains("stopped (by a restore under way)")
+            && list.contains("  alpha: locked: ")
             && list.contains("runs `admin restore alpha ")
             && list.contains(
                 "alpha: a restore has stopped the bot; the command holding the lock brings it back"

@@ -71,17 +71,7 @@ pub fn file_name(tenant: &str, created: &str) -> String {
 /// a backup of `kalyan-east` is not one of `kalyan`. Names of one tenant
 /// sort by time.
 pub fn is_file_of(name: &str, tenant: &str) -> bool {
-    name.strip_prefix(tenant)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|rest| rest.strip_suffix(".tar.gz"))
-        .is_some_and(|stamp| {
-            stamp.len() == 16
-                && stamp.char_indices().all(|(i, c)| match i {
-                    8 => c == 'T',
-                    15 => c == 'Z',
-                    _ => c.is_ascii_digit(),
-                })
-        })
+    created_from_name(name, tenant).is_some()
 }
 
 /// The archives of `tenant` in `dir`, oldest first (their names sort by
@@ -106,11 +96,21 @@ pub fn archives_of(dir: &Path, tenant: &str) -> Vec<PathBuf> {
 /// When an archive was taken, from its name (RFC 3339), as [`file_name`]
 /// wrote it: `kalyan-20261124T060000Z.tar.gz` → `2026-11-24T06:00:00Z`.
 pub fn created_from_name(name: &str, tenant: &str) -> Option<String> {
-    if !is_file_of(name, tenant) {
+    let stamp = name
+        .strip_prefix(tenant)?
+        .strip_prefix('-')?
+        .strip_suffix(".tar.gz")?;
+    let shaped = stamp.len() == 16
+        && stamp.char_indices().all(|(i, c)| match i {
+            8 => c == 'T',
+            15 => c == 'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shaped {
         return None;
     }
-    let s = &name[tenant.len() + 1..tenant.len() + 17];
-    Some(format!(
+    let s = stamp;
+    let time = format!(
         "{}-{}-{}T{}:{}:{}Z",
         &s[0..4],
         &s[4..6],
@@ -118,7 +118,9 @@ pub fn created_from_name(name: &str, tenant: &str) -> Option<String> {
         &s[9..11],
         &s[11..13],
         &s[13..15]
-    ))
+    );
+    // A real time: month 13 or hour 25 names no backup this tool wrote.
+    humantime::parse_rfc3339(&time).is_ok().then_some(time)
 }
 
 /// After `newest`, a backup of `tenant` just written and verified in
@@ -183,6 +185,27 @@ pub fn check_database(path: &Path) -> anyhow::Result<i64> {
     }
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
+
+/// An archive stopped as it expanded past [`MAX_RATIO`] times its size.
+#[derive(Debug)]
+pub struct ExpandsTooMuch {
+    pub expanded: u64,
+    pub compressed: u64,
+}
+
+impl std::fmt::Display for ExpandsTooMuch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the archive expands to more than {MAX_RATIO} times its compressed size ({} bytes from {}) and \
+             was stopped there: it is not an archive admin backup would keep (a decompression bomb, or a \
+             database of mostly empty pages, which admin backup refuses to keep)",
+            self.expanded, self.compressed
+        )
+    }
+}
+
+impl std::error::Error for ExpandsTooMuch {}
 
 /// The largest `manifest.json` read: about 100 000 file entries.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -278,10 +301,12 @@ pub fn check_cluster(
             file.display(),
             crate::output::escape_controls(&manifest.tenant)
         ),
-        (Some(uid), Some(given)) if uid == given => Ok(()),
+        // UIDs are lowercase; one copied from an upper-casing tool still names it.
+        (Some(uid), Some(given)) if uid.eq_ignore_ascii_case(given) => Ok(()),
         (None, Some(UNRECORDED)) => Ok(()),
         (recorded, Some(given)) => bail!(
-            "--from-cluster {given} was given but {} {}",
+            "--from-cluster {} was given but {} {}",
+            crate::output::escape_controls(given),
             file.display(),
             match recorded {
                 Some(uid) => format!(
@@ -504,6 +529,17 @@ impl VerifiedArchive {
 /// normalised), or why it cannot be one of ours.
 fn raw_name<R: Read>(entry: &tar::Entry<'_, R>) -> anyhow::Result<String> {
     let bytes = entry.path_bytes();
+    // Longer than any path a file system takes (PATH_MAX): said in a line,
+    // not printed whole.
+    if bytes.len() > 4096 {
+        let start = String::from_utf8_lossy(&bytes[..80]);
+        bail!(
+            "the archive holds a path of {} bytes, beginning `{}…`; no file system takes one so long, \
+             and admin backup never writes one",
+            bytes.len(),
+            crate::output::escape_controls(&start)
+        );
+    }
     let name = std::str::from_utf8(&bytes)
         .map_err(|_| anyhow::anyhow!("the archive holds a path that is not UTF-8"))?
         .to_owned();
@@ -534,12 +570,10 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
     };
     let corrupt = |e: std::io::Error| {
         if meter.refused.get() {
-            anyhow::anyhow!(
-                "the archive expands to more than {MAX_RATIO} times its compressed size ({} bytes from {}) and \
-                 was stopped there; it was not made by admin backup",
-                meter.expanded.get(),
-                meter.compressed.get()
-            )
+            anyhow::Error::new(ExpandsTooMuch {
+                expanded: meter.expanded.get(),
+                compressed: meter.compressed.get(),
+            })
         } else {
             anyhow::anyhow!("the archive is corrupt or truncated: {e}")
         }
@@ -589,6 +623,8 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
     let mut seen = std::collections::BTreeSet::new();
     let mut problems = Vec::new();
     for entry in entries {
+        // A signal stops the reading here; the unpacked copies go with `dir`.
+        crate::interrupt::check()?;
         let mut entry = entry.map_err(corrupt)?;
         let name = raw_name(&entry)?;
         let shown = crate::output::escape_controls(&name);
@@ -630,6 +666,7 @@ pub fn verify_archive(path: &Path) -> anyhow::Result<VerifiedArchive> {
             crate::output::escape_controls(p)
         )
     }));
+    crate::interrupt::check()?;
     if let Some(db) = &manifest.database
         && problems.is_empty()
     {
@@ -673,6 +710,7 @@ fn parse_manifest(text: &[u8]) -> anyhow::Result<BackupManifest> {
             crate::output::escape_controls(&format)
         ),
     };
+    check_fields(&manifest)?;
     match (manifest.format.as_str(), &manifest.provenance) {
         (FORMAT, None) => {
             bail!("the archive's {MANIFEST} is in format `{FORMAT}` but records no provenance")
@@ -682,6 +720,95 @@ fn parse_manifest(text: &[u8]) -> anyhow::Result<BackupManifest> {
         ),
         _ => Ok(manifest),
     }
+}
+
+/// The manifest's words as `admin backup` writes them: no control,
+/// direction or invisible characters anywhere (they would drive the
+/// terminal, or hide what a field says), the tenant a valid name, its
+/// namespace that tenant's, the creation time RFC 3339, the cluster UID a
+/// Kubernetes UID. Paths are checked where the entries are read.
+fn check_fields(m: &BackupManifest) -> anyhow::Result<()> {
+    let not_ours = "it was not made by admin backup";
+    let provenance = m.provenance.as_ref();
+    let fields = [
+        ("tenant", Some(m.tenant.as_str())),
+        ("namespace", Some(m.namespace.as_str())),
+        ("tool", Some(m.tool.as_str())),
+        ("created", Some(m.created.as_str())),
+        (
+            "database.path",
+            m.database.as_ref().map(|d| d.path.as_str()),
+        ),
+        (
+            "provenance.environment",
+            provenance.and_then(|p| p.environment.as_deref()),
+        ),
+        (
+            "provenance.context",
+            provenance.and_then(|p| p.context.as_deref()),
+        ),
+        (
+            "provenance.cluster_uid",
+            provenance.map(|p| p.cluster_uid.as_str()),
+        ),
+    ];
+    for (field, value) in fields {
+        let Some(value) = value else { continue };
+        if value.len() > 1024 {
+            bail!(
+                "the archive's {MANIFEST} has a `{field}` of {} bytes; {not_ours}",
+                value.len()
+            );
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() || crate::tenant::is_refused_invisible(c))
+        {
+            bail!(
+                "the archive's {MANIFEST} has control or invisible characters in `{field}` ({}); {not_ours}",
+                crate::output::escape_controls(value)
+            );
+        }
+    }
+    let tenant = crate::tenant::TenantName::parse(&m.tenant).map_err(|e| {
+        anyhow::anyhow!(
+            "the archive's {MANIFEST} names tenant `{}`, not a valid tenant name ({e}); {not_ours}",
+            m.tenant
+        )
+    })?;
+    if m.namespace != tenant.namespace() {
+        bail!(
+            "the archive's {MANIFEST} says tenant {} is in namespace `{}`, not {}; {not_ours}",
+            m.tenant,
+            m.namespace,
+            tenant.namespace()
+        );
+    }
+    if humantime::parse_rfc3339(&m.created).is_err() {
+        bail!(
+            "the archive's {MANIFEST} says it was created `{}`, not an RFC 3339 time; {not_ours}",
+            m.created
+        );
+    }
+    if let Some(p) = provenance
+        && !is_uid(&p.cluster_uid)
+    {
+        bail!(
+            "the archive's {MANIFEST} records cluster `{}`, not a Kubernetes UID; {not_ours}",
+            p.cluster_uid
+        );
+    }
+    Ok(())
+}
+
+/// A Kubernetes object UID as the API server makes them (a lowercase
+/// UUID), or any shorter run of lowercase hex and dashes.
+fn is_uid(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
 }
 
 /// Writes the archive (owner-only) from a database copy and a tar of the
@@ -841,6 +968,9 @@ mod tests {
             "kalyan-latest.tar.gz",
             "kalyan20261124T060000Z.tar.gz",
             "kalyan-20261124060000ZZ.tar.gz",
+            // Shaped like a time, but none: it would sort as the newest.
+            "kalyan-99991399T999999Z.tar.gz",
+            "kalyan-20261131T060000Z.tar.gz",
         ] {
             assert!(!is_file_of(other, "kalyan"), "{other}");
         }

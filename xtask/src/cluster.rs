@@ -66,6 +66,14 @@ impl Target {
     }
 
     /// The tenant as this environment serves it (its host names).
+    /// See [`Environment::refuse_platform_hosts`]; nothing without an environment.
+    pub fn refuse_platform_hosts(&self, spec: &TenantSpec) -> anyhow::Result<()> {
+        match &self.environment {
+            Some(env) => env.refuse_platform_hosts(spec),
+            None => Ok(()),
+        }
+    }
+
     pub fn tenant_view(&self, spec: &TenantSpec) -> TenantSpec {
         match &self.environment {
             Some(env) => env.tenant_view(spec),

@@ -111,4 +111,40 @@ impl Environment {
         out.domains = domains;
         out
     }
+
+    /// Refuses a tenant's own domain under this environment's
+    /// `domain_suffix` other than its own host: `<other>.<suffix>` is tenant
+    /// `other`'s automatic host, which it could not claim back (nor remove
+    /// from its config), and the suffix itself or `*.<suffix>` covers every
+    /// tenant's.
+    pub fn refuse_platform_hosts(&self, spec: &TenantSpec) -> anyhow::Result<()> {
+        if !self.tenant_domains {
+            return Ok(());
+        }
+        let own = format!("{}.{}", spec.name, self.domain_suffix);
+        let suffix = &self.domain_suffix;
+        for domain in &spec.domains {
+            let under = domain == suffix
+                || domain
+                    .strip_suffix(suffix.as_str())
+                    .is_some_and(|head| head.ends_with('.'));
+            if under && *domain != own {
+                crate::outcome::bail_unchanged!(
+                    "domain {domain} of tenant {} is under environment {}'s domain_suffix {suffix}, where \
+                     every tenant is served at <tenant>.{suffix}: it would take {}. Remove it from the \
+                     tenant's config (the tenant is served at {own} already) and run this again.",
+                    spec.name,
+                    self.name,
+                    match domain
+                        .strip_suffix(&format!(".{suffix}"))
+                        .filter(|h| !h.contains('.') && !h.starts_with('*'))
+                    {
+                        Some(other) => format!("tenant {other}'s automatic host"),
+                        None => "other tenants' automatic hosts".to_owned(),
+                    }
+                );
+            }
+        }
+        Ok(())
+    }
 }

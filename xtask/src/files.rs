@@ -57,6 +57,8 @@ pub fn private_tempdir(prefix: &str, in_dir: Option<&Path>) -> anyhow::Result<te
 /// The prefixes of the tool's directories in `$TMPDIR`: any run that makes
 /// one there removes those of every kind that a killed run left.
 const TMPDIR_PREFIXES: [&str; 2] = ["xtask-verify-", "xtask-restore-"];
+/// What names a backup's work directory, `.<tenant>-backup-<pid>-XXXXXX`.
+pub const BACKUP_INFIX: &str = "-backup-";
 
 /// Removes the directories beside `ours` named `{prefix}{pid}-…` (or with
 /// one of [`TMPDIR_PREFIXES`]), owned by the same user, whose process no
@@ -74,9 +76,17 @@ fn sweep_left_behind(ours: &tempfile::TempDir, prefix: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        // A backup's work directory is `.<tenant>-backup-<pid>-…` beside
+        // the archives: any tenant's is swept by a backup into that directory.
+        let backup_dir = || {
+            let rest = name.strip_prefix('.')?;
+            let at = rest.rfind(BACKUP_INFIX)?;
+            Some(&rest[at + BACKUP_INFIX.len()..])
+        };
         let Some(pid) = std::iter::once(prefix)
             .chain(TMPDIR_PREFIXES)
             .find_map(|p| name.strip_prefix(p))
+            .or_else(|| backup_dir().filter(|_| prefix.ends_with(BACKUP_INFIX)))
             .and_then(|rest| rest.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
@@ -192,6 +202,12 @@ mod tests {
         assert!(
             backup.exists(),
             "a backup's work directory is swept by backups only"
+        );
+        // A backup of another tenant into the same directory sweeps it.
+        let _work = super::private_tempdir(".beta-backup-", Some(parent.path())).unwrap();
+        assert!(
+            !backup.exists(),
+            "any tenant's backup directory of a killed run"
         );
         assert!(not_ours.exists());
         assert!(

@@ -78,14 +78,6 @@ impl Subject {
         }
     }
 
-    /// The tenant, or `TENANT` for the claims, in suggested commands.
-    fn tenant_or_placeholder(&self) -> &str {
-        match self {
-            Subject::Tenant(t) => t,
-            Subject::Claims => "TENANT",
-        }
-    }
-
     fn unlock_arg(&self) -> String {
         match self {
             Subject::Tenant(t) => t.clone(),
@@ -197,20 +189,19 @@ impl<'k> Held<'k> {
         let Some(lost) = self.release_now() else {
             return result;
         };
-        let what = format!(
-            "the lock on {} was broken while this command ran ({lost}): another command may have \
-             changed {} beside it. Check it with `cargo xtask admin show {}{}` and `cargo xtask admin \
-             drift {}{}`",
-            self.subject.describe(),
-            match &self.subject {
-                Subject::Tenant(_) => "the tenant",
-                Subject::Claims => "the claims",
-            },
-            self.subject.tenant_or_placeholder(),
-            self.kubectl.context_arg(),
-            self.subject.tenant_or_placeholder(),
-            self.kubectl.context_arg(),
-        );
+        let context = self.kubectl.context_arg();
+        let what = match &self.subject {
+            Subject::Tenant(t) => format!(
+                "the lock on tenant {t} was broken while this command ran ({lost}): another command may \
+                 have changed the tenant beside it. Check it with `cargo xtask admin show {t}{context}` and \
+                 `cargo xtask admin drift {t}{context}`"
+            ),
+            Subject::Claims => format!(
+                "the lock on the domain and number claims was broken while this command ran ({lost}): \
+                 another provision may have claimed a value beside it. Check every tenant's claims with \
+                 `cargo xtask admin verify{context}` (its `sharing` check)"
+            ),
+        };
         match result {
             Ok(_) => Err(crate::outcome::partly(
                 anyhow::anyhow!("this command did all its work, but {what}"),

@@ -130,6 +130,7 @@ impl flags::Provision {
             .as_ref()
             .and_then(|c| resolve(&tenant, c, &platform, false).ok());
         // The config is saved as written; the cluster gets the environment's view of it.
+        target.refuse_platform_hosts(&saved)?;
         let spec = target.tenant_view(&saved);
 
         if self.plan {
@@ -431,6 +432,7 @@ impl flags::Provision {
                 }
                 let values = read_values(&path)?;
                 let saved = resolve(tenant, &values, &platform, true)?;
+                cluster.target().refuse_platform_hosts(&saved)?;
                 let spec = cluster.target().tenant_view(&saved);
                 // A tenant down on purpose stays down: a batch never brings it back.
                 let prepared = prepare(kubectl, &platform, &templates, &spec, true)?;

@@ -289,16 +289,20 @@ impl TenantState {
         {
             self.unfinished.push(Unfinished::Workbench);
         }
+        let restoring = self
+            .unfinished
+            .iter()
+            .any(|u| matches!(u, Unfinished::Restore { .. }));
+        if restoring && self.state == State::Stopped && self.held_by_a_running_command() {
+            self.reason = Some("by a restore under way".to_owned());
+        }
         self
     }
 
-    /// One line per unfinished thing, each with its way out; `context` is
-    /// what suggested commands need to reach the same cluster
-    /// (` --context X` or empty).
-    pub fn unfinished_lines(&self, tenant: &str, namespace: &str, context: &str) -> Vec<String> {
-        // A command holds the tenant now: its lock lasts, and its process
-        // is not known to be gone.
-        let running = self.unfinished.iter().any(|u| {
+    /// A command holds the tenant now: its lock lasts, and its process is
+    /// not known to be gone.
+    fn held_by_a_running_command(&self) -> bool {
+        self.unfinished.iter().any(|u| {
             matches!(
                 u,
                 Unfinished::Lock {
@@ -307,7 +311,14 @@ impl TenantState {
                     ..
                 }
             )
-        });
+        })
+    }
+
+    /// One line per unfinished thing, each with its way out; `context` is
+    /// what suggested commands need to reach the same cluster
+    /// (` --context X` or empty).
+    pub fn unfinished_lines(&self, tenant: &str, namespace: &str, context: &str) -> Vec<String> {
+        let running = self.held_by_a_running_command();
         self.unfinished
             .iter()
             .map(|u| match u {

@@ -458,6 +458,8 @@ fn invisible_name(c: char) -> Option<&'static str> {
         '\u{2068}' => "first strong isolate",
         '\u{2069}' => "pop directional isolate",
         '\u{E0000}'..='\u{E007F}' => "tag character (invisible)",
+        '\u{2028}' => "line separator (a line break)",
+        '\u{2029}' => "paragraph separator (a line break)",
         _ => return None,
     })
 }

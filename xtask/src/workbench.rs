@@ -109,7 +109,10 @@ impl Workbench {
         // lost) is not left mounting the tenant's volumes.
         if let Err(e) = started {
             return Err(match Workbench::stop(kubectl, &bot.namespace, timeout) {
-                Ok(()) => anyhow::anyhow!("{e:#}; the workbench pod was deleted again"),
+                Ok(()) => anyhow::anyhow!(
+                    "{}; the workbench pod was deleted again",
+                    format!("{e:#}").trim_end_matches('.')
+                ),
                 Err(stop) => anyhow::anyhow!(
                     "{e:#}; the workbench pod could not be deleted either ({stop:#}): delete it with \
                      `kubectl --namespace {} delete pod {WORKBENCH_POD}`",

@@ -187,7 +187,10 @@ impl flags::Backup {
         // error. Made before any pod is started: an `--out` that cannot
         // hold it ends the backup with nothing to clean up on the cluster.
         // It holds the tenant's data: owner-only, as are its files.
-        let work = private_tempdir(&format!(".{tenant}-backup-"), Some(out_dir))?;
+        let work = private_tempdir(
+            &format!(".{tenant}{}", crate::files::BACKUP_INFIX),
+            Some(out_dir),
+        )?;
 
         // The tenant's lock first, whichever way the data is read: a
         // restore, rotate or offboard beside a backup would hand it a mix
@@ -338,8 +341,24 @@ impl flags::Backup {
             &auth_tar,
         )?;
         crate::interrupt::check()?;
-        let verified =
-            verify_archive(&partial).context("the archive just written does not verify")?;
+        let verified = verify_archive(&partial).map_err(|e| {
+            // Our own archive, refused for its ratio: the database is mostly
+            // empty pages, which compacting removes.
+            if e.downcast_ref::<crate::archive::ExpandsTooMuch>().is_some() {
+                e.context(format!(
+                    "the archive just written expands too much to be verified: tenant {tenant}'s database \
+                     is mostly empty pages. Compact it, then back up again: `kubectl --namespace {ns} exec \
+                     deployment/{d} -- {sqlite} {db} 'VACUUM'` (it rewrites the file; the bot may pause \
+                     for as long)",
+                    ns = bot.namespace,
+                    d = bot.name,
+                    sqlite = platform.admin.sqlite3,
+                    db = platform.bot.database_path(),
+                ))
+            } else {
+                e.context("the archive just written does not verify")
+            }
+        })?;
         std::fs::rename(&partial, final_path)?;
         if let Some(dir) = final_path.parent() {
             File::open(dir)?.sync_all()?;

@@ -503,6 +503,7 @@ impl flags::Restore {
         progress.auth = Volume::Changing;
         check_session_files(kubectl, &pod, auth_dir, archive, work.path())?;
         progress.auth = Volume::Replaced;
+        crate::interrupt::check()?;
 
         Workbench::stop(kubectl, ns, timeout)?;
         if progress.replicas > 0 {
@@ -515,6 +516,7 @@ impl flags::Restore {
                 &[(REPLICAS_BEFORE_RESTORE_ANNOTATION, None)],
             )?;
             progress.rolling_out = true;
+            crate::interrupt::check()?;
             kubectl
                 .rollout_status(ns, &bot.name, &self.rollout.timeout)
                 .context("the data is restored and the bot was started, but it is not ready yet")?;

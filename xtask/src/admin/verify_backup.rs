@@ -7,6 +7,9 @@ use crate::output::{OutputFormat, escape_controls as shown, print_structured};
 
 impl flags::VerifyBackup {
     pub(crate) fn run(self) -> anyhow::Result<()> {
+        // The archive is unpacked into a private temporary directory, which
+        // a signal must not leave behind.
+        crate::interrupt::install();
         let verified = verify_archive(&self.file)?;
         let m = &verified.manifest;
         match self.output.format {
