@@ -851,3 +851,107 @@ fn a_restore_killed_hard_is_shown_unfinished_by_list_and_show() {
         assert_eq!(t["unfinished"], serde_json::json!([]), "{t}");
     }
 }
+
+/// SIGTERM and SIGHUP while verify-backup unpacks an archive (read from a
+/// pipe that stalls halfway, so the signal lands mid-read): it exits 1 as an
+/// error, not killed by the signal, and leaves no plaintext copy in $TMPDIR.
+#[test]
+fn a_signal_during_verify_backup_leaves_no_plaintext() {
+    let cluster = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of_alpha(&cluster, dir.path());
+    let bytes = std::fs::read(&archive).unwrap();
+    for signal in ["TERM", "HUP"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("archive.tar.gz");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let work = tempfile::tempdir().unwrap();
+        let child = cluster
+            .admin_process(&["verify-backup"])
+            .arg(&fifo)
+            .env("TMPDIR", work.path())
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first half, then the pipe stays open and silent.
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        use std::io::Write as _;
+        writer.write_all(&bytes[..bytes.len() / 2]).unwrap();
+        writer.flush().unwrap();
+        let started = std::time::Instant::now();
+        while std::fs::read_dir(work.path()).unwrap().next().is_none() {
+            assert!(started.elapsed().as_secs() < 20, "never unpacked");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, "--", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // The stalled read returns once the writer goes.
+        drop(writer);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "SIG{signal}: {}", stderr(&out));
+        let left: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "SIG{signal}: plaintext left: {left:?}");
+    }
+}
+
+/// SIGTERM to the xtask process alone (its kubectl child goes on), while
+/// the session volume is written: the restore stops after that step, as it
+/// says, instead of going on to start the bot and report success.
+#[test]
+fn sigterm_to_the_command_alone_stops_the_restore_after_the_step() {
+    let cluster = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of_alpha(&cluster, dir.path());
+    cluster.fault(fake_kubectl::Fault {
+        skip: 6,
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("exec", 2000)
+    });
+    let target = calls_of(&cluster, "exec") + 7;
+    let child = cluster
+        .admin_process(&["restore", "alpha"])
+        .arg(&archive)
+        .arg("--yes")
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while calls_of(&cluster, "exec") < target {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "never reached the session write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        !stdout(&out).contains("Restored tenant"),
+        "{}",
+        stdout(&out)
+    );
+    assert_stated_truthfully(&cluster, &err);
+    assert_audited_failure(&cluster);
+    assert_restore_again_recovers(&cluster, &archive);
+}
