@@ -306,7 +306,23 @@ impl flags::Backup {
                 .run();
             copied.context("copying the database backup out of the pod failed")?;
             if let Err(e) = removed {
-                eprintln!("warning: could not remove {pod_copy} in the pod of {tenant}: {e:#}");
+                // Only the cause: the generic "run the same command again"
+                // advice of a failed call does not fit a backup that goes on.
+                let cause = e
+                    .downcast_ref::<crate::kubectl::KubectlFailure>()
+                    .map(|f| f.stderr.trim().to_owned())
+                    .unwrap_or_else(|| {
+                        format!("{e:#}")
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned()
+                    });
+                eprintln!(
+                    "warning: could not remove the copy {pod_copy} in the pod of {tenant} ({cause}); the \
+                     backup goes on. Remove it with `kubectl --namespace {} exec {} -- rm -f {pod_copy}`",
+                    pod.namespace, pod.pod
+                );
             }
         }
         crate::interrupt::check()?;

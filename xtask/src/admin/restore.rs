@@ -120,7 +120,11 @@ impl Progress {
                 } else {
                     0
                 };
-                (replicas, None, false)
+                // This run recorded the replicas before stopping the bot and
+                // removes them only after starting it again.
+                let annotation = (self.stopped_by_us && self.replicas > 0 && !self.started_again)
+                    .then(|| self.replicas.to_string());
+                (replicas, annotation, false)
             }
         };
         // The replicas to go back to: the annotation's, else the record's.
