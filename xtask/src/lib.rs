@@ -14,13 +14,15 @@
 //! - `kubectl`: the only door to the cluster;
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
-//!   `digest`, `object`, `managed`, `outcome`, `interrupt`, `repo`.
+//!   `digest`, `object`, `managed`, `compare`, `outcome`, `interrupt`,
+//!   `repo`.
 
 pub mod admin;
 pub mod archive;
 pub mod audit;
 pub mod clock;
 pub mod cluster;
+pub mod compare;
 pub mod digest;
 pub mod docs;
 pub mod environment;
