@@ -6,9 +6,10 @@
 //! - dispatch: this file, `admin/mod.rs`, `docs/mod.rs`;
 //! - commands: `provision`, `admin/<command>`, `docs/<command>`, one module
 //!   each, never using one another;
-//! - shared views: `live` (tenants on the cluster), `plan` (what an apply
-//!   would do), `archive` (the backup format), `workbench`, `selection`
-//!   (the tenants a bulk command acts on, and its report);
+//! - shared views: `live` (tenants on the cluster), `fleet` (every tenant
+//!   read from the cluster at once), `plan` (what an apply would do),
+//!   `archive` (the backup format), `workbench`, `selection` (the tenants a
+//!   bulk command acts on, and its report);
 //! - `cluster`: environment, confirmation, locks and audit around kubectl;
 //! - `lock`: the tenant and claims Leases on the cluster;
 //! - `kubectl`: the only door to the cluster;
@@ -28,6 +29,7 @@ pub mod docs;
 pub mod environment;
 pub mod files;
 pub mod flags;
+pub mod fleet;
 pub mod interrupt;
 pub mod kubectl;
 pub mod live;
