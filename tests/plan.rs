@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{Cluster, exits, fixture, stderr, stdout};
+use common::{Cluster, exits, fixture, seed_tenants_with, seeded_values, stderr, stdout};
+use serde_json::Value;
 
 #[test]
 fn plan_exit_codes_and_nothing_is_changed() {
@@ -204,6 +205,204 @@ fn drift_finds_a_hand_edit_and_configs_without_tenants() {
         serde_json::json!([
             "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\"; provision takes it back only with --force-conflicts)"
         ])
+    );
+}
+
+/// `n` tenants seeded into a fake cluster, each with its committed config;
+/// the second one (`t0001`) was applied with a site tagline its config no
+/// longer has.
+fn fleet(n: usize) -> Cluster {
+    let cluster = Cluster::new();
+    let names: Vec<String> = (0..n).map(|i| format!("t{i:04}")).collect();
+    seed_tenants_with(&cluster, &names, |i, values| {
+        if i == 1 {
+            values.site.tagline = Some("Applied once, since dropped from the config".into());
+        }
+    });
+    for (i, name) in names.iter().enumerate() {
+        cluster.commit_values(name, &seeded_values(i, name));
+    }
+    cluster
+}
+
+/// One tenant's row of `admin drift -o json`: name, state, details.
+type DriftRow = (String, String, Value);
+
+/// `admin drift ARGS -o json` on `cluster`: its exit code, each tenant's
+/// row, and the kubectl calls it made.
+fn drift_report(cluster: &Cluster, args: &[&str]) -> (i32, Vec<DriftRow>, Vec<Vec<String>>) {
+    let before = cluster.calls().len();
+    let out = cluster
+        .admin(&["drift", "-o", "json", "--tenants-dir"])
+        .arg(cluster.tenants.path())
+        .args(args)
+        .output()
+        .unwrap();
+    // No terminal: no progress, nothing at all on stderr.
+    assert_eq!(stderr(&out), "", "{}", stdout(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = report["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["state"].as_str().unwrap().to_owned(),
+                t["details"].clone(),
+            )
+        })
+        .collect();
+    let calls = cluster.calls().split_off(before);
+    (out.status.code().unwrap(), rows, calls)
+}
+
+/// `admin drift` reads the cluster once, whatever the fleet's size, and
+/// finds each kind of change on exactly the tenant that has it.
+#[test]
+fn drift_reads_the_cluster_once_and_finds_each_change_on_its_tenant() {
+    let small = fleet(3);
+    let cluster = fleet(300);
+    let (code, rows, small_calls) = drift_report(&small, &[]);
+    // t0001's dropped tagline is drift at any size.
+    assert_eq!(code, 2);
+    assert_eq!(rows.len(), 3);
+    let (code, rows, calls) = drift_report(&cluster, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(rows.len(), 300);
+    // The same reads at 3 tenants and at 300: three `get`s.
+    let verbs =
+        |calls: &[Vec<String>]| -> Vec<String> { calls.iter().map(|c| c[..2].join(" ")).collect() };
+    assert_eq!(verbs(&calls), verbs(&small_calls));
+    assert_eq!(
+        verbs(&calls),
+        [
+            "get namespaces",
+            "get resourcequota,limitrange,networkpolicy,serviceaccount,configmap,secret,persistentvolumeclaim,deployment,service",
+            "get ingresses"
+        ]
+    );
+
+    // A hand edit of a field provision set (it is kubectl-patch's now), on t0100.
+    cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "bot-config",
+        "--namespace",
+        "tenant-t0100",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"RATE_LIMIT_MESSAGES_PER_DAY":"1"}}"#,
+    ]);
+    // Fields of other managers on t0200: the replica count (the scale
+    // subresource) and an annotation of someone else's. Not drift.
+    cluster.kubectl(&[
+        "scale",
+        "deployment/bot",
+        "--namespace",
+        "tenant-t0200",
+        "--replicas=0",
+    ]);
+    cluster.kubectl(&[
+        "annotate",
+        "configmap/bot-config",
+        "--namespace",
+        "tenant-t0200",
+        "--overwrite",
+        "example.org/reviewed=yes",
+    ]);
+    let (code, rows, again) = drift_report(&cluster, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(verbs(&again), verbs(&calls));
+    let drifted: Vec<(&str, &Value)> = rows
+        .iter()
+        .filter(|(_, state, _)| state != "in-sync")
+        .map(|(name, state, details)| {
+            assert_eq!(state, "drifted", "{name}: {details}");
+            (name.as_str(), details)
+        })
+        .collect();
+    let hand_edit = serde_json::json!([
+        "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\"; provision takes it back only with --force-conflicts)"
+    ]);
+    // The bot's template carries the config's checksum: it changes too.
+    let dropped = serde_json::json!(["~ configmap/bot-config", "~ deployment/bot"]);
+    assert_eq!(
+        drifted,
+        [("t0001", &dropped), ("t0100", &hand_edit)],
+        "only t0001 and t0100 drifted"
+    );
+    assert!(
+        rows.iter()
+            .any(|(name, state, _)| name == "t0200" && state == "in-sync")
+    );
+
+    // The API server's own dry run says the same of each of them.
+    let (code, server_rows, server_calls) =
+        drift_report(&cluster, &["--server", "t0001", "t0100", "t0200"]);
+    assert_eq!(code, 2);
+    let picked: Vec<_> = rows
+        .iter()
+        .filter(|(name, _, _)| ["t0001", "t0100", "t0200"].contains(&name.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(server_rows, picked);
+    assert_eq!(
+        server_calls.iter().filter(|c| c[0] == "diff").count(),
+        3,
+        "one server-side diff per named tenant"
+    );
+    // Named tenants alone, from the one read.
+    let (_, named, named_calls) = drift_report(&cluster, &["t0100"]);
+    assert_eq!(named, picked[1..2]);
+    assert_eq!(verbs(&named_calls), verbs(&calls));
+}
+
+#[test]
+fn drift_refuses_unknown_tenants_and_server_without_names() {
+    let cluster = fleet(2);
+    let out = exits(
+        cluster
+            .admin(&["drift", "t0000", "nobody", "--tenants-dir"])
+            .arg(cluster.tenants.path()),
+        1,
+    );
+    assert!(
+        stderr(&out).contains("tenant nobody is neither on the cluster nor in"),
+        "{}",
+        stderr(&out)
+    );
+    // Exit 1, not 2: 2 would read as "drift found".
+    let calls = cluster.calls().len();
+    let out = exits(cluster.admin(&["drift", "--server"]), 1);
+    assert!(
+        stderr(&out).contains(
+            "--server compares named tenants, with a server-side dry run each: name them"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        cluster.calls().len(),
+        calls,
+        "refused before any kubectl call"
+    );
+
+    // The one read needs to list every tenant's objects in all namespaces.
+    cluster.open().deny("list", "secrets", None).unwrap();
+    let out = exits(
+        cluster
+            .admin(&["drift", "--tenants-dir"])
+            .arg(cluster.tenants.path()),
+        1,
+    );
+    let text = stderr(&out);
+    assert!(
+        text.contains("could not read every tenant at once")
+            && text.contains("admin drift --server TENANT...")
+            && text.contains("cannot list resource \"secrets\""),
+        "{text}"
     );
 }
 

@@ -304,15 +304,30 @@ pub struct Audit {
 #[derive(Debug, Args)]
 #[command(
     long_about = "For every tenant on the cluster, compare its live objects with what its committed config \
-(tenants/<name>.yaml) renders, with kubectl's server-side diff, the same comparison as `provision --plan`. \
-Hand edits show up as drift. A tenant with no committed config, and a config with no tenant on the \
-cluster, are listed too. A suspended tenant is compared with its suspended form: no Ingress on the \
-cluster, and the Ingress recorded at suspension (what `admin resume` brings back) matching the config. An \
-offboarded tenant (or one being deleted) is listed as `skipped`, with when and by whom. Exit 0 when \
-everything matches, 2 when anything differs, 1 on error.",
-    after_help = "Examples:\n  cargo xtask admin drift\n  cargo xtask admin drift -o json"
+(tenants/<name>.yaml) renders, as a server-side apply by provision would change them. Hand edits show up as \
+drift. A tenant with no committed config, and a config with no tenant on the cluster, are listed too. A \
+suspended tenant is compared with its suspended form: no Ingress on the cluster, and the Ingress recorded at \
+suspension (what `admin resume` brings back) matching the config. An offboarded tenant (or one being \
+deleted) is listed as `skipped`, with when and by whom. Exit 0 when everything matches, 2 when anything \
+differs, 1 on error.\n\n\
+The cluster is read once for the whole fleet (three kubectl calls at any number of tenants: the tenant \
+namespaces, every tenant object by its tenant label, every Ingress), and each object is compared locally, \
+by what its managedFields say provision's field manager owns: a field the config sets whose live value \
+differs is drift, and so is a field provision set before that the config no longer sets (an apply would \
+remove it); fields set by controllers, by the API server's defaults and by other field managers are not. \
+This needs rights to list those kinds in all namespaces. With --server, the named tenants are compared \
+instead with kubectl's server-side diff (`kubectl diff --server-side`), exactly as `provision --plan` \
+does: a few kubectl calls and a dry run per tenant.\n\n\
+On a terminal, stderr shows one progress line (`drift: 12/1000 tenants, 0 failed`).",
+    after_help = "Examples:\n  cargo xtask admin drift\n  cargo xtask admin drift -o json\n  cargo xtask admin drift pune-central kalyan\n  cargo xtask admin drift --server pune-central    # the API server's own dry run"
 )]
 pub struct Drift {
+    /// Only these tenants [default: every tenant on the cluster or in the tenants directory]
+    #[arg(value_name = "TENANT", value_parser = TenantName::parse)]
+    pub tenants: Vec<TenantName>,
+    /// Compare the named tenants with a server-side dry run each (`kubectl diff --server-side`) instead of from one read of the cluster
+    #[arg(long)]
+    pub server: bool,
     /// Directory of tenant configs to compare with [default: tenants/]
     #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,

@@ -6,26 +6,30 @@
 //! - dispatch: this file, `admin/mod.rs`, `docs/mod.rs`;
 //! - commands: `provision`, `admin/<command>`, `docs/<command>`, one module
 //!   each, never using one another;
-//! - shared views: `live` (tenants on the cluster), `plan` (what an apply
-//!   would do), `archive` (the backup format), `workbench`, `selection`
-//!   (the tenants a bulk command acts on, and its report);
+//! - shared views: `live` (tenants on the cluster), `fleet` (every tenant
+//!   read from the cluster at once), `plan` (what an apply would do),
+//!   `archive` (the backup format), `workbench`, `selection` (the tenants a
+//!   bulk command acts on, and its report);
 //! - `cluster`: environment, confirmation, locks and audit around kubectl;
 //! - `lock`: the tenant and claims Leases on the cluster;
 //! - `kubectl`: the only door to the cluster;
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
-//!   `digest`, `object`, `managed`, `outcome`, `interrupt`, `repo`.
+//!   `digest`, `object`, `managed`, `compare`, `outcome`, `interrupt`,
+//!   `repo`.
 
 pub mod admin;
 pub mod archive;
 pub mod audit;
 pub mod clock;
 pub mod cluster;
+pub mod compare;
 pub mod digest;
 pub mod docs;
 pub mod environment;
 pub mod files;
 pub mod flags;
+pub mod fleet;
 pub mod interrupt;
 pub mod kubectl;
 pub mod live;

@@ -23,9 +23,14 @@ pub struct Tenants {
 
 impl Tenants {
     pub fn discover(kubectl: &Kubectl) -> anyhow::Result<Tenants> {
-        let mut namespaces = kubectl.get_list("namespaces", Scope::Cluster, Some(TENANT_LABEL))?;
+        let namespaces = kubectl.get_list("namespaces", Scope::Cluster, Some(TENANT_LABEL))?;
+        Ok(Tenants::from_namespaces(namespaces))
+    }
+
+    /// The tenants of namespaces read with the tenant label, by name.
+    pub fn from_namespaces(mut namespaces: Vec<Value>) -> Tenants {
         namespaces.sort_by_key(|ns| tenant_of(ns).unwrap_or_default());
-        Ok(Tenants { namespaces })
+        Tenants { namespaces }
     }
 
     pub fn names(&self) -> Vec<String> {

@@ -150,24 +150,64 @@ pub fn prepare(
     let kinds = unique_kinds(&rendered, |k| k != "Namespace");
     let (own_namespace, existing) =
         live_state(kubectl, ns, &kinds).left_unchanged(Left::NothingChanged)?;
-    if let Some(existing) = &own_namespace
-        && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
-    {
-        crate::outcome::bail_unchanged!(
-            "namespace {ns} already exists but does not belong to tenant {} (no `{TENANT_LABEL}={}` label); \
-             it was not created by provision. Choose another tenant name, or label the namespace if it \
-             really is this tenant's.",
-            spec.name,
-            spec.name
-        );
-    }
+    // Before the claims are read: an unowned namespace needs no more reads.
+    refuse_foreign_namespace(spec, own_namespace.as_ref())?;
     let tenants = kubectl
         .get_list("namespaces", Scope::Cluster, Some(TENANT_LABEL))
         .left_unchanged(Left::NothingChanged)?;
     let ingresses = kubectl
         .get_list("ingresses", Scope::AllNamespaces, None)
         .left_unchanged(Left::NothingChanged)?;
-    let conflicts = find_conflicts(spec, &tenants, &ingresses);
+    prepare_from(
+        Live {
+            own_namespace,
+            existing,
+        },
+        Claims {
+            tenants: &tenants,
+            ingresses: &ingresses,
+        },
+        platform,
+        templates,
+        spec,
+        rendered,
+        generate_secrets,
+    )
+}
+
+/// A tenant's namespace and objects as the cluster has them.
+pub struct Live {
+    pub own_namespace: Option<Value>,
+    pub existing: LiveObjects,
+}
+
+/// What other tenants and Ingresses claim: every tenant namespace (with
+/// its domains and number) and every Ingress in the cluster.
+#[derive(Clone, Copy)]
+pub struct Claims<'a> {
+    pub tenants: &'a [Value],
+    pub ingresses: &'a [Value],
+}
+
+/// [`prepare`] from what is already read: `rendered` is the tenant's
+/// render with redacted secrets. Refuses an unowned namespace and clashes
+/// (changing nothing), and decides what to apply.
+pub fn prepare_from(
+    live: Live,
+    claims: Claims<'_>,
+    platform: &Platform,
+    templates: &Templates,
+    spec: &TenantSpec,
+    rendered: Vec<Manifest>,
+    generate_secrets: bool,
+) -> anyhow::Result<Prepared> {
+    let Live {
+        own_namespace,
+        existing,
+    } = live;
+    let kinds = unique_kinds(&rendered, |k| k != "Namespace");
+    refuse_foreign_namespace(spec, own_namespace.as_ref())?;
+    let conflicts = find_conflicts(spec, claims.tenants, claims.ingresses);
     if !conflicts.is_empty() {
         crate::outcome::bail_unchanged!(
             "{}",
@@ -231,6 +271,24 @@ pub fn prepare(
         secret_missing,
         secrets,
     })
+}
+
+/// Refuses a namespace of the tenant's name that does not carry the
+/// tenant's label: provision did not create it.
+fn refuse_foreign_namespace(spec: &TenantSpec, namespace: Option<&Value>) -> anyhow::Result<()> {
+    if let Some(existing) = namespace
+        && label(existing, TENANT_LABEL) != Some(spec.name.as_str())
+    {
+        crate::outcome::bail_unchanged!(
+            "namespace {} already exists but does not belong to tenant {} (no `{TENANT_LABEL}={}` label); \
+             it was not created by provision. Choose another tenant name, or label the namespace if it \
+             really is this tenant's.",
+            spec.namespace,
+            spec.name,
+            spec.name
+        );
+    }
+    Ok(())
 }
 
 /// One line of a plan.
@@ -364,6 +422,45 @@ pub fn diff_plan(
             );
         }
     }
+    push_unapplied(spec, prepared, &mut changes);
+    Ok(Plan { changes, diff })
+}
+
+/// What an apply would change, as [`diff_plan`] says it, decided locally
+/// from the live objects and their managed fields (`compare.rs`) instead
+/// of a server dry run: no kubectl call, so a whole fleet is compared from
+/// one read of the cluster. The plan has no unified diff.
+pub fn local_plan(spec: &TenantSpec, prepared: &Prepared) -> anyhow::Result<Plan> {
+    let mut changes = Vec::new();
+    if prepared.own_namespace.is_some() {
+        refuse_unusable_namespace(spec, prepared)?;
+    }
+    for m in prepared.to_apply.iter().filter(|m| m.kind != "Secret") {
+        match prepared.live(m) {
+            None => changes.push(PlanChange::Create(m.reference())),
+            Some(live) => {
+                let foreign = crate::managed::foreign_fields(&m.object, live, MANAGER);
+                if !foreign.is_empty()
+                    || !crate::compare::drift(&m.object, live, MANAGER).is_empty()
+                {
+                    changes.push(PlanChange::Update {
+                        reference: m.reference(),
+                        foreign,
+                    });
+                }
+            }
+        }
+    }
+    push_unapplied(spec, prepared, &mut changes);
+    Ok(Plan {
+        changes,
+        diff: String::new(),
+    })
+}
+
+/// The plan's lines for what is not in the applied stream: fresh
+/// credentials, and volume resizes that need a hand.
+fn push_unapplied(spec: &TenantSpec, prepared: &Prepared, changes: &mut Vec<PlanChange>) {
     if prepared.secret_missing {
         changes.push(PlanChange::CreateCredentials {
             namespace: spec.namespace.clone(),
@@ -377,7 +474,6 @@ pub fn diff_plan(
             });
         }
     }
-    Ok(Plan { changes, diff })
 }
 
 /// The tenant's namespace and its objects of `kinds`, as the cluster has them.
@@ -755,7 +851,8 @@ pub fn refuse_identity_change(
     );
 }
 
-fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<String> {
+/// The lowercase kinds of `manifests` that `keep` keeps, each once, in order.
+pub fn unique_kinds(manifests: &[Manifest], keep: impl Fn(&str) -> bool) -> Vec<String> {
     let mut kinds: Vec<String> = Vec::new();
     for m in manifests {
         let kind = m.kind.to_ascii_lowercase();

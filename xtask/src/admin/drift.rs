@@ -1,18 +1,24 @@
 //! `admin drift`: which tenants' live objects differ from their committed
-//! config, using the same plan as `provision --plan`.
+//! config, in the lines of `provision --plan`: every tenant compared from
+//! one read of the cluster (`fleet.rs`, `compare.rs`), or named tenants
+//! with the API server's own dry run (`--server`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::cluster::Cluster;
 use crate::flags;
+use crate::fleet::{Fleet, Progress};
+use crate::kubectl::Kubectl;
 use crate::live::Tenants;
 use crate::object::applyable;
 use crate::output::{OutputFormat, print_structured, table};
-use crate::plan::{diff_plan, prepare};
-use crate::render::{Manifest, Templates};
+use crate::plan::{diff_plan, local_plan, prepare, unique_kinds};
+use crate::platform::Platform;
+use crate::render::{Manifest, SecretValues, Templates};
 use crate::repo::{committed_configs, read_values, tenants_dir};
 use crate::state::{Lifecycle, Suspension};
 use crate::tenant::{TenantName, TenantSpec, format_problems};
@@ -53,23 +59,187 @@ struct TenantDrift {
     details: Vec<String>,
 }
 
+/// Where the comparison of each tenant comes from.
+enum Source<'a> {
+    /// The one read of the whole fleet, compared locally.
+    Fleet(&'a Fleet),
+    /// A server-side dry run per tenant (`--server`).
+    Server(&'a Kubectl),
+}
+
+/// What every tenant is compared with.
+struct Setting<'a> {
+    platform: &'a Platform,
+    templates: &'a Templates,
+    dir: &'a Path,
+    cluster: &'a Cluster,
+}
+
+/// A committed config as this environment serves it, and its render.
+struct Desired {
+    spec: TenantSpec,
+    rendered: Vec<Manifest>,
+}
+
+impl Setting<'_> {
+    fn desired(&self, name: &str) -> anyhow::Result<Desired> {
+        let path = self.dir.join(format!("{name}.yaml"));
+        let values = read_values(&path)?;
+        let tenant = TenantName::parse(name).map_err(anyhow::Error::msg)?;
+        let spec = TenantSpec::resolve(
+            &tenant,
+            &values,
+            &self.platform.tier_names(),
+            &self.platform.default_tier,
+        )
+        .map_err(|p| {
+            anyhow::anyhow!(format_problems(
+                &format!("{} is invalid", path.display()),
+                &p
+            ))
+        })?;
+        // Compared as this environment serves it, as provision would apply it.
+        let spec = self.cluster.target().tenant_view(&spec);
+        let rendered =
+            self.templates
+                .render_tenant(&spec, self.platform, &SecretValues::Redacted)?;
+        Ok(Desired { spec, rendered })
+    }
+
+    /// Whether the tenant drifted, and the lines that say how.
+    fn compare(
+        &self,
+        source: &Source<'_>,
+        name: &str,
+        lifecycle: &Lifecycle,
+        desired: Desired,
+    ) -> anyhow::Result<(bool, Vec<String>)> {
+        let Desired { spec, rendered } = desired;
+        let mut prepared = match source {
+            Source::Fleet(fleet) => {
+                fleet.prepare(self.platform, self.templates, &spec, rendered, false)?
+            }
+            Source::Server(kubectl) => {
+                prepare(kubectl, self.platform, self.templates, &spec, false)?
+            }
+        };
+        // A suspended tenant is compared with its suspended form.
+        let recorded = match (lifecycle, prepared.own_namespace.clone()) {
+            (Lifecycle::Suspended { .. }, Some(ns)) => {
+                let rendered = prepared.suspended_form();
+                Some(suspension_drift(
+                    name,
+                    &rendered,
+                    &Suspension::read(&ns)?,
+                    &prepared,
+                ))
+            }
+            _ => None,
+        };
+        let plan = match source {
+            Source::Fleet(_) => local_plan(&spec, &prepared)?,
+            Source::Server(kubectl) => diff_plan(kubectl, &spec, &prepared)?,
+        };
+        let mut details: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.applies())
+            .map(ToString::to_string)
+            .collect();
+        let drifted = !details.is_empty();
+        details.extend(recorded.iter().flatten().cloned());
+        let drifted = drifted || recorded.as_ref().is_some_and(|r| !r.is_empty());
+        // Notes (what an apply would leave alone) follow the changes.
+        details.extend(
+            plan.changes
+                .iter()
+                .filter(|c| !c.applies())
+                .map(ToString::to_string),
+        );
+        if let Some(note) = lifecycle.note(name) {
+            details.push(format!("{note} (compared with its suspended form)"));
+        }
+        Ok((drifted, details))
+    }
+}
+
 impl flags::Drift {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
+        if self.server && self.tenants.is_empty() {
+            anyhow::bail!(
+                "--server compares named tenants, with a server-side dry run each: name them \
+                 (`cargo xtask admin drift --server TENANT...`), or leave out --server to compare \
+                 every tenant from one read of the cluster"
+            );
+        }
         let platform = self.platform.load(root)?;
         let templates = Templates::load(&root.join("templates"))?;
         let dir = tenants_dir(root, self.tenants_dir.as_deref());
         let cluster = Cluster::connect(&self.cluster, root)?;
         let kubectl = cluster.kubectl();
-        let tenants = Tenants::discover(kubectl)?;
-        let on_cluster: BTreeSet<String> = tenants.names().into_iter().collect();
+        let setting = Setting {
+            platform: &platform,
+            templates: &templates,
+            dir: &dir,
+            cluster: &cluster,
+        };
+        let asked: BTreeSet<&str> = self.tenants.iter().map(TenantName::as_str).collect();
+        let wanted = |name: &str| asked.is_empty() || asked.contains(name);
         let configs: BTreeSet<String> = committed_configs(&dir)
             .unwrap_or_default()
             .into_iter()
             .map(|(name, _)| name)
+            .filter(|name| wanted(name))
             .collect();
+        // The fleet is read once, for the kinds the configs render; with
+        // --server, each tenant is read (and dry-run) on its own.
+        let mut desired: BTreeMap<String, anyhow::Result<Desired>> = BTreeMap::new();
+        let (fleet, discovered);
+        let (tenants, source) = if self.server {
+            discovered = Tenants::discover(kubectl)?;
+            (&discovered, Source::Server(kubectl))
+        } else {
+            for name in &configs {
+                desired.insert(name.clone(), setting.desired(name));
+            }
+            let mut kinds: Vec<String> = Vec::new();
+            for d in desired.values().flatten() {
+                for kind in unique_kinds(&d.rendered, |k| k != "Namespace") {
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+            }
+            fleet = Fleet::read(kubectl, &kinds).context(
+                "could not read every tenant at once, which needs rights to list the tenants' \
+                 objects (Secrets included) in all namespaces; `cargo xtask admin drift --server \
+                 TENANT...` reads one tenant's namespace at a time",
+            )?;
+            (fleet.tenants(), Source::Fleet(&fleet))
+        };
+        let on_cluster: BTreeSet<String> =
+            tenants.names().into_iter().filter(|n| wanted(n)).collect();
+        let unknown: Vec<&str> = asked
+            .iter()
+            .filter(|n| !on_cluster.contains(**n) && !configs.contains(**n))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "{} neither on the cluster nor in {}: check the name{}; `cargo xtask admin list` shows the tenants on the cluster",
+                match unknown.as_slice() {
+                    [one] => format!("tenant {one} is"),
+                    many => format!("tenants {} are", many.join(", ")),
+                },
+                dir.display(),
+                if unknown.len() == 1 { "" } else { "s" }
+            );
+        }
+        let names: Vec<&String> = on_cluster.union(&configs).collect();
+        let mut progress = Progress::on_terminal("drift", names.len());
         let mut rows = Vec::new();
-        for name in on_cluster.union(&configs) {
-            eprintln!("Comparing {name} ...");
+        for name in names {
+            crate::interrupt::check()?;
             let row = |state, details| TenantDrift {
                 name: name.clone(),
                 state,
@@ -92,69 +262,20 @@ impl flags::Drift {
             } else if !on_cluster.contains(name) {
                 row(DriftState::NotOnCluster, vec![])
             } else {
-                // Whether it drifted, and the lines that say how.
-                let compared = (|| -> anyhow::Result<(bool, Vec<String>)> {
-                    let path = dir.join(format!("{name}.yaml"));
-                    let values = read_values(&path)?;
-                    let tenant = TenantName::parse(name).map_err(anyhow::Error::msg)?;
-                    let spec = TenantSpec::resolve(
-                        &tenant,
-                        &values,
-                        &platform.tier_names(),
-                        &platform.default_tier,
-                    )
-                    .map_err(|p| {
-                        anyhow::anyhow!(format_problems(
-                            &format!("{} is invalid", path.display()),
-                            &p
-                        ))
-                    })?;
-                    // Compared as this environment serves it, as provision would apply it.
-                    let spec = cluster.target().tenant_view(&spec);
-                    let mut prepared = prepare(kubectl, &platform, &templates, &spec, false)?;
-                    // A suspended tenant is compared with its suspended form.
-                    let recorded = match (&lifecycle, prepared.own_namespace.clone()) {
-                        (Lifecycle::Suspended { .. }, Some(ns)) => {
-                            let rendered = prepared.suspended_form();
-                            Some(suspension_drift(
-                                name,
-                                &rendered,
-                                &Suspension::read(&ns)?,
-                                &prepared,
-                            ))
-                        }
-                        _ => None,
-                    };
-                    let plan = diff_plan(kubectl, &spec, &prepared)?;
-                    let mut details: Vec<String> = plan
-                        .changes
-                        .iter()
-                        .filter(|c| c.applies())
-                        .map(ToString::to_string)
-                        .collect();
-                    let drifted = !details.is_empty();
-                    details.extend(recorded.iter().flatten().cloned());
-                    let drifted = drifted || recorded.as_ref().is_some_and(|r| !r.is_empty());
-                    // Notes (what an apply would leave alone) follow the changes.
-                    details.extend(
-                        plan.changes
-                            .iter()
-                            .filter(|c| !c.applies())
-                            .map(ToString::to_string),
-                    );
-                    if let Some(note) = lifecycle.note(name) {
-                        details.push(format!("{note} (compared with its suspended form)"));
-                    }
-                    Ok((drifted, details))
-                })();
+                let compared = desired
+                    .remove(name)
+                    .unwrap_or_else(|| setting.desired(name))
+                    .and_then(|d| setting.compare(&source, name, &lifecycle, d));
                 match compared {
                     Ok((true, details)) => row(DriftState::Drifted, details),
                     Ok((false, details)) => row(DriftState::InSync, details),
                     Err(e) => row(DriftState::Error, vec![format!("{e:#}")]),
                 }
             };
+            progress.tenant_done(row.state == DriftState::Error);
             rows.push(row);
         }
+        drop(progress);
         match self.output.format {
             OutputFormat::Table => {
                 let cells: Vec<Vec<String>> = rows
