@@ -466,9 +466,17 @@ fn read_databases(
         db.as_str(),
         sql.as_str(),
     ];
+    // On a terminal, databases read / total and failures so far, in place.
+    let progress = std::sync::Mutex::new(crate::fleet::Progress::on_terminal("usage", queue.len()));
     let results = crate::pool::run(queue, jobs, |(i, container)| {
-        (i, kubectl.exec(&container, &command, Input::None).run())
+        let out = kubectl.exec(&container, &command, Input::None).run();
+        progress
+            .lock()
+            .expect("the progress lock")
+            .tenant_done(out.is_err());
+        (i, out)
     });
+    drop(progress);
     let mut errors = Vec::new();
     for (i, out) in results {
         let row = &mut rows[i];
