@@ -191,6 +191,18 @@ impl<W: Write> Progress<W> {
         }
     }
 
+    /// Erases the drawn line, so that a line printed next (on stdout, to
+    /// the same terminal) starts clean; the next [`Progress::tenant_done`]
+    /// draws it again below.
+    pub fn clear(&mut self) {
+        if self.drawn.is_some()
+            && let Some(out) = &mut self.out
+        {
+            let _ = write!(out, "\r\x1b[K");
+            let _ = out.flush();
+        }
+    }
+
     /// What was written (tests).
     pub fn output(&self) -> Option<&W> {
         self.out.as_ref()

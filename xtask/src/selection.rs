@@ -306,7 +306,15 @@ impl Batch {
         let what = self.describe(&names);
         // Those that ended with an error after the interrupt: stopped while running.
         let cut_short: Mutex<Vec<TenantName>> = Mutex::new(Vec::new());
+        // On a terminal: tenants done / total and failures so far, kept
+        // below the per-tenant lines.
+        let progress = Mutex::new(crate::fleet::Progress::on_terminal(
+            batch.command,
+            batch.todo.len(),
+        ));
         let line = |tenant: &TenantName, result: &anyhow::Result<String>| {
+            let mut progress = progress.lock().expect("the progress lock");
+            progress.clear();
             match result {
                 Ok(done) => println!("{tenant}: ok ({done})"),
                 // The whole reason, its later lines indented under the tenant's.
@@ -320,6 +328,7 @@ impl Batch {
                     )
                 }
             }
+            progress.tenant_done(result.is_err());
         };
         let results = if batch.todo.is_empty() {
             Vec::new()
@@ -358,6 +367,8 @@ impl Batch {
                 }
             }
         };
+        // Ends the progress line before the summary.
+        drop(progress);
         let done: Vec<&TenantName> = results
             .iter()
             .filter(|(_, r)| matches!(r, Some(Ok(_))))
