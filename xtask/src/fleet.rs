@@ -286,4 +286,15 @@ mod tests {
         hidden.tenant_done(false);
         assert!(hidden.output().is_none());
     }
+
+    #[test]
+    fn clearing_erases_only_a_drawn_line() {
+        let mut progress = Progress::to("restart", 2, Some(Vec::new()));
+        progress.clear();
+        assert!(progress.output().unwrap().is_empty(), "nothing drawn yet");
+        progress.tenant_done(false);
+        progress.clear();
+        let text = String::from_utf8(progress.output().unwrap().clone()).unwrap();
+        assert!(text.ends_with("0 failed\x1b[K\r\x1b[K"), "{text:?}");
+    }
 }
