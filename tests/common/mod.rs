@@ -202,19 +202,13 @@ pub fn seed_tenants_with(
 ) {
     use xtask::platform::Platform;
     use xtask::render::{SecretValues, Templates};
-    use xtask::tenant::{TenantName, TenantSpec, TenantValues};
+    use xtask::tenant::{TenantName, TenantSpec};
     let root = repo_root();
     let platform = Platform::load(&root.join("platform.yaml").display().to_string()).unwrap();
     let templates = Templates::load(&root.join("templates")).unwrap();
     let mut objects = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let mut values = TenantValues {
-            mla_name: Some(format!("MLA {name}")),
-            constituency: Some(format!("Constituency {name}")),
-            whatsapp_number: Some(format!("+9170{i:08}")),
-            domains: vec![format!("{name}.example.in")],
-            ..Default::default()
-        };
+        let mut values = seeded_values(i, name);
         adjust(i, &mut values);
         let spec = TenantSpec::resolve(
             &TenantName::parse(name).unwrap(),
@@ -233,6 +227,18 @@ pub fn seed_tenants_with(
         .open()
         .apply_as(xtask::names::MANAGER, objects)
         .unwrap();
+}
+
+/// The values [`seed_tenants`] gives the `i`th tenant, `name`: what its
+/// committed config says, for a run that reads configs.
+pub fn seeded_values(i: usize, name: &str) -> xtask::tenant::TenantValues {
+    xtask::tenant::TenantValues {
+        mla_name: Some(format!("MLA {name}")),
+        constituency: Some(format!("Constituency {name}")),
+        whatsapp_number: Some(format!("+9170{i:08}")),
+        domains: vec![format!("{name}.example.in")],
+        ..Default::default()
+    }
 }
 
 /// Waits (up to 20 s) until `n` of the fake's `kubectl VERB` calls have
