@@ -37,10 +37,12 @@ enum Refused {
     Error(String),
 }
 
-/// The objects of a `-f -` stream, each with its namespace filled in.
-fn objects_of(inv: &Invocation, input: &str, code: i32) -> Result<Vec<Value>, Failure> {
+/// The objects of a `-f -` stream, each with its namespace filled in, or
+/// kubectl's error for a stream it cannot parse. Read before the cluster
+/// is opened: their namespaces are what the call reads (cli.rs).
+pub(crate) fn objects_of(inv: &Invocation, input: &str) -> Result<Vec<Value>, String> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(input)
-        .map_err(|e| Failure::new(code, format!("error: error parsing STDIN: {e}")))?;
+        .map_err(|e| format!("error: error parsing STDIN: {e}"))?;
     let mut objects = Vec::new();
     for doc in docs {
         match doc {
@@ -77,14 +79,17 @@ fn objects_of(inv: &Invocation, input: &str, code: i32) -> Result<Vec<Value>, Fa
 
 /// One object applied by `manager`: authorization, field ownership, then
 /// storing. Returns the object as stored, which is what the API server
-/// answers: controllers act on it afterwards (in a dry run, on a copy that
-/// is thrown away), so their work (a Deployment's status) is not in the
-/// answer.
+/// answers: controllers act on it afterwards, so their work (a
+/// Deployment's status) is not in the answer. A dry run's controllers
+/// would act on a copy that is thrown away, so they do not run at all.
+/// `settled` says whether this call already reconciled every object it
+/// read: then only the changed object's namespace needs it.
 fn apply_one(
     state: &mut State,
     object: Value,
     manager: &str,
     force: bool,
+    settled: &mut bool,
 ) -> Result<Value, Refused> {
     let (kind, ns, name) = key(&object);
     let ns = (!ns.is_empty()).then_some(ns);
@@ -101,11 +106,25 @@ fn apply_one(
         .get(&kind, ns.as_deref(), &name)
         .cloned()
         .unwrap_or_default();
-    controllers::reconcile(state);
+    if !state.dry_running {
+        // The namespace the object belongs to (a Namespace's is itself).
+        let unit = ns.or_else(|| (kind == "Namespace").then_some(name));
+        match unit {
+            Some(unit) if *settled => controllers::reconcile_namespace(state, &unit),
+            _ => {
+                controllers::reconcile(state);
+                *settled = true;
+            }
+        }
+    }
     Ok(stored)
 }
 
-pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
+pub fn apply(
+    state: &mut State,
+    inv: &Invocation,
+    objects: Result<Vec<Value>, String>,
+) -> Result<String, Failure> {
     inv.only(
         "apply",
         &[
@@ -139,17 +158,18 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
     // kubectl's default manager for server-side apply.
     let manager = inv.flag("field-manager").unwrap_or("kubectl").to_owned();
     let force = inv.flag("force-conflicts") == Some("true");
-    let objects = objects_of(inv, input, 1)?;
+    let objects = objects.map_err(|e| Failure::new(1, e))?;
     if objects.is_empty() {
         return Err(Failure::new(1, "error: no objects passed to apply"));
     }
     let mut applied = Vec::new();
     let mut errors = Vec::new();
+    let mut settled = false;
     for object in objects {
         let result = if dry_run {
-            state.dry_run(|s| apply_one(s, object, &manager, force))
+            state.dry_run(|s| apply_one(s, object, &manager, force, &mut settled))
         } else {
-            apply_one(state, object, &manager, force)
+            apply_one(state, object, &manager, force, &mut settled)
         };
         match result {
             Ok(stored) => applied.push(stored),
@@ -379,7 +399,7 @@ pub fn store(
             if let Some(deleting) = old.pointer("/metadata/deletionTimestamp").cloned() {
                 object["metadata"]["deletionTimestamp"] = deleting;
             }
-            state.objects_mut()[i] = object;
+            state.replace_object(i, object);
         }
         None => {
             let rv = state.next_resource_version();
@@ -460,7 +480,11 @@ fn is_dns_subdomain(s: &str) -> bool {
 /// or as the program in `KUBECTL_EXTERNAL_DIFF` prints it; exit 1 when
 /// anything differs, 0 when nothing does, and 2 (kubectl's 1 plus one) on
 /// the first error, printing no diff at all. Nothing is stored.
-pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, Failure> {
+pub fn diff(
+    state: &mut State,
+    inv: &Invocation,
+    objects: Result<Vec<Value>, String>,
+) -> Result<String, Failure> {
     inv.only(
         "diff",
         &[
@@ -480,11 +504,11 @@ pub fn diff(state: &mut State, inv: &Invocation, input: &str) -> Result<String, 
     let force = inv.flag("force-conflicts") == Some("true");
     // Every object, LIVE and MERGED, under kubectl's file name for it.
     let mut files: Vec<(String, String, String)> = Vec::new();
-    for object in objects_of(inv, input, 2)? {
+    for object in objects.map_err(|e| Failure::new(2, e))? {
         let (kind, ns, name) = key(&object);
         let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
         let before = state.get(&kind, ns_opt, &name).cloned();
-        match state.dry_run(|s| apply_one(s, object, &manager, force)) {
+        match state.dry_run(|s| apply_one(s, object, &manager, force, &mut false)) {
             Ok(after) => {
                 // kubectl diff leaves out managed fields.
                 let shown = |v: Option<&Value>| v.map(without_managed_fields);

@@ -4,9 +4,11 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use crate::faults::{record_call, take_faults};
-use crate::invocation::{Failure, NOT_IMPLEMENTED, parse};
-use crate::state::State;
+use crate::invocation::{Failure, Invocation, NOT_IMPLEMENTED, parse};
+use crate::state::{Scope, State};
 use crate::verbs;
 
 /// The name of the environment variable that points at the state directory.
@@ -20,7 +22,7 @@ pub fn main_with(
     stderr: &mut dyn Write,
 ) -> i32 {
     match std::env::var_os(STATE_ENV).map(PathBuf::from) {
-        Some(dir) => run(&dir, args, stdin, stdout, stderr),
+        Some(dir) => run_call(&dir, args, stdin, stdout, stderr, true),
         None => {
             let _ = writeln!(
                 stderr,
@@ -38,6 +40,19 @@ pub fn run(
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
+) -> i32 {
+    run_call(dir, args, stdin, stdout, stderr, false)
+}
+
+/// [`run`]; with `exiting` (the binary, which exits next) the objects read
+/// are left to the exit to free.
+fn run_call(
+    dir: &Path,
+    args: Vec<String>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    exiting: bool,
 ) -> i32 {
     if let Err(e) = record_call(dir, &args) {
         let _ = writeln!(stderr, "fake-kubectl: cannot log the call: {e}");
@@ -67,7 +82,8 @@ pub fn run(
         }
         let _ = stderr.write_all(fault.stderr.as_bytes());
         if let Some((kind, ns, name)) = &fault.status_write {
-            let changed = State::open(dir).and_then(|mut s| s.write_status(kind, ns, name));
+            let changed = State::open_scoped(dir, Scope::namespaces([ns]))
+                .and_then(|mut s| s.write_status(kind, ns, name));
             if let Err(e) = changed {
                 let _ = writeln!(stderr, "{e:#}");
                 return NOT_IMPLEMENTED;
@@ -77,7 +93,7 @@ pub fn run(
     // Namespaces whose finalizers finished since the last call are gone now.
     match crate::terminating::tick(dir) {
         Ok(due) if !due.is_empty() => {
-            let done = State::open(dir).and_then(|mut s| {
+            let done = State::open_scoped(dir, Scope::namespaces(&due)).and_then(|mut s| {
                 for ns in &due {
                     crate::terminating::finalize(&mut s, ns);
                 }
@@ -94,20 +110,20 @@ pub fn run(
             return NOT_IMPLEMENTED;
         }
     }
-    let read_only = matches!(verb.as_str(), "get" | "logs" | "exec" | "wait" | "auth")
-        || inv.words.get(..2) == Some(&["rollout".to_owned(), "status".to_owned()]);
-    // Reads confined to one namespace read only that namespace's file.
-    // Network probes look across namespaces, so they read everything.
-    let probe = matches!(
-        inv.command.first().map(String::as_str),
-        Some("nc" | "nslookup")
-    );
-    let scope = (read_only && !inv.has("all-namespaces") && !inv.has("raw") && !probe)
-        .then(|| inv.flag("namespace").unwrap_or("default").to_owned());
+    // Stdin is read first: what an apply or diff sends says which
+    // namespaces the call reads.
+    let mut input = Vec::new();
+    let wants_stdin = inv.flag("filename") == Some("-") || inv.has("stdin");
+    let stdin_failed = wants_stdin && stdin.read_to_end(&mut input).is_err();
+    let objects = (matches!(verb.as_str(), "apply" | "diff") && !stdin_failed)
+        .then(|| std::str::from_utf8(&input).ok())
+        .flatten()
+        .map(|text| crate::apply::objects_of(&inv, text));
+    let (read_only, scope) = scope_of(&inv, &input, objects.as_ref());
     let opened = if read_only {
-        State::open_read_only(dir, scope.as_deref())
+        State::open_read_only(dir, scope)
     } else {
-        State::open(dir)
+        State::open_scoped(dir, scope)
     };
     let mut state = match opened {
         Ok(s) => s,
@@ -131,9 +147,7 @@ pub fn run(
             );
         }
     }
-    let mut input = Vec::new();
-    let wants_stdin = inv.flag("filename") == Some("-") || inv.has("stdin");
-    if wants_stdin && stdin.read_to_end(&mut input).is_err() {
+    if stdin_failed {
         return fail(
             stdout,
             stderr,
@@ -142,12 +156,16 @@ pub fn run(
     }
     // What a call changed stays changed even when it then fails (an apply
     // of several objects keeps those before the error).
-    let result = verbs::dispatch(&mut state, &inv, &input);
+    let result = verbs::dispatch(&mut state, &inv, &input, objects);
     if let Err(e) = state.save() {
         let _ = writeln!(stderr, "fake-kubectl: cannot save state: {e}");
         return NOT_IMPLEMENTED;
     }
-    drop(state);
+    if exiting {
+        state.close();
+    } else {
+        drop(state);
+    }
     match result {
         Ok(out) => {
             let _ = stdout.write_all(&out);
@@ -168,4 +186,119 @@ fn fail(stdout: &mut dyn Write, stderr: &mut dyn Write, f: Failure) -> i32 {
         let _ = writeln!(stderr, "{}", f.message);
     }
     f.code
+}
+
+/// Whether a call only reads, and which part of the cluster it reads: a
+/// read the resources it names in its namespace (or in every one with
+/// `--all-namespaces`); a change every resource of the namespaces it may
+/// touch, which is all a change needs (each namespace's controllers work
+/// from that namespace and the cluster-scoped objects alone). Naming a
+/// namespace too many costs a read; a verb not listed reads everything.
+fn scope_of(
+    inv: &Invocation,
+    input: &[u8],
+    objects: Option<&Result<Vec<Value>, String>>,
+) -> (bool, Scope) {
+    let words: Vec<&str> = inv.words.iter().map(String::as_str).collect();
+    let ns = inv.namespace();
+    let all = inv.has("all-namespaces");
+    let in_namespace = || {
+        if all {
+            Scope::everything()
+        } else {
+            Scope::namespaces([ns.as_str()])
+        }
+    };
+    let plurals = |types: &str| -> Option<Vec<&'static str>> {
+        types
+            .split(',')
+            .map(|t| crate::resources::lookup(t).map(|r| r.plural))
+            .collect()
+    };
+    match words.as_slice() {
+        ["get"] if inv.has("raw") => {
+            // The metrics API and the kubelet's summary read only pods.
+            let raw = inv.flag("raw").unwrap_or_default();
+            let path = raw.split('?').next().unwrap_or_default();
+            let one = path
+                .strip_prefix("/apis/metrics.k8s.io/v1beta1/namespaces/")
+                .and_then(|rest| rest.strip_suffix("/pods"))
+                .filter(|n| !n.contains('/'));
+            let scope = match one {
+                Some(n) => Scope::namespaces([n]),
+                None => Scope::everything(),
+            };
+            (true, scope.only(["pods"]))
+        }
+        ["get", types, ..] => match plurals(types) {
+            Some(p) => (true, in_namespace().only(p)),
+            // An unknown type fails before anything is read.
+            None => (true, in_namespace()),
+        },
+        // RBAC is decided from the roles and bindings alone.
+        ["auth", ..] => (
+            true,
+            in_namespace().only([
+                "roles",
+                "rolebindings",
+                "clusterroles",
+                "clusterrolebindings",
+            ]),
+        ),
+        // A network probe looks at pods and policies in every namespace.
+        ["exec", ..]
+            if matches!(
+                inv.command.first().map(String::as_str),
+                Some("nc" | "nslookup")
+            ) =>
+        {
+            (true, Scope::everything())
+        }
+        ["get" | "logs" | "exec" | "wait", ..] | ["rollout", "status", ..] => {
+            (true, in_namespace())
+        }
+        ["apply" | "diff", ..] => {
+            let mut namespaces = vec![ns.clone()];
+            for o in objects.into_iter().flatten().flatten() {
+                namespaces.extend(
+                    o.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                );
+                // A Namespace's own objects: its controllers see it change.
+                if o["kind"] == "Namespace" {
+                    namespaces.extend(
+                        o.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    );
+                }
+            }
+            (false, Scope::namespaces(namespaces))
+        }
+        ["create" | "replace"] => {
+            let object: Value = serde_json::from_slice(input).unwrap_or_default();
+            let mut namespaces = vec![ns.clone()];
+            for field in ["/metadata/namespace", "/metadata/name"] {
+                namespaces.extend(
+                    object
+                        .pointer(field)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                );
+            }
+            (false, Scope::namespaces(namespaces))
+        }
+        // The target's namespace, and the target itself where it is a
+        // Namespace (`delete namespace X`, `annotate namespace/X`).
+        ["rollout", "restart", ..] | ["scale" | "delete" | "annotate" | "patch", ..] => {
+            let mut namespaces = vec![ns.clone()];
+            for w in &words[1..] {
+                namespaces.push((*w).to_owned());
+                namespaces.extend(w.split_once('/').map(|(_, name)| name.to_owned()));
+            }
+            (false, Scope::namespaces(namespaces))
+        }
+        _ => (false, Scope::everything()),
+    }
 }

@@ -22,8 +22,28 @@ fn name_chars(mut n: u64, len: usize) -> String {
         .collect()
 }
 
+/// Runs every controller over every object read.
 pub fn reconcile(state: &mut State) {
-    for i in 0..state.objects().len() {
+    reconcile_in(state, None);
+}
+
+/// Runs the controllers over one namespace: its objects and its Namespace.
+/// After a change confined to that namespace this is all that
+/// [`reconcile`] would do, once the rest was reconciled (each namespace's
+/// controllers work from that namespace, its Namespace object and the
+/// settings, and reconciling twice changes nothing).
+pub fn reconcile_namespace(state: &mut State, ns: &str) {
+    reconcile_in(state, Some(ns));
+}
+
+fn reconcile_in(state: &mut State, only: Option<&str>) {
+    // The positions of the objects to reconcile, found again after objects
+    // come or go.
+    let positions = |state: &State| match only {
+        None => (0..state.objects().len()).collect(),
+        Some(ns) => state.positions_in(ns),
+    };
+    for i in positions(state) {
         let o = &state.objects()[i];
         match o["kind"].as_str() {
             // A deleted namespace stays Terminating until it is gone.
@@ -48,9 +68,10 @@ pub fn reconcile(state: &mut State) {
             _ => {}
         }
     }
-    let deployments: Vec<(String, String)> = state
-        .objects()
+    let unit = positions(state);
+    let deployments: Vec<(String, String)> = unit
         .iter()
+        .map(|&i| &state.objects()[i])
         .filter(|o| o["kind"] == "Deployment")
         .map(namespace_and_name)
         .collect();
@@ -66,21 +87,34 @@ pub fn reconcile(state: &mut State) {
         .zip(&wanted)
         .flat_map(|((ns, _), pods)| pods.iter().map(move |p| format!("{ns}/{p}")))
         .collect();
-    state.retain_objects(|o| {
-        o["kind"] != "Pod"
-            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
-                .is_none()
-            || keep.contains(&format!(
-                "{}/{}",
-                o["metadata"]["namespace"].as_str().unwrap_or_default(),
-                o["metadata"]["name"].as_str().unwrap_or_default()
-            ))
-    });
+    let gone: std::collections::HashSet<usize> = unit
+        .into_iter()
+        .filter(|&i| {
+            let o = &state.objects()[i];
+            o["kind"] == "Pod"
+                && o.pointer("/metadata/annotations/fake-kubectl~1owner")
+                    .is_some()
+                && !keep.contains(&format!(
+                    "{}/{}",
+                    o["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                ))
+        })
+        .collect();
+    if !gone.is_empty() {
+        let mut i = 0;
+        state.retain_objects(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
+    }
     for ((ns, name), pods) in deployments.iter().zip(&wanted) {
         reconcile_deployment(state, ns, name, pods);
     }
-    reconcile_standalone_pods(state);
-    crate::quota::reconcile(state);
+    for i in positions(state) {
+        reconcile_standalone_pod(state, i);
+    }
+    crate::quota::reconcile(state, &positions(state));
 }
 
 /// Provisions a PersistentVolume for a new claim (reclaim policy from the
@@ -136,30 +170,29 @@ fn node_for(state: &State, ns: &str, pod: &str) -> String {
     nodes.get(i).cloned().unwrap_or_else(|| "node-1".to_owned())
 }
 
-/// Pods applied directly (not owned by a Deployment) run at once, in the
-/// state a test chose for `namespace/pod-name`.
-fn reconcile_standalone_pods(state: &mut State) {
-    for i in 0..state.objects().len() {
-        let o = &state.objects()[i];
-        if o["kind"] != "Pod"
-            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
-                .is_some()
-        {
-            continue;
-        }
-        let (ns, name) = namespace_and_name(o);
-        let started = o["metadata"]["creationTimestamp"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let pod_state = state.pod_state(&ns, &name);
-        let status = pod_status(&pod_state, &started, o);
-        if o.pointer("/spec/nodeName").is_none() {
-            let node = node_for(state, &ns, &name);
-            state.objects_mut()[i]["spec"]["nodeName"] = json!(node);
-        }
-        state.set_status(i, status);
+/// A pod applied directly (not owned by a Deployment) runs at once, in
+/// the state a test chose for `namespace/pod-name`; any other object is
+/// left alone.
+fn reconcile_standalone_pod(state: &mut State, i: usize) {
+    let o = &state.objects()[i];
+    if o["kind"] != "Pod"
+        || o.pointer("/metadata/annotations/fake-kubectl~1owner")
+            .is_some()
+    {
+        return;
     }
+    let (ns, name) = namespace_and_name(o);
+    let started = o["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let pod_state = state.pod_state(&ns, &name);
+    let status = pod_status(&pod_state, &started, o);
+    if o.pointer("/spec/nodeName").is_none() {
+        let node = node_for(state, &ns, &name);
+        state.objects_mut()[i]["spec"]["nodeName"] = json!(node);
+    }
+    state.set_status(i, status);
 }
 
 /// The pod template's hash, as the `pod-template-hash` label.

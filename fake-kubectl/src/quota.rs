@@ -11,11 +11,14 @@ use serde_json::{Map, Value, json};
 use crate::admission::{format_quantity, milli, pod_usage};
 use crate::state::State;
 
-pub fn reconcile(state: &mut State) {
+/// Recounts the quotas among the objects at `positions`, from the objects
+/// there (a namespace's, or every object).
+pub fn reconcile(state: &mut State, positions: &[usize]) {
     // One pass to group what quotas count, by namespace.
     let mut counted: HashMap<String, Vec<usize>> = HashMap::new();
     let mut quotas = Vec::new();
-    for (i, o) in state.objects().iter().enumerate() {
+    for &i in positions {
+        let o = &state.objects()[i];
         let ns = o["metadata"]["namespace"].as_str().unwrap_or_default();
         match o["kind"].as_str() {
             Some("ResourceQuota") => quotas.push(i),

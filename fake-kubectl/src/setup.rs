@@ -121,7 +121,7 @@ impl State {
         let found = self.index_of(kind, namespace, name);
         if let Some(i) = found {
             self.objects_mut().remove(i);
-            self.index = std::cell::OnceCell::new();
+            self.forget_positions();
             controllers::reconcile(self);
             self.save()?;
         }

@@ -4,12 +4,19 @@
 use serde_json::{Value, json};
 
 use crate::invocation::{Failure, Invocation};
-use crate::object::{labels, list, namespace_and_name, pretty, without_managed_fields};
+use crate::object::{labels, list, namespace_and_name, pretty};
 use crate::resources::{self, Resource};
 use crate::state::State;
 use crate::{apply, controllers, fields, rbac, terminating};
 
-pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec<u8>, Failure> {
+/// Runs the verb of `inv`. `objects` are the objects of an `apply` or
+/// `diff` stream, when the caller already read them from `input`.
+pub fn dispatch(
+    state: &mut State,
+    inv: &Invocation,
+    input: &[u8],
+    objects: Option<Result<Vec<Value>, String>>,
+) -> Result<Vec<u8>, Failure> {
     let words: Vec<&str> = inv.words.iter().map(String::as_str).collect();
     let text = |r: Result<String, Failure>| r.map(String::into_bytes);
     match words.as_slice() {
@@ -24,12 +31,14 @@ pub fn dispatch(state: &mut State, inv: &Invocation, input: &[u8]) -> Result<Vec
         ["diff", ..] => {
             let input = std::str::from_utf8(input)
                 .map_err(|_| Failure::new(1, "error: STDIN is not UTF-8"))?;
-            text(apply::diff(state, inv, input))
+            let objects = objects.unwrap_or_else(|| apply::objects_of(inv, input));
+            text(apply::diff(state, inv, objects))
         }
         ["apply", ..] => {
             let input = std::str::from_utf8(input)
                 .map_err(|_| Failure::new(1, "error: STDIN is not UTF-8"))?;
-            text(apply::apply(state, inv, input))
+            let objects = objects.unwrap_or_else(|| apply::objects_of(inv, input));
+            text(apply::apply(state, inv, objects))
         }
         ["create"] => text(crate::create::create(state, inv, input)),
         ["replace"] => text(crate::create::replace(state, inv, input)),
@@ -101,12 +110,12 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
         !r.namespaced || all || o["metadata"]["namespace"].as_str() == Some(ns.as_str())
     };
     // kubectl hides managed fields unless asked (--show-managed-fields=false).
-    let shown = |o: &Value| {
-        if inv.has("show-managed-fields") {
-            o.clone()
-        } else {
-            without_managed_fields(o)
+    let show_managed = inv.has("show-managed-fields");
+    let shown = |mut o: Value| {
+        if !show_managed && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("managedFields");
         }
+        o
     };
     let scope_ns = |r: &Resource| (r.namespaced && !all).then_some(ns.as_str());
     match names {
@@ -115,7 +124,7 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
             let r = kinds[0];
             rbac::authorize(state, "get", r, None, scope_ns(r), Some(name))
                 .map_err(|e| Failure::new(1, e))?;
-            let found = state.objects().iter().find(|o| {
+            let found = state.take_objects().into_iter().find(|o| {
                 o["kind"] == r.kind && o["metadata"]["name"] == name.as_str() && in_scope(r, o)
             });
             return match found {
@@ -136,19 +145,20 @@ fn get(state: &mut State, inv: &Invocation) -> Result<String, Failure> {
             ));
         }
     }
-    let mut items = Vec::new();
-    for r in kinds {
+    for r in &kinds {
         rbac::authorize(state, "list", r, None, scope_ns(r), None)
             .map_err(|e| Failure::new(1, e))?;
-        let mut found: Vec<Value> = state
-            .objects()
-            .iter()
-            .filter(|o| o["kind"] == r.kind && in_scope(r, o))
-            .filter(|o| selector.as_ref().is_none_or(|s| selects(s, o)))
-            .map(shown)
-            .collect();
+    }
+    // A read hands its objects over: nothing is written back.
+    let mut objects = state.take_objects();
+    let mut items = Vec::new();
+    for r in kinds {
+        let (mut found, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(|o| {
+            o["kind"] == r.kind && in_scope(r, o) && selector.as_ref().is_none_or(|s| selects(s, o))
+        });
+        objects = rest;
         found.sort_by_key(namespace_and_name);
-        items.extend(found);
+        items.extend(found.into_iter().map(shown));
     }
     Ok(pretty(&list(items)))
 }

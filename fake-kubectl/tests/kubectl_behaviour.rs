@@ -552,3 +552,123 @@ apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: b}\nspec: {selec
     assert_eq!(code, 0);
     assert!(out.contains("Name:\tweb.b.svc.cluster.local"));
 }
+
+/// Each call reads only the files of what it asks about (so its cost does
+/// not grow with the cluster): a damaged file of one namespace or resource
+/// fails the calls that read it, and no other.
+#[test]
+fn a_call_reads_only_the_namespaces_and_resources_it_asks_about() {
+    let fake = Fake::new();
+    for ns in ["a", "b"] {
+        let docs = format!("{NAMESPACE}---\n{CONFIG}").replace(": t\n", &format!(": {ns}\n"));
+        assert_eq!(apply(&fake, &docs).0, 0);
+    }
+    let damaged = fake.0.path().join("objects/configmaps/b.json");
+    assert!(damaged.exists(), "the layout lib.rs describes");
+    std::fs::write(&damaged, "{").unwrap();
+    let corrupt = |(code, _, err): Outcome| {
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("configmaps/b.json is corrupt"), "{err}");
+    };
+    assert_eq!(
+        fake.json("get configmaps -n a -o json")["items"][0]["metadata"]["namespace"],
+        "a"
+    );
+    assert_eq!(
+        fake.json("get namespaces -o json")["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(fake.json("get secrets -A -o json")["items"], json!([]));
+    assert_eq!(
+        fake.run("auth can-i get pods --as system:serviceaccount:b:bot -n b")
+            .0,
+        1
+    );
+    corrupt(fake.run("get configmaps -A -o json"));
+    corrupt(fake.run("get configmaps -n b -o json"));
+    // A change reads its namespaces whole: one in b cannot go ahead.
+    let changed = CONFIG.replace("{k: v}", "{k: w}");
+    assert_eq!(apply(&fake, &changed.replace(": t\n", ": a\n")).0, 0);
+    corrupt(apply(&fake, &changed.replace(": t\n", ": b\n")));
+    corrupt(fake.run("delete namespace b"));
+    assert_eq!(
+        fake.json("get configmaps -n a -o json")["items"][0]["data"]["k"],
+        "w"
+    );
+}
+
+/// An apply of many objects reconciles, after each, only that object's
+/// namespace (everything else was reconciled already): the cluster ends
+/// exactly as if each object had been applied on its own, resource
+/// versions and the pods a quota refused included.
+#[test]
+fn one_apply_across_namespaces_ends_as_separate_applies_do() {
+    let deployment = |ns: &str, replicas: u32| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: bot, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: bot}}}}\n  template:\n    metadata: {{labels: {{app: bot}}}}\n    spec: {{containers: [{{name: bot, image: bot:1, resources: {{limits: {{cpu: 100m, memory: 64Mi}}}}}}]}}\n"
+        )
+    };
+    let quota = |ns: &str| {
+        format!(
+            "apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: q, namespace: {ns}}}\nspec: {{hard: {{pods: \"2\"}}}}\n"
+        )
+    };
+    let claim = |ns: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: {ns}}}\nspec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}\n"
+        )
+    };
+    let ns = |n: &str| NAMESPACE.replace("name: t", &format!("name: {n}"));
+    let docs = [
+        ns("a"),
+        ns("b"),
+        quota("a"),
+        deployment("a", 3),
+        claim("b"),
+        deployment("b", 1),
+        claim("a"),
+        quota("b"),
+        CONFIG.replace(": t\n", ": a\n"),
+    ];
+    let (together, apart) = (Fake::new(), Fake::new());
+    for fake in [&together, &apart] {
+        fake.state().set_clock("2026-11-24T06:00:00Z").unwrap();
+    }
+    let (code, _, err) = apply(&together, &docs.join("---\n"));
+    assert_eq!(code, 0, "{err}");
+    for doc in &docs {
+        let (code, _, err) = apply(&apart, doc);
+        assert_eq!(code, 0, "{err}");
+    }
+    // All but kube-system, whose UID is each cluster's own.
+    let objects = |fake: &Fake| {
+        let mut objects: Vec<Value> = fake
+            .state()
+            .objects()
+            .iter()
+            .filter(|o| o["metadata"]["name"] != "kube-system")
+            .cloned()
+            .collect();
+        objects.sort_by_key(|o| o.to_string());
+        objects
+    };
+    let together = objects(&together);
+    assert_eq!(together, objects(&apart));
+    // What the controllers did is in it: two of a's three pods (the quota),
+    // the claims bound.
+    let pods_in_a = together
+        .iter()
+        .filter(|o| o["kind"] == "Pod" && o["metadata"]["namespace"] == "a")
+        .count();
+    assert_eq!(pods_in_a, 2);
+    assert_eq!(
+        together
+            .iter()
+            .filter(|o| o["kind"] == "PersistentVolume")
+            .count(),
+        2
+    );
+}
