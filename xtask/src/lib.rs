@@ -8,7 +8,8 @@
 //!   each, never using one another;
 //! - shared views: `live` (tenants on the cluster), `plan` (what an apply
 //!   would do), `archive` (the backup format), `workbench`, `selection`
-//!   (the tenants a bulk command acts on, and its report);
+//!   (the tenants a bulk command acts on, and its report), `rbac` (who may
+//!   do what, decided from the cluster's roles and bindings);
 //! - `cluster`: environment, confirmation, locks and audit around kubectl;
 //! - `lock`: the tenant and claims Leases on the cluster;
 //! - `kubectl`: the only door to the cluster;
@@ -42,6 +43,7 @@ pub mod pool;
 pub mod prompt;
 pub mod provision;
 pub mod pss;
+pub mod rbac;
 pub mod render;
 pub mod repo;
 pub mod selection;
