@@ -1,7 +1,10 @@
 //! Authorization. `kubectl auth can-i VERB RESOURCE [--subresource S]
 //! --as SUBJECT [-n NS | -A]` is answered from the stored Roles,
 //! ClusterRoles and their bindings the way the RBAC authorizer does (allow
-//! rules: verbs, API groups, resources with subresources, resource names).
+//! rules: verbs, API groups, resources with subresources, resource names;
+//! `plugin/pkg/auth/authorizer/rbac`, `pkg/registry/rbac/validation`).
+//! Aggregated ClusterRoles are filled by [`aggregate`], the aggregation
+//! controller, after every write; the authorizer reads stored rules only.
 //! The operator's own requests are allowed unless a test denied them
 //! ([`State::deny`]); a denied request fails with the API server's text.
 
@@ -122,8 +125,19 @@ pub fn can_i(
         format!("system:serviceaccounts:{sa_ns}"),
         "system:authenticated".to_owned(),
     ];
-    let matches_subject = |s: &Value| match s["kind"].as_str() {
-        Some("ServiceAccount") => s["name"] == sa_name && s["namespace"] == sa_ns,
+    // A service account subject without a namespace is the RoleBinding's
+    // (a ClusterRoleBinding's then matches no one): `appliesToUser`.
+    let matches_subject = |binding: &Value, s: &Value| match s["kind"].as_str() {
+        Some("ServiceAccount") => {
+            let ns = match s["namespace"].as_str().filter(|n| !n.is_empty()) {
+                Some(ns) => Some(ns),
+                None if binding["kind"] == "RoleBinding" => {
+                    binding["metadata"]["namespace"].as_str()
+                }
+                None => None,
+            };
+            s["name"] == sa_name && ns == Some(sa_ns)
+        }
         Some("Group") => groups.iter().any(|g| s["name"] == g.as_str()),
         Some("User") => s["name"] == subject,
         _ => false,
@@ -141,9 +155,16 @@ pub fn can_i(
                 (Some(names), Some(n)) => names.iter().any(|x| x == n),
                 (Some(_), None) => false,
             };
+            // `*/exec` is any resource's exec subresource (`ResourceMatches`).
+            let any_resource = inv.flag("subresource").is_some_and(|sub| {
+                r["resources"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x.as_str().and_then(|x| x.strip_prefix("*/")) == Some(sub))
+                })
+            });
             has("verbs", verb)
                 && has("apiGroups", res.group)
-                && has("resources", &wanted)
+                && (has("resources", &wanted) || any_resource)
                 && names_ok
         })
     };
@@ -175,7 +196,7 @@ pub fn can_i(
                 .as_array()
                 .into_iter()
                 .flatten()
-                .any(matches_subject)
+                .any(|s| matches_subject(b, s))
             && allows(&role_rules(b))
     });
     if granted {
@@ -191,4 +212,128 @@ pub fn can_i(
         }
         Err(f)
     }
+}
+
+/// The field manager of the ClusterRole aggregation controller.
+const AGGREGATION_MANAGER: &str = "clusterrole-aggregation-controller";
+
+/// The ClusterRole aggregation controller
+/// (`pkg/controller/clusterroleaggregation`): a ClusterRole with an
+/// `aggregationRule` gets as its `rules` those of every other ClusterRole
+/// its `clusterRoleSelectors` select, selector by selector and by name
+/// within each, every rule once; a role with an invalid selector is left
+/// as it is. It writes them by a forced server-side apply as its own field
+/// manager. A real controller runs moments after each change and, as every
+/// change requeues every aggregated role, goes on until nothing changes;
+/// here that happens within the write. The authorizer (`can_i`) reads the
+/// stored rules only.
+pub fn aggregate(state: &mut State) {
+    let name = |o: &Value| {
+        o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let aggregated: Vec<String> = state
+        .objects()
+        .iter()
+        .filter(|o| {
+            o["kind"] == "ClusterRole" && o.get("aggregationRule").is_some_and(|a| !a.is_null())
+        })
+        .map(name)
+        .collect();
+    // Each round passes rules one level further down a chain of
+    // aggregations; a cycle that never settles is cut off.
+    for _ in 0..=aggregated.len() {
+        let mut changed = false;
+        for role in &aggregated {
+            let Some(i) = state.index_of("ClusterRole", None, role) else {
+                continue;
+            };
+            let live = state.objects()[i].clone();
+            let selectors = live["aggregationRule"]["clusterRoleSelectors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut others: Vec<&Value> = state
+                .objects()
+                .iter()
+                .filter(|o| o["kind"] == "ClusterRole" && name(o) != *role)
+                .collect();
+            others.sort_by_key(|o| name(o));
+            let mut rules: Vec<Value> = Vec::new();
+            let mut valid = true;
+            for selector in &selectors {
+                for other in &others {
+                    match selects(selector, &other["metadata"]["labels"]) {
+                        Some(true) => {
+                            for r in other["rules"].as_array().into_iter().flatten() {
+                                if !rules.contains(r) {
+                                    rules.push(r.clone());
+                                }
+                            }
+                        }
+                        Some(false) => {}
+                        None => valid = false,
+                    }
+                }
+            }
+            let stored = live["rules"].as_array().cloned().unwrap_or_default();
+            if !valid || stored == rules {
+                continue;
+            }
+            let applied = json!({"apiVersion": live["apiVersion"], "kind": "ClusterRole",
+                                 "metadata": {"name": role}, "rules": rules});
+            let now = state.now();
+            let Ok(merged) = crate::fields::apply(
+                "ClusterRole",
+                Some(&live),
+                &applied,
+                AGGREGATION_MANAGER,
+                true,
+                &now,
+            ) else {
+                continue;
+            };
+            if crate::apply::store(state, merged).is_ok() {
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Whether a label selector selects `labels` (`LabelSelectorAsSelector`):
+/// an empty one selects everything; None for an operator it does not know.
+fn selects(selector: &Value, labels: &Value) -> Option<bool> {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let by_labels = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| label(k) == v.as_str());
+    let mut by_expressions = true;
+    for e in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let value = label(e["key"].as_str().unwrap_or_default());
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        by_expressions &= match e["operator"].as_str() {
+            Some("In") => value.is_some_and(|v| values.contains(&v)),
+            Some("NotIn") => value.is_none_or(|v| !values.contains(&v)),
+            Some("Exists") => value.is_some(),
+            Some("DoesNotExist") => value.is_none(),
+            _ => return None,
+        };
+    }
+    Some(by_labels && by_expressions)
 }
