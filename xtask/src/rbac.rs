@@ -213,6 +213,43 @@ impl Binding {
         })
     }
 
+    /// The service accounts the subjects can match: all of them (a group
+    /// every service account is in), those of some namespaces (their
+    /// group), and single ones (`(namespace, name)`).
+    pub fn reach(&self) -> Reach {
+        let mut reach = Reach::default();
+        for s in &self.subjects {
+            match s.kind.as_str() {
+                "ServiceAccount" => {
+                    if let Some(ns) = self.service_account_namespace(s) {
+                        reach.accounts.push((ns.to_owned(), s.name.clone()));
+                    }
+                }
+                "Group"
+                    if s.name == "system:serviceaccounts" || s.name == "system:authenticated" =>
+                {
+                    reach.all = true;
+                }
+                "Group" => {
+                    if let Some(ns) = s.name.strip_prefix("system:serviceaccounts:") {
+                        reach.namespaces.push(ns.to_owned());
+                    }
+                }
+                "User" => {
+                    if let Some((ns, name)) = s
+                        .name
+                        .strip_prefix(SERVICE_ACCOUNT_PREFIX)
+                        .and_then(|rest| rest.split_once(':'))
+                    {
+                        reach.accounts.push((ns.to_owned(), name.to_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        reach
+    }
+
     /// `rolebinding NS/NAME` or `clusterrolebinding NAME`.
     pub fn reference(&self) -> String {
         match &self.namespace {
@@ -220,6 +257,14 @@ impl Binding {
             None => format!("clusterrolebinding {}", self.name),
         }
     }
+}
+
+/// Which service accounts a binding's subjects can match ([`Binding::reach`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub all: bool,
+    pub namespaces: Vec<String>,
+    pub accounts: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,7 +298,7 @@ impl User {
 }
 
 /// Why a request is allowed: the binding, its role and the rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Grant {
     /// `rolebinding NS/NAME` or `clusterrolebinding NAME`.
     pub binding: String,
@@ -426,9 +471,11 @@ impl Policy {
     }
 
     /// Namespaces with RoleBindings (the only ones where a request can be
-    /// allowed beyond what ClusterRoleBindings allow everywhere).
-    pub fn namespaces_with_role_bindings(&self) -> impl Iterator<Item = &str> {
-        self.role_bindings.keys().map(String::as_str)
+    /// allowed beyond what ClusterRoleBindings allow everywhere), and theirs.
+    pub fn role_bindings(&self) -> impl Iterator<Item = (&str, &[Binding])> {
+        self.role_bindings
+            .iter()
+            .map(|(ns, b)| (ns.as_str(), b.as_slice()))
     }
 
     /// The service accounts of `namespace` that some binding names (by
