@@ -168,37 +168,64 @@ pub fn can_i(
                 && names_ok
         })
     };
-    let role_rules = |binding: &Value| -> Value {
+    // A missing role is an error the authorizer collects and goes on past
+    // (`GetRoleReferenceRules`: the lister's NotFound).
+    let role_rules = |binding: &Value| -> Result<Value, String> {
         let name = binding["roleRef"]["name"].as_str().unwrap_or_default();
-        match binding["roleRef"]["kind"].as_str() {
-            Some("ClusterRole") => state
-                .get("ClusterRole", None, name)
-                .map(|r| r["rules"].clone())
-                .unwrap_or(Value::Null),
-            Some("Role") => {
-                let ns = binding["metadata"]["namespace"].as_str();
-                state
-                    .get("Role", ns, name)
-                    .map(|r| r["rules"].clone())
-                    .unwrap_or(Value::Null)
+        let (kind, ns) = match binding["roleRef"]["kind"].as_str() {
+            Some("ClusterRole") => ("ClusterRole", None),
+            Some("Role") => ("Role", binding["metadata"]["namespace"].as_str()),
+            other => {
+                return Err(format!(
+                    "unsupported role reference kind: \"{}\"",
+                    other.unwrap_or_default()
+                ));
             }
-            _ => Value::Null,
-        }
-    };
-    let granted = state.objects().iter().any(|b| {
-        let applies = match b["kind"].as_str() {
-            Some("ClusterRoleBinding") => true,
-            Some("RoleBinding") => namespace.is_some_and(|ns| b["metadata"]["namespace"] == ns),
-            _ => false,
         };
-        applies
-            && b["subjects"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| matches_subject(b, s))
-            && allows(&role_rules(b))
-    });
+        state
+            .get(kind, ns, name)
+            .map(|r| r["rules"].clone())
+            .ok_or_else(|| {
+                format!(
+                    "{}.rbac.authorization.k8s.io \"{name}\" not found",
+                    kind.to_ascii_lowercase()
+                )
+            })
+    };
+    // ClusterRoleBindings first, then the namespace's RoleBindings, as the
+    // authorizer visits them; it stops at the first rule that allows.
+    let bindings = state
+        .objects()
+        .iter()
+        .filter(|b| b["kind"] == "ClusterRoleBinding")
+        .chain(state.objects().iter().filter(|b| {
+            b["kind"] == "RoleBinding"
+                && namespace.is_some_and(|ns| b["metadata"]["namespace"] == ns)
+        }));
+    let mut errors: Vec<String> = Vec::new();
+    let mut granted = false;
+    for b in bindings {
+        let applies = b["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| matches_subject(b, s));
+        if !applies {
+            continue;
+        }
+        match role_rules(b) {
+            Ok(rules) if allows(&rules) => {
+                granted = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if !errors.contains(&e) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
     if granted {
         Ok(if inv.has("quiet") {
             String::new()
@@ -206,9 +233,17 @@ pub fn can_i(
             "yes\n".to_owned()
         })
     } else {
+        // kubectl prints the review's reason after `no - `: the RBAC
+        // authorizer's `RBAC: ` and its errors (an aggregate of several is
+        // bracketed and comma-separated).
+        let reason = match errors.as_slice() {
+            [] => String::new(),
+            [one] => format!(" - RBAC: {one}"),
+            many => format!(" - RBAC: [{}]", many.join(", ")),
+        };
         let mut f = Failure::new(1, "");
         if !inv.has("quiet") {
-            f.stdout = "no\n".to_owned();
+            f.stdout = format!("no{reason}\n");
         }
         Err(f)
     }

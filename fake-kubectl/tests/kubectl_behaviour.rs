@@ -612,4 +612,26 @@ fn auth_can_i_follows_subresource_wildcards_default_namespaces_and_aggregation()
     // The label removed: the controller takes the rule back out.
     assert_eq!(apply(&fake, &source.replace("'true'", "'false'")).0, 0);
     assert_eq!(ask("get secrets", "a:bot"), "no\n");
+
+    // A binding that applies but names a missing role: the review's reason
+    // follows the no; one that does not apply adds nothing.
+    let dangling = format!(
+        "{rbac}\nkind: RoleBinding\nmetadata: {{name: gone, namespace: t}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: nope}}\nsubjects: [{{kind: Group, name: 'system:serviceaccounts:a'}}]\n---\n\
+         {rbac}\nkind: RoleBinding\nmetadata: {{name: gone-too, namespace: t}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: nope}}\nsubjects: [{{kind: Group, name: 'system:authenticated'}}]\n"
+    );
+    assert_eq!(apply(&fake, &dangling).0, 0);
+    assert_eq!(
+        fake.run("auth can-i get secrets --as=system:serviceaccount:a:bot --namespace t"),
+        (
+            1,
+            "no - RBAC: [role.rbac.authorization.k8s.io \"nope\" not found, clusterrole.rbac.authorization.k8s.io \"nope\" not found]\n".to_owned(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        ask("get secrets", "x:bot"),
+        "no - RBAC: clusterrole.rbac.authorization.k8s.io \"nope\" not found\n"
+    );
+    // An allowed request says yes whatever else fails to resolve.
+    assert_eq!(ask("create pods --subresource=exec", "t:bot"), "yes\n");
 }
