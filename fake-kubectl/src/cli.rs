@@ -104,10 +104,20 @@ pub fn run(
     );
     let scope = (read_only && !inv.has("all-namespaces") && !inv.has("raw") && !probe)
         .then(|| inv.flag("namespace").unwrap_or("default").to_owned());
+    let mut input = Vec::new();
+    let wants_stdin = inv.flag("filename") == Some("-") || inv.has("stdin");
+    if wants_stdin && stdin.read_to_end(&mut input).is_err() {
+        return fail(
+            stdout,
+            stderr,
+            Failure::new(1, "error: reading stdin failed"),
+        );
+    }
     let opened = if read_only {
         State::open_read_only(dir, scope.as_deref())
     } else {
-        State::open(dir)
+        let pods_of = pods_dry_run_in(&inv, &input);
+        State::open_with(dir, true, pods_of.as_deref())
     };
     let mut state = match opened {
         Ok(s) => s,
@@ -130,15 +140,6 @@ pub fn run(
                 ),
             );
         }
-    }
-    let mut input = Vec::new();
-    let wants_stdin = inv.flag("filename") == Some("-") || inv.has("stdin");
-    if wants_stdin && stdin.read_to_end(&mut input).is_err() {
-        return fail(
-            stdout,
-            stderr,
-            Failure::new(1, "error: reading stdin failed"),
-        );
     }
     // What a call changed stays changed even when it then fails (an apply
     // of several objects keeps those before the error).
@@ -168,4 +169,30 @@ fn fail(stdout: &mut dyn Write, stderr: &mut dyn Write, f: Failure) -> i32 {
         let _ = writeln!(stderr, "{}", f.message);
     }
     f.code
+}
+
+/// The namespace of a server-side dry run of Pods in one namespace (what
+/// `admin verify` sends for each tenant): admission reads only that
+/// namespace and cluster-scoped objects, and nothing is stored, so only
+/// those are read; None for anything else.
+fn pods_dry_run_in(inv: &crate::invocation::Invocation, input: &[u8]) -> Option<String> {
+    if inv.words.first().map(String::as_str) != Some("apply")
+        || inv.flag("dry-run") != Some("server")
+    {
+        return None;
+    }
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(std::str::from_utf8(input).ok()?).ok()?;
+    let namespaces: std::collections::BTreeSet<&str> = docs
+        .iter()
+        .map(|d| {
+            (d["kind"] == "Pod")
+                .then(|| d["metadata"]["namespace"].as_str())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    match namespaces.into_iter().collect::<Vec<_>>().as_slice() {
+        [ns] => Some((*ns).to_owned()),
+        _ => None,
+    }
 }
