@@ -34,6 +34,20 @@ impl State {
     }
 }
 
+impl State {
+    /// Stops (false) or starts the ClusterRole aggregation controller, as a
+    /// kube-controller-manager that is down or behind would: aggregated
+    /// ClusterRoles keep their stored rules until it runs again.
+    pub fn set_aggregation_controller(&mut self, running: bool) -> anyhow::Result<()> {
+        self.data["aggregationController"] = json!(running);
+        self.dirty = true;
+        if running {
+            aggregate(self);
+        }
+        self.save()
+    }
+}
+
 /// Whether the operator may `verb` the `resource` (with `subresource`);
 /// the API server's Forbidden error as kubectl prints it if not.
 pub fn authorize(
@@ -263,6 +277,9 @@ const AGGREGATION_MANAGER: &str = "clusterrole-aggregation-controller";
 /// here that happens within the write. The authorizer (`can_i`) reads the
 /// stored rules only.
 pub fn aggregate(state: &mut State) {
+    if state.data["aggregationController"] == false {
+        return;
+    }
     let name = |o: &Value| {
         o["metadata"]["name"]
             .as_str()
