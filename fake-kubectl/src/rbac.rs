@@ -347,9 +347,11 @@ pub fn aggregate(state: &mut State) {
             ) else {
                 continue;
             };
-            if crate::apply::store(state, merged).is_ok() {
-                changed = true;
-            }
+            // Stored as a write to an existing object is: a new resourceVersion.
+            let mut merged = merged;
+            merged["metadata"]["resourceVersion"] = json!(state.next_resource_version());
+            state.objects_mut()[i] = merged;
+            changed = true;
         }
         if !changed {
             break;
