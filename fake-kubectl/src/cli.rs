@@ -113,7 +113,12 @@ pub fn run(
             Failure::new(1, "error: reading stdin failed"),
         );
     }
-    let opened = if read_only {
+    // A cluster-wide `auth can-i` is answered by ClusterRoleBindings alone.
+    let cluster_wide_can_i = inv.words.get(..2) == Some(&["auth".to_owned(), "can-i".to_owned()])
+        && inv.has("all-namespaces");
+    let opened = if cluster_wide_can_i {
+        State::open_cluster_scoped(dir)
+    } else if read_only {
         State::open_read_only(dir, scope.as_deref())
     } else {
         let pods_of = pods_dry_run_in(&inv, &input);

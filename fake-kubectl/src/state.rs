@@ -46,6 +46,13 @@ impl State {
         State::open_with(dir, false, namespace)
     }
 
+    /// Opens the cluster for reading its cluster-scoped objects only, no
+    /// namespace's: what a cluster-wide `auth can-i` reads (ClusterRoles
+    /// and ClusterRoleBindings).
+    pub(crate) fn open_cluster_scoped(dir: &Path) -> anyhow::Result<State> {
+        State::open_with(dir, false, Some(""))
+    }
+
     pub(crate) fn open_with(
         dir: &Path,
         writable: bool,
@@ -76,6 +83,8 @@ impl State {
         };
         let ns_dir = dir.join("namespaces");
         let files: Vec<PathBuf> = match namespace {
+            // No namespace is named "": cluster-scoped objects only.
+            Some("") => Vec::new(),
             Some(ns) => vec![ns_dir.join(format!("{ns}.json"))],
             None => std::fs::read_dir(&ns_dir)
                 .into_iter()
