@@ -374,8 +374,18 @@ fn exec_granted_as_a_subresource_is_found() {
     let (code, report) = verify(&cluster, &["kalyan"]);
     assert_eq!(code, 1);
     assert!(
-        problems(&report, "kalyan", "rbac")
-            .contains(&"the bot may create pods/exec in tenant-mylapore".to_owned()),
+        problems(&report, "kalyan", "rbac").contains(
+            &"the bot may create pods/exec in tenant-mylapore: rolebinding tenant-mylapore/kalyan-execs \
+              gives role exec-only to serviceaccount tenant-kalyan/bot"
+                .to_owned()
+        ),
+        "{report:#}"
+    );
+    // The right to exec is no right to create pods.
+    assert!(
+        !problems(&report, "kalyan", "rbac")
+            .iter()
+            .any(|p| p.contains("may create pods ")),
         "{report:#}"
     );
 }

@@ -121,20 +121,22 @@ fn a_cross_namespace_role_fails_rbac() {
         .unwrap();
     let (code, out, report) = verify(&cluster, &[]);
     assert_eq!(code, 1);
+    // Both fail: kalyan's bot reaches out, mylapore's namespace is open.
     assert_eq!(
         failures(&report),
-        [("kalyan".to_owned(), "rbac".to_owned())]
+        [
+            ("kalyan".to_owned(), "rbac".to_owned()),
+            ("mylapore".to_owned(), "rbac".to_owned())
+        ]
     );
-    assert!(
-        out.contains(
-            "rolebinding tenant-mylapore/kalyan-reads grants tenant-kalyan's service accounts"
-        ),
-        "{out}"
-    );
-    assert!(
-        out.contains("the bot may get secrets in tenant-mylapore"),
-        "{out}"
-    );
+    let grant = "rolebinding tenant-mylapore/kalyan-reads gives role read-secrets to serviceaccount tenant-kalyan/bot";
+    for line in [
+        "rolebinding tenant-mylapore/kalyan-reads grants tenant-kalyan's service accounts a role in another namespace".to_owned(),
+        format!("the bot may get secrets in tenant-mylapore: {grant}"),
+        format!("tenant kalyan's bot may get secrets in tenant-mylapore: {grant}"),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
 }
 
 #[test]
@@ -156,12 +158,20 @@ fn a_cluster_wide_grant_fails_rbac() {
     assert_eq!(code, 1);
     assert_eq!(
         failures(&report),
-        [("mylapore".to_owned(), "rbac".to_owned())]
+        [
+            ("kalyan".to_owned(), "rbac".to_owned()),
+            ("mylapore".to_owned(), "rbac".to_owned())
+        ]
     );
-    assert!(
-        out.contains("the bot may list namespaces cluster-wide"),
-        "{out}"
-    );
+    let grant = "clusterrolebinding mylapore-views gives clusterrole view-all to group system:serviceaccounts:tenant-mylapore";
+    for line in [
+        format!("the bot may list namespaces cluster-wide: {grant}"),
+        format!("the bot may list secrets cluster-wide: {grant}"),
+        format!("the bot may list configmaps in every other tenant's namespace: {grant}"),
+        format!("tenant mylapore's bot may list configmaps in tenant-kalyan: {grant}"),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
 }
 
 #[test]

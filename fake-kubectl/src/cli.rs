@@ -235,6 +235,13 @@ fn scope_of(
             // An unknown type fails before anything is read.
             None => (true, in_namespace()),
         },
+        // A cluster-wide question is answered by ClusterRoleBindings alone
+        // (what a RoleBinding grants holds in its namespace only).
+        ["auth", "can-i", ..] if all => (
+            true,
+            Scope::namespaces(std::iter::empty::<&str>())
+                .only(["clusterroles", "clusterrolebindings"]),
+        ),
         // RBAC is decided from the roles and bindings alone.
         ["auth", ..] => (
             true,

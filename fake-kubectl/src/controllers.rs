@@ -1,7 +1,8 @@
 //! Just enough of the cluster's controllers for the tool's reads to see what
 //! a real cluster would show: Deployments own Pods and report a status,
 //! Namespaces are Active, PersistentVolumeClaims are Bound, ResourceQuotas
-//! count what they limit (`quota.rs`).
+//! count what they limit (`quota.rs`), aggregated ClusterRoles get the rules
+//! of the roles they select (`rbac.rs`).
 
 use serde_json::{Value, json};
 
@@ -115,6 +116,7 @@ fn reconcile_in(state: &mut State, only: Option<&str>) {
         reconcile_standalone_pod(state, i);
     }
     crate::quota::reconcile(state, &positions(state));
+    crate::rbac::aggregate(state);
 }
 
 /// Provisions a PersistentVolume for a new claim (reclaim policy from the

@@ -48,10 +48,14 @@
 //!   CPU, memory; `exceeded quota: ...`, `failed quota: ...`); a
 //!   Deployment's refused pod is missing and its ReplicaFailure condition
 //!   says why;
-//! - RBAC: `auth can-i --as` from stored Roles and bindings (verbs, API
-//!   groups, resources with subresources, resource names; `pods/exec` as one
-//!   word is the pod named `exec`); the operator's own requests are allowed
-//!   unless a test denies them ([`State::deny`]), with the API server's text;
+//! - RBAC: `auth can-i --as` from stored Roles and bindings as the RBAC
+//!   authorizer decides (verbs, API groups, resources with subresources and
+//!   `*/subresource`, resource names; a service account subject without a
+//!   namespace is the RoleBinding's; `pods/exec` as one word is the pod named
+//!   `exec`); the ClusterRole aggregation controller fills aggregated
+//!   ClusterRoles' rules after every write (a real one lags moments behind);
+//!   the operator's own requests are allowed unless a test denies them
+//!   ([`State::deny`]), with the API server's text;
 //! - controllers: each Deployment gets its pods (Recreate: old pods go when
 //!   the template changes) in the state tests choose with
 //!   [`State::set_pod_state`], and a status that `rollout status` reads;

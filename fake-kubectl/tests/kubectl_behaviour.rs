@@ -672,3 +672,86 @@ fn one_apply_across_namespaces_ends_as_separate_applies_do() {
         2
     );
 }
+
+/// `auth can-i` as the RBAC authorizer answers: `*/exec` is any resource's
+/// exec, a service account subject without a namespace is the
+/// RoleBinding's own, and an aggregated ClusterRole's rules are those the
+/// aggregation controller writes, once it has written them.
+#[test]
+fn auth_can_i_follows_subresource_wildcards_default_namespaces_and_aggregation() {
+    let fake = Fake::new();
+    let ns = |n: &str| format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n");
+    assert_eq!(apply(&fake, &format!("{}---\n{}", ns("a"), ns("t"))).0, 0);
+    let ask = |what: &str, sa: &str| {
+        fake.run(&format!(
+            "auth can-i {what} --as=system:serviceaccount:{sa} --namespace t"
+        ))
+        .1
+    };
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1";
+    let exec = format!(
+        "{rbac}\nkind: Role\nmetadata: {{name: exec, namespace: t}}\nrules: [{{apiGroups: [''], resources: ['*/exec'], verbs: [create]}}]\n---\n\
+         {rbac}\nkind: RoleBinding\nmetadata: {{name: local, namespace: t}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: exec}}\nsubjects: [{{kind: ServiceAccount, name: bot}}]\n"
+    );
+    assert_eq!(apply(&fake, &exec).0, 0);
+    assert_eq!(ask("create pods --subresource=exec", "t:bot"), "yes\n");
+    assert_eq!(
+        ask("create pods", "t:bot"),
+        "no\n",
+        "*/exec is no right to the pods"
+    );
+    // The subject without a namespace is t's bot, not a's.
+    assert_eq!(ask("create pods --subresource=exec", "a:bot"), "no\n");
+
+    let aggregate = format!(
+        "{rbac}\nkind: ClusterRole\nmetadata: {{name: reader}}\naggregationRule:\n  clusterRoleSelectors: [{{matchLabels: {{example.com/to-reader: 'true'}}}}]\nrules: []\n---\n\
+         {rbac}\nkind: RoleBinding\nmetadata: {{name: a-reads, namespace: t}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: reader}}\nsubjects: [{{kind: Group, name: 'system:serviceaccounts:a'}}]\n"
+    );
+    assert_eq!(apply(&fake, &aggregate).0, 0);
+    assert_eq!(ask("get secrets", "a:bot"), "no\n");
+    let source = format!(
+        "{rbac}\nkind: ClusterRole\nmetadata: {{name: secrets, labels: {{example.com/to-reader: 'true'}}}}\nrules: [{{apiGroups: [''], resources: [secrets], verbs: [get]}}]\n"
+    );
+    assert_eq!(apply(&fake, &source).0, 0);
+    assert_eq!(ask("get secrets", "a:bot"), "yes\n");
+    assert_eq!(ask("list secrets", "a:bot"), "no\n");
+    let reader = fake.json("get clusterrole reader -o json --show-managed-fields");
+    assert_eq!(
+        reader["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])
+    );
+    assert!(
+        reader["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["manager"] == "clusterrole-aggregation-controller"
+                && m["operation"] == "Apply"),
+        "{reader:#}"
+    );
+    // The label removed: the controller takes the rule back out.
+    assert_eq!(apply(&fake, &source.replace("'true'", "'false'")).0, 0);
+    assert_eq!(ask("get secrets", "a:bot"), "no\n");
+
+    // A binding that applies but names a missing role: the review's reason
+    // follows the no; one that does not apply adds nothing.
+    let dangling = format!(
+        "{rbac}\nkind: RoleBinding\nmetadata: {{name: gone, namespace: t}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: nope}}\nsubjects: [{{kind: Group, name: 'system:serviceaccounts:a'}}]\n---\n\
+         {rbac}\nkind: RoleBinding\nmetadata: {{name: gone-too, namespace: t}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: nope}}\nsubjects: [{{kind: Group, name: 'system:authenticated'}}]\n"
+    );
+    assert_eq!(apply(&fake, &dangling).0, 0);
+    assert_eq!(
+        fake.run("auth can-i get secrets --as=system:serviceaccount:a:bot --namespace t"),
+        (
+            1,
+            "no - RBAC: [role.rbac.authorization.k8s.io \"nope\" not found, clusterrole.rbac.authorization.k8s.io \"nope\" not found]\n".to_owned(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        ask("get secrets", "x:bot"),
+        "no - RBAC: clusterrole.rbac.authorization.k8s.io \"nope\" not found\n"
+    );
+    // An allowed request says yes whatever else fails to resolve.
+    assert_eq!(ask("create pods --subresource=exec", "t:bot"), "yes\n");
+}

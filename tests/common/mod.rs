@@ -200,6 +200,22 @@ pub fn seed_tenants_with(
     names: &[String],
     adjust: impl Fn(usize, &mut xtask::tenant::TenantValues),
 ) {
+    seed(cluster, names, adjust, false);
+}
+
+/// [`seed_tenants`], each tenant with credentials of its own and its
+/// config committed in the cluster's tenants directory, as provision leaves
+/// them (what `admin verify` compares).
+pub fn seed_committed_tenants(cluster: &Cluster, names: &[String]) {
+    seed(cluster, names, |_, _| {}, true);
+}
+
+fn seed(
+    cluster: &Cluster,
+    names: &[String],
+    adjust: impl Fn(usize, &mut xtask::tenant::TenantValues),
+    commit: bool,
+) {
     use xtask::platform::Platform;
     use xtask::render::{SecretValues, Templates};
     use xtask::tenant::{TenantName, TenantSpec};
@@ -217,9 +233,21 @@ pub fn seed_tenants_with(
             &platform.default_tier,
         )
         .unwrap();
-        let manifests = templates
-            .render_tenant(&spec, &platform, &SecretValues::Redacted)
+        if commit {
+            std::fs::write(
+                cluster.tenants.path().join(format!("{name}.yaml")),
+                spec.to_yaml().unwrap(),
+            )
             .unwrap();
+        }
+        // Committed tenants get credentials of their own, as provision
+        // makes them; the others share the redacted placeholders.
+        let secrets = if commit {
+            SecretValues::generate(&platform.bot.generated_secrets).unwrap()
+        } else {
+            SecretValues::Redacted
+        };
+        let manifests = templates.render_tenant(&spec, &platform, &secrets).unwrap();
         objects.extend(manifests.into_iter().map(|m| m.object));
     }
     // As provision applies them: server-side, as its field manager.

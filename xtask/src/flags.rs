@@ -345,9 +345,10 @@ pub struct Drift {
     long_about = "Prove each tenant's isolation on the live cluster, with a pass or fail per check and per \
 tenant, and exit 1 if any check fails. The checks: `objects` (every object its committed config renders \
 exists, and the isolation objects, namely quota, limit range, network policies, service account and Pod \
-Security labels, match it); `rbac` (the bot's service account can do nothing in any other tenant's \
-namespace or cluster-wide, asked with `kubectl auth can-i`, and no binding outside the namespace names \
-it); `admission` (a server-side dry run of a privileged pod in the namespace is rejected by Pod Security; a refusal for \
+Security labels, match it); `rbac` (no service account of the tenant can read secrets or config maps, \
+create or exec into pods, delete volumes or patch deployments in any other tenant's namespace, nor list \
+namespaces or secrets, get nodes or create cluster role bindings cluster-wide; no other tenant's service \
+account can do so in its namespace; and no binding outside the namespace names it); `admission` (a server-side dry run of a privileged pod in the namespace is rejected by Pod Security; a refusal for \
 any other reason, RBAC, quota or a LimitRange, proves nothing and fails); `sharing` (no \
 two tenants share a domain, a WhatsApp number, a volume or a credential). With --network, also \
 `network`: a short-lived probe pod in the tenant's namespace (restricted, deleted afterwards whatever \
@@ -356,8 +357,16 @@ resolve DNS; this catches a CNI that ignores NetworkPolicy. The probe carries th
 bot's own NetworkPolicies are what it tests; it waits up to admin.pod_timeout (platform.yaml) to start.\n\n\
 A suspended tenant is checked all the same (its policies, RBAC, Pod Security and claims stay in force); only \
 its Ingress, removed on purpose, is left out, with a note. An offboarded tenant is not checked: it is listed \
-as skipped with a note, and passes.",
-    after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json\n  cargo xtask admin verify demo --network"
+as skipped with a note, and passes.\n\n\
+RBAC is decided from one read of every Role, ClusterRole, RoleBinding and ClusterRoleBinding, as the API \
+server's RBAC authorizer decides (groups such as system:serviceaccounts and system:authenticated, aggregated \
+ClusterRoles, wildcards, resource names); each failure names the binding that grants it. An aggregated \
+ClusterRole whose stored rules lag its aggregationRule is judged by its stored rules, as the server does, and \
+what the aggregation controller is about to add is reported as well. For each tenant the API server itself is \
+asked (`kubectl auth can-i`) a fixed handful of the same questions about two other tenants' namespaces and \
+cluster-wide; an answer that differs from the evaluation fails the tenant loudly. Cost: five cluster-wide \
+reads, then per tenant at most ten kubectl calls (without --network), --jobs tenants at a time.",
+    after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json\n  cargo xtask admin verify demo --network\n  cargo xtask admin verify --jobs 8"
 )]
 pub struct Verify {
     /// Only these tenants [default: every tenant]
@@ -371,6 +380,9 @@ pub struct Verify {
     /// Also probe the network from a short-lived pod in each tenant
     #[arg(long)]
     pub network: bool,
+    /// How many tenants to probe at once (dry run, spot checks, network probe)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]

@@ -9,7 +9,8 @@
 //! - shared views: `live` (tenants on the cluster), `fleet` (every tenant
 //!   read from the cluster at once), `plan` (what an apply would do),
 //!   `archive` (the backup format), `workbench`, `selection` (the tenants a
-//!   bulk command acts on, and its report);
+//!   bulk command acts on, and its report), `rbac` (who may do what,
+//!   decided from the cluster's roles and bindings);
 //! - `cluster`: environment, confirmation, locks and audit around kubectl;
 //! - `lock`: the tenant and claims Leases on the cluster;
 //! - `kubectl`: the only door to the cluster;
@@ -46,6 +47,7 @@ pub mod pool;
 pub mod prompt;
 pub mod provision;
 pub mod pss;
+pub mod rbac;
 pub mod render;
 pub mod repo;
 pub mod selection;

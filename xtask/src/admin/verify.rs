@@ -3,18 +3,22 @@
 //! Checks, each reported per tenant:
 //! - `objects`: every object the tenant's committed config renders exists,
 //!   and the isolation objects match it field for field;
-//! - `rbac`: the bot's service account may do nothing in another tenant's
-//!   namespace or cluster-wide (the API server's own answer, `auth can-i`),
-//!   and no binding outside its namespace names it;
+//! - `rbac`: no service account of the tenant may do any of [`PROBES`] in
+//!   another tenant's namespace, nor any of [`CLUSTER_PROBES`]; no other
+//!   tenant's may do them in its namespace; no binding outside its
+//!   namespace names it. Decided by `rbac.rs` from one read of every role
+//!   and binding, and spot-checked against the API server's own answer
+//!   (`auth can-i`): a fixed number of questions per tenant, any
+//!   disagreement a failure;
 //! - `admission`: a privileged pod is refused in the namespace (server-side
 //!   dry run, nothing created);
 //! - `sharing`: no domain, WhatsApp number, volume or credential is shared
 //!   with another tenant.
 //!
-//! Cost: a few cluster-wide reads, then per tenant one namespaced read, one
-//! dry run, and `auth can-i` for each check × other selected tenant.
+//! Cost: five cluster-wide reads, then per tenant one namespaced read, one
+//! dry run and at most eight `auth can-i`, `--jobs` tenants at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::bail;
@@ -32,29 +36,107 @@ use crate::names::{
 use crate::object::{annotation, kind_and_name, str_at};
 use crate::output::{OutputFormat, print_structured, table};
 use crate::platform::Platform;
+use crate::rbac::{Grant, Name, Policy, Request, User};
 use crate::render::{Manifest, SecretValues, Templates};
 use crate::repo::{read_values, tenants_dir};
 use crate::state::{Lifecycle, State};
-use crate::tenant::{self, TenantName, TenantSpec};
+use crate::tenant::{self, NAMESPACE_PREFIX, TenantName, TenantSpec};
 
-/// What another tenant's bot must never be able to do here: (verb,
-/// resource, subresource). A subresource is asked as `--subresource`;
-/// `pods/exec` as one word would mean the pod named `exec`.
-const NAMESPACED_PROBES: [(&str, &str, Option<&str>); 6] = [
-    ("get", "secrets", None),
-    ("list", "configmaps", None),
-    ("create", "pods", None),
-    ("create", "pods", Some("exec")),
-    ("delete", "persistentvolumeclaims", None),
-    ("patch", "deployments", None),
+/// Something a tenant's service account must never be able to do.
+#[derive(Debug)]
+struct Probe {
+    verb: &'static str,
+    /// API group; empty for the core group.
+    group: &'static str,
+    resource: &'static str,
+    /// Asked as `--subresource`: `pods/exec` as one word would mean the
+    /// pod named `exec`.
+    subresource: Option<&'static str>,
+    /// Whether the real request names an object (get, patch, delete, exec
+    /// into a pod): then a rule that lists resource names allows it for
+    /// those objects. A list or a create names none.
+    named: bool,
+}
+
+const fn probe(
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    subresource: Option<&'static str>,
+    named: bool,
+) -> Probe {
+    Probe {
+        verb,
+        group,
+        resource,
+        subresource,
+        named,
+    }
+}
+
+/// What another tenant's service account must never be able to do in a
+/// tenant's namespace.
+const PROBES: [Probe; 6] = [
+    probe("get", "", "secrets", None, true),
+    probe("list", "", "configmaps", None, false),
+    probe("create", "", "pods", None, false),
+    probe("create", "", "pods", Some("exec"), true),
+    probe("delete", "", "persistentvolumeclaims", None, true),
+    probe("patch", "apps", "deployments", None, true),
 ];
 /// And anywhere at all.
-const CLUSTER_PROBES: [(&str, &str, Option<&str>); 4] = [
-    ("list", "namespaces", None),
-    ("list", "secrets", None),
-    ("get", "nodes", None),
-    ("create", "clusterrolebindings", None),
+const CLUSTER_PROBES: [Probe; 4] = [
+    probe("list", "", "namespaces", None, false),
+    probe("list", "", "secrets", None, false),
+    probe("get", "", "nodes", None, true),
+    probe(
+        "create",
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        None,
+        false,
+    ),
 ];
+
+impl Probe {
+    fn request<'a>(&'a self, name: Name<'a>, namespace: Option<&'a str>) -> Request<'a> {
+        Request {
+            verb: self.verb,
+            group: self.group,
+            resource: self.resource,
+            subresource: self.subresource,
+            name,
+            namespace,
+        }
+    }
+
+    /// The request about some object: any name for a named request.
+    fn any<'a>(&'a self, namespace: Option<&'a str>) -> Request<'a> {
+        self.request(
+            if self.named { Name::Any } else { Name::Unnamed },
+            namespace,
+        )
+    }
+
+    /// `get secrets`, `create pods/exec`, `get secrets named a, b`.
+    fn action(&self, names: &[String]) -> String {
+        let sub = self
+            .subresource
+            .map(|s| format!("/{s}"))
+            .unwrap_or_default();
+        let named = if self.named && !names.is_empty() {
+            format!(" named {}", names.join(", "))
+        } else {
+            String::new()
+        };
+        format!("{} {}{sub}{named}", self.verb, self.resource)
+    }
+}
+
+/// How many other tenants' namespaces each tenant's spot check asks the
+/// API server about; with half of [`PROBES`] in each, every probe is asked
+/// once per tenant.
+const SPOT_NAMESPACES: usize = 2;
 
 #[derive(Debug, Serialize)]
 pub struct CheckResult {
@@ -111,10 +193,18 @@ impl flags::Verify {
             cluster.label()
         );
         let view = ClusterView::read(kubectl)?;
-        let mut reports = Vec::new();
-        for t in &selected {
-            // After Ctrl-C the current probe is cleaned up; the rest are skipped.
-            crate::interrupt::check()?;
+        let fleet = Fleet::new(&tenants);
+        let rbac = RbacFindings::evaluate(&view.policy, &fleet, &selected);
+        let sharing = Sharing::index(&view, &tenants);
+        if self.network {
+            crate::interrupt::install();
+        }
+        let reports = crate::pool::run(selected, self.jobs.into(), |t| {
+            // After Ctrl-C the probes under way are cleaned up; no other
+            // tenant is started.
+            if crate::interrupt::interrupted() {
+                return None;
+            }
             let ns = t.namespace();
             let lifecycle = tenants
                 .find(t.as_str())
@@ -126,7 +216,7 @@ impl flags::Verify {
                 lifecycle,
                 Lifecycle::Offboarded { .. } | Lifecycle::Terminating { .. }
             ) {
-                reports.push(TenantReport {
+                return Some(TenantReport {
                     tenant: t.to_string(),
                     state,
                     note: lifecycle
@@ -134,7 +224,6 @@ impl flags::Verify {
                         .map(|n| format!("not checked: {n}")),
                     checks: Vec::new(),
                 });
-                continue;
             }
             let suspended = matches!(lifecycle, Lifecycle::Suspended { .. });
             let mut checks = vec![
@@ -144,24 +233,25 @@ impl flags::Verify {
                     &platform,
                     &tenants_dir,
                     &tenants,
-                    t,
+                    &t,
                     suspended,
                 ),
-                check_rbac(kubectl, &view, &tenants, t),
+                check_rbac(kubectl, &view.policy, &fleet, &rbac, &t),
                 check_admission(kubectl, &platform, &ns),
-                check_sharing(&view, &tenants, t),
+                check_sharing(&sharing, &t),
             ];
             if self.network {
-                crate::interrupt::install();
-                checks.push(check_network(kubectl, &platform, &tenants, t));
+                checks.push(check_network(kubectl, &platform, &tenants, &t));
             }
-            reports.push(TenantReport {
+            Some(TenantReport {
                 tenant: t.to_string(),
                 state,
                 note: lifecycle.note(t.as_str()),
                 checks,
-            });
-        }
+            })
+        });
+        crate::interrupt::check()?;
+        let reports: Vec<TenantReport> = reports.into_iter().flatten().collect();
         let passed = reports.iter().all(|r| r.checks.iter().all(|c| c.passed));
         match self.output.format {
             OutputFormat::Table => {
@@ -230,8 +320,8 @@ struct ClusterView {
     ingresses: Vec<Value>,
     claims: Vec<Value>,
     secrets: Vec<Value>,
-    role_bindings: Vec<Value>,
-    cluster_role_bindings: Vec<Value>,
+    /// Every Role, ClusterRole and binding, in one read.
+    policy: Policy,
 }
 
 impl ClusterView {
@@ -244,8 +334,7 @@ impl ClusterView {
                 Some(TENANT_LABEL),
             )?,
             secrets: kubectl.get_list("secrets", Scope::AllNamespaces, Some(TENANT_LABEL))?,
-            role_bindings: kubectl.get_list("rolebindings", Scope::AllNamespaces, None)?,
-            cluster_role_bindings: kubectl.get_list("clusterrolebindings", Scope::Cluster, None)?,
+            policy: Policy::read(kubectl)?,
         })
     }
 }
@@ -382,67 +471,509 @@ fn compare(m: &Manifest, live: &Value) -> Vec<String> {
     out
 }
 
+/// Every tenant on the cluster, in name order: whose namespaces are
+/// probed and whose service accounts probe them.
+struct Fleet {
+    names: Vec<String>,
+    /// Tenant index by namespace.
+    by_namespace: HashMap<String, usize>,
+}
+
+impl Fleet {
+    fn new(tenants: &Tenants) -> Fleet {
+        let mut names = tenants.names();
+        names.sort();
+        names.dedup();
+        let by_namespace = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("{NAMESPACE_PREFIX}{n}"), i))
+            .collect();
+        Fleet {
+            names,
+            by_namespace,
+        }
+    }
+
+    fn namespace(&self, i: usize) -> String {
+        format!("{NAMESPACE_PREFIX}{}", self.names[i])
+    }
+
+    fn index(&self, t: &TenantName) -> Option<usize> {
+        self.by_namespace.get(&t.namespace()).copied()
+    }
+}
+
+/// A service account a tenant's pods may run as, judged as a user: its
+/// bot's, and any other of its namespace that a binding names (any other
+/// gets only what its groups get, which the bot gets too).
+struct Identity {
+    tenant: usize,
+    account: String,
+    user: User,
+}
+
+/// Where a finding allows its probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Place {
+    /// In every namespace (a ClusterRoleBinding): every other tenant's.
+    Everywhere,
+    /// In this tenant's namespace (its RoleBindings).
+    In(usize),
+    /// A cluster probe, cluster-wide.
+    ClusterWide,
+}
+
+/// One thing an identity may do that it must not.
+struct Finding {
+    identity: usize,
+    /// Index into [`PROBES`], or [`CLUSTER_PROBES`] for [`Place::ClusterWide`].
+    probe: usize,
+    place: Place,
+    grant: usize,
+    /// Allowed only once the aggregation controller catches up.
+    pending: bool,
+}
+
+impl Finding {
+    fn probe(&self) -> &'static Probe {
+        match self.place {
+            Place::ClusterWide => &CLUSTER_PROBES[self.probe],
+            _ => &PROBES[self.probe],
+        }
+    }
+}
+
+/// What the local evaluation found, for every selected tenant: what its
+/// service accounts may do elsewhere and what others may do in its namespace.
+struct RbacFindings {
+    identities: Vec<Identity>,
+    /// Identity index by (tenant, service account).
+    by_account: HashMap<(usize, String), usize>,
+    grants: Vec<Grant>,
+    grant_ids: HashMap<Grant, usize>,
+    findings: Vec<Finding>,
+    /// Aggregated ClusterRoles whose stored rules lag their selectors.
+    lagging: Vec<String>,
+}
+
+impl RbacFindings {
+    fn evaluate(policy: &Policy, fleet: &Fleet, selected: &[TenantName]) -> RbacFindings {
+        let mut identities = Vec::new();
+        for (i, name) in fleet.names.iter().enumerate() {
+            let ns = format!("{NAMESPACE_PREFIX}{name}");
+            let mut accounts = policy.service_accounts_named_in(&ns);
+            accounts.insert(BOT.to_owned());
+            for account in accounts {
+                let user = User::service_account(&ns, &account);
+                identities.push(Identity {
+                    tenant: i,
+                    account,
+                    user,
+                });
+            }
+        }
+        let by_account = identities
+            .iter()
+            .enumerate()
+            .map(|(i, id)| ((id.tenant, id.account.clone()), i))
+            .collect();
+        let mut wanted = vec![false; fleet.names.len()];
+        for t in selected {
+            if let Some(i) = fleet.index(t) {
+                wanted[i] = true;
+            }
+        }
+        let mut found = RbacFindings {
+            identities,
+            by_account,
+            grants: Vec::new(),
+            grant_ids: HashMap::new(),
+            findings: Vec::new(),
+            lagging: Vec::new(),
+        };
+        found.collect(policy, fleet, &wanted, false);
+        if let Some(caught_up) = policy.aggregated() {
+            found.lagging = policy.cluster_roles_differing(&caught_up);
+            let known: BTreeSet<(usize, usize, Place)> = found
+                .findings
+                .iter()
+                .map(|f| (f.identity, f.probe, f.place))
+                .collect();
+            let before = found.findings.len();
+            found.collect(&caught_up, fleet, &wanted, true);
+            let mut i = before;
+            while i < found.findings.len() {
+                let f = &found.findings[i];
+                if known.contains(&(f.identity, f.probe, f.place)) {
+                    found.findings.swap_remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        found
+    }
+
+    fn push(&mut self, identity: usize, probe: usize, place: Place, grant: Grant, pending: bool) {
+        let grant = match self.grant_ids.get(&grant) {
+            Some(&i) => i,
+            None => {
+                self.grant_ids.insert(grant.clone(), self.grants.len());
+                self.grants.push(grant);
+                self.grants.len() - 1
+            }
+        };
+        self.findings.push(Finding {
+            identity,
+            probe,
+            place,
+            grant,
+            pending,
+        });
+    }
+
+    /// Everything `policy` allows that a probe forbids, between tenants of
+    /// which at least one is wanted.
+    fn collect(&mut self, policy: &Policy, fleet: &Fleet, wanted: &[bool], pending: bool) {
+        let mut everywhere = BTreeSet::new();
+        for id in 0..self.identities.len() {
+            let identity = &self.identities[id];
+            let (tenant, user) = (identity.tenant, identity.user.clone());
+            // ClusterRoleBindings allow the same in every namespace: once
+            // for all the other tenants (if there are any).
+            if fleet.names.len() > 1 {
+                for (p, probe) in PROBES.iter().enumerate() {
+                    if let Some(g) = policy.allows_everywhere(&user, &probe.any(None)) {
+                        everywhere.insert((id, p));
+                        self.push(id, p, Place::Everywhere, g, pending);
+                    }
+                }
+            }
+            if wanted[tenant] {
+                for (p, probe) in CLUSTER_PROBES.iter().enumerate() {
+                    if let Some(g) = policy.allows(&user, &probe.any(None)) {
+                        self.push(id, p, Place::ClusterWide, g, pending);
+                    }
+                }
+            }
+        }
+        // RoleBindings: only in their namespace, and only for the service
+        // accounts their subjects can match.
+        let mut namespaces: Vec<(usize, &str, &[crate::rbac::Binding])> = policy
+            .role_bindings()
+            .filter_map(|(ns, b)| Some((*fleet.by_namespace.get(ns)?, ns, b)))
+            .collect();
+        namespaces.sort_by_key(|(i, _, _)| *i);
+        for (target, ns, bindings) in namespaces {
+            let mut candidates = BTreeSet::new();
+            for b in bindings {
+                let reach = b.reach();
+                if reach.all {
+                    candidates.extend(0..self.identities.len());
+                    break;
+                }
+                for group in &reach.namespaces {
+                    if let Some(&t) = fleet.by_namespace.get(group) {
+                        candidates.extend(
+                            (0..self.identities.len()).filter(|&i| self.identities[i].tenant == t),
+                        );
+                    }
+                }
+                for (account_ns, account) in &reach.accounts {
+                    if let Some(&i) = fleet
+                        .by_namespace
+                        .get(account_ns)
+                        .and_then(|t| self.by_account.get(&(*t, account.clone())))
+                    {
+                        candidates.insert(i);
+                    }
+                }
+            }
+            for id in candidates {
+                let tenant = self.identities[id].tenant;
+                if tenant == target || !(wanted[tenant] || wanted[target]) {
+                    continue;
+                }
+                let user = self.identities[id].user.clone();
+                for (p, probe) in PROBES.iter().enumerate() {
+                    if everywhere.contains(&(id, p)) {
+                        continue;
+                    }
+                    if let Some(g) = policy.allows_by_role_bindings(&user, &probe.any(Some(ns))) {
+                        self.push(id, p, Place::In(target), g, pending);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The tenant's problems: what its service accounts may do elsewhere,
+    /// then what other tenants' may do in its namespace.
+    fn problems(&self, fleet: &Fleet, tenant: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let others = fleet.names.len() - 1;
+        // Outbound, grouped by who, what and why: the places listed once.
+        // (pending, cluster-wide, probe, service account, grant): first finding, places.
+        type Key<'a> = (bool, bool, usize, &'a str, usize);
+        let mut outbound: BTreeMap<Key, (usize, Vec<Place>)> = BTreeMap::new();
+        for (i, f) in self.findings.iter().enumerate() {
+            let id = &self.identities[f.identity];
+            if id.tenant != tenant {
+                continue;
+            }
+            let cluster = f.place == Place::ClusterWide;
+            outbound
+                .entry((f.pending, cluster, f.probe, id.account.as_str(), f.grant))
+                .or_insert((i, Vec::new()))
+                .1
+                .push(f.place);
+        }
+        for ((pending, _, _, account, _), (first, places)) in outbound {
+            let f = &self.findings[first];
+            let who = if account == BOT {
+                "the bot".to_owned()
+            } else {
+                format!("service account {account}")
+            };
+            let place = match places[0] {
+                Place::Everywhere => "in every other tenant's namespace".to_owned(),
+                Place::ClusterWide => "cluster-wide".to_owned(),
+                Place::In(_) => {
+                    let names: Vec<String> = places
+                        .iter()
+                        .filter_map(|p| match p {
+                            Place::In(i) => Some(fleet.namespace(*i)),
+                            _ => None,
+                        })
+                        .collect();
+                    format!("in {}", listed(&names, "other tenants' namespaces"))
+                }
+            };
+            out.push(self.line(&who, f, &place, pending));
+        }
+        // Inbound: by what and why, the grantees listed once.
+        let mut inbound: BTreeMap<(bool, usize, usize), Vec<usize>> = BTreeMap::new();
+        for (i, f) in self.findings.iter().enumerate() {
+            let from = self.identities[f.identity].tenant;
+            let here = match f.place {
+                Place::Everywhere => from != tenant,
+                Place::In(t) => t == tenant,
+                Place::ClusterWide => false,
+            };
+            if here {
+                inbound
+                    .entry((f.pending, f.probe, f.grant))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        for ((pending, _, _), found) in inbound {
+            let whos: Vec<String> = found
+                .iter()
+                .map(|&i| {
+                    let id = &self.identities[self.findings[i].identity];
+                    let name = &fleet.names[id.tenant];
+                    if id.account == BOT {
+                        format!("tenant {name}'s bot")
+                    } else {
+                        format!("tenant {name}'s service account {}", id.account)
+                    }
+                })
+                .collect();
+            let who = if whos.len() == others && others > 3 {
+                "every other tenant's bot".to_owned()
+            } else {
+                listed(&whos, "other tenants' service accounts")
+            };
+            let place = format!("in {}", fleet.namespace(tenant));
+            out.push(self.line(&who, &self.findings[found[0]], &place, pending));
+        }
+        out
+    }
+
+    fn line(&self, who: &str, f: &Finding, place: &str, pending: bool) -> String {
+        let grant = &self.grants[f.grant];
+        let action = f.probe().action(&grant.names);
+        if pending {
+            format!(
+                "{who} will be able to {action} {place} once the ClusterRole aggregation controller \
+                 updates {} (its stored rules lag its aggregationRule): {grant}",
+                self.lagging.join(", ")
+            )
+        } else {
+            format!("{who} may {action} {place}: {grant}")
+        }
+    }
+
+    /// The first thing the tenant's bot was found to be allowed, for the
+    /// spot check to confirm with the API server.
+    fn first_of_bot(&self, tenant: usize) -> Option<&Finding> {
+        let bot = self.by_account.get(&(tenant, BOT.to_owned()))?;
+        self.findings
+            .iter()
+            .find(|f| f.identity == *bot && !f.pending)
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`, `a, b, c and 4 more WHAT`.
+fn listed(items: &[String], what: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] if items.len() <= 3 => format!("{} and {last}", init.join(", ")),
+        _ => format!(
+            "{} and {} more {what}",
+            items[..3].join(", "),
+            items.len() - 3
+        ),
+    }
+}
+
+/// One question for the API server: a probe in a namespace (None:
+/// cluster-wide), about an object by name or none.
+struct SpotCheck {
+    target: Option<usize>,
+    probe: &'static Probe,
+    name: Option<String>,
+}
+
+/// A fixed number of questions per tenant, chosen from its place in the
+/// fleet: half of [`PROBES`] in each of the next [`SPOT_NAMESPACES`]
+/// tenants' namespaces (alternating halves, so that each namespace is asked
+/// both halves by its neighbours), one cluster probe in turn, and the first
+/// thing the bot was found to be allowed, if any.
+fn spot_checks(fleet: &Fleet, rbac: &RbacFindings, tenant: usize) -> Vec<SpotCheck> {
+    let n = fleet.names.len();
+    let mut checks = Vec::new();
+    let neighbours: Vec<usize> = (1..n)
+        .map(|k| (tenant + k) % n)
+        .take(SPOT_NAMESPACES)
+        .collect();
+    let half = PROBES.len() / 2;
+    for (j, &target) in neighbours.iter().enumerate() {
+        let start = ((tenant + j) % 2) * half;
+        for probe in &PROBES[start..start + half] {
+            checks.push(SpotCheck {
+                target: Some(target),
+                probe,
+                name: None,
+            });
+        }
+    }
+    checks.push(SpotCheck {
+        target: None,
+        probe: &CLUSTER_PROBES[tenant % CLUSTER_PROBES.len()],
+        name: None,
+    });
+    if let Some(f) = rbac.first_of_bot(tenant) {
+        let target = match f.place {
+            Place::Everywhere => neighbours.first().copied(),
+            Place::In(t) => Some(t),
+            Place::ClusterWide => None,
+        };
+        let name = rbac.grants[f.grant]
+            .names
+            .first()
+            .filter(|_| f.probe().named)
+            .cloned();
+        let probe = f.probe();
+        let asked = checks
+            .iter()
+            .any(|c| c.target == target && std::ptr::eq(c.probe, probe) && c.name == name);
+        if !asked && (target.is_some() || f.place == Place::ClusterWide) {
+            checks.push(SpotCheck {
+                target,
+                probe,
+                name,
+            });
+        }
+    }
+    checks
+}
+
 fn check_rbac(
     kubectl: &Kubectl,
-    cluster: &ClusterView,
-    tenants: &Tenants,
+    policy: &Policy,
+    fleet: &Fleet,
+    rbac: &RbacFindings,
     t: &TenantName,
 ) -> CheckResult {
     let ns = t.namespace();
-    let subject = format!("system:serviceaccount:{ns}:{BOT}");
     let mut problems = Vec::new();
-    // Bindings that name this tenant's service accounts anywhere but home.
-    let names_us = |b: &Value| {
-        b.pointer("/subjects")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|s| {
-                let kind = s["kind"].as_str();
-                (kind == Some("ServiceAccount") && s["namespace"] == ns.as_str())
-                    || (kind == Some("Group")
-                        && s["name"] == format!("system:serviceaccounts:{ns}").as_str())
-            })
-    };
-    for b in cluster
-        .role_bindings
-        .iter()
-        .filter(|b| str_at(b, "/metadata/namespace") != Some(&ns))
-        .filter(|b| names_us(b))
-    {
-        problems.push(format!(
-            "rolebinding {}/{} grants {ns}'s service accounts a role in another namespace",
-            str_at(b, "/metadata/namespace").unwrap_or_default(),
-            str_at(b, "/metadata/name").unwrap_or_default()
-        ));
-    }
-    for b in cluster.cluster_role_bindings.iter().filter(|b| names_us(b)) {
-        problems.push(format!(
-            "clusterrolebinding {} grants {ns}'s service accounts a cluster-wide role",
-            str_at(b, "/metadata/name").unwrap_or_default()
-        ));
-    }
-    // The API server's own answers.
-    let mut ask =
-        |(verb, resource, sub): (&str, &str, Option<&str>), target: Option<&str>| match kubectl
-            .can_i(&subject, verb, resource, sub, target)
-        {
-            Ok(false) => {}
-            Ok(true) => problems.push(format!(
-                "the bot may {verb} {resource}{} {}",
-                sub.map(|s| format!("/{s}")).unwrap_or_default(),
-                target.map_or_else(|| "cluster-wide".to_owned(), |n| format!("in {n}"))
-            )),
-            Err(e) => problems.push(format!("could not ask `auth can-i`: {e:#}")),
-        };
-    for other in tenants.names().iter().filter(|n| n.as_str() != t.as_str()) {
-        let other_ns = format!("{}{other}", tenant::NAMESPACE_PREFIX);
-        for probe in NAMESPACED_PROBES {
-            ask(probe, Some(&other_ns));
+    // Bindings that name this tenant's service accounts anywhere but home,
+    // whatever they grant.
+    let naming = |b: &&crate::rbac::Binding| b.names_service_accounts_of(&ns);
+    let mut role_bindings: Vec<(&str, &[crate::rbac::Binding])> =
+        policy.role_bindings().filter(|(n, _)| *n != ns).collect();
+    role_bindings.sort_by_key(|(n, _)| *n);
+    for (other, bindings) in role_bindings {
+        for b in bindings.iter().filter(naming) {
+            problems.push(format!(
+                "rolebinding {other}/{} grants {ns}'s service accounts a role in another namespace",
+                b.name
+            ));
         }
     }
-    for probe in CLUSTER_PROBES {
-        ask(probe, None);
+    for b in policy
+        .bindings()
+        .filter(|b| b.namespace.is_none())
+        .filter(naming)
+    {
+        problems.push(format!(
+            "clusterrolebinding {} grants {ns}'s service accounts a cluster-wide role",
+            b.name
+        ));
+    }
+    let Some(tenant) = fleet.index(t) else {
+        problems.push("the tenant's namespace disappeared during the check".to_owned());
+        return result("rbac", problems);
+    };
+    problems.extend(rbac.problems(fleet, tenant));
+    // The API server's own answers to a few of the same questions: the
+    // evaluation above is only trusted while they agree.
+    let bot = User::service_account(&ns, BOT);
+    for check in spot_checks(fleet, rbac, tenant) {
+        let target = check.target.map(|i| fleet.namespace(i));
+        let name = check.name.as_deref().map_or(Name::Unnamed, Name::Named);
+        let local = policy
+            .allows(&bot, &check.probe.request(name, target.as_deref()))
+            .is_some();
+        let resource = match &check.name {
+            Some(n) => format!("{}/{n}", check.probe.resource),
+            None => check.probe.resource.to_owned(),
+        };
+        match kubectl.can_i(
+            &bot.name,
+            check.probe.verb,
+            &resource,
+            check.probe.subresource,
+            target.as_deref(),
+        ) {
+            Ok(server) if server == local => {}
+            Ok(server) => {
+                let answer = |yes: bool| if yes { "yes" } else { "no" };
+                problems.push(format!(
+                    "the API server and verify's own RBAC evaluation disagree: `kubectl auth can-i {} {resource}{} \
+                     --as={} {}` answers {}, the cluster's roles and bindings as verify read them say {}; \
+                     verify's RBAC results cannot be trusted on this cluster (please report it with both answers)",
+                    check.probe.verb,
+                    check
+                        .probe
+                        .subresource
+                        .map(|s| format!(" --subresource={s}"))
+                        .unwrap_or_default(),
+                    bot.name,
+                    target.as_deref().map_or_else(
+                        || "--all-namespaces".to_owned(),
+                        |n| format!("--namespace {n}")
+                    ),
+                    answer(server),
+                    answer(local),
+                ));
+            }
+            Err(e) => problems.push(format!("could not ask `auth can-i`: {e:#}")),
+        }
     }
     problems.dedup();
     result("rbac", problems)
@@ -622,109 +1153,141 @@ fn run_probe(kubectl: &Kubectl, ns: &str, command: &[&str]) -> anyhow::Result<bo
     }
 }
 
-fn check_sharing(cluster: &ClusterView, tenants: &Tenants, t: &TenantName) -> CheckResult {
+/// What tenants could share, indexed once for every tenant's check.
+struct Sharing {
+    /// Each tenant by name, with its WhatsApp number and domains.
+    tenants: Vec<(String, Option<String>, Vec<String>)>,
+    /// Every Ingress host: (namespace, name, host).
+    hosts: Vec<(String, String, String)>,
+    /// Namespaces of the claims bound to each volume.
+    volumes: HashMap<String, Vec<String>>,
+    /// Claims' volumes per namespace.
+    claims: HashMap<String, Vec<String>>,
+    /// Secrets holding each credential digest: (namespace, name).
+    digests: HashMap<String, Vec<(String, String)>>,
+    /// Each namespace's credential digests.
+    secrets: HashMap<String, Vec<String>>,
+}
+
+impl Sharing {
+    fn index(view: &ClusterView, tenants: &Tenants) -> Sharing {
+        let tenants = tenants
+            .namespaces
+            .iter()
+            .map(|ns| {
+                let domains = annotation(ns, DOMAINS_ANNOTATION)
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                (
+                    tenant_of(ns).unwrap_or_default(),
+                    annotation(ns, WHATSAPP_NUMBER_ANNOTATION).map(str::to_owned),
+                    domains,
+                )
+            })
+            .collect();
+        let place = |o: &Value| {
+            (
+                str_at(o, "/metadata/namespace")
+                    .unwrap_or_default()
+                    .to_owned(),
+                str_at(o, "/metadata/name").unwrap_or_default().to_owned(),
+            )
+        };
+        let mut hosts = Vec::new();
+        for ing in &view.ingresses {
+            for host in ing
+                .pointer("/spec/rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["host"].as_str())
+            {
+                let (ns, name) = place(ing);
+                hosts.push((ns, name, host.to_owned()));
+            }
+        }
+        let mut volumes: HashMap<String, Vec<String>> = HashMap::new();
+        let mut claims: HashMap<String, Vec<String>> = HashMap::new();
+        for c in &view.claims {
+            if let Some(pv) = str_at(c, "/spec/volumeName") {
+                let (ns, _) = place(c);
+                volumes.entry(pv.to_owned()).or_default().push(ns.clone());
+                claims.entry(ns).or_default().push(pv.to_owned());
+            }
+        }
+        // Credentials are compared by digest; their values never leave memory.
+        let mut digests: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut secrets: HashMap<String, Vec<String>> = HashMap::new();
+        for s in &view.secrets {
+            let (ns, name) = place(s);
+            for v in s
+                .pointer("/data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, v)| v.as_str())
+            {
+                let d = crate::digest::sha256_hex(v.as_bytes());
+                digests
+                    .entry(d.clone())
+                    .or_default()
+                    .push((ns.clone(), name.clone()));
+                secrets.entry(ns.clone()).or_default().push(d);
+            }
+        }
+        Sharing {
+            tenants,
+            hosts,
+            volumes,
+            claims,
+            digests,
+            secrets,
+        }
+    }
+}
+
+fn check_sharing(sharing: &Sharing, t: &TenantName) -> CheckResult {
     let ns = t.namespace();
     let mut problems = Vec::new();
-    let annotation = |o: &Value, key: &str| annotation(o, key).map(str::to_owned);
-    let Some(mine) = tenants.find(t.as_str()) else {
+    let Some((_, my_number, my_domains)) =
+        sharing.tenants.iter().find(|(name, ..)| name == t.as_str())
+    else {
         return result(
             "sharing",
             vec!["the tenant's namespace disappeared during the check".into()],
         );
     };
-    let my_domains: Vec<String> = annotation(mine, DOMAINS_ANNOTATION)
-        .unwrap_or_default()
-        .split(',')
-        .filter(|d| !d.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let my_number = annotation(mine, WHATSAPP_NUMBER_ANNOTATION);
-    for other in tenants
-        .namespaces
-        .iter()
-        .filter(|n| tenant_of(n).as_deref() != Some(t.as_str()))
-    {
-        let name = tenant_of(other).unwrap_or_default();
-        if my_number.is_some() && annotation(other, WHATSAPP_NUMBER_ANNOTATION) == my_number {
+    for (name, number, domains) in sharing.tenants.iter().filter(|(n, ..)| n != t.as_str()) {
+        if my_number.is_some() && number == my_number {
             problems.push(format!("WhatsApp number is also tenant {name}'s"));
         }
-        for d in annotation(other, DOMAINS_ANNOTATION)
-            .unwrap_or_default()
-            .split(',')
-            .filter(|d| !d.is_empty())
-        {
+        for d in domains {
             if my_domains.iter().any(|m| tenant::domains_overlap(m, d)) {
                 problems.push(format!("domain {d} is also tenant {name}'s"));
             }
         }
     }
-    for ing in cluster
-        .ingresses
-        .iter()
-        .filter(|i| str_at(i, "/metadata/namespace") != Some(&ns))
-    {
-        for host in ing
-            .pointer("/spec/rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["host"].as_str())
-        {
-            if my_domains.iter().any(|m| tenant::domains_overlap(m, host)) {
-                problems.push(format!(
-                    "domain {host} is also served by Ingress {}/{}",
-                    str_at(ing, "/metadata/namespace").unwrap_or_default(),
-                    str_at(ing, "/metadata/name").unwrap_or_default()
-                ));
-            }
-        }
-    }
-    let volume = |c: &Value| str_at(c, "/spec/volumeName").map(str::to_owned);
-    for c in cluster
-        .claims
-        .iter()
-        .filter(|c| str_at(c, "/metadata/namespace") == Some(&ns))
-    {
-        let Some(pv) = volume(c) else { continue };
-        for other in cluster
-            .claims
-            .iter()
-            .filter(|o| str_at(o, "/metadata/namespace") != Some(&ns))
-        {
-            if volume(other).as_deref() == Some(pv.as_str()) {
-                problems.push(format!(
-                    "volume {pv} is bound to claims of this tenant and of {}",
-                    str_at(other, "/metadata/namespace").unwrap_or_default()
-                ));
-            }
-        }
-    }
-    // Credentials are compared by digest; their values never leave memory.
-    let digests = |s: &Value| -> Vec<String> {
-        s.pointer("/data")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, v)| v.as_str())
-            .map(|v| crate::digest::sha256_hex(v.as_bytes()))
-            .collect()
-    };
-    let mine_secrets: Vec<String> = cluster
-        .secrets
-        .iter()
-        .filter(|s| str_at(s, "/metadata/namespace") == Some(&ns))
-        .flat_map(digests)
-        .collect();
-    for other in cluster
-        .secrets
-        .iter()
-        .filter(|s| str_at(s, "/metadata/namespace") != Some(&ns))
-    {
-        if digests(other).iter().any(|d| mine_secrets.contains(d)) {
+    for (ing_ns, ing_name, host) in sharing.hosts.iter().filter(|(n, ..)| *n != ns) {
+        if my_domains.iter().any(|m| tenant::domains_overlap(m, host)) {
             problems.push(format!(
-                "secret {}/{} holds a credential value identical to one of this tenant's",
-                str_at(other, "/metadata/namespace").unwrap_or_default(),
-                str_at(other, "/metadata/name").unwrap_or_default()
+                "domain {host} is also served by Ingress {ing_ns}/{ing_name}"
+            ));
+        }
+    }
+    for pv in sharing.claims.get(&ns).into_iter().flatten() {
+        for other in sharing.volumes[pv].iter().filter(|o| **o != ns) {
+            problems.push(format!(
+                "volume {pv} is bound to claims of this tenant and of {other}"
+            ));
+        }
+    }
+    for d in sharing.secrets.get(&ns).into_iter().flatten() {
+        for (other_ns, other) in sharing.digests[d].iter().filter(|(o, _)| *o != ns) {
+            problems.push(format!(
+                "secret {other_ns}/{other} holds a credential value identical to one of this tenant's"
             ));
         }
     }

@@ -729,9 +729,12 @@ impl Kubectl {
             Some(ns) => args.extend(["--namespace".to_owned(), ns.to_owned()]),
             None => args.push("--all-namespaces".to_owned()),
         }
+        // A no may carry the review's reason: `no - RBAC: role.rbac.authorization.k8s.io
+        // "x" not found` when a binding names a missing role.
         let answer = |stdout: &str| match stdout.trim() {
             "yes" => Some(true),
             "no" => Some(false),
+            other if other.starts_with("no - ") => Some(false),
             _ => None,
         };
         // `can-i` answers no with exit status 1 and `no` on stdout.
