@@ -190,7 +190,7 @@ pub fn apply(state: &mut State, inv: &Invocation, input: &str) -> Result<String,
     if errors.is_empty() {
         Ok(stdout)
     } else {
-        let mut f = Failure::new(1, errors.join("\n"));
+        let mut f = Failure::new(1, crate::errors::printed(&errors));
         f.stdout = stdout;
         Err(f)
     }
