@@ -39,7 +39,10 @@ enum Refused {
 
 /// The objects of a `-f -` stream, each with its namespace filled in.
 fn objects_of(inv: &Invocation, input: &str, code: i32) -> Result<Vec<Value>, Failure> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
+    // kubectl decodes a stream one document at a time, however many there
+    // are (a hundred tenants' objects are over a thousand): no budget.
+    let options = serde_saphyr::options! { budget: None };
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(input, options)
         .map_err(|e| Failure::new(code, format!("error: error parsing STDIN: {e}")))?;
     let mut objects = Vec::new();
     for doc in docs {
@@ -101,7 +104,14 @@ fn apply_one(
         .get(&kind, ns.as_deref(), &name)
         .cloned()
         .unwrap_or_default();
-    controllers::reconcile(state);
+    // The namespace the write was in (a Namespace's own): the controllers
+    // act there; any other cluster-scoped object may concern them all.
+    let scope = match (&ns, kind.as_str()) {
+        (Some(ns), _) => Some(ns.as_str()),
+        (None, "Namespace") => Some(name.as_str()),
+        (None, _) => None,
+    };
+    controllers::reconcile_in(state, scope);
     Ok(stored)
 }
 

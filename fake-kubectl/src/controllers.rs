@@ -23,7 +23,21 @@ fn name_chars(mut n: u64, len: usize) -> String {
 }
 
 pub fn reconcile(state: &mut State) {
-    for i in 0..state.objects().len() {
+    reconcile_in(state, None);
+}
+
+/// What the controllers do after a write to an object in `namespace` (or
+/// to the Namespace itself): they act on that namespace alone, as a
+/// Deployment's pods, a quota's count and a claim's volume are all the
+/// namespace's own. None: every namespace. A write to one object of a
+/// stream of many then costs what its namespace holds, not the cluster.
+pub fn reconcile_in(state: &mut State, namespace: Option<&str>) {
+    // The positions the controllers look at, as they are now.
+    let scope = |state: &State| match namespace {
+        None => (0..state.objects().len()).collect(),
+        Some(ns) => state.positions_in(ns),
+    };
+    for i in scope(state) {
         let o = &state.objects()[i];
         match o["kind"].as_str() {
             // A deleted namespace stays Terminating until it is gone.
@@ -48,9 +62,9 @@ pub fn reconcile(state: &mut State) {
             _ => {}
         }
     }
-    let deployments: Vec<(String, String)> = state
-        .objects()
-        .iter()
+    let deployments: Vec<(String, String)> = scope(state)
+        .into_iter()
+        .map(|i| &state.objects()[i])
         .filter(|o| o["kind"] == "Deployment")
         .map(namespace_and_name)
         .collect();
@@ -66,21 +80,29 @@ pub fn reconcile(state: &mut State) {
         .zip(&wanted)
         .flat_map(|((ns, _), pods)| pods.iter().map(move |p| format!("{ns}/{p}")))
         .collect();
-    state.retain_objects(|o| {
-        o["kind"] != "Pod"
-            || o.pointer("/metadata/annotations/fake-kubectl~1owner")
-                .is_none()
-            || keep.contains(&format!(
+    let goes = |o: &Value| {
+        o["kind"] == "Pod"
+            && o.pointer("/metadata/annotations/fake-kubectl~1owner")
+                .is_some()
+            && !keep.contains(&format!(
                 "{}/{}",
                 o["metadata"]["namespace"].as_str().unwrap_or_default(),
                 o["metadata"]["name"].as_str().unwrap_or_default()
             ))
-    });
+    };
+    let mut going: Vec<usize> = scope(state)
+        .into_iter()
+        .filter(|&i| goes(&state.objects()[i]))
+        .collect();
+    going.sort_unstable();
+    for i in going.into_iter().rev() {
+        state.remove_object(i);
+    }
     for ((ns, name), pods) in deployments.iter().zip(&wanted) {
         reconcile_deployment(state, ns, name, pods);
     }
-    reconcile_standalone_pods(state);
-    crate::quota::reconcile(state);
+    reconcile_standalone_pods(state, &scope(state));
+    crate::quota::reconcile_in(state, &scope(state));
 }
 
 /// Provisions a PersistentVolume for a new claim (reclaim policy from the
@@ -138,8 +160,8 @@ fn node_for(state: &State, ns: &str, pod: &str) -> String {
 
 /// Pods applied directly (not owned by a Deployment) run at once, in the
 /// state a test chose for `namespace/pod-name`.
-fn reconcile_standalone_pods(state: &mut State) {
-    for i in 0..state.objects().len() {
+fn reconcile_standalone_pods(state: &mut State, scope: &[usize]) {
+    for &i in scope {
         let o = &state.objects()[i];
         if o["kind"] != "Pod"
             || o.pointer("/metadata/annotations/fake-kubectl~1owner")

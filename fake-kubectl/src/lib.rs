@@ -52,7 +52,9 @@
 //!   groups, resources with subresources, resource names; `pods/exec` as one
 //!   word is the pod named `exec`); the operator's own requests are allowed
 //!   unless a test denies them ([`State::deny`]), with the API server's text;
-//! - controllers: each Deployment gets its pods (Recreate: old pods go when
+//! - controllers (after each write, in the namespace written, which is all
+//!   their work concerns, so a stream of a hundred tenants costs what it
+//!   writes, not the cluster times the stream): each Deployment gets its pods (Recreate: old pods go when
 //!   the template changes) in the state tests choose with
 //!   [`State::set_pod_state`], and a status that `rollout status` reads;
 //!   Ready and ContainersReady conditions (a readiness gate keeps a pod out

@@ -11,11 +11,14 @@ use serde_json::{Map, Value, json};
 use crate::admission::{format_quantity, milli, pod_usage};
 use crate::state::State;
 
-pub fn reconcile(state: &mut State) {
+/// Recounts the quotas among the objects at the positions `scope` (one
+/// namespace's, after a write there; or all), counting those objects.
+pub fn reconcile_in(state: &mut State, scope: &[usize]) {
     // One pass to group what quotas count, by namespace.
     let mut counted: HashMap<String, Vec<usize>> = HashMap::new();
     let mut quotas = Vec::new();
-    for (i, o) in state.objects().iter().enumerate() {
+    for &i in scope {
+        let o = &state.objects()[i];
         let ns = o["metadata"]["namespace"].as_str().unwrap_or_default();
         match o["kind"].as_str() {
             Some("ResourceQuota") => quotas.push(i),

@@ -211,20 +211,24 @@ impl State {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<usize> {
-        let index = self.index.get_or_init(|| {
-            self.objects()
-                .iter()
-                .enumerate()
-                .map(|(i, o)| (key(o), i))
-                .collect()
-        });
-        index
+        self.index()
             .get(&(
                 kind.to_owned(),
                 namespace.unwrap_or_default().to_owned(),
                 name.to_owned(),
             ))
             .copied()
+    }
+
+    /// Position of each object by (kind, namespace, name).
+    fn index(&self) -> &std::collections::HashMap<(String, String, String), usize> {
+        self.index.get_or_init(|| {
+            self.objects()
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (key(o), i))
+                .collect()
+        })
     }
 
     /// Adds an object (its kind, namespace and name must be new).
@@ -236,6 +240,35 @@ impl State {
         if let Some(index) = self.index.get_mut() {
             index.insert(k, position);
         }
+    }
+
+    /// Removes object `i`, keeping the index.
+    pub(crate) fn remove_object(&mut self, i: usize) {
+        let k = key(&self.objects()[i]);
+        self.objects_mut().remove(i);
+        if let Some(index) = self.index.get_mut() {
+            index.remove(&k);
+            for position in index.values_mut() {
+                if *position > i {
+                    *position -= 1;
+                }
+            }
+        }
+    }
+
+    /// The positions of the objects in `namespace`, and of the Namespace
+    /// itself, in order.
+    pub(crate) fn positions_in(&self, namespace: &str) -> Vec<usize> {
+        let mut positions: Vec<usize> = self
+            .index()
+            .iter()
+            .filter(|((kind, ns, name), _)| {
+                ns == namespace || (kind == "Namespace" && ns.is_empty() && name == namespace)
+            })
+            .map(|(_, &i)| i)
+            .collect();
+        positions.sort_unstable();
+        positions
     }
 
     /// Keeps only the objects `keep` accepts.

@@ -639,13 +639,12 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
         f.wait_ms = limit.as_millis() as u64;
         return Err(f);
     }
-    let object = state.objects()[i].clone();
-    let claim = (r.kind == "PersistentVolumeClaim").then(|| object.clone());
-    state.retain_objects(|o| *o != object);
+    let claim = (r.kind == "PersistentVolumeClaim").then(|| state.objects()[i].clone());
+    state.remove_object(i);
     if let Some(claim) = claim {
         controllers::release_volume(state, &claim);
     }
-    controllers::reconcile(state);
+    controllers::reconcile_in(state, ns.as_deref());
     Ok(deleted)
 }
 
