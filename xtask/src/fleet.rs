@@ -179,6 +179,24 @@ impl<W: Write> Progress<W> {
         if !(due || self.done == self.total) {
             return;
         }
+        self.draw();
+    }
+
+    /// Prints `line` on stdout without running it into the progress line:
+    /// the progress is erased first and drawn again after it.
+    pub fn println(&mut self, line: &str) {
+        let shown = self.drawn.is_some();
+        if shown && let Some(out) = &mut self.out {
+            let _ = write!(out, "\r\x1b[K");
+            let _ = out.flush();
+        }
+        println!("{line}");
+        if shown {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
         if let Some(out) = &mut self.out {
             // Carriage return and erase to the end of the line: redrawn in place.
             let _ = write!(
