@@ -602,14 +602,14 @@ impl flags::Provision {
         if ready.is_empty() {
             return Ok(Vec::new());
         }
-        let fleet = Fleet::read(kubectl, &kinds).context(
+        let mut fleet = Fleet::read(kubectl, &kinds).context(
             "could not read every tenant at once, which `provision --all` needs: rights to list the \
              tenants' objects (Secrets included) and Ingresses in all namespaces, and namespaces. \
              Provision tenants one at a time instead: `cargo xtask provision <TENANT>`",
         )?;
         let mut lives: Vec<Live> = ready
             .iter()
-            .map(|r| fleet.live(&r.spec.namespace))
+            .map(|r| fleet.take_live(&r.spec.namespace))
             .collect();
         // A namespace the read by label did not find is a new tenant's, or
         // one of that name that provision did not make (no tenant label),

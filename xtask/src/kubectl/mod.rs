@@ -200,7 +200,11 @@ impl<'a> Call<'a> {
     }
 
     pub fn text(self) -> anyhow::Result<String> {
-        self.run().map(|b| String::from_utf8_lossy(&b).into_owned())
+        // Without a copy where it is UTF-8 already (a fleet's read is tens of MB).
+        self.run().map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
     }
 
     pub fn json(self) -> anyhow::Result<Value> {
