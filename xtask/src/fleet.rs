@@ -303,6 +303,16 @@ mod tests {
             "{text:?}"
         );
         assert!(!text.contains('\n'), "{text:?}");
+        // A line printed among the tenants: the progress is erased before
+        // it and drawn again after it.
+        let mut progress = Progress::to("provision", 2, Some(Vec::new()));
+        progress.tenant_done(false);
+        progress.println("Tenant a is up to date");
+        let text = String::from_utf8(progress.output().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "\rprovision: 1/2 tenants, 0 failed\x1b[K\r\x1b[K\rprovision: 1/2 tenants, 0 failed\x1b[K"
+        );
         // Nowhere to show it: nothing is drawn.
         let mut hidden: Progress<Vec<u8>> = Progress::to("drift", 1, None);
         hidden.tenant_done(false);
