@@ -41,7 +41,10 @@ enum Refused {
 /// kubectl's error for a stream it cannot parse. Read before the cluster
 /// is opened: their namespaces are what the call reads (cli.rs).
 pub(crate) fn objects_of(inv: &Invocation, input: &str) -> Result<Vec<Value>, String> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(input)
+    // kubectl decodes a stream one document at a time, however many there
+    // are (a hundred tenants' objects are over a thousand): no budget.
+    let options = serde_saphyr::options! { budget: None };
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(input, options)
         .map_err(|e| format!("error: error parsing STDIN: {e}"))?;
     let mut objects = Vec::new();
     for doc in docs {
@@ -210,7 +213,7 @@ pub fn apply(
     if errors.is_empty() {
         Ok(stdout)
     } else {
-        let mut f = Failure::new(1, errors.join("\n"));
+        let mut f = Failure::new(1, crate::errors::printed(&errors));
         f.stdout = stdout;
         Err(f)
     }

@@ -83,10 +83,16 @@
 //!   kubectl 1.32's discovery warnings ([`Fault::discovery_warnings`]), a
 //!   delay ([`Fault::slow`]) or a controller's status write
 //!   ([`Fault::status_write_before`]) and let the call run;
-//! - `create -f -` (atomic: `Error from server (AlreadyExists): leases.coordination.k8s.io
-//!   "x" already exists`) and `replace -f -` (a stale resourceVersion is `Error
-//!   from server (Conflict): Operation cannot be fulfilled on ...`) of one JSON
-//!   Lease or Namespace (`create.rs`), the tool's locks;
+//! - `create -f -` (atomic: `Error from server (AlreadyExists): error when
+//!   creating "STDIN": leases.coordination.k8s.io "x" already exists`) and
+//!   `replace -f -` (a stale resourceVersion is `Error from server
+//!   (Conflict): error when replacing "STDIN": Operation cannot be fulfilled
+//!   on ...`) of a JSON Lease or Namespace, or a `List` of them, each object
+//!   on its own, printed as it is stored (`create.rs`), the tool's locks;
+//!   `delete` of several names;
+//! - a command on several objects goes on past one that fails and prints
+//!   the errors at the end as kubectl does: one alone, several one per line
+//!   in their standard form (`errors.rs`);
 //! - every invocation is appended to `calls.jsonl`, for tests that count calls.
 //!
 //! The cluster lives in `cluster.json` (settings) and one file per resource
@@ -119,6 +125,7 @@ mod apply;
 mod cli;
 mod controllers;
 mod create;
+mod errors;
 mod faults;
 mod fields;
 mod invocation;

@@ -49,6 +49,9 @@ pub fn dispatch(
         ["exec", target] => exec(state, inv, target, input),
         ["wait", target] => text(wait(state, inv, target)),
         ["delete", kind, name] => text(delete(state, inv, kind, name)),
+        ["delete", kind, names @ ..] if !names.is_empty() => {
+            text(delete_each(state, inv, kind, names))
+        }
         ["annotate", target, changes @ ..] if !changes.is_empty() => {
             text(annotate(state, inv, target, changes))
         }
@@ -654,6 +657,38 @@ fn delete(state: &mut State, inv: &Invocation, kind: &str, name: &str) -> Result
     }
     controllers::reconcile(state);
     Ok(deleted)
+}
+
+/// `kubectl delete KIND NAME...`: each name on its own, as delete.go's
+/// visit of the builder's objects (`ContinueOnError`) does; a line for
+/// each one deleted, the errors at the end (`errors.rs`). Namespaces, whose
+/// deletion the tool waits for one at a time, are not implemented here.
+fn delete_each(
+    state: &mut State,
+    inv: &Invocation,
+    kind: &str,
+    names: &[&str],
+) -> Result<String, Failure> {
+    if resources::lookup(kind).is_some_and(|r| r.kind == "Namespace") {
+        return Err(Failure::not_implemented("`delete` of several namespaces"));
+    }
+    let mut out = String::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match delete(state, inv, kind, name) {
+            Ok(deleted) => out.push_str(&deleted),
+            // A flag or kind kubectl refuses stops it before any object.
+            Err(f) if f.code != 1 || f.message.starts_with("Error: ") => return Err(f),
+            Err(f) if f.message.starts_with("error: the server doesn't have") => return Err(f),
+            Err(f) => errors.push(f.message),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(out);
+    }
+    let mut f = Failure::new(1, crate::errors::printed(&errors));
+    f.stdout = out;
+    Err(f)
 }
 
 fn annotate(

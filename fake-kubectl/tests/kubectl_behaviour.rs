@@ -755,3 +755,144 @@ fn auth_can_i_follows_subresource_wildcards_default_namespaces_and_aggregation()
     // An allowed request says yes whatever else fails to resolve.
     assert_eq!(ask("create pods --subresource=exec", "t:bot"), "yes\n");
 }
+
+fn lease(name: &str) -> Value {
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+           "metadata": {"name": name, "namespace": "locks"}, "spec": {"holderIdentity": "me"}})
+}
+
+/// JSON documents one after another, as kubectl's JSON printer prints
+/// each object a create or replace did.
+fn documents(out: &str) -> Vec<Value> {
+    serde_json::Deserializer::from_str(out)
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// create.go and replace.go visit every object of a List and go on past
+/// one that fails: each object done is printed as it is done, the errors
+/// (naming their source, STDIN) come at the end; delete of several names
+/// likewise.
+#[test]
+fn create_replace_and_delete_act_on_each_object_and_go_on() {
+    let fake = Fake::new();
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "locks"}});
+    assert_eq!(fake.run_with("create -f - -o json", &ns.to_string()).0, 0);
+    let list =
+        |items: Vec<Value>| json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let create = "create --namespace locks -f - -o json";
+    let (code, out, err) = fake.run_with(create, &list(vec![lease("a")]));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(documents(&out)[0]["metadata"]["name"], "a");
+    // a exists: b and c are created all the same, a's error comes last.
+    let (code, out, err) = fake.run_with(create, &list(vec![lease("b"), lease("a"), lease("c")]));
+    assert_eq!(code, 1);
+    let names: Vec<Value> = documents(&out)
+        .iter()
+        .map(|d| d["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, ["b", "c"]);
+    assert_eq!(
+        err,
+        "Error from server (AlreadyExists): error when creating \"STDIN\": leases.coordination.k8s.io \"a\" already exists\n"
+    );
+    // Two errors: one line each, each in its standard form.
+    let (code, out, err) = fake.run_with(create, &list(vec![lease("a"), lease("b")]));
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.lines()
+            .all(|l| l
+                .starts_with("Error from server (AlreadyExists): error when creating \"STDIN\": ")),
+        "{err}"
+    );
+
+    // Replace at a stale resourceVersion: a Conflict naming its source; the
+    // others are replaced.
+    let stored = documents(
+        &fake
+            .run_with(
+                "replace --namespace locks -f - -o json",
+                &list(vec![lease("a"), lease("b")]),
+            )
+            .1,
+    );
+    assert_eq!(stored.len(), 2);
+    let mut stale = stored[0].clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let (code, out, err) = fake.run_with(
+        "replace --namespace locks -f - -o json",
+        &list(vec![stale, stored[1].clone()]),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(documents(&out).len(), 1);
+    assert_eq!(
+        err,
+        "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on leases.coordination.k8s.io \"a\": the object has been modified; please apply your changes to the latest version and try again\n"
+    );
+
+    let (code, out, err) =
+        fake.run("delete lease a nope c --namespace locks --ignore-not-found --wait=false");
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        out,
+        "lease.coordination.k8s.io \"a\" deleted\nlease.coordination.k8s.io \"c\" deleted\n"
+    );
+    let (code, out, err) = fake.run("delete lease b nope --namespace locks --wait=false");
+    assert_eq!(code, 1);
+    assert_eq!(out, "lease.coordination.k8s.io \"b\" deleted\n");
+    assert_eq!(
+        err,
+        "Error from server (NotFound): leases.coordination.k8s.io \"nope\" not found\n"
+    );
+    assert!(fake.state().get("Lease", Some("locks"), "b").is_none());
+}
+
+/// apply.go applies every object and returns the errors at the end: one as
+/// it is, several as an aggregate, one line each in its standard form
+/// (a conflict without its `error: `); nothing on stdout with -o json.
+#[test]
+fn apply_prints_several_errors_as_kubectl_aggregates_them() {
+    let fake = Fake::new();
+    let other = format!(
+        "{}---\n{}",
+        NAMESPACE.replace("name: t", "name: u"),
+        CONFIG.replace("namespace: t", "namespace: u")
+    );
+    assert_eq!(
+        apply(&fake, &format!("{NAMESPACE}---\n{CONFIG}---\n{other}")).0,
+        0
+    );
+    let mut state = fake.state();
+    state
+        .edit("ConfigMap", Some("t"), "c", "kubectl-edit", |c| {
+            c["data"]["k"] = json!("hand")
+        })
+        .unwrap();
+    state.deny("patch", "configmaps", Some("u")).unwrap();
+    drop(state);
+    let both = format!(
+        "{CONFIG}---\n{}",
+        CONFIG.replace("namespace: t", "namespace: u")
+    );
+    let (code, out, err) = apply(&fake, &both);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.starts_with(
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .data.k\nPlease review the fields above"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("\nError from server (Forbidden): configmaps \"c\" is forbidden: User \"kubernetes-admin\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"u\"\n"),
+        "{err}"
+    );
+    // One error alone keeps kubectl's `error: `.
+    let (code, _, err) = apply(&fake, CONFIG);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: Apply failed with 1 conflict"),
+        "{err}"
+    );
+}

@@ -108,6 +108,13 @@ impl AuditLog {
 
 /// Who runs the command: `git config user.email`, else `$USER`.
 pub fn operator() -> String {
+    // Asked once per process: a batch records a line and takes a lock for
+    // each of its tenants, and a `git` process each would cost seconds.
+    static OPERATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OPERATOR.get_or_init(ask_operator).clone()
+}
+
+fn ask_operator() -> String {
     let git = xshell::Shell::new().ok().and_then(|sh| {
         xshell::cmd!(sh, "git config user.email")
             .quiet()

@@ -216,6 +216,56 @@ impl Cluster {
         crate::lock::hold(&self.kubectl, Subject::Claims)
     }
 
+    /// The locks of a batch that changes many tenants at once (`provision
+    /// --all`): the claims lock, when `claims`, and every one of
+    /// `tenants`', taken in one kubectl call ([`crate::lock::Many`]). A
+    /// tenant whose lock another command holds is refused on its own,
+    /// changing nothing; a claims lock another command holds refuses the
+    /// whole batch (the tenants' locks go again at once).
+    pub fn hold_batch(
+        &self,
+        tenants: &[TenantName],
+        claims: bool,
+    ) -> anyhow::Result<(crate::lock::Many<'_>, Vec<(TenantName, anyhow::Error)>)> {
+        let mut subjects: Vec<Subject> = Vec::new();
+        if claims {
+            subjects.push(Subject::Claims);
+        }
+        subjects.extend(tenants.iter().map(Subject::tenant));
+        let (held, refused) = crate::lock::hold_many(&self.kubectl, subjects)?;
+        let mut out = Vec::new();
+        for (subject, refusal) in refused {
+            match subject {
+                Subject::Claims => return Err(refusal),
+                Subject::Tenant(name) => {
+                    if let Some(tenant) = tenants.iter().find(|t| t.as_str() == name) {
+                        out.push((tenant.clone(), refusal));
+                    }
+                }
+            }
+        }
+        Ok((held, out))
+    }
+
+    /// The confirmation of a change to many tenants at once (typing `all`,
+    /// see [`Cluster::change_many`]); a refusal is recorded for every one
+    /// of `tenants`.
+    pub fn confirm_batch(
+        &self,
+        action: &str,
+        what: &str,
+        yes: bool,
+        tenants: &[TenantName],
+    ) -> anyhow::Result<()> {
+        if let Err(refused) = self.confirm_all(action, what, yes) {
+            for tenant in tenants {
+                let _ = self.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{refused:#}")));
+            }
+            return Err(refused);
+        }
+        Ok(())
+    }
+
     /// The same change to many tenants under one confirmation (typing
     /// `all`), `jobs` at a time; each tenant's outcome is recorded on its
     /// own and passed to `done` as it comes. A refused confirmation is
@@ -260,12 +310,8 @@ impl Cluster {
         run: impl Fn(&Kubectl, &TenantName, I) -> anyhow::Result<T> + Sync,
         done: impl Fn(&TenantName, &anyhow::Result<T>) + Sync,
     ) -> anyhow::Result<Vec<(TenantName, Option<anyhow::Result<T>>)>> {
-        if let Err(refused) = self.confirm_all(action, what, yes) {
-            for (tenant, _) in &items {
-                let _ = self.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{refused:#}")));
-            }
-            return Err(refused);
-        }
+        let tenants: Vec<TenantName> = items.iter().map(|(t, _)| t.clone()).collect();
+        self.confirm_batch(action, what, yes, &tenants)?;
         Ok(crate::pool::run(items, jobs, |(tenant, item)| {
             if crate::interrupt::interrupted() {
                 return (tenant, None);
@@ -310,7 +356,9 @@ impl Cluster {
         )
     }
 
-    fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    /// Records the outcome of a change to `tenant` in the audit log (a
+    /// local file, no kubectl) and passes it through.
+    pub fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
         self.target.audit.record(
             self.target.context.as_deref(),
             self.target.environment.as_ref().map(|e| e.name.as_str()),

@@ -709,7 +709,16 @@ A real apply then saves the resolved config to tenants/<TENANT>.yaml (untouched 
 says the same), so that re-running with no flags reproduces the same manifests. The bot's \
 credentials are generated once, when its Secret does not exist, and never printed; existing \
 volumes and credentials are never re-applied. Re-running is safe: an interrupted apply is \
-finished by running the same command again.",
+finished by running the same command again.\n\n\
+--all applies every committed config in a few kubectl calls, however many tenants there are: \
+every tenant's lock is taken in one call, the cluster is read once, and each tenant is compared \
+with its config by content; a tenant with nothing to change is reported up to date, nothing \
+applied to it, and its lock released at once. The others are applied a hundred tenants per \
+`kubectl apply` (each call may take --kubectl-timeout for every ten tenants it carries); a \
+tenant whose object fails is found and reported on its own line with its own error, the others \
+are applied. Only bots whose Deployment changed are waited for, --jobs at a time. A command on \
+one tenant is refused while --all holds its lock (until its bot is ready, for a tenant it \
+applies). Suspended and offboarded tenants are skipped.",
     after_help = "Examples:\n  \
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
@@ -727,17 +736,18 @@ finished by running the same command again.",
   cargo xtask provision pune-central --tier medium --yes\n\n  \
   # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
   cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes\n\n  \
-  # Re-apply every committed tenant, two at a time:\n  \
-  cargo xtask provision --all --env prod"
+  # Re-apply every committed tenant (only those that differ are applied; four bots\n  \
+  # waited for at a time):\n  \
+  cargo xtask provision --all --env prod --jobs 4"
 )]
 pub struct Provision {
     /// Tenant name: a lowercase DNS label of 1 to 56 characters (namespace `tenant-<TENANT>`)
     #[arg(value_parser = TenantName::parse, required_unless_present = "all")]
     pub tenant: Option<TenantName>,
-    /// Apply every tenants/*.yaml, a few at a time, one line per tenant
+    /// Apply every tenants/*.yaml that differs from the cluster, in a few kubectl calls; one line per tenant
     #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "plan", "reconfigure"])]
     pub all: bool,
-    /// With --all: how many tenants to apply at once
+    /// With --all: how many changed bots to wait for at once
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,
     /// Start from this tenant config file (YAML, as in tenants/demo.yaml) instead of the committed one; flags override its values

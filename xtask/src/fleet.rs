@@ -111,6 +111,22 @@ impl Fleet {
         }
     }
 
+    /// [`Fleet::live`] for a command that reads each namespace once: the
+    /// objects are moved out of the read, not copied (at a thousand
+    /// tenants they are hundreds of MB). A second take of `ns` finds none.
+    pub fn take_live(&mut self, ns: &str) -> Live {
+        let own_namespace = self
+            .tenants
+            .namespaces
+            .iter()
+            .find(|n| crate::object::name(n) == ns)
+            .cloned();
+        Live {
+            own_namespace,
+            existing: self.objects.remove(ns).unwrap_or_default(),
+        }
+    }
+
     /// What an apply of `spec` would send, from this read alone: as
     /// [`crate::plan::prepare`] decides it after reading the cluster for
     /// one tenant. `rendered` is the tenant's render with redacted secrets.
@@ -179,6 +195,24 @@ impl<W: Write> Progress<W> {
         if !(due || self.done == self.total) {
             return;
         }
+        self.draw();
+    }
+
+    /// Prints `line` on stdout without running it into the progress line:
+    /// the progress is erased first and drawn again after it.
+    pub fn println(&mut self, line: &str) {
+        let shown = self.drawn.is_some();
+        if shown && let Some(out) = &mut self.out {
+            let _ = write!(out, "\r\x1b[K");
+            let _ = out.flush();
+        }
+        println!("{line}");
+        if shown {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
         if let Some(out) = &mut self.out {
             // Carriage return and erase to the end of the line: redrawn in place.
             let _ = write!(
@@ -281,6 +315,16 @@ mod tests {
             "{text:?}"
         );
         assert!(!text.contains('\n'), "{text:?}");
+        // A line printed among the tenants: the progress is erased before
+        // it and drawn again after it.
+        let mut progress = Progress::to("provision", 2, Some(Vec::new()));
+        progress.tenant_done(false);
+        progress.println("Tenant a is up to date");
+        let text = String::from_utf8(progress.output().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "\rprovision: 1/2 tenants, 0 failed\x1b[K\r\x1b[K\rprovision: 1/2 tenants, 0 failed\x1b[K"
+        );
         // Nowhere to show it: nothing is drawn.
         let mut hidden: Progress<Vec<u8>> = Progress::to("drift", 1, None);
         hidden.tenant_done(false);

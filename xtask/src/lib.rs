@@ -8,6 +8,7 @@
 //!   each, never using one another;
 //! - shared views: `live` (tenants on the cluster), `fleet` (every tenant
 //!   read from the cluster at once), `plan` (what an apply would do),
+//!   `batch` (many tenants' objects applied in few kubectl calls),
 //!   `archive` (the backup format), `workbench`, `selection` (the tenants a
 //!   bulk command acts on, and its report), `rbac` (who may do what,
 //!   decided from the cluster's roles and bindings);
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod archive;
 pub mod audit;
+pub mod batch;
 pub mod clock;
 pub mod cluster;
 pub mod compare;

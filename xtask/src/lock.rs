@@ -186,32 +186,8 @@ impl<'k> Held<'k> {
     /// whole truth. A failure keeps its own message; the loss is said on
     /// stderr.
     pub fn finish<T>(mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
-        let Some(lost) = self.release_now() else {
-            return result;
-        };
-        let context = self.kubectl.context_arg();
-        let what = match &self.subject {
-            Subject::Tenant(t) => format!(
-                "the lock on tenant {t} was broken while this command ran ({lost}): another command may \
-                 have changed the tenant beside it. Check it with `cargo xtask admin show {t}{context}` and \
-                 `cargo xtask admin drift {t}{context}`"
-            ),
-            Subject::Claims => format!(
-                "the lock on the domain and number claims was broken while this command ran ({lost}): \
-                 another provision may have claimed a value beside it. Check every tenant's claims with \
-                 `cargo xtask admin verify{context}` (its `sharing` check)"
-            ),
-        };
-        match result {
-            Ok(_) => Err(crate::outcome::partly(
-                anyhow::anyhow!("this command did all its work, but {what}"),
-                "Its work was done (changes made, archives written), but not guarded by the lock to its end.".to_owned(),
-            )),
-            Err(e) => {
-                eprintln!("warning: {what}");
-                Err(e)
-            }
-        }
+        let lost = self.release_now();
+        finish_lost(self.kubectl, &self.subject, lost, result)
     }
 
     /// Releases the lease now, saying on stderr if that failed (the lease
@@ -252,6 +228,392 @@ impl Drop for Held<'_> {
                 "warning: the lock on {} was broken while this command ran ({lost})",
                 self.subject.describe()
             );
+        }
+    }
+}
+
+/// Leases on many subjects held by one command (`provision --all`), in a
+/// number of kubectl calls that does not grow with them: taken in one
+/// `kubectl create` of them all, renewed together in one `kubectl replace`
+/// every [`renew_every`], released in two calls (a read of every lease in
+/// [`NAMESPACE`], a delete of those still ours) whenever the command is
+/// done with some of them. Each lease is the very object a command on one
+/// tenant takes, so every other command is refused by it, and `admin
+/// list`, `show` and `unlock` read and break it, as any other.
+pub struct Many<'k> {
+    kubectl: &'k Kubectl,
+    leases: std::sync::Arc<std::sync::Mutex<Leases>>,
+    renewal: Option<Renewal>,
+}
+
+/// What a [`Many`] holds, shared with its renewal.
+#[derive(Default)]
+struct Leases {
+    /// Held now, by lease name: the subject and the lease as last stored.
+    held: std::collections::BTreeMap<String, (Subject, Value)>,
+    /// Found changed or deleted by someone else at a renewal, by lease
+    /// name: the subject and how. No longer renewed.
+    lost: std::collections::BTreeMap<String, (Subject, String)>,
+}
+
+/// Takes the leases on every one of `subjects` in one `kubectl create`;
+/// returns those held, and each one refused with its refusal (another
+/// command holds it; an expired one is taken over, as [`hold`] does, with
+/// a call of its own). Fails as a whole, holding nothing, when the cluster
+/// or the rights to leases are missing.
+pub fn hold_many(
+    kubectl: &Kubectl,
+    subjects: Vec<Subject>,
+) -> anyhow::Result<(Many<'_>, Vec<(Subject, anyhow::Error)>)> {
+    let now = crate::clock::now()?;
+    let objects: Vec<Value> = subjects.iter().map(|s| lease_object(s, now)).collect();
+    let tenants = subjects
+        .iter()
+        .filter(|s| matches!(s, Subject::Tenant(_)))
+        .count();
+    let describe = match subjects.iter().any(|s| matches!(s, Subject::Claims)) {
+        true => format!("the domain and number claims and {tenants} tenant(s)"),
+        false => format!("{tenants} tenant(s)"),
+    };
+    let mut each = kubectl
+        .create_each(NAMESPACE, &objects)
+        .map_err(|e| explain_many(e, kubectl, &describe, "create"))?;
+    if each.done.is_empty() && each.failure.as_ref().is_some_and(is_namespace_missing) {
+        create_namespace(kubectl)?;
+        each = kubectl
+            .create_each(NAMESPACE, &objects)
+            .map_err(|e| explain_many(e, kubectl, &describe, "create"))?;
+    }
+    let mut created: std::collections::BTreeMap<String, Value> = each
+        .done
+        .into_iter()
+        .map(|l| (crate::object::name(&l).to_owned(), l))
+        .collect();
+    let mut leases = Leases::default();
+    let mut missing = Vec::new();
+    for subject in subjects {
+        match created.remove(&subject.lease()) {
+            Some(stored) => {
+                leases.held.insert(subject.lease(), (subject, stored));
+            }
+            None => missing.push(subject),
+        }
+    }
+    let mut refused = Vec::new();
+    if !missing.is_empty() {
+        let failure = each.failure.unwrap_or_else(|| {
+            anyhow::anyhow!(
+                "`kubectl create` printed no lease for {}",
+                missing[0].describe()
+            )
+        });
+        // Nothing taken, and not because some lease exists: the cluster or
+        // the rights are missing, for every subject alike.
+        if leases.held.is_empty() && cause(&failure) != Some(Cause::AlreadyExists) {
+            return Err(explain_many(failure, kubectl, &describe, "create"));
+        }
+        let mut live: std::collections::BTreeMap<String, Value> = kubectl
+            .get_list("leases", crate::kubectl::Scope::Namespace(NAMESPACE), None)
+            .map_err(|e| explain_many(e, kubectl, &describe, "get"))?
+            .into_iter()
+            .map(|l| (crate::object::name(&l).to_owned(), l))
+            .collect();
+        for subject in missing {
+            match take_existing(kubectl, &subject, live.remove(&subject.lease()), now) {
+                Ok(stored) => {
+                    leases.held.insert(subject.lease(), (subject, stored));
+                }
+                Err(e) => refused.push((subject, e)),
+            }
+        }
+    }
+    let leases = std::sync::Arc::new(std::sync::Mutex::new(leases));
+    let renewal = Renewal::start_many(kubectl.clone(), leases.clone());
+    Ok((
+        Many {
+            kubectl,
+            leases,
+            renewal: Some(renewal),
+        },
+        refused,
+    ))
+}
+
+impl Many<'_> {
+    /// Whether the lease on `subject` is held (taken and not released).
+    pub fn holds(&self, subject: &Subject) -> bool {
+        let leases = self.lock();
+        leases.held.contains_key(&subject.lease()) || leases.lost.contains_key(&subject.lease())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Releases the leases on the subjects of `results` in two calls, and
+    /// ends each result as [`Held::finish`] does: a success whose lease was
+    /// lost while it held becomes an error. A subject not held is passed
+    /// through as it is.
+    pub fn finish<K, T>(
+        &self,
+        results: Vec<(K, Subject, anyhow::Result<T>)>,
+    ) -> Vec<(K, anyhow::Result<T>)> {
+        let subjects: Vec<Subject> = results.iter().map(|(_, s, _)| s.clone()).collect();
+        let mut lost = self.release(&subjects);
+        results
+            .into_iter()
+            .map(
+                |(key, subject, result)| match lost.remove(&subject.lease()) {
+                    Some(how) => (key, finish_lost(self.kubectl, &subject, how, result)),
+                    None => (key, result),
+                },
+            )
+            .collect()
+    }
+
+    /// Releases the leases on `subjects` that are held: one read of every
+    /// lease, one delete of those still ours. Returns, for each released,
+    /// how it was lost while held, if it was (None: it was ours to the end).
+    fn release(&self, subjects: &[Subject]) -> std::collections::BTreeMap<String, Option<String>> {
+        let mut leases = self.lock();
+        let mut mine: Vec<(String, Subject, Option<String>)> = Vec::new();
+        for subject in subjects {
+            let name = subject.lease();
+            if let Some((subject, _)) = leases.held.remove(&name) {
+                mine.push((name, subject, None));
+            } else if let Some((subject, how)) = leases.lost.remove(&name) {
+                mine.push((name, subject, Some(how)));
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        if mine.is_empty() {
+            return out;
+        }
+        let kubectl = self.kubectl;
+        let unreleased = |e: &anyhow::Error, subject: &Subject| {
+            eprintln!(
+                "warning: the lock on {} could not be released: {e:#}\n  It expires by itself; to free it at once: `cargo xtask admin unlock {}{}`",
+                subject.describe(),
+                subject.unlock_arg(),
+                kubectl.context_arg()
+            );
+        };
+        let live =
+            match kubectl.get_list("leases", crate::kubectl::Scope::Namespace(NAMESPACE), None) {
+                Ok(live) => live,
+                Err(e) => {
+                    for (name, subject, at_renewal) in mine {
+                        unreleased(&e, &subject);
+                        out.insert(
+                            name,
+                            at_renewal.map(|_| "taken from it while it ran".to_owned()),
+                        );
+                    }
+                    return out;
+                }
+            };
+        let live: std::collections::BTreeMap<&str, &Value> =
+            live.iter().map(|l| (crate::object::name(l), l)).collect();
+        let now = crate::clock::now().unwrap_or(std::time::UNIX_EPOCH);
+        let mut delete: Vec<(String, Subject)> = Vec::new();
+        for (name, subject, at_renewal) in mine {
+            let how = match live.get(name.as_str()) {
+                None => Some("deleted, e.g. by `admin unlock`".to_owned()),
+                Some(lease) => {
+                    let holder = Holder::of(lease, now);
+                    if holder.process != process() {
+                        Some(format!("now held by {}", holder.summary()))
+                    } else {
+                        delete.push((name.clone(), subject));
+                        at_renewal.map(|_| {
+                            "it was changed by another command, then given back".to_owned()
+                        })
+                    }
+                }
+            };
+            out.insert(name, how);
+        }
+        if !delete.is_empty() {
+            let names: Vec<String> = delete.iter().map(|(n, _)| n.clone()).collect();
+            if let Err(e) = kubectl.delete_each(NAMESPACE, "lease", &names) {
+                for (_, subject) in &delete {
+                    unreleased(&e, subject);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Many<'_> {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.stop();
+        }
+        let subjects: Vec<Subject> = {
+            let leases = self.lock();
+            leases
+                .held
+                .values()
+                .map(|(s, _)| s.clone())
+                .chain(leases.lost.values().map(|(s, _)| s.clone()))
+                .collect()
+        };
+        for (name, how) in self.release(&subjects) {
+            if let Some(how) = how {
+                eprintln!("warning: the lock {name} was broken while this command ran ({how})");
+            }
+        }
+    }
+}
+
+impl Renewal {
+    /// Renews every lease `leases` holds, all in one `kubectl replace`, every
+    /// [`renew_every`]. A lease the replace did not renew is read back with
+    /// the others (one read): one changed or deleted by someone else (`admin
+    /// unlock`, a takeover) is lost, and no longer renewed; any other
+    /// failure (the API server out of reach) is tried again at the next
+    /// turn, well before the leases expire.
+    fn start_many(kubectl: Kubectl, leases: std::sync::Arc<std::sync::Mutex<Leases>>) -> Renewal {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let every = renew_every();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                let Ok(now) = crate::clock::now() else {
+                    return;
+                };
+                let mut leases = leases
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if leases.held.is_empty() {
+                    continue;
+                }
+                let renewed: Vec<Value> = leases
+                    .held
+                    .values()
+                    .map(|(_, lease)| {
+                        let mut lease = lease.clone();
+                        lease["spec"]["renewTime"] = json!(micro_time(now));
+                        lease
+                    })
+                    .collect();
+                let failure = match kubectl.replace_each(NAMESPACE, &renewed) {
+                    Ok(each) => {
+                        for stored in each.done {
+                            if let Some((_, lease)) =
+                                leases.held.get_mut(crate::object::name(&stored))
+                            {
+                                *lease = stored;
+                            }
+                        }
+                        each.failure
+                    }
+                    Err(e) => Some(e),
+                };
+                let Some(failure) = failure else {
+                    continue;
+                };
+                let why = format!("{failure:#}")
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                // Which were not renewed, and why: read them back.
+                let live = match kubectl.get_list(
+                    "leases",
+                    crate::kubectl::Scope::Namespace(NAMESPACE),
+                    None,
+                ) {
+                    Ok(live) => live,
+                    Err(_) => {
+                        eprintln!(
+                            "warning: the locks of this command ({} of them) could not be renewed ({why}); trying again",
+                            leases.held.len()
+                        );
+                        continue;
+                    }
+                };
+                let live: std::collections::BTreeMap<String, Value> = live
+                    .into_iter()
+                    .map(|l| (crate::object::name(&l).to_owned(), l))
+                    .collect();
+                let mut retry = 0;
+                let names: Vec<String> = leases.held.keys().cloned().collect();
+                for name in names {
+                    let ours = leases.held[&name].1["metadata"]["resourceVersion"].clone();
+                    match live.get(&name) {
+                        Some(l) if l["metadata"]["resourceVersion"] == ours => retry += 1,
+                        Some(l) if Holder::of(l, now).process == process() => {
+                            // Renewed after all (the reply was lost): ours still.
+                            if let Some((_, lease)) = leases.held.get_mut(&name) {
+                                *lease = l.clone();
+                            }
+                        }
+                        _ => {
+                            let (subject, _) = leases.held.remove(&name).expect("a held lease");
+                            eprintln!(
+                                "warning: the lock on {} was taken from this command ({why}): another \
+                                 command may now change the tenant beside it; check `cargo xtask admin show` \
+                                 when this one ends",
+                                subject.describe()
+                            );
+                            let how = match live.get(&name) {
+                                None => "deleted while it ran".to_owned(),
+                                Some(_) => "changed by another command while it ran".to_owned(),
+                            };
+                            leases.lost.insert(name, (subject, how));
+                        }
+                    }
+                }
+                if retry > 0 {
+                    eprintln!(
+                        "warning: the locks of this command ({retry} of them) could not be renewed ({why}); trying again"
+                    );
+                }
+            }
+        });
+        Renewal { stop, thread }
+    }
+}
+
+/// The end of the work a lease guarded: a success turned into an error if
+/// the lease was `lost` while the work ran (`admin unlock`, or a takeover
+/// after it expired): another command may have changed the tenant beside
+/// it, so "done" would not be the whole truth. A failure keeps its own
+/// message; the loss is said on stderr.
+fn finish_lost<T>(
+    kubectl: &Kubectl,
+    subject: &Subject,
+    lost: Option<String>,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let Some(lost) = lost else {
+        return result;
+    };
+    let context = kubectl.context_arg();
+    let what = match subject {
+        Subject::Tenant(t) => format!(
+            "the lock on tenant {t} was broken while this command ran ({lost}): another command may \
+             have changed the tenant beside it. Check it with `cargo xtask admin show {t}{context}` and \
+             `cargo xtask admin drift {t}{context}`"
+        ),
+        Subject::Claims => format!(
+            "the lock on the domain and number claims was broken while this command ran ({lost}): \
+             another provision may have claimed a value beside it. Check every tenant's claims with \
+             `cargo xtask admin verify{context}` (its `sharing` check)"
+        ),
+    };
+    match result {
+        Ok(_) => Err(crate::outcome::partly(
+            anyhow::anyhow!("this command did all its work, but {what}"),
+            "Its work was done (changes made, archives written), but not guarded by the lock to its end.".to_owned(),
+        )),
+        Err(e) => {
+            eprintln!("warning: {what}");
+            Err(e)
         }
     }
 }
@@ -393,8 +755,15 @@ impl Holder {
 /// Takes the lease on `subject`, or refuses, changing nothing, if another
 /// command holds it.
 pub fn hold<'k>(kubectl: &'k Kubectl, subject: Subject) -> anyhow::Result<Held<'k>> {
+    let stored = take(kubectl, &subject)?;
+    Ok(Held::new(kubectl, subject, stored))
+}
+
+/// Creates the lease on `subject` (and the lock namespace on first use),
+/// or takes it over if it expired; the lease as stored.
+fn take(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<Value> {
     let now = crate::clock::now()?;
-    let object = lease_object(&subject, now);
+    let object = lease_object(subject, now);
     let created = match kubectl.create(Some(NAMESPACE), &object) {
         Err(e) if is_namespace_missing(&e) => {
             create_namespace(kubectl)?;
@@ -403,34 +772,36 @@ pub fn hold<'k>(kubectl: &'k Kubectl, subject: Subject) -> anyhow::Result<Held<'
         other => other,
     };
     match created {
-        Ok(stored) => Ok(Held::new(kubectl, subject, stored)),
+        Ok(stored) => Ok(stored),
         Err(e) if cause(&e) == Some(Cause::AlreadyExists) => {
-            take_over_if_expired(kubectl, subject, now)
+            let live = kubectl
+                .get_in_optional(NAMESPACE, "lease", &subject.lease())
+                .map_err(|e| explain(e, kubectl, subject, "get"))?;
+            take_existing(kubectl, subject, live, now)
         }
-        Err(e) => Err(explain(e, kubectl, &subject, "create")),
+        Err(e) => Err(explain(e, kubectl, subject, "create")),
     }
 }
 
-/// The lease exists: refuse, or take it over if it expired.
-fn take_over_if_expired<'k>(
-    kubectl: &'k Kubectl,
-    subject: Subject,
+/// The lease on `subject` was there when we tried to create it (`live`,
+/// as read after; None if it went since): refuse, or take it over if it
+/// expired. The lease as stored.
+fn take_existing(
+    kubectl: &Kubectl,
+    subject: &Subject,
+    live: Option<Value>,
     now: std::time::SystemTime,
-) -> anyhow::Result<Held<'k>> {
+) -> anyhow::Result<Value> {
     let name = subject.lease();
-    let Some(live) = kubectl
-        .get_in_optional(NAMESPACE, "lease", &name)
-        .map_err(|e| explain(e, kubectl, &subject, "get"))?
-    else {
+    let Some(live) = live else {
         // Released between our create and our read: try once more.
-        return match kubectl.create(Some(NAMESPACE), &lease_object(&subject, now)) {
-            Ok(stored) => Ok(Held::new(kubectl, subject, stored)),
-            Err(e) => Err(explain(e, kubectl, &subject, "create")),
-        };
+        return kubectl
+            .create(Some(NAMESPACE), &lease_object(subject, now))
+            .map_err(|e| explain(e, kubectl, subject, "create"));
     };
     let holder = Holder::of(&live, now);
     if !holder.expired() {
-        anyhow::bail!("{}", refusal(&subject, &holder, kubectl));
+        anyhow::bail!("{}", refusal(subject, &holder, kubectl));
     }
     // Expired, but its process still runs here (stopped with Ctrl-Z, or the
     // machine slept): it would go on beside us when it wakes.
@@ -447,7 +818,7 @@ fn take_over_if_expired<'k>(
             holder.pid().unwrap_or_default(),
         );
     }
-    let mut fresh = lease_object(&subject, now);
+    let mut fresh = lease_object(subject, now);
     fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
     match kubectl.replace(NAMESPACE, &fresh) {
         Ok(stored) => {
@@ -456,12 +827,12 @@ fn take_over_if_expired<'k>(
                  (its process was probably killed). Check what it left with `cargo xtask admin show{}`.",
                 subject.describe(),
                 holder.summary(),
-                match &subject {
+                match subject {
                     Subject::Tenant(t) => format!(" {t}"),
                     Subject::Claims => " TENANT".to_owned(),
                 }
             );
-            Ok(Held::new(kubectl, subject, stored))
+            Ok(stored)
         }
         Err(e) if cause(&e) == Some(Cause::Modified) => anyhow::bail!(
             "another command took over the expired lock on {} just now; nothing was changed. \
@@ -469,7 +840,7 @@ fn take_over_if_expired<'k>(
             subject.describe(),
             kubectl.context_arg()
         ),
-        Err(e) => Err(explain(e, kubectl, &subject, "update")),
+        Err(e) => Err(explain(e, kubectl, subject, "update")),
     }
 }
 
@@ -587,6 +958,29 @@ fn create_namespace(kubectl: &Kubectl) -> anyhow::Result<()> {
                  to let operators create, get, update and delete leases in it"
             )
         }),
+    }
+}
+
+/// [`explain`] for the leases of many subjects at once.
+fn explain_many(e: anyhow::Error, kubectl: &Kubectl, what: &str, verb: &str) -> anyhow::Error {
+    if matches!(
+        cause(&e),
+        Some(Cause::Unreachable | Cause::Unauthenticated | Cause::MissingContext)
+    ) {
+        return e;
+    }
+    let done = format!(
+        "could not {verb} the locks on {what} (Leases in {NAMESPACE} on {}); nothing was changed",
+        kubectl.context_label()
+    );
+    if cause(&e) == Some(Cause::Rbac) {
+        e.context(format!(
+            "{done}. Your user may not {verb} leases (coordination.k8s.io) in namespace {NAMESPACE}: \
+             every command that changes a tenant needs create, get, list, update and delete on them; \
+             ask a cluster admin to grant them"
+        ))
+    } else {
+        e.context(done)
     }
 }
 

@@ -522,19 +522,32 @@ impl ObjectChange {
 /// After a failed apply: reads the cluster back and says exactly which of
 /// the objects changed, or that it could not tell.
 pub fn what_changed(kubectl: &Kubectl, ns: &str, prepared: &Prepared) -> String {
-    let Ok((namespace, objects)) = live_state(kubectl, ns, &prepared.kinds) else {
+    let after = live_state(kubectl, ns, &prepared.kinds).ok();
+    changed_since(
+        prepared,
+        after.as_ref().map(|(namespace, objects)| Live {
+            own_namespace: namespace.clone(),
+            existing: objects.clone(),
+        }),
+    )
+}
+
+/// [`what_changed`], from the tenant's namespace and objects as read back
+/// (`after`; None: they could not be read).
+pub fn changed_since(prepared: &Prepared, after: Option<Live>) -> String {
+    let Some(after) = after else {
         return "The cluster could not be read back to tell which objects were applied before the failure."
             .to_owned();
     };
     let mut changed = Vec::new();
     for m in &prepared.to_apply {
-        let after = if m.kind == "Namespace" {
-            namespace.as_ref()
+        let now = if m.kind == "Namespace" {
+            after.own_namespace.as_ref()
         } else {
-            objects.get(&(m.kind.clone(), m.name.clone()))
+            after.existing.get(&(m.kind.clone(), m.name.clone()))
         };
         if let Some(c @ (ObjectChange::Created | ObjectChange::Configured)) =
-            ObjectChange::between(prepared.live(m), after)
+            ObjectChange::between(prepared.live(m), now)
         {
             changed.push(format!("{} ({})", m.reference(), c.as_str()));
         }

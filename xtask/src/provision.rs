@@ -12,16 +12,22 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use std::collections::BTreeMap;
+
 use crate::cluster::{Change, Cluster, Target};
 use crate::files::write_atomic;
 use crate::flags;
+use crate::fleet::Fleet;
+use crate::kubectl::Scope;
 use crate::kubectl::{Conflicts, Kubectl};
-use crate::names::{BOT, CONFIG_MAP, MANAGER};
+use crate::lock::Subject;
+use crate::names::{BOT, CONFIG_MAP, MANAGER, TENANT_LABEL};
 use crate::object::kind_and_name;
 use crate::outcome::{Exit, Left, LeftUnchanged};
 use crate::plan::{
-    FieldChange, ObjectChange, Prepared, committed_domains_change, diff_plan, field_changes,
-    prepare, refuse_identity_change, refuse_shrinking, refuse_unusable_namespace, what_changed,
+    FieldChange, Live, ObjectChange, Prepared, changed_since, committed_domains_change, diff_plan,
+    field_changes, local_plan, prepare, prepare_from, refuse_identity_change, refuse_shrinking,
+    refuse_unusable_namespace, unique_kinds, what_changed,
 };
 use crate::platform::Platform;
 use crate::prompt::{Prompter, TerminalPrompter, ask_valid_or, ask_yes_no};
@@ -44,6 +50,26 @@ pub struct Provisioned {
 }
 
 impl Provisioned {
+    /// A tenant whose every object is as its config says: nothing applied.
+    fn unchanged(spec: &TenantSpec, prepared: &Prepared) -> Provisioned {
+        Provisioned {
+            tenant: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            applied: prepared
+                .to_apply
+                .iter()
+                .map(|m| (m.reference(), ObjectChange::Unchanged))
+                .collect(),
+            kept: prepared
+                .kept
+                .iter()
+                .map(|k| (k.manifest.reference(), k.note()))
+                .collect(),
+            bot_running: None,
+            restarted: false,
+        }
+    }
+
     fn changed(&self) -> usize {
         self.applied
             .iter()
@@ -378,9 +404,26 @@ impl flags::Provision {
         Err(Exit(2).into())
     }
 
-    /// `--all`: every committed `tenants/*.yaml`, `--jobs` at a time through
-    /// the same path as one tenant, under one confirmation. One line per
+    /// `--all`: every committed `tenants/*.yaml`, under one confirmation,
+    /// in a number of kubectl calls that grows only with the tenants that
+    /// change (see `batch.rs` and `lock.rs`): their locks and the claims
+    /// lock taken in one call; the cluster read once (`fleet.rs`); each
+    /// tenant rendered and compared with that read by content (`local_plan`),
+    /// refused as one tenant's provision refuses it, or skipped when down on
+    /// purpose; the locks of those with nothing to apply released at once;
+    /// the objects of the others applied a hundred tenants per call; then
+    /// only their changed bots waited for, `--jobs` at a time. One line per
     /// tenant; a failure does not stop the others.
+    ///
+    /// The locks: every tenant of the batch is locked before the cluster is
+    /// read, as a command on one tenant locks it before reading, so that
+    /// what is applied was decided on a read no other command could change
+    /// under it (a suspend between the read and the apply would otherwise
+    /// be undone, a Secret created by another provision overwritten). A
+    /// command on one tenant is refused while the batch holds its lock:
+    /// for the tenants with nothing to apply, only from the batch's start
+    /// to the end of its read; for those it applies, until their bots are
+    /// ready. The claims lock is held to the end.
     fn run_all(&self, root: &Path, paths: &RepoPaths) -> anyhow::Result<()> {
         let configs = committed_configs(&paths.tenants)?;
         if configs.is_empty() {
@@ -389,26 +432,24 @@ impl flags::Provision {
         let platform = paths.platform()?;
         let templates = paths.templates()?;
         let cluster = Cluster::connect(&self.cluster, root)?;
+        let kubectl = cluster.kubectl();
         eprintln!(
-            "Provisioning {} tenants from {}, {} at a time ...",
+            "Provisioning {} tenants from {}: the cluster is read once, and only the tenants that differ \
+             from their config are applied ...",
             configs.len(),
             paths.tenants.display(),
-            self.jobs
         );
-        // A file whose name is no tenant name cannot be provisioned (nor audited as one).
         let total = configs.len();
-        let mut failed = 0;
+        let mut report = Report::new(&cluster, total);
+        // A file whose name is no tenant name cannot be provisioned (nor audited as one).
         let mut items: Vec<(TenantName, PathBuf)> = Vec::new();
         for (name, path) in configs {
             match TenantName::parse(&name) {
                 Ok(tenant) => items.push((tenant, path)),
-                Err(e) => {
-                    println!(
-                        "{name}: FAILED: {} is not a tenant config name: {e}",
-                        path.display()
-                    );
-                    failed += 1;
-                }
+                Err(e) => report.unnamed(&format!(
+                    "{name}: FAILED: {} is not a tenant config name: {e}",
+                    path.display()
+                )),
             }
         }
         // Two configs of the batch that claim one number or domain: the
@@ -418,71 +459,116 @@ impl flags::Provision {
             let saved = resolve(tenant, &values, &platform, true)?;
             Ok(cluster.target().tenant_view(&saved))
         });
-        // Held across the whole batch: no other provision claims a value
-        // between this batch's reads of the claims and its applies.
-        let claims = cluster.hold_claims().left_unchanged(Left::NothingChanged)?;
-        let results = cluster.change_each(
+        let names: Vec<TenantName> = items.iter().map(|(t, _)| t.clone()).collect();
+        cluster.confirm_batch(
             "provisioning",
+            &format!("all {} tenants", items.len()),
             self.yes,
-            items,
-            self.jobs.into(),
-            |kubectl, tenant, path| {
-                if let Some(clash) = clashes.get(tenant) {
-                    crate::outcome::bail_unchanged!("{clash}");
-                }
-                let values = read_values(&path)?;
-                let saved = resolve(tenant, &values, &platform, true)?;
-                cluster.target().refuse_platform_hosts(&saved)?;
-                let spec = cluster.target().tenant_view(&saved);
-                // A tenant down on purpose stays down: a batch never brings it back.
-                let prepared = prepare(kubectl, &platform, &templates, &spec, true)?;
-                let lifecycle = prepared
-                    .own_namespace
-                    .as_ref()
-                    .map_or(Lifecycle::Active, Lifecycle::of);
-                if let Some(state) = lifecycle.state() {
-                    return Ok(Batched::Skipped(state, lifecycle.note(tenant.as_str())));
-                }
-                let prepared = refuse(&spec, prepared, false)?;
-                // The committed config is the source: only the cluster can differ.
-                let changes = field_changes(&spec, prepared.own_namespace.as_ref(), None);
-                self.confirmed_without_terminal(&spec, &changes, Progress(false))?;
-                self.apply(
-                    kubectl,
-                    paths,
-                    &saved,
-                    Some(&saved),
-                    &spec,
-                    prepared,
-                    Progress(false),
-                )
-                .map(Batched::Done)
-            },
-            |tenant, result| match result {
-                Ok(Batched::Done(p)) => println!("{}", p.headline()),
-                Ok(Batched::Skipped(state, note)) => println!(
-                    "{tenant}: {state} (skipped){}",
-                    note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
-                ),
-                // The whole reason, its later lines indented under the tenant's.
-                Err(e) => println!(
-                    "{tenant}: FAILED: {}",
-                    format!("{e:#}").lines().collect::<Vec<_>>().join("\n    ")
-                ),
-            },
+            &names,
         )?;
-        // A claims lock broken midway is said after the summary, as an error.
-        let claims = claims.finish(Ok(()));
-        failed += results.iter().filter(|(_, r)| r.is_err()).count();
-        let skipped = results
-            .iter()
-            .filter(|(_, r)| matches!(r, Ok(Batched::Skipped(..))))
-            .count();
+        // Each config as this environment serves it, rendered: no cluster yet.
+        let mut before: Vec<(TenantName, anyhow::Result<Batched>)> = Vec::new();
+        let mut ready: Vec<Ready> = Vec::new();
+        for (tenant, path) in items {
+            match desired(&cluster, &platform, &templates, &clashes, &tenant, &path) {
+                Ok(r) => ready.push(r),
+                Err(e) => before.push((tenant, Err(e))),
+            }
+        }
+        // Held across the whole batch: no other provision claims a value
+        // between this batch's read of the claims and its applies.
+        let locked: Vec<TenantName> = ready.iter().map(|r| r.tenant.clone()).collect();
+        let (locks, refused) = cluster
+            .hold_batch(&locked, true)
+            .left_unchanged(Left::NothingChanged)?;
+        for (tenant, refusal) in refused {
+            ready.retain(|r| r.tenant != tenant);
+            before.push((
+                tenant,
+                Err(crate::outcome::unchanged(refusal, Left::NothingChanged)),
+            ));
+        }
+        let decided = match self.decide_all(kubectl, &platform, &templates, ready) {
+            Ok(decided) => decided,
+            Err(e) => {
+                // Every tenant's outcome is recorded; the reason is said once.
+                for tenant in locked
+                    .iter()
+                    .filter(|t| !before.iter().any(|(b, _)| b == *t))
+                {
+                    let _ = cluster.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{e:#}")));
+                }
+                for (tenant, result) in before {
+                    report.tenant(&tenant, result);
+                }
+                drop(locks);
+                return Err(crate::outcome::unchanged(e, Left::NothingChanged));
+            }
+        };
+        // Nothing to apply: their locks go now.
+        let mut settled = Vec::new();
+        let mut changing = Vec::new();
+        for (tenant, decision) in decided {
+            match decision {
+                Ok(Decision::Changing(c)) => changing.push((tenant, *c)),
+                Ok(Decision::Unchanged(p)) => settled.push((tenant, Ok(Batched::Done(p)))),
+                Ok(Decision::Skipped(state, note)) => {
+                    settled.push((tenant, Ok(Batched::Skipped(state, note))))
+                }
+                Err(e) => settled.push((tenant, Err(e))),
+            }
+        }
+        let settled = locks.finish(
+            settled
+                .into_iter()
+                .map(|(t, r)| {
+                    let subject = Subject::tenant(&t);
+                    (t, subject, r)
+                })
+                .collect(),
+        );
+        before.extend(settled);
+        before.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for (tenant, result) in before {
+            report.tenant(&tenant, result);
+        }
+
+        let applied = self.apply_changing(kubectl, paths, &changing);
+        // The rest of the locks, and the claims lock, go together.
+        let mut finishing: Vec<(Option<TenantName>, Subject, anyhow::Result<Option<Batched>>)> =
+            applied
+                .into_iter()
+                .map(|(t, r)| {
+                    let subject = Subject::tenant(&t);
+                    (Some(t), subject, r.map(Some))
+                })
+                .collect();
+        finishing.push((None, Subject::Claims, Ok(None)));
+        let mut claims = Ok(());
+        let mut not_started = Vec::new();
+        for (key, result) in locks.finish(finishing) {
+            match (key, result) {
+                (None, result) => claims = result.map(drop),
+                (Some(tenant), Err(e)) if e.downcast_ref::<NotStarted>().is_some() => {
+                    not_started.push(tenant)
+                }
+                (Some(tenant), result) => {
+                    report.tenant(&tenant, result.map(|b| b.expect("a tenant's outcome")))
+                }
+            }
+        }
+        drop(locks);
+        // Not started after an interrupt: nothing was done, nothing recorded.
+        for tenant in not_started {
+            report.unnamed(&format!("{tenant}: FAILED: {NotStarted}"));
+        }
+        let (failed, skipped) = report.finish();
         println!(
             "{total} tenant{}: {} applied, {skipped} skipped, {failed} failed.",
             if total == 1 { "" } else { "s" },
             total - failed - skipped
         );
+        // A claims lock broken midway is said after the summary, as an error.
         claims?;
         if failed > 0 {
             anyhow::bail!(
@@ -493,6 +579,175 @@ impl flags::Provision {
             );
         }
         Ok(())
+    }
+
+    /// Reads the cluster once and decides, for every tenant `ready`, what an
+    /// apply would do, as one tenant's provision decides it after its own
+    /// reads. Fails as a whole only when the cluster cannot be read.
+    fn decide_all(
+        &self,
+        kubectl: &Kubectl,
+        platform: &Platform,
+        templates: &Templates,
+        ready: Vec<Ready>,
+    ) -> anyhow::Result<Vec<(TenantName, anyhow::Result<Decision>)>> {
+        let mut kinds: Vec<String> = Vec::new();
+        for r in &ready {
+            for kind in unique_kinds(&r.rendered, |k| k != "Namespace") {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut fleet = Fleet::read(kubectl, &kinds).context(
+            "could not read every tenant at once, which `provision --all` needs: rights to list the \
+             tenants' objects (Secrets included) and Ingresses in all namespaces, and namespaces. \
+             Provision tenants one at a time instead: `cargo xtask provision <TENANT>`",
+        )?;
+        let mut lives: Vec<Live> = ready
+            .iter()
+            .map(|r| fleet.take_live(&r.spec.namespace))
+            .collect();
+        // A namespace the read by label did not find is a new tenant's, or
+        // one of that name that provision did not make (no tenant label),
+        // which must be refused as for one tenant: all namespaces, read once.
+        if lives.iter().any(|l| l.own_namespace.is_none()) {
+            let all = kubectl
+                .get_list("namespaces", Scope::Cluster, None)
+                .context("could not read the cluster's namespaces")?;
+            let by_name: BTreeMap<&str, &serde_json::Value> =
+                all.iter().map(|n| (crate::object::name(n), n)).collect();
+            for (r, live) in ready.iter().zip(lives.iter_mut()) {
+                if live.own_namespace.is_none() {
+                    live.own_namespace =
+                        by_name.get(r.spec.namespace.as_str()).map(|n| (*n).clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (r, mut live) in ready.into_iter().zip(lives) {
+            let tenant = r.tenant.clone();
+            let decision = keep_what_exists(kubectl, &r, &mut live)
+                .and_then(|()| self.decide(&fleet, platform, templates, r, live));
+            out.push((tenant, decision));
+        }
+        Ok(out)
+    }
+
+    /// What an apply of one tenant of `--all` would do, from the one read.
+    fn decide(
+        &self,
+        fleet: &Fleet,
+        platform: &Platform,
+        templates: &Templates,
+        ready: Ready,
+        live: Live,
+    ) -> anyhow::Result<Decision> {
+        let Ready {
+            tenant,
+            spec,
+            rendered,
+        } = ready;
+        let prepared = prepare_from(
+            live,
+            fleet.claims(),
+            platform,
+            templates,
+            &spec,
+            rendered,
+            true,
+        )?;
+        // A tenant down on purpose stays down: a batch never brings it back.
+        let lifecycle = prepared
+            .own_namespace
+            .as_ref()
+            .map_or(Lifecycle::Active, Lifecycle::of);
+        if let Some(state) = lifecycle.state() {
+            return Ok(Decision::Skipped(state, lifecycle.note(tenant.as_str())));
+        }
+        let prepared = refuse(&spec, prepared, false)?;
+        // The committed config is the source: only the cluster can differ.
+        let changes = field_changes(&spec, prepared.own_namespace.as_ref(), None);
+        self.confirmed_without_terminal(&spec, &changes, Progress(false))?;
+        if local_plan(&spec, &prepared)?.applying() == 0 {
+            return Ok(Decision::Unchanged(Provisioned::unchanged(
+                &spec, &prepared,
+            )));
+        }
+        Ok(Decision::Changing(Box::new(Changing { spec, prepared })))
+    }
+
+    /// Applies every changing tenant's objects in few calls (`batch.rs`),
+    /// says of each failure what it changed before (the cluster read back
+    /// once), and settles the others: a bot restarted where only its
+    /// ConfigMap changed, the changed bots waited for, `--jobs` at a time.
+    /// A tenant not started after an interrupt fails with [`NotStarted`].
+    fn apply_changing(
+        &self,
+        kubectl: &Kubectl,
+        paths: &RepoPaths,
+        changing: &[(TenantName, Changing)],
+    ) -> Vec<(TenantName, anyhow::Result<Batched>)> {
+        if changing.is_empty() {
+            return Vec::new();
+        }
+        let parts: Vec<crate::batch::Part<'_>> = changing
+            .iter()
+            .map(|(_, c)| crate::batch::Part {
+                objects: &c.prepared.to_apply,
+                secrets: c.prepared.secrets.values(),
+            })
+            .collect();
+        let conflicts = if self.force_conflicts {
+            Conflicts::Force
+        } else {
+            Conflicts::Refuse
+        };
+        let applied = crate::batch::apply(kubectl, &parts, MANAGER, conflicts, |_, _| {});
+        drop(parts);
+        let failures = applied.iter().any(|r| matches!(r, Some(Err(_))));
+        let after = failures
+            .then(|| {
+                let mut kinds: Vec<String> = Vec::new();
+                for (_, c) in changing {
+                    for kind in &c.prepared.kinds {
+                        if !kinds.contains(kind) {
+                            kinds.push(kind.clone());
+                        }
+                    }
+                }
+                Fleet::read(kubectl, &kinds).ok()
+            })
+            .flatten();
+        let work: Vec<_> = changing.iter().zip(applied).collect();
+        crate::pool::run(work, self.jobs.into(), |((tenant, c), applied)| {
+            let result = match applied {
+                None => Err(anyhow::Error::new(NotStarted)),
+                Some(Err(e)) => Err(anyhow::anyhow!(
+                    "applying tenant {} failed: {e:#}\n{}\nThe config was saved to {}. Re-running the same command is safe.",
+                    c.spec.name,
+                    changed_since(
+                        &c.prepared,
+                        after.as_ref().map(|f| f.live(&c.spec.namespace))
+                    ),
+                    paths.tenant_config(&c.spec.name).display()
+                )),
+                Some(Ok(stored)) => self
+                    .settle(
+                        kubectl,
+                        &c.spec,
+                        &c.prepared,
+                        &stored,
+                        Rollout::IfChanged,
+                        Progress(false),
+                    )
+                    .map(Batched::Done),
+            };
+            (tenant.clone(), result)
+        })
     }
 
     /// The values given as flags.
@@ -571,11 +826,26 @@ impl flags::Provision {
                 ));
             }
         }
-        let after: std::collections::BTreeMap<(String, String), serde_json::Value> = applied
+        let after: crate::batch::Stored = applied
             .into_iter()
             .filter_map(|o| Some((kind_and_name(&o)?, o)))
             .collect();
+        self.settle(kubectl, spec, &prepared, &after, Rollout::Always, progress)
+    }
 
+    /// After an apply: what it did to each object (by content, against
+    /// `prepared`'s read of the cluster before it), the bot restarted where
+    /// only its ConfigMap changed, and its rollout waited for (`rollout`).
+    fn settle(
+        &self,
+        kubectl: &Kubectl,
+        spec: &TenantSpec,
+        prepared: &Prepared,
+        after: &crate::batch::Stored,
+        rollout: Rollout,
+        progress: Progress,
+    ) -> anyhow::Result<Provisioned> {
+        let ns = spec.namespace.as_str();
         let applied: Vec<(&Manifest, ObjectChange)> = prepared
             .to_apply
             .iter()
@@ -624,7 +894,14 @@ impl flags::Provision {
             }
             _ => false,
         };
-        if let Some((name, _)) = &deployment {
+        let wait = match (&deployment, rollout) {
+            (Some(_), Rollout::Always) => true,
+            (Some((_, change)), Rollout::IfChanged) => {
+                restarted || *change != ObjectChange::Unchanged
+            }
+            (None, _) => false,
+        };
+        if let Some((name, _)) = deployment.as_ref().filter(|_| wait) {
             progress.say(format_args!(
                 "Waiting up to {} for deployment/{name} to roll out ...",
                 self.rollout.timeout
@@ -659,6 +936,16 @@ impl flags::Provision {
             restarted,
         })
     }
+}
+
+/// When [`Provision::settle`] waits for the bot's rollout.
+#[derive(Clone, Copy)]
+enum Rollout {
+    /// Whatever the apply did (one tenant: the report says it is ready).
+    Always,
+    /// Only when its Deployment changed or was restarted (`--all`: an
+    /// untouched bot is not waited for).
+    IfChanged,
 }
 
 /// Validates every value; without a terminal, says how to give missing ones.
@@ -761,6 +1048,169 @@ fn check(
         prepare(kubectl, platform, templates, spec, true)?,
         reconfigure,
     )
+}
+
+/// A tenant of `--all` whose config resolved and rendered.
+struct Ready {
+    tenant: TenantName,
+    /// As this environment serves it.
+    spec: TenantSpec,
+    /// With redacted credentials.
+    rendered: Vec<Manifest>,
+}
+
+/// The config of one tenant of `--all`, as this environment serves it,
+/// and its render; refused when it clashes with another config of the
+/// batch or claims a platform host.
+fn desired(
+    cluster: &Cluster,
+    platform: &Platform,
+    templates: &Templates,
+    clashes: &BTreeMap<TenantName, String>,
+    tenant: &TenantName,
+    path: &Path,
+) -> anyhow::Result<Ready> {
+    if let Some(clash) = clashes.get(tenant) {
+        crate::outcome::bail_unchanged!("{clash}");
+    }
+    let values = read_values(path)?;
+    let saved = resolve(tenant, &values, platform, true)?;
+    cluster.target().refuse_platform_hosts(&saved)?;
+    let spec = cluster.target().tenant_view(&saved);
+    let rendered = templates.render_tenant(&spec, platform, &SecretValues::Redacted)?;
+    Ok(Ready {
+        tenant: tenant.clone(),
+        spec,
+        rendered,
+    })
+}
+
+/// The read by label misses an object whose tenant label was removed by
+/// hand. Before credentials are generated for a Secret, or a volume is
+/// applied, that seems missing from an active tenant, its namespace is read
+/// itself (a call of its own, only then): an existing Secret is never
+/// overwritten, an existing volume never re-applied.
+fn keep_what_exists(kubectl: &Kubectl, ready: &Ready, live: &mut Live) -> anyhow::Result<()> {
+    let Some(ns) = &live.own_namespace else {
+        return Ok(());
+    };
+    if crate::object::label(ns, TENANT_LABEL) != Some(ready.tenant.as_str())
+        || Lifecycle::of(ns).state().is_some()
+    {
+        return Ok(());
+    }
+    let kept = |kind: &str| matches!(kind, "Secret" | "PersistentVolumeClaim");
+    let missing = ready.rendered.iter().any(|m| {
+        kept(&m.kind)
+            && !live
+                .existing
+                .contains_key(&(m.kind.clone(), m.name.clone()))
+    });
+    if !missing {
+        return Ok(());
+    }
+    let found = kubectl
+        .get_list_with_owners(
+            "secret,persistentvolumeclaim",
+            Scope::Namespace(&ready.spec.namespace),
+            None,
+        )
+        .left_unchanged(Left::NothingChanged)?;
+    for mut object in found {
+        if object["kind"] == "Secret"
+            && let Some(o) = object.as_object_mut()
+        {
+            o.remove("data");
+            o.remove("stringData");
+        }
+        if let Some(key) = kind_and_name(&object) {
+            live.existing.entry(key).or_insert(object);
+        }
+    }
+    Ok(())
+}
+
+/// What `--all` does with one tenant, decided from the one read.
+enum Decision {
+    /// Down on purpose (suspended, offboarded, being deleted): left so.
+    Skipped(State, Option<String>),
+    /// Nothing would change: nothing is applied.
+    Unchanged(Provisioned),
+    Changing(Box<Changing>),
+}
+
+/// A tenant `--all` applies.
+struct Changing {
+    spec: TenantSpec,
+    prepared: Prepared,
+}
+
+/// A tenant of `--all` an interrupt (Ctrl-C) came before: nothing of it
+/// was sent.
+#[derive(Debug)]
+struct NotStarted;
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not started: interrupted (Ctrl-C or a termination signal)")
+    }
+}
+
+impl std::error::Error for NotStarted {}
+
+/// The lines of `--all`, as each tenant's outcome is final: one line per
+/// tenant on stdout (a progress line on stderr, on a terminal, around
+/// them), each outcome recorded in the audit log.
+struct Report<'c> {
+    cluster: &'c Cluster,
+    progress: crate::fleet::Progress<std::io::Stderr>,
+    failed: usize,
+    skipped: usize,
+}
+
+impl<'c> Report<'c> {
+    fn new(cluster: &'c Cluster, total: usize) -> Self {
+        Report {
+            cluster,
+            progress: crate::fleet::Progress::on_terminal("provision", total),
+            failed: 0,
+            skipped: 0,
+        }
+    }
+
+    /// A failure that is no tenant's (a file that names none), or not
+    /// recorded (not started): its line as given.
+    fn unnamed(&mut self, line: &str) {
+        self.failed += 1;
+        self.progress.println(line);
+        self.progress.tenant_done(true);
+    }
+
+    /// A tenant's outcome: recorded, then its line.
+    fn tenant(&mut self, tenant: &TenantName, result: anyhow::Result<Batched>) {
+        let result = self.cluster.record(tenant.as_str(), result);
+        let line = match &result {
+            Ok(Batched::Done(p)) => p.headline(),
+            Ok(Batched::Skipped(state, note)) => format!(
+                "{tenant}: {state} (skipped){}",
+                note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+            ),
+            // The whole reason, its later lines indented under the tenant's.
+            Err(e) => format!(
+                "{tenant}: FAILED: {}",
+                format!("{e:#}").lines().collect::<Vec<_>>().join("\n    ")
+            ),
+        };
+        self.failed += usize::from(result.is_err());
+        self.skipped += usize::from(matches!(result, Ok(Batched::Skipped(..))));
+        self.progress.println(&line);
+        self.progress.tenant_done(result.is_err());
+    }
+
+    /// How many failed and how many were skipped; the progress line ends.
+    fn finish(self) -> (usize, usize) {
+        (self.failed, self.skipped)
+    }
 }
 
 /// What one tenant of `--all` came to.

@@ -32,8 +32,9 @@ pub enum Cause {
     NotFound,
     /// `Error from server (AlreadyExists): ...`: a create of an object that exists.
     AlreadyExists,
-    /// `Error from server (Conflict): Operation cannot be fulfilled on ...`:
-    /// an update at a resourceVersion that is no longer the object's.
+    /// `Error from server (Conflict): Operation cannot be fulfilled on ...`
+    /// (after `error when replacing "STDIN": ` where the object came from
+    /// `-f -`): an update at a resourceVersion that is no longer the object's.
     Modified,
     /// `kubectl exec`: the command in the pod ran and exited with this status.
     CommandExited(i32),
@@ -121,7 +122,9 @@ pub fn classify(stderr: &str) -> Cause {
         Cause::NotFound
     } else if text.contains("Error from server (AlreadyExists)") {
         Cause::AlreadyExists
-    } else if text.contains("Error from server (Conflict): Operation cannot be fulfilled on") {
+    } else if text.contains("Error from server (Conflict): ")
+        && text.contains("Operation cannot be fulfilled on")
+    {
         Cause::Modified
     } else {
         Cause::Other
@@ -246,6 +249,19 @@ mod tests {
             ),
             (
                 "Error from server (NotFound): namespaces \"tenant-x\" not found",
+                Cause::NotFound,
+            ),
+            // create.go and replace.go name the source of an object from -f -.
+            (
+                "Error from server (AlreadyExists): error when creating \"STDIN\": leases.coordination.k8s.io \"claims\" already exists",
+                Cause::AlreadyExists,
+            ),
+            (
+                "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on leases.coordination.k8s.io \"tenant-a\": the object has been modified; please apply your changes to the latest version and try again",
+                Cause::Modified,
+            ),
+            (
+                "Error from server (NotFound): error when replacing \"STDIN\": leases.coordination.k8s.io \"tenant-a\" not found",
                 Cause::NotFound,
             ),
             (

@@ -74,6 +74,14 @@ pub enum Conflicts {
     Force,
 }
 
+/// What a call on several objects did ([`Kubectl::create_each`]).
+pub struct Each {
+    /// The objects it printed as done, in its order.
+    pub done: Vec<Value>,
+    /// Its failure, if some object failed; its text names each one.
+    pub failure: Option<anyhow::Error>,
+}
+
 /// A container to run commands in.
 #[derive(Debug, Clone)]
 pub struct Container {
@@ -192,7 +200,11 @@ impl<'a> Call<'a> {
     }
 
     pub fn text(self) -> anyhow::Result<String> {
-        self.run().map(|b| String::from_utf8_lossy(&b).into_owned())
+        // Without a copy where it is UTF-8 already (a fleet's read is tens of MB).
+        self.run().map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
     }
 
     pub fn json(self) -> anyhow::Result<Value> {
@@ -264,6 +276,11 @@ impl Kubectl {
             Some(c) => format!("context `{c}`"),
             None => "the current context".to_owned(),
         }
+    }
+
+    /// How long one call may take (`--kubectl-timeout`).
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
     }
 
     /// ` --context x` for commands the operator may copy, or nothing.
@@ -394,6 +411,81 @@ impl Kubectl {
         self.call(&args).stdin(text.as_bytes()).json()
     }
 
+    /// `kubectl create --namespace NS -f - -o json` of `objects`, as one
+    /// List, in one call. kubectl creates each on its own and goes on past
+    /// one that fails (create.go: a builder with `ContinueOnError`, then a
+    /// visit of each object), printing each created object as it is
+    /// created (one JSON document after another); the errors come at the
+    /// end, each naming its object. [`Each`] has both.
+    pub fn create_each(&self, namespace: &str, objects: &[Value]) -> anyhow::Result<Each> {
+        let args = [
+            "create",
+            "--namespace",
+            namespace,
+            "--filename",
+            "-",
+            "--output",
+            "json",
+        ];
+        self.each(&args, objects)
+    }
+
+    /// [`Kubectl::replace`] of every one of `objects` in one call, each on
+    /// its own as [`Kubectl::create_each`] (replace.go visits them alike).
+    pub fn replace_each(&self, namespace: &str, objects: &[Value]) -> anyhow::Result<Each> {
+        let args = [
+            "replace",
+            "--namespace",
+            namespace,
+            "--filename",
+            "-",
+            "--output",
+            "json",
+        ];
+        self.each(&args, objects)
+    }
+
+    /// One call on a List of `objects` that prints each object it did:
+    /// what it printed, and its failure if some object failed. An error
+    /// that is not kubectl's own (it could not run, or was stopped at its
+    /// limit) is returned as it is: nothing can be said of the objects.
+    fn each(&self, args: &[&str], objects: &[Value]) -> anyhow::Result<Each> {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+        let text = serde_json::to_string(&list)?;
+        let (stdout, failure) = match self.call(args).stdin(text.as_bytes()).text() {
+            Ok(out) => (out, None),
+            Err(e) => match e.downcast_ref::<KubectlFailure>() {
+                Some(f) => (f.stdout.clone(), Some(e)),
+                None => return Err(e),
+            },
+        };
+        let done = serde_json::Deserializer::from_str(&stdout)
+            .into_iter::<Value>()
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| {
+                format!(
+                    "`kubectl {}` printed something that is not JSON",
+                    args.join(" ")
+                )
+            })?;
+        Ok(Each { done, failure })
+    }
+
+    /// `kubectl delete KIND NAME... --ignore-not-found`, in one call: each
+    /// name on its own (delete.go visits them with `ContinueOnError`), a
+    /// missing one no error.
+    pub fn delete_each(&self, namespace: &str, kind: &str, names: &[String]) -> anyhow::Result<()> {
+        let mut args = vec!["delete", kind];
+        args.extend(names.iter().map(String::as_str));
+        args.extend([
+            "--ignore-not-found",
+            "--namespace",
+            namespace,
+            "--wait=false",
+        ]);
+        self.call(&args).run().map(drop)
+    }
+
     /// `kubectl replace -f -` of one object carrying the resourceVersion it
     /// was read at: fails with the server's `Conflict` if it changed since.
     pub fn replace(&self, namespace: &str, object: &Value) -> anyhow::Result<Value> {
@@ -419,6 +511,27 @@ impl Kubectl {
         conflicts: Conflicts,
         redact: &[&str],
     ) -> anyhow::Result<Vec<Value>> {
+        self.apply_within(stream, field_manager, conflicts, redact, Wait::Call)
+    }
+
+    /// [`Kubectl::apply`] of a stream that may take longer than one call:
+    /// kubectl applies its objects one after another, one request each.
+    ///
+    /// kubectl goes on past an object that fails and returns every error
+    /// at the end (apply.go, `Run`: the loop over the objects, then
+    /// `utilerrors.NewAggregate`); with `-o json` it prints the objects only
+    /// when none failed (its post-processor, which an error skips). So a
+    /// failure says that some object failed, not which one: the errors
+    /// name objects without their namespace (`configmaps "bot-config" is
+    /// forbidden`), a conflict names no object at all.
+    pub fn apply_within(
+        &self,
+        stream: &str,
+        field_manager: &str,
+        conflicts: Conflicts,
+        redact: &[&str],
+        wait: Wait,
+    ) -> anyhow::Result<Vec<Value>> {
         let manager = format!("--field-manager={field_manager}");
         let mut args = vec!["apply", "--server-side", manager.as_str()];
         if conflicts == Conflicts::Force {
@@ -429,6 +542,7 @@ impl Kubectl {
             .call(&args)
             .stdin(stream.as_bytes())
             .redact(redact)
+            .wait(wait)
             .text()?;
         let value: Value = serde_json::from_str(&out)
             .context("`kubectl apply` succeeded but its output is not JSON; check the cluster with `kubectl get`")?;

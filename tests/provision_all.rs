@@ -1,0 +1,626 @@
+//! `provision --all` at fleet size (issue 13): the cluster read once, only
+//! the tenants that differ applied, a hundred tenants per `kubectl apply`,
+//! each failing object traced to its own tenant, the locks taken and
+//! released in a few calls, a single-tenant command refused while the
+//! batch changes its tenant.
+
+mod common;
+
+use common::{
+    Cluster, decode_base64, exits, fake_kubectl, repo_root, seed_tenants_with, seeded_values,
+    stderr, stdout,
+};
+use serde_json::{Value, json};
+
+/// `n` tenants seeded into a fake cluster as provision applies them, each
+/// with its committed config: `provision --all` finds nothing to change.
+fn fleet(n: usize) -> Cluster {
+    let cluster = Cluster::new();
+    let names: Vec<String> = (0..n).map(name).collect();
+    seed_tenants_with(&cluster, &names, |_, _| {});
+    for (i, name) in names.iter().enumerate() {
+        cluster.commit_values(name, &seeded_values(i, name));
+    }
+    cluster
+}
+
+fn name(i: usize) -> String {
+    format!("t{i:04}")
+}
+
+/// Commits a new site tagline for tenant `i`: its ConfigMap, and so its
+/// bot's pod template, differ from the cluster.
+fn change(cluster: &Cluster, i: usize, tagline: &str) {
+    let mut values = seeded_values(i, &name(i));
+    values.site.tagline = Some(tagline.to_owned());
+    cluster.commit_values(&name(i), &values);
+}
+
+fn provision_all(cluster: &Cluster) -> assert_cmd::Command {
+    let mut cmd = cluster.xtask(&["provision", "--all", "--tenants-dir"]);
+    cmd.arg(cluster.tenants.path())
+        .arg("--kubectl")
+        .arg(fake_kubectl());
+    cmd
+}
+
+/// A run of `provision --all`: its output and the kubectl calls it made.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    calls: Vec<Vec<String>>,
+}
+
+impl Run {
+    /// The calls as `verb words...`, up to the first flag.
+    fn verbs(&self) -> Vec<String> {
+        self.calls
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .take_while(|a| !a.starts_with('-'))
+                    .take(2)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn count(&self, verb: &str) -> usize {
+        self.verbs().iter().filter(|v| v.starts_with(verb)).count()
+    }
+
+    /// The calls but the rollout waits, which are one per changed bot.
+    fn without_rollouts(&self) -> usize {
+        self.calls.len() - self.count("rollout status")
+    }
+
+    fn line_of(&self, tenant: &str) -> &str {
+        let headline = format!("Tenant {tenant} ");
+        let failed = format!("{tenant}: ");
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(&headline) || l.starts_with(&failed))
+            .unwrap_or_else(|| panic!("no line for {tenant}:\n{}", self.stdout))
+    }
+}
+
+fn run(cluster: &Cluster) -> Run {
+    let before = cluster.calls().len();
+    let out = provision_all(cluster).output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: stdout(&out),
+        stderr: stderr(&out),
+        calls: cluster.calls().split_off(before),
+    }
+}
+
+/// Nothing changed, one tenant changed, every tenant changed: the number
+/// of kubectl calls does not grow with the fleet but for one `apply` per
+/// hundred changed tenants and one rollout wait per changed bot. The same
+/// calls at 3 tenants and at 300.
+#[test]
+fn provision_all_reads_once_and_applies_only_what_changed_in_batches() {
+    for n in [3, 300] {
+        let cluster = fleet(n);
+
+        // The very first lock on a cluster also makes the lock namespace
+        // (two more calls, once in the cluster's life).
+        let first = run(&cluster);
+        assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+        assert_eq!(first.verbs()[..3], ["create", "create", "create"]);
+
+        // Nothing changed: nothing applied, nothing waited for.
+        let quiet = run(&cluster);
+        assert_eq!(quiet.code, 0, "{}{}", quiet.stdout, quiet.stderr);
+        assert_eq!(
+            quiet.verbs(),
+            [
+                // The claims lock and every tenant's, in one call.
+                "create",
+                // The one read: tenant namespaces, their objects, every Ingress.
+                "get namespaces",
+                "get resourcequota,limitrange,networkpolicy,serviceaccount,configmap,secret,persistentvolumeclaim,deployment,service",
+                "get ingresses",
+                // Every tenant's lock released: read, then delete ours.
+                "get leases",
+                "delete lease",
+                // The claims lock, at the end.
+                "get leases",
+                "delete lease",
+            ],
+            "{n} tenants"
+        );
+        assert!(quiet.calls.len() <= 10);
+        let up_to_date = quiet
+            .stdout
+            .lines()
+            .filter(|l| l.contains("is up to date in") && l.contains(": nothing changed ("))
+            .count();
+        assert_eq!(up_to_date, n, "{}", quiet.stdout);
+        assert!(
+            quiet
+                .stdout
+                .ends_with(&format!("{n} tenants: {n} applied, 0 skipped, 0 failed.\n")),
+            "{}",
+            quiet.stdout
+        );
+        // No terminal: no progress line.
+        assert!(!quiet.stderr.contains("provision: "), "{}", quiet.stderr);
+
+        // One tenant changed: one apply of that tenant, one rollout wait.
+        change(&cluster, 1, "One tenant's new tagline");
+        let one = run(&cluster);
+        assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+        assert_eq!(one.count("apply"), 1);
+        assert_eq!(one.count("rollout status"), 1);
+        assert!(
+            one.calls
+                .iter()
+                .any(|c| c[..2] == ["rollout", "status"] && c.contains(&"tenant-t0001".to_owned()))
+        );
+        // The unchanged tenants' locks go before the apply, the changed
+        // one's with the claims lock at the end.
+        assert_eq!(one.calls.len(), quiet.calls.len() + 2);
+        assert!(
+            one.line_of("t0001")
+                .starts_with("Tenant t0001 provisioned in tenant-t0001 ("),
+            "{}",
+            one.stdout
+        );
+        assert!(one.line_of("t0000").contains("is up to date"));
+        let configmap = cluster
+            .get("ConfigMap", Some("tenant-t0001"), "bot-config")
+            .unwrap();
+        assert!(
+            configmap.to_string().contains("One tenant's new tagline"),
+            "{configmap}"
+        );
+
+        // Every tenant changed: one apply per hundred tenants.
+        for i in 0..n {
+            change(&cluster, i, "Everyone's new tagline");
+        }
+        let all = run(&cluster);
+        assert_eq!(all.code, 0, "{}{}", all.stdout, all.stderr);
+        assert_eq!(all.count("apply"), n.div_ceil(100), "{n} tenants");
+        assert_eq!(all.count("rollout status"), n);
+        assert!(
+            all.without_rollouts() <= 10 + n / 100,
+            "{} calls: {:?}",
+            all.without_rollouts(),
+            all.verbs()
+        );
+        assert_eq!(
+            all.stdout
+                .lines()
+                .filter(|l| l.contains(" provisioned in "))
+                .count(),
+            n
+        );
+        // Applied again: nothing left to change.
+        let again = run(&cluster);
+        assert_eq!(again.count("apply"), 0, "{}", again.stdout);
+        assert_eq!(again.calls.len(), quiet.calls.len());
+    }
+}
+
+/// A batch apply in which objects of two tenants fail: exactly those two
+/// tenants fail, each with its own object's error and what of it changed
+/// before; every other tenant is applied.
+#[test]
+fn a_failing_object_fails_its_own_tenant_alone() {
+    let cluster = fleet(6);
+    for i in 0..6 {
+        change(&cluster, i, "A new tagline");
+    }
+    // t0002 may not patch ConfigMaps; t0004's ConfigMap carries a hand
+    // edit of a field the config sets (a conflict without --force-conflicts).
+    cluster
+        .open()
+        .deny("patch", "configmaps", Some("tenant-t0002"))
+        .unwrap();
+    cluster
+        .open()
+        .edit(
+            "ConfigMap",
+            Some("tenant-t0004"),
+            "bot-config",
+            "kubectl-edit",
+            |c| c["data"]["SITE_TAGLINE"] = Value::from("By hand"),
+        )
+        .unwrap();
+    let before: Vec<Value> = (0..6)
+        .map(|i| {
+            cluster
+                .get(
+                    "ConfigMap",
+                    Some(&format!("tenant-{}", name(i))),
+                    "bot-config",
+                )
+                .unwrap()
+        })
+        .collect();
+    let out = run(&cluster);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("6 tenants: 4 applied, 0 skipped, 2 failed.\n"),
+        "{}",
+        out.stdout
+    );
+    let two = out.line_of("t0002");
+    assert!(
+        two.starts_with(
+            "t0002: FAILED: applying tenant t0002 failed: `kubectl apply` failed (exit 1)"
+        ),
+        "{two}"
+    );
+    let two_block = block_of(&out.stdout, "t0002");
+    assert!(
+        two_block.contains("configmaps \"bot-config\" is forbidden: User \"kubernetes-admin\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"tenant-t0002\"")
+            && !two_block.contains("conflict"),
+        "{two_block}"
+    );
+    // Its other objects went through in the batch: said, not hidden.
+    assert!(
+        two_block.contains("Changed before the failure: deployment/bot (configured)."),
+        "{two_block}"
+    );
+    let four_block = block_of(&out.stdout, "t0004");
+    assert!(
+        four_block.contains("Apply failed with 1 conflict: conflict with \"kubectl-edit\"")
+            && !four_block.contains("forbidden"),
+        "{four_block}"
+    );
+    for i in [0, 1, 3, 5] {
+        assert!(
+            out.line_of(&name(i)).contains(" provisioned in "),
+            "{}",
+            out.stdout
+        );
+    }
+    for (i, old) in before.iter().enumerate() {
+        let now = cluster
+            .get(
+                "ConfigMap",
+                Some(&format!("tenant-{}", name(i))),
+                "bot-config",
+            )
+            .unwrap();
+        let applied = now["data"]["SITE_TAGLINE"] == "A new tagline";
+        assert_eq!(applied, ![2, 4].contains(&i), "{}: {now}", name(i));
+        if [2, 4].contains(&i) {
+            assert_eq!(&now["data"], &old["data"]);
+        }
+    }
+    // One call for the six, then halves down to each failing tenant alone:
+    // [0 1 2] [3 4 5], [0] [1 2], [1] [2], [3] [4 5], [4] [5].
+    assert_eq!(out.count("apply"), 11, "{:?}", out.verbs());
+    // The cluster read back once, for both failures.
+    assert_eq!(out.count("get namespaces"), 2);
+}
+
+/// The lines of `tenant`'s FAILED report: its line and those indented under it.
+fn block_of(stdout: &str, tenant: &str) -> String {
+    let mut lines = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("{tenant}: FAILED: ")));
+    let first = lines.next().unwrap_or_default().to_owned();
+    std::iter::once(first)
+        .chain(lines.take_while(|l| l.starts_with(' ')).map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `provision --all` as a process to start and wait for.
+fn provision_all_process(cluster: &Cluster) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(["provision", "--all", "--tenants-dir"])
+        .arg(cluster.tenants.path())
+        .arg("--kubectl")
+        .arg(fake_kubectl())
+        .env("FAKE_KUBECTL_STATE", cluster.state.path())
+        .env(
+            "XTASK_ENVIRONMENTS",
+            repo_root().join("tests/fixtures/environments.yaml"),
+        )
+        .env("XTASK_AUDIT_LOG", cluster.audit_log())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// While the batch applies a tenant, a command on that tenant is refused
+/// by the tenant's lock, which names the batch; a tenant the batch found
+/// unchanged was released before the apply, and a command on it goes
+/// ahead; a provision of another tenant is refused by the claims lock the
+/// batch holds to its end. The batch then finishes as if alone.
+#[test]
+fn a_command_on_a_tenant_the_batch_applies_is_refused() {
+    let cluster = fleet(3);
+    change(&cluster, 1, "Changed while others wait");
+    // The batch's apply takes 4 s.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("apply", 4000)
+    });
+    let applies = |c: &Cluster| c.calls().iter().filter(|c| c[0] == "apply").count();
+    let child = provision_all_process(&cluster).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while applies(&cluster) == 0 {
+        assert!(started.elapsed().as_secs() < 20, "the batch never applied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let refused = exits(cluster.admin(&["restart", "t0001", "--yes"]), 1);
+    let why = stderr(&refused);
+    assert!(
+        why.contains("another command holds the lock on tenant t0001: ")
+            && why.contains("ran `provision --all --tenants-dir"),
+        "{why}"
+    );
+    exits(cluster.admin(&["restart", "t0000", "--yes"]), 0);
+    let refused = exits(cluster.provision_committed("t0002", &[]), 1);
+    assert!(
+        stderr(&refused).contains("another command holds the lock on the domain and number claims"),
+        "{}",
+        stderr(&refused)
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Tenant t0001 provisioned in tenant-t0001 ("),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        cluster
+            .get("Lease", Some("xtask-locks"), "tenant-t0001")
+            .is_none()
+            && cluster
+                .get("Lease", Some("xtask-locks"), "claims")
+                .is_none(),
+        "a lock was left behind"
+    );
+}
+
+/// A tenant another command holds locked when the batch starts fails on
+/// its own line, changing nothing; its lock stays its holder's.
+#[test]
+fn a_tenant_locked_by_another_command_fails_alone() {
+    let cluster = fleet(3);
+    for i in 0..3 {
+        change(&cluster, i, "New");
+    }
+    run(&cluster); // makes the lock namespace
+    for i in 0..3 {
+        change(&cluster, i, "Newer");
+    }
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "tenant-t0002", "namespace": "xtask-locks",
+            "annotations": {"xtask.mla-platform.io/command": "admin restore t0002 backups/t0002.tar.gz",
+                            "xtask.mla-platform.io/process": "laptop-7:4242"}},
+        "spec": {"holderIdentity": "ops@example.org", "acquireTime": "2026-11-24T06:00:00.000000Z",
+                 "leaseDurationSeconds": 10800},
+    });
+    cluster.open().put(lease.clone()).unwrap();
+    let before = run_at(&cluster, "2026-11-24T06:05:00Z");
+    assert_eq!(before.code, 1, "{}", before.stdout);
+    assert!(
+        before
+            .line_of("t0002")
+            .starts_with("t0002: FAILED: another command holds the lock on tenant t0002: ops@example.org ran `admin restore t0002 backups/t0002.tar.gz`"),
+        "{}",
+        before.stdout
+    );
+    assert!(
+        before
+            .stdout
+            .contains("3 tenants: 2 applied, 0 skipped, 1 failed.")
+    );
+    let configmap = cluster
+        .get("ConfigMap", Some("tenant-t0002"), "bot-config")
+        .unwrap();
+    assert_eq!(configmap["data"]["SITE_TAGLINE"], "New");
+    assert!(
+        cluster
+            .get("Lease", Some("xtask-locks"), "tenant-t0002")
+            .is_some()
+    );
+    // The others' locks and the claims lock are gone.
+    let leases: Vec<String> = cluster
+        .objects()
+        .iter()
+        .filter(|o| o["kind"] == "Lease")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(leases, ["tenant-t0002"]);
+}
+
+fn run_at(cluster: &Cluster, now: &str) -> Run {
+    let before = cluster.calls().len();
+    let out = provision_all(cluster)
+        .env("XTASK_NOW", now)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: stdout(&out),
+        stderr: stderr(&out),
+        calls: cluster.calls().split_off(before),
+    }
+}
+
+/// Credentials: a new tenant's Secret is created with generated values,
+/// never printed; an existing Secret is never overwritten, even one whose
+/// tenant label was removed by hand (the read by label misses it, so its
+/// namespace is read itself). A namespace of a tenant's name that
+/// provision did not make is refused, as for one tenant.
+#[test]
+fn secrets_are_created_once_and_foreign_namespaces_refused() {
+    let cluster = fleet(2);
+    cluster.commit_values("t0002", &seeded_values(2, "t0002"));
+    cluster.commit_values("t0003", &seeded_values(3, "t0003"));
+    cluster
+        .open()
+        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-t0003"}}))
+        .unwrap();
+    cluster
+        .open()
+        .edit(
+            "Secret",
+            Some("tenant-t0000"),
+            "bot-credentials",
+            "kubectl-label",
+            |s| {
+                s["metadata"]["labels"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("mla-platform.in/tenant");
+            },
+        )
+        .unwrap();
+    let kept = cluster
+        .get("Secret", Some("tenant-t0000"), "bot-credentials")
+        .unwrap();
+    let out = run(&cluster);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.line_of("t0000").contains("is up to date"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        cluster
+            .get("Secret", Some("tenant-t0000"), "bot-credentials")
+            .unwrap()["data"],
+        kept["data"]
+    );
+    // Read for t0000 only: t0001's Secret was in the read by label.
+    let own_reads: Vec<&Vec<String>> = out
+        .calls
+        .iter()
+        .filter(|c| c[..2] == ["get".to_owned(), "secret,persistentvolumeclaim".to_owned()])
+        .collect();
+    assert_eq!(own_reads.len(), 1, "{:?}", out.verbs());
+    assert!(own_reads[0].contains(&"tenant-t0000".to_owned()));
+
+    assert!(
+        out.line_of("t0002")
+            .starts_with("Tenant t0002 provisioned in tenant-t0002 ("),
+        "{}",
+        out.stdout
+    );
+    let secret = cluster
+        .get("Secret", Some("tenant-t0002"), "bot-credentials")
+        .unwrap();
+    let values: Vec<String> = secret["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| decode_base64(v.as_str().unwrap()))
+        .collect();
+    assert_eq!(values.len(), 3, "{secret}");
+    for value in &values {
+        assert!(value.len() >= 32 && !value.contains("redacted"), "{value}");
+        assert!(!out.stdout.contains(value.as_str()) && !out.stderr.contains(value.as_str()));
+    }
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap();
+    assert!(values.iter().all(|v| !audit.contains(v.as_str())));
+
+    assert!(
+        block_of(&out.stdout, "t0003")
+            .contains("namespace tenant-t0003 already exists but does not belong to tenant t0003"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        cluster
+            .objects()
+            .iter()
+            .all(|o| o["metadata"]["namespace"] != "tenant-t0003"),
+        "something was applied into a namespace provision did not make"
+    );
+    assert!(
+        out.stdout
+            .contains("4 tenants: 3 applied, 0 skipped, 1 failed.")
+    );
+    // The namespaces not found by label, read once.
+    assert_eq!(
+        out.calls
+            .iter()
+            .filter(|c| c[..2] == ["get".to_owned(), "namespaces".to_owned()]
+                && !c.contains(&"--selector".to_owned()))
+            .count(),
+        1
+    );
+}
+
+/// The batch renews all its leases together, in one call each time (they
+/// carry one renewal time); a lease broken while it runs (`admin unlock`)
+/// is found at the next renewal, said, and that tenant's success is not
+/// reported as plain success.
+#[test]
+fn the_batch_renews_its_leases_together_and_sees_one_broken() {
+    let cluster = fleet(2);
+    run(&cluster); // makes the lock namespace
+    for i in 0..2 {
+        change(&cluster, i, "Renewed");
+    }
+    // Each bot takes 4 s to roll out; the leases are renewed every second.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(2),
+        ..fake_kubectl::Fault::slow("rollout", 4000)
+    });
+    let child = provision_all_process(&cluster)
+        .env("XTASK_LEASE_RENEW_SECONDS", "1")
+        .spawn()
+        .unwrap();
+    let lease = |name: &str| cluster.get("Lease", Some("xtask-locks"), name);
+    let started = std::time::Instant::now();
+    let (tenant, claims) = loop {
+        if let (Some(t), Some(c)) = (lease("tenant-t0000"), lease("claims"))
+            && t["spec"]["renewTime"] != t["spec"]["acquireTime"]
+        {
+            break (t, c);
+        }
+        assert!(started.elapsed().as_secs() < 20, "never renewed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // Renewed in one call: one renewal time for all.
+    assert_eq!(tenant["spec"]["renewTime"], claims["spec"]["renewTime"]);
+    // Broken by hand, as `admin unlock` breaks it.
+    cluster.kubectl(&[
+        "delete",
+        "lease",
+        "tenant-t0001",
+        "--namespace",
+        "xtask-locks",
+    ]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: the lock on tenant t0001 was taken from this command"),
+        "{err}"
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("t0001: FAILED: this command did all its work, but the lock on tenant t0001 was broken while this command ran"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Tenant t0000 provisioned in tenant-t0000 ("),
+        "{text}"
+    );
+    assert!(text.contains("2 tenants: 1 applied, 0 skipped, 1 failed."));
+    let replaces = cluster.calls().iter().filter(|c| c[0] == "replace").count();
+    assert!(replaces >= 2, "{replaces}");
+    assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
+}
