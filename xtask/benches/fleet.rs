@@ -260,14 +260,19 @@ fn run(cluster: &Cluster, args: &[&str], measure_memory: bool) -> Run {
     if args.last() == Some(&"--tenants-dir") {
         cmd.arg(cluster.tenants.path());
     }
-    cmd.env("KUBECTL", fake_kubectl())
-        .env("FAKE_KUBECTL_STATE", cluster.state.path())
-        .env("XTASK_AUDIT_LOG", cluster.audit_log())
-        .env(
-            "XTASK_ENVIRONMENTS",
-            repo_root().join("tests/fixtures/environments.yaml"),
-        )
-        .stdin(Stdio::null());
+    cmd.env(
+        "KUBECTL",
+        std::env::var_os("FLEET_KUBECTL")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| fake_kubectl().to_owned()),
+    )
+    .env("FAKE_KUBECTL_STATE", cluster.state.path())
+    .env("XTASK_AUDIT_LOG", cluster.audit_log())
+    .env(
+        "XTASK_ENVIRONMENTS",
+        repo_root().join("tests/fixtures/environments.yaml"),
+    )
+    .stdin(Stdio::null());
     let started = Instant::now();
     let out = cmd.output().expect("xtask runs");
     let wall = started.elapsed();

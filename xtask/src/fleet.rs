@@ -99,30 +99,27 @@ impl Fleet {
 
     /// The namespace `ns` (if it is a tenant's) and the objects in it.
     pub fn live(&self, ns: &str) -> Live {
-        let own_namespace = self
-            .tenants
+        Live {
+            own_namespace: self.own_namespace(ns),
+            existing: self.objects.get(ns).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The tenant Namespace object named `ns`, if the read found it.
+    fn own_namespace(&self, ns: &str) -> Option<Value> {
+        self.tenants
             .namespaces
             .iter()
             .find(|n| crate::object::name(n) == ns)
-            .cloned();
-        Live {
-            own_namespace,
-            existing: self.objects.get(ns).cloned().unwrap_or_default(),
-        }
+            .cloned()
     }
 
     /// [`Fleet::live`] for a command that reads each namespace once: the
     /// objects are moved out of the read, not copied (at a thousand
     /// tenants they are hundreds of MB). A second take of `ns` finds none.
     pub fn take_live(&mut self, ns: &str) -> Live {
-        let own_namespace = self
-            .tenants
-            .namespaces
-            .iter()
-            .find(|n| crate::object::name(n) == ns)
-            .cloned();
         Live {
-            own_namespace,
+            own_namespace: self.own_namespace(ns),
             existing: self.objects.remove(ns).unwrap_or_default(),
         }
     }

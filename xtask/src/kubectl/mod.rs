@@ -418,23 +418,19 @@ impl Kubectl {
     /// created (one JSON document after another); the errors come at the
     /// end, each naming its object. [`Each`] has both.
     pub fn create_each(&self, namespace: &str, objects: &[Value]) -> anyhow::Result<Each> {
-        let args = [
-            "create",
-            "--namespace",
-            namespace,
-            "--filename",
-            "-",
-            "--output",
-            "json",
-        ];
-        self.each(&args, objects)
+        self.each_by("create", namespace, objects)
     }
 
     /// [`Kubectl::replace`] of every one of `objects` in one call, each on
     /// its own as [`Kubectl::create_each`] (replace.go visits them alike).
     pub fn replace_each(&self, namespace: &str, objects: &[Value]) -> anyhow::Result<Each> {
+        self.each_by("replace", namespace, objects)
+    }
+
+    /// `kubectl VERB --namespace NS -f - -o json` of a List of `objects`.
+    fn each_by(&self, verb: &str, namespace: &str, objects: &[Value]) -> anyhow::Result<Each> {
         let args = [
-            "replace",
+            verb,
             "--namespace",
             namespace,
             "--filename",
