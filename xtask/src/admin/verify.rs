@@ -199,7 +199,7 @@ impl flags::Verify {
         if self.network {
             crate::interrupt::install();
         }
-        let reports = crate::pool::run(selected, self.jobs.into(), |t| {
+        let check_one = |t: TenantName| {
             // After Ctrl-C the probes under way are cleaned up; no other
             // tenant is started.
             if crate::interrupt::interrupted() {
@@ -249,7 +249,24 @@ impl flags::Verify {
                 note: lifecycle.note(t.as_str()),
                 checks,
             })
+        };
+        // On a terminal: tenants checked / total, and how many failed so far.
+        let progress = std::sync::Mutex::new(crate::fleet::Progress::on_terminal(
+            "verify",
+            selected.len(),
+        ));
+        let reports = crate::pool::run(selected, self.jobs.into(), |t| {
+            let report = check_one(t);
+            let failed = report
+                .as_ref()
+                .is_some_and(|r| r.checks.iter().any(|c| !c.passed));
+            progress
+                .lock()
+                .expect("the progress lock")
+                .tenant_done(failed);
+            report
         });
+        drop(progress);
         crate::interrupt::check()?;
         let reports: Vec<TenantReport> = reports.into_iter().flatten().collect();
         let passed = reports.iter().all(|r| r.checks.iter().all(|c| c.passed));
