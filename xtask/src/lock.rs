@@ -628,9 +628,8 @@ fn process() -> String {
 /// something else (its pid reused), or was on another machine, which
 /// [`Holder::on_another_host`] tells apart.
 pub fn still_running_here(holder: &Holder) -> Option<String> {
-    let (host, pid) = holder.process.rsplit_once(':')?;
-    let pid: u32 = pid.parse().ok()?;
-    if host != host_name() || pid == std::process::id() {
+    let pid = holder.pid()?;
+    if !holder.taken_here() || pid == std::process::id() {
         return None;
     }
     crate::files::running_xtask(pid)
@@ -731,8 +730,17 @@ impl Holder {
 
     /// The machine the holder ran on, when it is not this one.
     pub fn on_another_host(&self) -> Option<&str> {
-        let (host, _) = self.process.rsplit_once(':')?;
-        (host != host_name()).then_some(host)
+        self.host().filter(|h| *h != host_name())
+    }
+
+    /// Whether the lease records this machine as its holder's.
+    pub fn taken_here(&self) -> bool {
+        self.host().is_some_and(|h| h == host_name())
+    }
+
+    /// The holder's machine, as its lease records it (`host:pid`).
+    fn host(&self) -> Option<&str> {
+        Some(self.process.rsplit_once(':')?.0)
     }
 
     /// Expired: its holder did not release it in time (killed, machine gone).

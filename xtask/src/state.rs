@@ -267,9 +267,9 @@ impl TenantState {
     ) -> TenantState {
         if let Some(lease) = lease {
             let holder = crate::lock::Holder::of(lease, now);
+            // Known only for a lock taken on this machine.
             let holder_alive = holder
-                .on_another_host()
-                .is_none()
+                .taken_here()
                 .then(|| crate::lock::still_running_here(&holder).is_some());
             self.unfinished.insert(
                 0,
@@ -688,6 +688,43 @@ mod tests {
         assert_eq!(
             TenantState::of(&deleting, None, &[]).state,
             State::Terminating
+        );
+    }
+
+    /// Whether a lock's holder still runs is known only for a lock taken on
+    /// this machine: one that records no process, or another machine, is
+    /// not declared dead (and so not "left behind" before it expires).
+    #[test]
+    fn a_holder_is_judged_alive_or_gone_only_on_this_machine() {
+        let (bot, pod) = running_bot();
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_500_000);
+        let lease = |process: Option<&str>| {
+            let mut l = json!({"spec": {"holderIdentity": "a@b",
+                "acquireTime": "2026-11-24T06:00:00.000000Z", "leaseDurationSeconds": 900},
+                "metadata": {"annotations": {}}});
+            if let Some(p) = process {
+                l["metadata"]["annotations"]["xtask.mla-platform.io/process"] = json!(p);
+            }
+            l
+        };
+        let alive = |process: Option<&str>| {
+            let state = TenantState::of(&ns(json!({})), Some(&bot), &[&pod]).noting(
+                Some(&lease(process)),
+                &[],
+                now,
+            );
+            match &state.unfinished[0] {
+                Unfinished::Lock { holder_alive, .. } => *holder_alive,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(alive(None), None);
+        assert_eq!(alive(Some("another-machine.invalid:4242")), None);
+        let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        // No process has this id (above the kernel's pid_max limit).
+        assert_eq!(
+            alive(Some(&format!("{}:4194305", here.trim()))),
+            Some(false)
         );
     }
 
