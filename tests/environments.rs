@@ -7,21 +7,17 @@ mod common;
 use common::{Cluster, exits, fixture, stderr, stdout, xtask_bare};
 use serde_json::Value;
 
+/// `provision kalyan --env ENV --dry-run --values VALUES`, with no cluster.
+fn dry_run_kalyan(env: &str, values: impl AsRef<std::path::Path>) -> assert_cmd::Command {
+    let mut cmd = xtask_bare();
+    cmd.args(["provision", "kalyan", "--env", env, "--dry-run", "--values"])
+        .arg(values.as_ref());
+    cmd
+}
+
 #[test]
 fn an_environment_sets_the_context_and_the_host_names() {
-    let dev = exits(
-        xtask_bare()
-            .args([
-                "provision",
-                "kalyan",
-                "--env",
-                "dev",
-                "--dry-run",
-                "--values",
-            ])
-            .arg(fixture("kalyan.yaml")),
-        0,
-    );
+    let dev = exits(dry_run_kalyan("dev", fixture("kalyan.yaml")), 0);
     let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout(&dev)).unwrap();
     let ingress = docs.iter().find(|d| d["kind"] == "Ingress").unwrap();
     let hosts: Vec<&str> = ingress["spec"]["rules"]
@@ -35,16 +31,7 @@ fn an_environment_sets_the_context_and_the_host_names() {
         ["kalyan.dev.mla-bots.example.in"],
         "dev must not claim the tenant's real domains"
     );
-    let prod = xtask_bare()
-        .args([
-            "provision",
-            "kalyan",
-            "--env",
-            "prod",
-            "--dry-run",
-            "--values",
-        ])
-        .arg(fixture("kalyan.yaml"))
+    let prod = dry_run_kalyan("prod", fixture("kalyan.yaml"))
         .output()
         .unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout(&prod)).unwrap();
@@ -244,18 +231,7 @@ fn a_tenant_cannot_squat_another_tenants_platform_host() {
         // JSON is YAML.
         base["domains"] = serde_json::json!([domain]);
         std::fs::write(&values, base.to_string()).unwrap();
-        let out = xtask_bare()
-            .args([
-                "provision",
-                "kalyan",
-                "--env",
-                "prod",
-                "--dry-run",
-                "--values",
-            ])
-            .arg(&values)
-            .output()
-            .unwrap();
+        let out = dry_run_kalyan("prod", &values).output().unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{domain}: {err}");
         assert!(
@@ -269,17 +245,5 @@ fn a_tenant_cannot_squat_another_tenants_platform_host() {
     base["domains"] = serde_json::json!(["kalyan.mla-bots.example.in", "kalyan-mla.in"]);
     let values = dir.path().join("own.yaml");
     std::fs::write(&values, base.to_string()).unwrap();
-    exits(
-        xtask_bare()
-            .args([
-                "provision",
-                "kalyan",
-                "--env",
-                "prod",
-                "--dry-run",
-                "--values",
-            ])
-            .arg(&values),
-        0,
-    );
+    exits(dry_run_kalyan("prod", &values), 0);
 }
