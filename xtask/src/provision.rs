@@ -434,9 +434,10 @@ impl flags::Provision {
         let cluster = Cluster::connect(&self.cluster, root)?;
         let kubectl = cluster.kubectl();
         eprintln!(
-            "Provisioning {} tenants from {}: the cluster is read once, and only the tenants that differ \
+            "Provisioning {} tenant{} from {}: the cluster is read once, and only the tenants that differ \
              from their config are applied ...",
             configs.len(),
+            if configs.len() == 1 { "" } else { "s" },
             paths.tenants.display(),
         );
         let total = configs.len();
