@@ -71,7 +71,8 @@ impl Subject {
         }
     }
 
-    fn describe(&self) -> String {
+    /// `tenant kalyan`, `the domain and number claims`, for messages.
+    pub fn describe(&self) -> String {
         match self {
             Subject::Tenant(t) => format!("tenant {t}"),
             Subject::Claims => "the domain and number claims".to_owned(),
@@ -723,6 +724,15 @@ impl Holder {
         }
     }
 
+    /// The recorded `host:pid`, safe to print; `unknown` when none is.
+    pub fn process_shown(&self) -> String {
+        if self.process.is_empty() {
+            "unknown".to_owned()
+        } else {
+            crate::output::escape_controls(&self.process)
+        }
+    }
+
     /// The holder's process id, as its lease records it.
     pub fn pid(&self) -> Option<u32> {
         self.process.rsplit_once(':')?.1.parse().ok()
@@ -864,11 +874,7 @@ pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String 
          running (killed, or its machine gone), break the lock with `cargo xtask admin unlock {}{}`.",
         subject.describe(),
         holder.summary(),
-        if holder.process.is_empty() {
-            "unknown".to_owned()
-        } else {
-            crate::output::escape_controls(&holder.process)
-        },
+        holder.process_shown(),
         NAMESPACE,
         subject.lease(),
         subject.unlock_arg(),

@@ -12,10 +12,7 @@ impl flags::Unlock {
             Some(t) => (Subject::tenant(t), t.as_str().to_owned()),
             None => (Subject::Claims, crate::lock::CLAIMS.to_owned()),
         };
-        let what = match &self.tenant {
-            Some(t) => format!("tenant {t}"),
-            None => "the domain and number claims".to_owned(),
-        };
+        let what = subject.describe();
         let cluster = Cluster::connect(&self.cluster, root)?;
         let kubectl = cluster.kubectl();
         let Some(lease) =
@@ -37,11 +34,7 @@ impl flags::Unlock {
                 crate::clock::format_age(holder.expires_in_seconds.map(|s| s.max(0) as u64))
             )
         };
-        let process = if holder.process.is_empty() {
-            "unknown".to_owned()
-        } else {
-            crate::output::escape_controls(&holder.process)
-        };
+        let process = holder.process_shown();
         // Its process on this machine, still running: refused, whatever
         // the lease's age (a command waiting on a slow step is alive).
         if let Some(cmdline) = crate::lock::still_running_here(&holder) {
