@@ -72,9 +72,15 @@ impl Run {
         self.verbs().iter().filter(|v| v.starts_with(verb)).count()
     }
 
-    /// The calls but the rollout waits, which are one per changed bot.
-    fn without_rollouts(&self) -> usize {
-        self.calls.len() - self.count("rollout status")
+    /// The reads of every tenant Deployment that wait for the bots'
+    /// rollouts (one per poll, whatever the number of bots).
+    fn rollout_polls(&self) -> usize {
+        self.calls
+            .iter()
+            .filter(|c| {
+                c[..2] == ["get", "deployments"] && c.contains(&"--all-namespaces".to_owned())
+            })
+            .count()
     }
 
     fn line_of(&self, tenant: &str) -> &str {
@@ -100,8 +106,9 @@ fn run(cluster: &Cluster) -> Run {
 
 /// Nothing changed, one tenant changed, every tenant changed: the number
 /// of kubectl calls does not grow with the fleet but for one `apply` per
-/// hundred changed tenants and one rollout wait per changed bot. The same
-/// calls at 3 tenants and at 300.
+/// hundred changed tenants; the changed bots' rollouts are waited for with
+/// one read of every tenant Deployment, not one `rollout status` each.
+/// The same calls at 3 tenants and at 300.
 #[test]
 fn provision_all_reads_once_and_applies_only_what_changed_in_batches() {
     for n in [3, 300] {
@@ -151,16 +158,18 @@ fn provision_all_reads_once_and_applies_only_what_changed_in_batches() {
         // No terminal: no progress line.
         assert!(!quiet.stderr.contains("provision: "), "{}", quiet.stderr);
 
-        // One tenant changed: one apply of that tenant, one rollout wait.
+        // One tenant changed: one apply of that tenant, one read for its rollout.
         change(&cluster, 1, "One tenant's new tagline");
         let one = run(&cluster);
         assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
         assert_eq!(one.count("apply"), 1);
-        assert_eq!(one.count("rollout status"), 1);
+        assert_eq!(one.count("rollout"), 0, "{:?}", one.verbs());
+        assert_eq!(one.rollout_polls(), 1, "{:?}", one.verbs());
         assert!(
-            one.calls
-                .iter()
-                .any(|c| c[..2] == ["rollout", "status"] && c.contains(&"tenant-t0001".to_owned()))
+            one.stderr
+                .contains("Waiting up to 5m for 1 bot to roll out"),
+            "{}",
+            one.stderr
         );
         // The unchanged tenants' locks go before the apply, the changed
         // one's with the claims lock at the end.
@@ -187,11 +196,12 @@ fn provision_all_reads_once_and_applies_only_what_changed_in_batches() {
         let all = run(&cluster);
         assert_eq!(all.code, 0, "{}{}", all.stdout, all.stderr);
         assert_eq!(all.count("apply"), n.div_ceil(100), "{n} tenants");
-        assert_eq!(all.count("rollout status"), n);
+        assert_eq!(all.count("rollout"), 0, "{:?}", all.verbs());
+        assert_eq!(all.rollout_polls(), 1, "{:?}", all.verbs());
         assert!(
-            all.without_rollouts() <= 10 + n / 100,
+            all.calls.len() <= 10 + n / 100,
             "{} calls: {:?}",
-            all.without_rollouts(),
+            all.calls.len(),
             all.verbs()
         );
         assert_eq!(
@@ -302,6 +312,70 @@ fn a_failing_object_fails_its_own_tenant_alone() {
     assert_eq!(out.count("apply"), 11, "{:?}", out.verbs());
     // The cluster read back once, for both failures.
     assert_eq!(out.count("get namespaces"), 2);
+}
+
+/// A bot that does not come up after the batch fails its own tenant
+/// alone, with what its rollout still waited for when the time was up;
+/// the other bots' rollouts are seen done by the same reads.
+#[test]
+fn a_bot_that_does_not_roll_out_fails_its_own_tenant_alone() {
+    let cluster = fleet(4);
+    for i in 0..4 {
+        change(&cluster, i, "A new tagline");
+    }
+    cluster
+        .open()
+        .set_pod_state("tenant-t0002", "bot", "CrashLoopBackOff")
+        .unwrap();
+    let before = cluster.calls().len();
+    let out = provision_all(&cluster)
+        .args(["--timeout", "2s"])
+        .output()
+        .unwrap();
+    let calls = cluster.calls().split_off(before);
+    let (stdout, stderr) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("Waiting up to 2s for 4 bots to roll out"),
+        "{stderr}"
+    );
+    let block = block_of(&stdout, "t0002");
+    assert!(
+        block.starts_with(
+            "t0002: FAILED: every object of tenant t0002 was applied, but the bot did not become ready within 2s."
+        ),
+        "{block}"
+    );
+    assert!(
+        block.contains(
+            "Waiting for deployment \"bot\" rollout to finish: 0 of 1 updated replicas are available..."
+        ) && block.contains("error: timed out waiting for the condition"),
+        "{block}"
+    );
+    assert!(
+        stdout.contains("4 tenants: 3 applied, 0 skipped, 1 failed.\n"),
+        "{stdout}"
+    );
+    for i in [0, 1, 3] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("Tenant {} provisioned in ", name(i)))),
+            "{stdout}"
+        );
+    }
+    // Its objects were applied all the same.
+    let configmap = cluster
+        .get("ConfigMap", Some("tenant-t0002"), "bot-config")
+        .unwrap();
+    assert_eq!(configmap["data"]["SITE_TAGLINE"], "A new tagline");
+    // Two seconds of polls: at once, after one second, at the deadline.
+    let polls = calls
+        .iter()
+        .filter(|c| c[..2] == ["get", "deployments"])
+        .count();
+    assert!((2..=4).contains(&polls), "{polls} polls: {calls:?}");
+    assert!(!calls.iter().any(|c| c[0] == "rollout"), "{calls:?}");
 }
 
 /// The lines of `tenant`'s FAILED report: its line and those indented under it.
@@ -573,10 +647,10 @@ fn the_batch_renews_its_leases_together_and_sees_one_broken() {
     for i in 0..2 {
         change(&cluster, i, "Renewed");
     }
-    // Each bot takes 4 s to roll out; the leases are renewed every second.
+    // The batch's apply takes 4 s; the leases are renewed every second.
     cluster.fault(fake_kubectl::Fault {
-        times: Some(2),
-        ..fake_kubectl::Fault::slow("rollout", 4000)
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("apply", 4000)
     });
     let child = provision_all_process(&cluster)
         .env("XTASK_LEASE_RENEW_SECONDS", "1")

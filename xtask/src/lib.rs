@@ -52,6 +52,7 @@ pub mod pss;
 pub mod rbac;
 pub mod render;
 pub mod repo;
+pub mod rollout;
 pub mod selection;
 pub mod state;
 pub mod tenant;

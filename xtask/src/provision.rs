@@ -724,7 +724,7 @@ impl flags::Provision {
             })
             .flatten();
         let work: Vec<_> = changing.iter().zip(applied).collect();
-        crate::pool::run(work, self.jobs.into(), |((tenant, c), applied)| {
+        let settled = crate::pool::run(work, self.jobs.into(), |((tenant, c), applied)| {
             let result = match applied {
                 None => Err(anyhow::Error::new(NotStarted)),
                 Some(Err(e)) => Err(anyhow::anyhow!(
@@ -736,19 +736,51 @@ impl flags::Provision {
                     ),
                     paths.tenant_config(&c.spec.name).display()
                 )),
-                Some(Ok(stored)) => self
-                    .settle(
-                        kubectl,
-                        &c.spec,
-                        &c.prepared,
-                        &stored,
-                        Rollout::IfChanged,
-                        Progress(false),
-                    )
-                    .map(Batched::Done),
+                Some(Ok(stored)) => self.settle(
+                    kubectl,
+                    &c.spec,
+                    &c.prepared,
+                    &stored,
+                    Rollout::IfChanged,
+                    Progress(false),
+                ),
             };
-            (tenant.clone(), result)
-        })
+            (tenant, c, result)
+        });
+        // Every changed bot waited for at once: one read of the tenants'
+        // Deployments per poll, not one `rollout status` per bot.
+        let waiting: Vec<(String, String)> = settled
+            .iter()
+            .filter_map(|(_, c, r)| {
+                let name = r.as_ref().ok()?.1.clone()?;
+                Some((c.spec.namespace.to_string(), name))
+            })
+            .collect();
+        let mut rolled = if waiting.is_empty() {
+            Vec::new()
+        } else {
+            eprintln!(
+                "Waiting up to {} for {} bot{} to roll out (one read of the tenants' Deployments per poll) ...",
+                self.rollout.timeout,
+                waiting.len(),
+                if waiting.len() == 1 { "" } else { "s" }
+            );
+            crate::rollout::wait_all(kubectl, &waiting, &self.rollout.timeout, |_| {})
+        }
+        .into_iter();
+        settled
+            .into_iter()
+            .map(|(tenant, c, result)| {
+                let result = result.and_then(|(provisioned, wait)| match wait {
+                    None => Ok(Batched::Done(provisioned)),
+                    Some(name) => match rolled.next().expect("one outcome per bot waited for") {
+                        Ok(()) => Ok(Batched::Done(provisioned)),
+                        Err(e) => Err(self.not_ready(kubectl, &c.spec, &name, e)),
+                    },
+                });
+                (tenant.clone(), result)
+            })
+            .collect()
     }
 
     /// The values given as flags.
@@ -831,12 +863,43 @@ impl flags::Provision {
             .into_iter()
             .filter_map(|o| Some((kind_and_name(&o)?, o)))
             .collect();
-        self.settle(kubectl, spec, &prepared, &after, Rollout::Always, progress)
+        let (provisioned, wait) =
+            self.settle(kubectl, spec, &prepared, &after, Rollout::Always, progress)?;
+        if let Some(name) = wait {
+            progress.say(format_args!(
+                "Waiting up to {} for deployment/{name} to roll out ...",
+                self.rollout.timeout
+            ));
+            kubectl
+                .rollout_status(ns, &name, &self.rollout.timeout)
+                .map_err(|e| self.not_ready(kubectl, spec, &name, e))?;
+        }
+        Ok(provisioned)
+    }
+
+    /// The error of a bot that did not roll out after its tenant's apply.
+    fn not_ready(
+        &self,
+        kubectl: &Kubectl,
+        spec: &TenantSpec,
+        deployment: &str,
+        e: anyhow::Error,
+    ) -> anyhow::Error {
+        e.context(format!(
+            "every object of tenant {} was applied, but the bot did not become ready within {}. \
+             Diagnose with `kubectl{} --namespace {} describe deployment/{deployment}` and its pod's logs; \
+             re-run provision once fixed",
+            spec.name,
+            self.rollout.timeout,
+            kubectl.context_arg(),
+            spec.namespace
+        ))
     }
 
     /// After an apply: what it did to each object (by content, against
-    /// `prepared`'s read of the cluster before it), the bot restarted where
-    /// only its ConfigMap changed, and its rollout waited for (`rollout`).
+    /// `prepared`'s read of the cluster before it) and the bot restarted
+    /// where only its ConfigMap changed; with the name of the bot's
+    /// Deployment if its rollout is to be waited for (`rollout`).
     fn settle(
         &self,
         kubectl: &Kubectl,
@@ -845,7 +908,7 @@ impl flags::Provision {
         after: &crate::batch::Stored,
         rollout: Rollout,
         progress: Progress,
-    ) -> anyhow::Result<Provisioned> {
+    ) -> anyhow::Result<(Provisioned, Option<String>)> {
         let ns = spec.namespace.as_str();
         let applied: Vec<(&Manifest, ObjectChange)> = prepared
             .to_apply
@@ -902,29 +965,11 @@ impl flags::Provision {
             }
             (None, _) => false,
         };
-        if let Some((name, _)) = deployment.as_ref().filter(|_| wait) {
-            progress.say(format_args!(
-                "Waiting up to {} for deployment/{name} to roll out ...",
-                self.rollout.timeout
-            ));
-            kubectl
-                .rollout_status(ns, name, &self.rollout.timeout)
-                .map_err(|e| {
-                    e.context(format!(
-                        "every object of tenant {} was applied, but the bot did not become ready within {}. \
-                         Diagnose with `kubectl{} --namespace {ns} describe deployment/{name}` and its pod's logs; \
-                         re-run provision once fixed",
-                        spec.name,
-                        self.rollout.timeout,
-                        kubectl.context_arg()
-                    ))
-                })?;
-        }
         let applied = applied
             .into_iter()
             .map(|(m, c)| (m.reference(), c))
             .collect();
-        Ok(Provisioned {
+        let provisioned = Provisioned {
             tenant: spec.name.clone(),
             namespace: ns.to_owned(),
             applied,
@@ -935,7 +980,11 @@ impl flags::Provision {
                 .collect(),
             bot_running,
             restarted,
-        })
+        };
+        Ok((
+            provisioned,
+            deployment.filter(|_| wait).map(|(name, _)| name),
+        ))
     }
 }
 
