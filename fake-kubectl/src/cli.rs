@@ -296,13 +296,29 @@ fn scope_of(
             }
             (false, Scope::namespaces(namespaces))
         }
-        // The target's namespace, and the target itself where it is a
-        // Namespace (`delete namespace X`, `annotate namespace/X`).
+        // The target's namespace, and the targets themselves where they
+        // are Namespaces (`delete namespace X`, `annotate namespace/X`):
+        // only then, so that a delete of a thousand leases named like the
+        // tenants' namespaces does not read every tenant.
         ["rollout", "restart", ..] | ["scale" | "delete" | "annotate" | "patch", ..] => {
+            let targets = if words[0] == "rollout" {
+                &words[2..]
+            } else {
+                &words[1..]
+            };
+            let is_namespace =
+                |t: &str| crate::resources::lookup(t).is_some_and(|r| r.kind == "Namespace");
             let mut namespaces = vec![ns.clone()];
-            for w in &words[1..] {
-                namespaces.push((*w).to_owned());
-                namespaces.extend(w.split_once('/').map(|(_, name)| name.to_owned()));
+            match targets.split_first() {
+                Some((first, names)) if !first.contains('/') => {
+                    if is_namespace(first) {
+                        namespaces.extend(names.iter().map(|n| (*n).to_owned()));
+                    }
+                }
+                _ => namespaces.extend(targets.iter().filter_map(|w| {
+                    let (kind, name) = w.split_once('/')?;
+                    is_namespace(kind).then(|| name.to_owned())
+                })),
             }
             (false, Scope::namespaces(namespaces))
         }
