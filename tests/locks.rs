@@ -46,7 +46,18 @@ fn lease(cluster: &Cluster, name: &str) -> Option<Value> {
 
 /// Puts a lease on the cluster as a command on another machine left it.
 fn plant_lease(cluster: &Cluster, name: &str, acquired: &str) {
-    let lease = json!({
+    plant_lease_of(cluster, name, acquired, "laptop-7:4242", None);
+}
+
+/// [`plant_lease`] by process `host:pid`, with the holder machine's boot id.
+fn plant_lease_of(
+    cluster: &Cluster,
+    name: &str,
+    acquired: &str,
+    process: &str,
+    boot: Option<&str>,
+) {
+    let mut lease = json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
         "metadata": {
@@ -54,7 +65,7 @@ fn plant_lease(cluster: &Cluster, name: &str, acquired: &str) {
             "namespace": LOCKS,
             "annotations": {
                 "xtask.mla-platform.io/command": "admin restore alpha backups/alpha-old.tar.gz --yes",
-                "xtask.mla-platform.io/process": "laptop-7:4242",
+                "xtask.mla-platform.io/process": process,
             },
         },
         "spec": {
@@ -63,6 +74,9 @@ fn plant_lease(cluster: &Cluster, name: &str, acquired: &str) {
             "leaseDurationSeconds": 10800,
         },
     });
+    if let Some(boot) = boot {
+        lease["metadata"]["annotations"]["xtask.mla-platform.io/boot"] = json!(boot);
+    }
     for object in [
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LOCKS}}),
         lease,
@@ -408,9 +422,76 @@ fn a_stale_lease_is_reported_then_taken_over_when_expired() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "Took over the expired lock on tenant alpha: gone@example.org ran `admin restore alpha \
+            "Took over the lock on tenant alpha: gone@example.org ran `admin restore alpha \
              backups/alpha-old.tar.gz --yes` 3h ago"
+        ) && err.contains(
+            "its lock was left behind (it expired without being released: its process was probably killed)"
         ),
+        "{err}"
+    );
+    assert!(!lease_exists(&cluster, "tenant-alpha"), "not released");
+}
+
+/// A lease whose process on this machine is gone (killed with SIGKILL,
+/// crashed) is taken over at once, long before it expires; one recorded
+/// under this host name but another boot (another machine of the same
+/// name, or before a reboot) is not.
+#[test]
+fn a_lease_of_a_process_gone_from_this_machine_is_taken_over_at_once() {
+    let cluster = Cluster::new();
+    seed_tenants(&cluster, &["alpha".to_owned()]);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let process = format!("{host}:{pid}");
+    let now = "2026-11-24T06:05:00Z";
+
+    plant_lease_of(
+        &cluster,
+        "tenant-alpha",
+        "2026-11-24T06:00:00.000000Z",
+        &process,
+        Some("00000000-0000-4000-8000-000000000000"),
+    );
+    let out = exits(
+        cluster
+            .admin(&["restart", "alpha", "--yes"])
+            .env("XTASK_NOW", now),
+        1,
+    );
+    assert!(
+        stderr(&out).contains("another command holds the lock on tenant alpha"),
+        "{}",
+        stderr(&out)
+    );
+
+    cluster.kubectl(&["delete", "lease", "tenant-alpha", "--namespace", LOCKS]);
+    plant_lease_of(
+        &cluster,
+        "tenant-alpha",
+        "2026-11-24T06:00:00.000000Z",
+        &process,
+        Some(&boot),
+    );
+    let out = exits(
+        cluster
+            .admin(&["restart", "alpha", "--yes"])
+            .env("XTASK_NOW", now),
+        0,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "its lock was left behind (its process {process} on this machine is gone: killed or crashed)"
+        )),
         "{err}"
     );
     assert!(!lease_exists(&cluster, "tenant-alpha"), "not released");

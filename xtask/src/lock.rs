@@ -50,6 +50,9 @@ fn renew_every() -> std::time::Duration {
 
 const COMMAND_ANNOTATION: &str = "xtask.mla-platform.io/command";
 const PROCESS_ANNOTATION: &str = "xtask.mla-platform.io/process";
+/// The boot of the machine the holder ran on (Linux's boot id): a process
+/// id means something only on the machine and boot that gave it.
+const BOOT_ANNOTATION: &str = "xtask.mla-platform.io/boot";
 
 /// What a lease guards, for messages.
 #[derive(Debug, Clone)]
@@ -319,12 +322,85 @@ pub fn hold_many(
             .into_iter()
             .map(|l| (crate::object::name(&l).to_owned(), l))
             .collect();
+        // Leases left behind (a batch killed before it could release
+        // them) are taken over together, in one call.
+        let mut takeovers = Vec::new();
         for subject in missing {
-            match take_existing(kubectl, &subject, live.remove(&subject.lease()), now) {
+            let result = match live.remove(&subject.lease()) {
+                None => take_existing(kubectl, &subject, None, now),
+                Some(found) => match Takeover::judge(kubectl, subject.clone(), &found, now) {
+                    Ok(t) => {
+                        takeovers.push(t);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
                 Ok(stored) => {
                     leases.held.insert(subject.lease(), (subject, stored));
                 }
                 Err(e) => refused.push((subject, e)),
+            }
+        }
+        if !takeovers.is_empty() {
+            let fresh: Vec<Value> = takeovers.iter().map(|t| t.fresh.clone()).collect();
+            let each = kubectl
+                .replace_each(NAMESPACE, &fresh)
+                .map_err(|e| explain_many(e, kubectl, &describe, "update"))?;
+            let mut replaced: std::collections::BTreeMap<String, Value> = each
+                .done
+                .into_iter()
+                .map(|l| (crate::object::name(&l).to_owned(), l))
+                .collect();
+            let mut notes: std::collections::BTreeMap<(String, String), Vec<String>> =
+                std::collections::BTreeMap::new();
+            for t in takeovers {
+                match replaced.remove(&t.subject.lease()) {
+                    Some(stored) => {
+                        notes
+                            .entry((t.holder.summary(), t.why_left()))
+                            .or_default()
+                            .push(t.subject.describe());
+                        leases.held.insert(t.subject.lease(), (t.subject, stored));
+                    }
+                    None => {
+                        // kubectl names each object that failed on a line of its own.
+                        let text = each
+                            .failure
+                            .as_ref()
+                            .map(|e| format!("{e:#}"))
+                            .unwrap_or_default();
+                        let line = text
+                            .lines()
+                            .find(|l| l.contains(&format!("\"{}\"", t.subject.lease())));
+                        let why = match line {
+                            Some(l) if l.contains("the object has been modified") => {
+                                t.raced(kubectl)
+                            }
+                            Some(l) => anyhow::anyhow!(
+                                "could not take over the lock on {}: {l}",
+                                t.subject.describe()
+                            ),
+                            None => anyhow::anyhow!(
+                                "`kubectl replace` printed no lease for {}",
+                                t.subject.describe()
+                            ),
+                        };
+                        refused.push((t.subject, why));
+                    }
+                }
+            }
+            // One line per command whose locks were left behind.
+            for ((summary, why), subjects) in notes {
+                let what = match subjects.as_slice() {
+                    [one] => format!("the lock on {one}"),
+                    many => format!("{} locks ({}, ...)", many.len(), many[0]),
+                };
+                eprintln!(
+                    "Took over {what}: {summary}, and its locks were left behind ({why}). Check what it left \
+                     with `cargo xtask admin list`."
+                );
             }
         }
     }
@@ -644,6 +720,15 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
+/// This boot of this machine (`/proc/sys/kernel/random/boot_id`), which
+/// two machines that share a host name do not share.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|b| b.trim().to_owned())
+        .filter(|b| !b.is_empty())
+}
+
 fn command_line() -> String {
     std::env::args().skip(1).collect::<Vec<_>>().join(" ")
 }
@@ -669,6 +754,7 @@ fn lease_object(subject: &Subject, now: std::time::SystemTime) -> Value {
             "annotations": {
                 COMMAND_ANNOTATION: command_line(),
                 PROCESS_ANNOTATION: process(),
+                BOOT_ANNOTATION: boot_id().unwrap_or_default(),
             },
         },
         "spec": {
@@ -687,6 +773,8 @@ pub struct Holder {
     pub operator: String,
     pub command: String,
     pub process: String,
+    /// The holder machine's boot id, when the lease records one.
+    pub boot: Option<String>,
     pub acquired: Option<String>,
     pub age_seconds: Option<u64>,
     pub expires_in_seconds: Option<i64>,
@@ -715,6 +803,10 @@ impl Holder {
                 PROCESS_ANNOTATION.replace('/', "~1")
             ))
             .unwrap_or_default(),
+            boot: text(&format!(
+                "/metadata/annotations/{}",
+                BOOT_ANNOTATION.replace('/', "~1")
+            )),
             acquired,
             age_seconds: age,
             expires_in_seconds: match (since_renewal, duration) {
@@ -746,6 +838,20 @@ impl Holder {
     /// Whether the lease records this machine as its holder's.
     pub fn taken_here(&self) -> bool {
         self.host().is_some_and(|h| h == host_name())
+    }
+
+    /// Whether the holder's process is known to be gone: the lease was
+    /// taken on this machine in this boot (host name and boot id), and no
+    /// xtask runs under its process id. Its lock can be taken over at once,
+    /// without waiting for it to expire.
+    pub fn gone_here(&self) -> bool {
+        let this_boot = boot_id();
+        self.taken_here()
+            && this_boot.is_some()
+            && self.boot == this_boot
+            && self
+                .pid()
+                .is_some_and(|pid| crate::files::running_xtask(pid).is_none())
     }
 
     /// The holder's machine, as its lease records it (`host:pid`).
@@ -803,62 +909,124 @@ fn take(kubectl: &Kubectl, subject: &Subject) -> anyhow::Result<Value> {
 
 /// The lease on `subject` was there when we tried to create it (`live`,
 /// as read after; None if it went since): refuse, or take it over if it
-/// expired. The lease as stored.
+/// was left behind. The lease as stored.
 fn take_existing(
     kubectl: &Kubectl,
     subject: &Subject,
     live: Option<Value>,
     now: std::time::SystemTime,
 ) -> anyhow::Result<Value> {
-    let name = subject.lease();
     let Some(live) = live else {
         // Released between our create and our read: try once more.
         return kubectl
             .create(Some(NAMESPACE), &lease_object(subject, now))
             .map_err(|e| explain(e, kubectl, subject, "create"));
     };
-    let holder = Holder::of(&live, now);
-    if !holder.expired() {
-        anyhow::bail!("{}", refusal(subject, &holder, kubectl));
-    }
-    // Expired, but its process still runs here (stopped with Ctrl-Z, or the
-    // machine slept): it would go on beside us when it wakes.
-    if let Some(cmdline) = still_running_here(&holder) {
-        anyhow::bail!(
-            "the lock on {} expired without being renewed, but the command that holds it still runs on \
-             this machine: {}, process {} (`{cmdline}`); stopped (Ctrl-Z) or hung, it would go on beside \
-             this one when it resumes. Let it finish (`fg` in its terminal, or `kill -CONT {}`), or stop it \
-             (`kill {}`), then run this again.",
-            subject.describe(),
-            holder.summary(),
-            crate::output::escape_controls(&holder.process),
-            holder.pid().unwrap_or_default(),
-            holder.pid().unwrap_or_default(),
-        );
-    }
-    let mut fresh = lease_object(subject, now);
-    fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
-    match kubectl.replace(NAMESPACE, &fresh) {
+    let takeover = Takeover::judge(kubectl, subject.clone(), &live, now)?;
+    match kubectl.replace(NAMESPACE, &takeover.fresh) {
         Ok(stored) => {
-            eprintln!(
-                "Took over the expired lock on {}: {}, and its lock expired without being released \
-                 (its process was probably killed). Check what it left with `cargo xtask admin show{}`.",
-                subject.describe(),
-                holder.summary(),
-                match subject {
-                    Subject::Tenant(t) => format!(" {t}"),
-                    Subject::Claims => " TENANT".to_owned(),
-                }
-            );
+            eprintln!("{}", takeover.note());
             Ok(stored)
         }
-        Err(e) if cause(&e) == Some(Cause::Modified) => anyhow::bail!(
-            "another command took over the expired lock on {} just now; nothing was changed. \
-             See who holds it with `kubectl{} get lease {name} --namespace {NAMESPACE} --output yaml`.",
-            subject.describe(),
-            kubectl.context_arg()
-        ),
-        Err(e) => Err(explain(e, kubectl, subject, "update")),
+        Err(e) => Err(takeover.failed(e, kubectl)),
+    }
+}
+
+/// A lease left behind by a command that no longer runs, to be replaced
+/// by ours: its holder expired (killed elsewhere, a machine gone) or its
+/// process on this machine is gone (killed, crashed).
+struct Takeover {
+    subject: Subject,
+    /// Our lease, with the resourceVersion of the one it replaces (so that
+    /// of two commands taking it over, one wins).
+    fresh: Value,
+    holder: Holder,
+    gone: bool,
+}
+
+impl Takeover {
+    /// Whether the lease `live` on `subject` may be taken over; the
+    /// refusal, changing nothing, if another command may still hold it.
+    fn judge(
+        kubectl: &Kubectl,
+        subject: Subject,
+        live: &Value,
+        now: std::time::SystemTime,
+    ) -> anyhow::Result<Takeover> {
+        let holder = Holder::of(live, now);
+        let gone = holder.gone_here();
+        if !holder.expired() && !gone {
+            anyhow::bail!("{}", refusal(&subject, &holder, kubectl));
+        }
+        // Expired, but its process still runs here (stopped with Ctrl-Z, or
+        // the machine slept): it would go on beside us when it wakes.
+        if let Some(cmdline) = still_running_here(&holder) {
+            anyhow::bail!(
+                "the lock on {} expired without being renewed, but the command that holds it still runs on \
+                 this machine: {}, process {} (`{cmdline}`); stopped (Ctrl-Z) or hung, it would go on beside \
+                 this one when it resumes. Let it finish (`fg` in its terminal, or `kill -CONT {}`), or stop it \
+                 (`kill {}`), then run this again.",
+                subject.describe(),
+                holder.summary(),
+                crate::output::escape_controls(&holder.process),
+                holder.pid().unwrap_or_default(),
+                holder.pid().unwrap_or_default(),
+            );
+        }
+        let mut fresh = lease_object(&subject, now);
+        fresh["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+        Ok(Takeover {
+            subject,
+            fresh,
+            holder,
+            gone,
+        })
+    }
+
+    /// Why the lock was left behind.
+    fn why_left(&self) -> String {
+        if self.gone {
+            format!(
+                "its process {} on this machine is gone: killed or crashed",
+                self.holder.process_shown()
+            )
+        } else {
+            "it expired without being released: its process was probably killed".to_owned()
+        }
+    }
+
+    /// What is said when the lock was taken over.
+    fn note(&self) -> String {
+        format!(
+            "Took over the lock on {}: {}, and its lock was left behind ({}). Check what it left with \
+             `cargo xtask admin show{}`.",
+            self.subject.describe(),
+            self.holder.summary(),
+            self.why_left(),
+            match &self.subject {
+                Subject::Tenant(t) => format!(" {t}"),
+                Subject::Claims => " TENANT".to_owned(),
+            }
+        )
+    }
+
+    /// The error of a replace that failed.
+    fn failed(&self, e: anyhow::Error, kubectl: &Kubectl) -> anyhow::Error {
+        if cause(&e) == Some(Cause::Modified) {
+            return self.raced(kubectl);
+        }
+        explain(e, kubectl, &self.subject, "update")
+    }
+
+    /// Another command took the lease over first.
+    fn raced(&self, kubectl: &Kubectl) -> anyhow::Error {
+        anyhow::anyhow!(
+            "another command took over the lock on {} just now; nothing was changed. \
+             See who holds it with `kubectl{} get lease {} --namespace {NAMESPACE} --output yaml`.",
+            self.subject.describe(),
+            kubectl.context_arg(),
+            self.subject.lease()
+        )
     }
 }
 

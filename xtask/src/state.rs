@@ -267,10 +267,15 @@ impl TenantState {
     ) -> TenantState {
         if let Some(lease) = lease {
             let holder = crate::lock::Holder::of(lease, now);
-            // Known only for a lock taken on this machine.
-            let holder_alive = holder
-                .taken_here()
-                .then(|| crate::lock::still_running_here(&holder).is_some());
+            // Known only for a lock taken on this machine (in this boot,
+            // for a process that is gone).
+            let holder_alive = if crate::lock::still_running_here(&holder).is_some() {
+                Some(true)
+            } else if holder.gone_here() {
+                Some(false)
+            } else {
+                None
+            };
             self.unfinished.insert(
                 0,
                 Unfinished::Lock {
