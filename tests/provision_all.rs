@@ -376,6 +376,36 @@ fn a_bot_that_does_not_roll_out_fails_its_own_tenant_alone() {
         .count();
     assert!((2..=4).contains(&polls), "{polls} polls: {calls:?}");
     assert!(!calls.iter().any(|c| c[0] == "rollout"), "{calls:?}");
+
+    // Run again as advised: nothing left to apply, but the bot is still
+    // not ready, which is said again, not reported as up to date.
+    let again = provision_all(&cluster)
+        .args(["--timeout", "1s"])
+        .output()
+        .unwrap();
+    let (text, said) = (common::stdout(&again), common::stderr(&again));
+    assert_eq!(again.status.code(), Some(1), "{text}");
+    assert!(
+        block_of(&text, "t0002").starts_with(
+            "t0002: FAILED: every object of tenant t0002 is as its config says (nothing to apply), but the \
+             bot did not become ready within 1s."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Tenant t0000 is up to date"), "{text}");
+    assert!(
+        said.contains("Waiting up to 1s for 1 bot to roll out"),
+        "{said}"
+    );
+    // Fixed: the next run finds it rolled out.
+    cluster
+        .open()
+        .set_pod_state("tenant-t0002", "bot", "Running")
+        .unwrap();
+    let fixed = run(&cluster);
+    assert_eq!(fixed.code, 0, "{}", fixed.stdout);
+    assert!(fixed.line_of("t0002").contains("is up to date"));
+    assert_eq!(fixed.rollout_polls(), 0, "{:?}", fixed.verbs());
 }
 
 /// The lines of `tenant`'s FAILED report: its line and those indented under it.
@@ -696,5 +726,120 @@ fn the_batch_renews_its_leases_together_and_sees_one_broken() {
     assert!(text.contains("2 tenants: 1 applied, 0 skipped, 1 failed."));
     let replaces = cluster.calls().iter().filter(|c| c[0] == "replace").count();
     assert!(replaces >= 2, "{replaces}");
+    assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
+}
+
+/// SIGTERM (or Ctrl-C) while the batch waits for its bots: the wait ends,
+/// every tenant's outcome is still said and audited, and every lock goes.
+#[test]
+fn a_batch_stopped_by_a_signal_says_each_outcome_and_releases_its_locks() {
+    let cluster = fleet(3);
+    run(&cluster); // makes the lock namespace
+    for i in 0..3 {
+        change(&cluster, i, "Stopped midway");
+    }
+    cluster
+        .open()
+        .set_pod_state("tenant-t0001", "bot", "Pending")
+        .unwrap();
+    let audited = std::fs::read_to_string(cluster.audit_log())
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let before = cluster.calls().len();
+    let child = provision_all_process(&cluster)
+        .args(["--timeout", "60s"])
+        .spawn()
+        .unwrap();
+    // Once the wait has read the Deployments, the bot is being waited for.
+    let started = std::time::Instant::now();
+    while !cluster.calls()[before..]
+        .iter()
+        .any(|c| c[..2] == ["get", "deployments"])
+    {
+        assert!(started.elapsed().as_secs() < 30, "never waited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the signal did not end the wait"
+    );
+    let (text, said) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{said}");
+    assert!(
+        block_of(&text, "t0001").starts_with(
+            "t0001: FAILED: every object of tenant t0001 was applied, but the wait for the bot to be ready \
+             was interrupted."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Tenant t0000 provisioned in ")
+            && text.contains("Tenant t0002 provisioned in "),
+        "{text}"
+    );
+    assert!(
+        text.contains("3 tenants: 2 applied, 0 skipped, 1 failed."),
+        "{text}"
+    );
+    // No lock left behind, and each tenant's outcome recorded.
+    let lease = |name: &str| cluster.get("Lease", Some("xtask-locks"), name);
+    assert!((0..3).all(|i| lease(&format!("tenant-{}", name(i))).is_none()));
+    assert!(lease("claims").is_none());
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap();
+    assert_eq!(audit.lines().count(), audited + 3, "{audit}");
+}
+
+/// A batch killed outright (SIGKILL) leaves its locks; the next batch on
+/// this machine takes over those whose process is gone, in one call, and
+/// says so once; a lock whose holder still runs is not taken.
+#[test]
+fn locks_left_by_a_killed_batch_are_taken_over_at_once() {
+    let cluster = fleet(3);
+    run(&cluster); // makes the lock namespace
+    for i in 0..3 {
+        change(&cluster, i, "After the kill");
+    }
+    // Killed while applying: the leases stay, their process is gone.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("apply", 30_000)
+    });
+    let before = cluster.calls().len();
+    let mut child = provision_all_process(&cluster).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !cluster.calls()[before..].iter().any(|c| c[0] == "apply") {
+        assert!(started.elapsed().as_secs() < 30, "never applied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lease = |name: &str| cluster.get("Lease", Some("xtask-locks"), name);
+    assert!(lease("tenant-t0000").is_some() && lease("claims").is_some());
+
+    let before = cluster.calls().len();
+    let again = run(&cluster);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("Took over 4 locks (the domain and number claims, ...)")
+            && again
+                .stderr
+                .contains("on this machine is gone: killed or crashed"),
+        "{}",
+        again.stderr
+    );
+    let replaces = cluster.calls()[before..]
+        .iter()
+        .filter(|c| c[0] == "replace")
+        .count();
+    assert_eq!(replaces, 1, "{:?}", again.verbs());
     assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
 }

@@ -433,6 +433,10 @@ impl flags::Provision {
         let templates = paths.templates()?;
         let cluster = Cluster::connect(&self.cluster, root)?;
         let kubectl = cluster.kubectl();
+        // Ctrl-C or SIGTERM: no new apply starts, the wait for the bots
+        // ends, and every tenant's outcome is still said, recorded and its
+        // lock released.
+        crate::interrupt::install();
         eprintln!(
             "Provisioning {} tenant{} from {}: the cluster is read once, and only the tenants that differ \
              from their config are applied ...",
@@ -467,6 +471,7 @@ impl flags::Provision {
             self.yes,
             &names,
         )?;
+        crate::interrupt::check().left_unchanged(Left::NothingChanged)?;
         // Each config as this environment serves it, rendered: no cluster yet.
         let mut before: Vec<(TenantName, anyhow::Result<Batched>)> = Vec::new();
         let mut ready: Vec<Ready> = Vec::new();
@@ -509,9 +514,11 @@ impl flags::Provision {
         // Nothing to apply: their locks go now.
         let mut settled = Vec::new();
         let mut changing = Vec::new();
+        let mut unready = Vec::new();
         for (tenant, decision) in decided {
             match decision {
                 Ok(Decision::Changing(c)) => changing.push((tenant, *c)),
+                Ok(Decision::Unready(p, name)) => unready.push((tenant, p, name)),
                 Ok(Decision::Unchanged(p)) => settled.push((tenant, Ok(Batched::Done(p)))),
                 Ok(Decision::Skipped(state, note)) => {
                     settled.push((tenant, Ok(Batched::Skipped(state, note))))
@@ -534,7 +541,7 @@ impl flags::Provision {
             report.tenant(&tenant, result);
         }
 
-        let applied = self.apply_changing(kubectl, paths, &changing);
+        let applied = self.apply_changing(kubectl, paths, &changing, unready);
         // The rest of the locks, and the claims lock, go together.
         let mut finishing: Vec<(Option<TenantName>, Subject, anyhow::Result<Option<Batched>>)> =
             applied
@@ -674,9 +681,13 @@ impl flags::Provision {
         let changes = field_changes(&spec, prepared.own_namespace.as_ref(), None);
         self.confirmed_without_terminal(&spec, &changes, Progress(false))?;
         if local_plan(&spec, &prepared)?.applying() == 0 {
-            return Ok(Decision::Unchanged(Provisioned::unchanged(
-                &spec, &prepared,
-            )));
+            let unchanged = Provisioned::unchanged(&spec, &prepared);
+            // Nothing to apply, but its bot has not rolled out (a run
+            // before gave up waiting, or was stopped): waited for again.
+            if let Some(name) = unready_bot(&prepared) {
+                return Ok(Decision::Unready(unchanged, name));
+            }
+            return Ok(Decision::Unchanged(unchanged));
         }
         Ok(Decision::Changing(Box::new(Changing { spec, prepared })))
     }
@@ -691,8 +702,9 @@ impl flags::Provision {
         kubectl: &Kubectl,
         paths: &RepoPaths,
         changing: &[(TenantName, Changing)],
+        unready: Vec<(TenantName, Provisioned, String)>,
     ) -> Vec<(TenantName, anyhow::Result<Batched>)> {
-        if changing.is_empty() {
+        if changing.is_empty() && unready.is_empty() {
             return Vec::new();
         }
         let parts: Vec<crate::batch::Part<'_>> = changing
@@ -747,14 +759,20 @@ impl flags::Provision {
             };
             (tenant, c, result)
         });
-        // Every changed bot waited for at once: one read of the tenants'
-        // Deployments per poll, not one `rollout status` per bot.
+        // Every changed bot, and every unchanged one not yet rolled out,
+        // waited for at once: one read of the tenants' Deployments per
+        // poll, not one `rollout status` per bot.
         let waiting: Vec<(String, String)> = settled
             .iter()
             .filter_map(|(_, c, r)| {
                 let name = r.as_ref().ok()?.1.clone()?;
                 Some((c.spec.namespace.to_string(), name))
             })
+            .chain(
+                unready
+                    .iter()
+                    .map(|(_, p, name)| (p.namespace.clone(), name.clone())),
+            )
             .collect();
         let mut rolled = if waiting.is_empty() {
             Vec::new()
@@ -768,19 +786,27 @@ impl flags::Provision {
             crate::rollout::wait_all(kubectl, &waiting, &self.rollout.timeout, |_| {})
         }
         .into_iter();
-        settled
+        let mut outcomes: Vec<(TenantName, anyhow::Result<Batched>)> = settled
             .into_iter()
-            .map(|(tenant, c, result)| {
+            .map(|(tenant, _, result)| {
                 let result = result.and_then(|(provisioned, wait)| match wait {
                     None => Ok(Batched::Done(provisioned)),
                     Some(name) => match rolled.next().expect("one outcome per bot waited for") {
                         Ok(()) => Ok(Batched::Done(provisioned)),
-                        Err(e) => Err(self.not_ready(kubectl, &c.spec, &name, e)),
+                        Err(e) => Err(self.not_ready(kubectl, &provisioned, true, &name, e)),
                     },
                 });
                 (tenant.clone(), result)
             })
-            .collect()
+            .collect();
+        for (tenant, provisioned, name) in unready {
+            let result = match rolled.next().expect("one outcome per bot waited for") {
+                Ok(()) => Ok(Batched::Done(provisioned)),
+                Err(e) => Err(self.not_ready(kubectl, &provisioned, false, &name, e)),
+            };
+            outcomes.push((tenant, result));
+        }
+        outcomes
     }
 
     /// The values given as flags.
@@ -872,27 +898,43 @@ impl flags::Provision {
             ));
             kubectl
                 .rollout_status(ns, &name, &self.rollout.timeout)
-                .map_err(|e| self.not_ready(kubectl, spec, &name, e))?;
+                .map_err(|e| self.not_ready(kubectl, &provisioned, true, &name, e))?;
         }
         Ok(provisioned)
     }
 
-    /// The error of a bot that did not roll out after its tenant's apply.
+    /// The error of a bot that did not roll out: after its tenant's apply
+    /// (`applied`), or with nothing to apply.
     fn not_ready(
         &self,
         kubectl: &Kubectl,
-        spec: &TenantSpec,
+        tenant: &Provisioned,
+        applied: bool,
         deployment: &str,
         e: anyhow::Error,
     ) -> anyhow::Error {
+        let ns = &tenant.namespace;
+        use crate::rollout::NotRolledOut;
+        let waited = match e.downcast_ref::<NotRolledOut>() {
+            Some(NotRolledOut::Failed(_)) => "the bot's rollout failed".to_owned(),
+            Some(NotRolledOut::Interrupted(_)) => {
+                "the wait for the bot to be ready was interrupted".to_owned()
+            }
+            _ => format!(
+                "the bot did not become ready within {}",
+                self.rollout.timeout
+            ),
+        };
         e.context(format!(
-            "every object of tenant {} was applied, but the bot did not become ready within {}. \
-             Diagnose with `kubectl{} --namespace {} describe deployment/{deployment}` and its pod's logs; \
-             re-run provision once fixed",
-            spec.name,
-            self.rollout.timeout,
+            "every object of tenant {} {}, but {waited}. Diagnose with `kubectl{} --namespace {ns} describe \
+             deployment/{deployment}` and its pod's logs; re-run provision once fixed",
+            tenant.tenant,
+            if applied {
+                "was applied"
+            } else {
+                "is as its config says (nothing to apply)"
+            },
             kubectl.context_arg(),
-            spec.namespace
         ))
     }
 
@@ -996,6 +1038,19 @@ enum Rollout {
     /// Only when its Deployment changed or was restarted (`--all`: an
     /// untouched bot is not waited for).
     IfChanged,
+}
+
+/// The name of the tenant's bot Deployment when it runs (replicas above
+/// zero) and has not rolled out, as the cluster was read.
+fn unready_bot(prepared: &Prepared) -> Option<String> {
+    let manifest = prepared.to_apply.iter().find(|m| m.kind == "Deployment")?;
+    let live = prepared.live(manifest)?;
+    let replicas = live
+        .pointer("/spec/replicas")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1);
+    (replicas > 0 && crate::rollout::status(live) != crate::rollout::Status::Done)
+        .then(|| manifest.name.clone())
 }
 
 /// Validates every value; without a terminal, says how to give missing ones.
@@ -1186,6 +1241,9 @@ enum Decision {
     Skipped(State, Option<String>),
     /// Nothing would change: nothing is applied.
     Unchanged(Provisioned),
+    /// Nothing would change, but the bot (its Deployment named so) has
+    /// not rolled out: it is waited for with the changed ones.
+    Unready(Provisioned, String),
     Changing(Box<Changing>),
 }
 

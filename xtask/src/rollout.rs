@@ -139,7 +139,9 @@ pub fn wait_all(
                     done(false);
                 }
                 Status::Failed(why) => {
-                    outcome[i] = Some(Err(anyhow::anyhow!("error: {why}")));
+                    outcome[i] = Some(Err(anyhow::Error::new(NotRolledOut::Failed(format!(
+                        "error: {why}"
+                    )))));
                     done(true);
                 }
                 Status::Waiting(_) => last_seen[i] = Some((*found).clone()),
@@ -170,6 +172,30 @@ pub fn wait_all(
     outcome.into_iter().map(|o| o.unwrap_or(Ok(()))).collect()
 }
 
+/// How a target of [`wait_all`] did not roll out, with kubectl's words
+/// for it (its Display).
+#[derive(Debug)]
+pub enum NotRolledOut {
+    /// The wait ran out while it was still under way.
+    TimedOut(String),
+    /// Its rollout will not finish (its progress deadline passed).
+    Failed(String),
+    /// The operator stopped the wait (Ctrl-C or a termination signal).
+    Interrupted(String),
+}
+
+impl std::fmt::Display for NotRolledOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRolledOut::TimedOut(t) | NotRolledOut::Failed(t) | NotRolledOut::Interrupted(t) => {
+                f.write_str(t)
+            }
+        }
+    }
+}
+
+impl std::error::Error for NotRolledOut {}
+
 /// Why the wait ended before a target rolled out.
 enum Stopped {
     TimedOut,
@@ -187,9 +213,9 @@ impl Stopped {
             })
             .unwrap_or_default();
         match self {
-            Stopped::Interrupted => anyhow::anyhow!(
+            Stopped::Interrupted => anyhow::Error::new(NotRolledOut::Interrupted(format!(
                 "stopped waiting for the rollout: interrupted (Ctrl-C or a termination signal). {waiting}"
-            ),
+            ))),
             Stopped::TimedOut => {
                 // A pod that admission refused never appears; the
                 // Deployment's ReplicaFailure condition says why.
@@ -202,7 +228,9 @@ impl Stopped {
                         .as_str()
                         .map(str::to_owned)
                 });
-                let e = anyhow::anyhow!("{waiting}\nerror: timed out waiting for the condition");
+                let e = anyhow::Error::new(NotRolledOut::TimedOut(format!(
+                    "{waiting}\nerror: timed out waiting for the condition"
+                )));
                 match (refused, seen) {
                     (Some(why), Some(d)) => e.context(format!(
                         "deployment/{} cannot create its pod: {why}",
