@@ -123,7 +123,7 @@ fn provision_all_applies_one_of_two_configs_with_one_number() {
         "{text}"
     );
     assert!(
-        text.contains("2 tenants: 1 applied, 0 skipped, 1 failed."),
+        text.contains("2 tenants: 1 applied, 0 up to date, 0 skipped, 1 failed."),
         "{text}"
     );
     assert_eq!(namespaces(&cluster), ["tenant-kalyan"]);

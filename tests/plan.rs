@@ -442,7 +442,10 @@ fn provision_all_applies_the_good_and_reports_the_bad() {
         .collect();
     let summary = lines.pop().unwrap();
     lines.sort();
-    assert_eq!(summary, "3 tenants: 2 applied, 0 skipped, 1 failed.");
+    assert_eq!(
+        summary,
+        "3 tenants: 2 applied, 0 up to date, 0 skipped, 1 failed."
+    );
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(
         lines[0].starts_with("Tenant kalyan provisioned in tenant-kalyan"),
@@ -458,7 +461,7 @@ fn provision_all_applies_the_good_and_reports_the_bad() {
     );
     assert!(
         stderr(&out).contains(&format!(
-            "1 of 3 tenants failed (why is under each); the others were applied. Fix those and run the same command again, or one alone with `cargo xtask provision <TENANT> --values {}/<TENANT>.yaml`",
+            "1 of 3 tenants failed (why is under each); the others were applied or up to date. Fix those and run the same command again, or one alone with `cargo xtask provision <TENANT> --tenants-dir {}`",
             dir.display()
         )),
         "{}",

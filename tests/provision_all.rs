@@ -149,9 +149,9 @@ fn provision_all_reads_once_and_applies_only_what_changed_in_batches() {
             .count();
         assert_eq!(up_to_date, n, "{}", quiet.stdout);
         assert!(
-            quiet
-                .stdout
-                .ends_with(&format!("{n} tenants: {n} applied, 0 skipped, 0 failed.\n")),
+            quiet.stdout.ends_with(&format!(
+                "{n} tenants: 0 applied, {n} up to date, 0 skipped, 0 failed.\n"
+            )),
             "{}",
             quiet.stdout
         );
@@ -258,7 +258,7 @@ fn a_failing_object_fails_its_own_tenant_alone() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("6 tenants: 4 applied, 0 skipped, 2 failed.\n"),
+            .contains("6 tenants: 4 applied, 0 up to date, 0 skipped, 2 failed.\n"),
         "{}",
         out.stdout
     );
@@ -353,7 +353,7 @@ fn a_bot_that_does_not_roll_out_fails_its_own_tenant_alone() {
         "{block}"
     );
     assert!(
-        stdout.contains("4 tenants: 3 applied, 0 skipped, 1 failed.\n"),
+        stdout.contains("4 tenants: 3 applied, 0 up to date, 0 skipped, 1 failed.\n"),
         "{stdout}"
     );
     for i in [0, 1, 3] {
@@ -526,7 +526,7 @@ fn a_tenant_locked_by_another_command_fails_alone() {
     assert!(
         before
             .stdout
-            .contains("3 tenants: 2 applied, 0 skipped, 1 failed.")
+            .contains("3 tenants: 2 applied, 0 up to date, 0 skipped, 1 failed.")
     );
     let configmap = cluster
         .get("ConfigMap", Some("tenant-t0002"), "bot-config")
@@ -653,7 +653,9 @@ fn secrets_are_created_once_and_foreign_namespaces_refused() {
     );
     assert!(
         out.stdout
-            .contains("4 tenants: 3 applied, 0 skipped, 1 failed.")
+            .contains("4 tenants: 1 applied, 2 up to date, 0 skipped, 1 failed."),
+        "{}",
+        out.stdout
     );
     // The namespaces not found by label, read once.
     assert_eq!(
@@ -723,7 +725,7 @@ fn the_batch_renews_its_leases_together_and_sees_one_broken() {
         text.contains("Tenant t0000 provisioned in tenant-t0000 ("),
         "{text}"
     );
-    assert!(text.contains("2 tenants: 1 applied, 0 skipped, 1 failed."));
+    assert!(text.contains("2 tenants: 1 applied, 0 up to date, 0 skipped, 1 failed."));
     let replaces = cluster.calls().iter().filter(|c| c[0] == "replace").count();
     assert!(replaces >= 2, "{replaces}");
     assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
@@ -785,7 +787,7 @@ fn a_batch_stopped_by_a_signal_says_each_outcome_and_releases_its_locks() {
         "{text}"
     );
     assert!(
-        text.contains("3 tenants: 2 applied, 0 skipped, 1 failed."),
+        text.contains("3 tenants: 2 applied, 0 up to date, 0 skipped, 1 failed."),
         "{text}"
     );
     // No lock left behind, and each tenant's outcome recorded.

@@ -94,7 +94,7 @@ fn a_suspended_tenant_is_down_on_purpose_for_every_command() {
         "{out}"
     );
     assert!(
-        out.contains("2 tenants: 1 applied, 1 skipped, 0 failed."),
+        out.contains("2 tenants: 0 applied, 1 up to date, 1 skipped, 0 failed."),
         "{out}"
     );
     assert!(

@@ -747,7 +747,7 @@ pub struct Provision {
     /// Apply every tenants/*.yaml that differs from the cluster, in a few kubectl calls; one line per tenant
     #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "plan", "reconfigure"])]
     pub all: bool,
-    /// With --all: how many changed bots to wait for at once
+    /// With --all: how many bots to restart at once (those whose ConfigMap alone changed); the rollouts of all are waited for together
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,
     /// Start from this tenant config file (YAML, as in tenants/demo.yaml) instead of the committed one; flags override its values

@@ -75,6 +75,15 @@ impl Kept {
         }
     }
 
+    /// Kept as it always is (credentials, a volume of the tier's size):
+    /// nothing an operator needs to read about in a batch.
+    pub fn routine(&self) -> bool {
+        matches!(
+            self.reason,
+            KeptReason::Credentials | KeptReason::Volume(VolumeSize::AsTier)
+        )
+    }
+
     /// A change the tier asks for that provision cannot make itself.
     fn needs_a_hand(&self) -> bool {
         matches!(
@@ -558,10 +567,15 @@ pub fn changed_since(prepared: &Prepared, after: Option<Live>) -> String {
             prepared.to_apply.len()
         )
     } else {
+        let others = prepared.to_apply.len() - changed.len();
         format!(
-            "Changed before the failure: {}. The other {} objects are as they were.",
+            "Changed before the failure: {}. {}",
             changed.join(", "),
-            prepared.to_apply.len() - changed.len()
+            match others {
+                0 => "No other object was to be applied.".to_owned(),
+                1 => "The other object is as it was.".to_owned(),
+                n => format!("The other {n} objects are as they were."),
+            }
         )
     }
 }

@@ -42,6 +42,9 @@ pub struct Provisioned {
     namespace: String,
     applied: Vec<(String, ObjectChange)>,
     kept: Vec<(String, String)>,
+    /// Those of `kept` kept otherwise than always (a volume the tier now
+    /// sizes otherwise): what a batch says of them.
+    kept_unusually: Vec<(String, String)>,
     /// The bot's Deployment after the apply: Some(true) rolled out and
     /// ready, Some(false) stopped (scaled to 0 by someone; left so).
     bot_running: Option<bool>,
@@ -63,6 +66,12 @@ impl Provisioned {
             kept: prepared
                 .kept
                 .iter()
+                .map(|k| (k.manifest.reference(), k.note()))
+                .collect(),
+            kept_unusually: prepared
+                .kept
+                .iter()
+                .filter(|k| !k.routine())
                 .map(|k| (k.manifest.reference(), k.note()))
                 .collect(),
             bot_running: None,
@@ -92,6 +101,31 @@ impl Provisioned {
                 self.tenant, self.namespace
             ),
         }
+    }
+
+    /// What `--all` prints for the tenant: the headline, and under it each
+    /// object that changed, each kept otherwise than always, a restart, and
+    /// what the run was confirmed to change (`confirmed`).
+    fn batch_lines(&self, confirmed: &[String]) -> String {
+        let mut lines = vec![self.headline()];
+        for (reference, change) in &self.applied {
+            if *change != ObjectChange::Unchanged {
+                lines.push(format!("  {:<11}{reference}", change.as_str()));
+            }
+        }
+        for (reference, note) in &self.kept_unusually {
+            lines.push(format!("  {:<11}{reference} ({note})", "kept"));
+        }
+        if self.restarted {
+            lines.push(format!(
+                "  {:<11}deployment/{BOT} (its ConfigMap changed; the bot reads it when it starts)",
+                "restarted"
+            ));
+        }
+        for change in confirmed {
+            lines.push(format!("  {:<11}{change} (with --yes)", "changed"));
+        }
+        lines.join("\n")
     }
 
     fn print(&self) {
@@ -235,12 +269,17 @@ impl flags::Provision {
         let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
         if !self.yes {
             crate::outcome::bail_unchanged!(
-                "{}\nThere is no terminal to ask: pass --yes to make these changes, or leave them out \
+                "{}\n{}: pass --yes to make these changes, or leave them out \
                  (drop the flag, or put the old value back in the config).",
                 format_problems(
                     &format!("provisioning tenant {} would change", spec.name),
                     &lines
-                )
+                ),
+                if self.all {
+                    "--all asks nothing per tenant"
+                } else {
+                    "There is no terminal to ask"
+                }
             );
         }
         progress.say(format_args!(
@@ -519,7 +558,9 @@ impl flags::Provision {
             match decision {
                 Ok(Decision::Changing(c)) => changing.push((tenant, *c)),
                 Ok(Decision::Unready(p, name)) => unready.push((tenant, p, name)),
-                Ok(Decision::Unchanged(p)) => settled.push((tenant, Ok(Batched::Done(p)))),
+                Ok(Decision::Unchanged(p)) => {
+                    settled.push((tenant, Ok(Batched::Done(p, Vec::new()))))
+                }
                 Ok(Decision::Skipped(state, note)) => {
                     settled.push((tenant, Ok(Batched::Skipped(state, note))))
                 }
@@ -541,7 +582,7 @@ impl flags::Provision {
             report.tenant(&tenant, result);
         }
 
-        let applied = self.apply_changing(kubectl, paths, &changing, unready);
+        let applied = self.apply_changing(kubectl, &changing, unready);
         // The rest of the locks, and the claims lock, go together.
         let mut finishing: Vec<(Option<TenantName>, Subject, anyhow::Result<Option<Batched>>)> =
             applied
@@ -570,20 +611,19 @@ impl flags::Provision {
         for tenant in not_started {
             report.unnamed(&format!("{tenant}: FAILED: {NotStarted}"));
         }
-        let (failed, skipped) = report.finish();
-        println!(
-            "{total} tenant{}: {} applied, {skipped} skipped, {failed} failed.",
-            if total == 1 { "" } else { "s" },
-            total - failed - skipped
-        );
+        let (summary, failed) = report.finish(total);
+        println!("{summary}");
         // A claims lock broken midway is said after the summary, as an error.
         claims?;
         if failed > 0 {
             anyhow::bail!(
-                "{failed} of {total} tenants failed (why is under each); the others were applied. \
+                "{failed} of {total} tenants failed (why is under each); the others were applied or up to date. \
                  Fix those and run the same command again, or one alone with \
-                 `cargo xtask provision <TENANT> --values {}/<TENANT>.yaml`",
-                paths.tenants.display()
+                 `cargo xtask provision <TENANT>{}`",
+                match &self.repo.tenants_dir {
+                    Some(dir) => format!(" --tenants-dir {}", dir.display()),
+                    None => String::new(),
+                }
             );
         }
         Ok(())
@@ -689,7 +729,12 @@ impl flags::Provision {
             }
             return Ok(Decision::Unchanged(unchanged));
         }
-        Ok(Decision::Changing(Box::new(Changing { spec, prepared })))
+        let confirmed = changes.iter().map(ToString::to_string).collect();
+        Ok(Decision::Changing(Box::new(Changing {
+            spec,
+            prepared,
+            confirmed,
+        })))
     }
 
     /// Applies every changing tenant's objects in few calls (`batch.rs`),
@@ -700,7 +745,6 @@ impl flags::Provision {
     fn apply_changing(
         &self,
         kubectl: &Kubectl,
-        paths: &RepoPaths,
         changing: &[(TenantName, Changing)],
         unready: Vec<(TenantName, Provisioned, String)>,
     ) -> Vec<(TenantName, anyhow::Result<Batched>)> {
@@ -740,13 +784,12 @@ impl flags::Provision {
             let result = match applied {
                 None => Err(anyhow::Error::new(NotStarted)),
                 Some(Err(e)) => Err(anyhow::anyhow!(
-                    "applying tenant {} failed: {e:#}\n{}\nThe config was saved to {}. Re-running the same command is safe.",
+                    "applying tenant {} failed: {e:#}\n{}\nRe-running the same command is safe.",
                     c.spec.name,
                     changed_since(
                         &c.prepared,
                         after.as_ref().map(|f| f.live(&c.spec.namespace))
                     ),
-                    paths.tenant_config(&c.spec.name).display()
                 )),
                 Some(Ok(stored)) => self.settle(
                     kubectl,
@@ -788,11 +831,11 @@ impl flags::Provision {
         .into_iter();
         let mut outcomes: Vec<(TenantName, anyhow::Result<Batched>)> = settled
             .into_iter()
-            .map(|(tenant, _, result)| {
+            .map(|(tenant, c, result)| {
                 let result = result.and_then(|(provisioned, wait)| match wait {
-                    None => Ok(Batched::Done(provisioned)),
+                    None => Ok(Batched::Done(provisioned, c.confirmed.clone())),
                     Some(name) => match rolled.next().expect("one outcome per bot waited for") {
-                        Ok(()) => Ok(Batched::Done(provisioned)),
+                        Ok(()) => Ok(Batched::Done(provisioned, c.confirmed.clone())),
                         Err(e) => Err(self.not_ready(kubectl, &provisioned, true, &name, e)),
                     },
                 });
@@ -801,7 +844,7 @@ impl flags::Provision {
             .collect();
         for (tenant, provisioned, name) in unready {
             let result = match rolled.next().expect("one outcome per bot waited for") {
-                Ok(()) => Ok(Batched::Done(provisioned)),
+                Ok(()) => Ok(Batched::Done(provisioned, Vec::new())),
                 Err(e) => Err(self.not_ready(kubectl, &provisioned, false, &name, e)),
             };
             outcomes.push((tenant, result));
@@ -1018,6 +1061,12 @@ impl flags::Provision {
             kept: prepared
                 .kept
                 .iter()
+                .map(|k| (k.manifest.reference(), k.note()))
+                .collect(),
+            kept_unusually: prepared
+                .kept
+                .iter()
+                .filter(|k| !k.routine())
                 .map(|k| (k.manifest.reference(), k.note()))
                 .collect(),
             bot_running,
@@ -1251,6 +1300,8 @@ enum Decision {
 struct Changing {
     spec: TenantSpec,
     prepared: Prepared,
+    /// The changes of identity or tier confirmed with --yes, as lines.
+    confirmed: Vec<String>,
 }
 
 /// A tenant of `--all` an interrupt (Ctrl-C) came before: nothing of it
@@ -1274,6 +1325,8 @@ struct Report<'c> {
     progress: crate::fleet::Progress<std::io::Stderr>,
     failed: usize,
     skipped: usize,
+    /// Done with nothing to apply.
+    up_to_date: usize,
 }
 
 impl<'c> Report<'c> {
@@ -1283,6 +1336,7 @@ impl<'c> Report<'c> {
             progress: crate::fleet::Progress::on_terminal("provision", total),
             failed: 0,
             skipped: 0,
+            up_to_date: 0,
         }
     }
 
@@ -1298,7 +1352,7 @@ impl<'c> Report<'c> {
     fn tenant(&mut self, tenant: &TenantName, result: anyhow::Result<Batched>) {
         let result = self.cluster.record(tenant.as_str(), result);
         let line = match &result {
-            Ok(Batched::Done(p)) => p.headline(),
+            Ok(Batched::Done(p, confirmed)) => p.batch_lines(confirmed),
             Ok(Batched::Skipped(state, note)) => format!(
                 "{tenant}: {state} (skipped){}",
                 note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
@@ -1311,19 +1365,31 @@ impl<'c> Report<'c> {
         };
         self.failed += usize::from(result.is_err());
         self.skipped += usize::from(matches!(result, Ok(Batched::Skipped(..))));
+        self.up_to_date +=
+            usize::from(matches!(&result, Ok(Batched::Done(p, _)) if p.changed() == 0));
         self.progress.println(&line);
         self.progress.tenant_done(result.is_err());
     }
 
-    /// How many failed and how many were skipped; the progress line ends.
-    fn finish(self) -> (usize, usize) {
-        (self.failed, self.skipped)
+    /// The closing line (how many applied, up to date, skipped, failed)
+    /// and how many failed; the progress line ends.
+    fn finish(self, total: usize) -> (String, usize) {
+        let applied = total - self.failed - self.skipped - self.up_to_date;
+        let line = format!(
+            "{total} tenant{}: {applied} applied, {} up to date, {} skipped, {} failed.",
+            if total == 1 { "" } else { "s" },
+            self.up_to_date,
+            self.skipped,
+            self.failed
+        );
+        (line, self.failed)
     }
 }
 
 /// What one tenant of `--all` came to.
 enum Batched {
-    Done(Provisioned),
+    /// Applied (or up to date), with the changes confirmed with --yes.
+    Done(Provisioned, Vec<String>),
     /// Suspended, offboarded or being deleted: left as it is.
     Skipped(State, Option<String>),
 }

@@ -697,24 +697,25 @@ mod tests {
     }
 
     /// Whether a lock's holder still runs is known only for a lock taken on
-    /// this machine: one that records no process, or another machine, is
-    /// not declared dead (and so not "left behind" before it expires).
+    /// this machine in this boot: one that records no process, another
+    /// machine or another boot, is not declared dead (and so not "left behind" before it expires).
     #[test]
     fn a_holder_is_judged_alive_or_gone_only_on_this_machine() {
         let (bot, pod) = running_bot();
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_500_000);
-        let lease = |process: Option<&str>| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        let lease = |process: Option<&str>, boot: &str| {
             let mut l = json!({"spec": {"holderIdentity": "a@b",
                 "acquireTime": "2026-11-24T06:00:00.000000Z", "leaseDurationSeconds": 900},
-                "metadata": {"annotations": {}}});
+                "metadata": {"annotations": {"xtask.mla-platform.io/boot": boot.trim()}}});
             if let Some(p) = process {
                 l["metadata"]["annotations"]["xtask.mla-platform.io/process"] = json!(p);
             }
             l
         };
-        let alive = |process: Option<&str>| {
+        let alive_in = |process: Option<&str>, boot: &str| {
             let state = TenantState::of(&ns(json!({})), Some(&bot), &[&pod]).noting(
-                Some(&lease(process)),
+                Some(&lease(process, boot)),
                 &[],
                 now,
             );
@@ -723,6 +724,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
+        let alive = |process: Option<&str>| alive_in(process, &boot);
         assert_eq!(alive(None), None);
         assert_eq!(alive(Some("another-machine.invalid:4242")), None);
         let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -730,6 +732,14 @@ mod tests {
         assert_eq!(
             alive(Some(&format!("{}:4194305", here.trim()))),
             Some(false)
+        );
+        // The same host name in another boot: its process ids mean nothing here.
+        assert_eq!(
+            alive_in(
+                Some(&format!("{}:4194305", here.trim())),
+                "00000000-0000-4000-8000-000000000000"
+            ),
+            None
         );
     }
 
