@@ -582,6 +582,8 @@ impl flags::Provision {
             report.tenant(&tenant, result);
         }
 
+        // The lines that follow (the wait, its own progress) start clean.
+        report.progress.clear();
         let applied = self.apply_changing(kubectl, &changing, unready);
         // The rest of the locks, and the claims lock, go together.
         let mut finishing: Vec<(Option<TenantName>, Subject, anyhow::Result<Option<Batched>>)> =
@@ -826,7 +828,10 @@ impl flags::Provision {
                 waiting.len(),
                 if waiting.len() == 1 { "" } else { "s" }
             );
-            crate::rollout::wait_all(kubectl, &waiting, &self.rollout.timeout, |_| {})
+            let mut progress = crate::fleet::Progress::on_terminal("rollouts", waiting.len());
+            crate::rollout::wait_all(kubectl, &waiting, &self.rollout.timeout, |failed| {
+                progress.tenant_done(failed)
+            })
         }
         .into_iter();
         let mut outcomes: Vec<(TenantName, anyhow::Result<Batched>)> = settled
