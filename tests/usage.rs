@@ -451,3 +451,35 @@ fn usage_json_shape() {
         serde_json::to_string_pretty(&json).unwrap()
     );
 }
+
+/// The kubectl calls of `admin usage` grow by one per running bot (its
+/// database is read inside its pod) and by nothing else: the same
+/// cluster-wide reads at 3 tenants and at 300, and every database read.
+#[test]
+fn usage_reads_the_cluster_once_and_each_database_once() {
+    for n in [3, 300] {
+        let cluster = Cluster::new();
+        let names: Vec<String> = (0..n).map(|i| format!("t{i:04}")).collect();
+        common::seed_tenants(&cluster, &names);
+        let db = cluster.state.path().join("seed.sqlite3");
+        create_bot_database(&db, &["2026-11-20T10:00:00Z"; 3], &[], 3);
+        for name in &names {
+            std::fs::copy(&db, cluster.volume(name, "bot-data").join("bot.sqlite3")).unwrap();
+        }
+        let before = cluster.calls().len();
+        let json = usage_json(&cluster, &["--since", "30d"]);
+        let calls: Vec<Vec<String>> = cluster.calls().split_off(before);
+        let execs = calls.iter().filter(|c| c[0] == "exec").count();
+        let others: Vec<&Vec<String>> = calls.iter().filter(|c| c[0] != "exec").collect();
+        assert_eq!(execs, n, "one database read per bot at {n} tenants");
+        assert_eq!(others.len(), 7, "{n} tenants: {others:?}");
+        assert!(
+            others.iter().all(|c| c[0] == "get"),
+            "{n} tenants: {others:?}"
+        );
+        let tenants = json["tenants"].as_array().unwrap();
+        assert_eq!(tenants.len(), n);
+        // Every database was read: each tenant's three messages counted.
+        assert!(tenants.iter().all(|t| t["messages"] == 3), "{}", tenants[0]);
+    }
+}
