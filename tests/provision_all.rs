@@ -845,3 +845,27 @@ fn locks_left_by_a_killed_batch_are_taken_over_at_once() {
     assert_eq!(replaces, 1, "{:?}", again.verbs());
     assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
 }
+
+/// A config saved as `.yml` is not a tenant config; it is named, not
+/// silently left out.
+#[test]
+fn a_config_named_yml_is_warned_about() {
+    let cluster = fleet(1);
+    let stray = cluster.tenants.path().join("t0009.yml");
+    std::fs::write(&stray, "mla_name: Someone\n").unwrap();
+    let out = run(&cluster);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: {} is not read: tenant configs are named <TENANT>.yaml; rename it to {}",
+            stray.display(),
+            stray.with_extension("yaml").display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .ends_with("1 tenant: 0 applied, 1 up to date, 0 skipped, 0 failed.\n")
+    );
+}

@@ -62,11 +62,26 @@ pub fn tenants_dir(root: &Path, flag: Option<&Path>) -> PathBuf {
 
 /// The committed tenant configs in `dir` (`*.yaml`, not `offboarded/`), by name.
 pub fn committed_configs(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut configs: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| p.is_file())
+        .collect();
+    // A config saved as .yml would silently never be provisioned.
+    for p in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+    {
+        eprintln!(
+            "warning: {} is not read: tenant configs are named <TENANT>.yaml; rename it to {}",
+            p.display(),
+            p.with_extension("yaml").display()
+        );
+    }
+    let mut configs: Vec<(String, PathBuf)> = files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
         .collect();
     configs.sort();
