@@ -63,17 +63,8 @@ impl Provisioned {
                 .iter()
                 .map(|m| (m.reference(), ObjectChange::Unchanged))
                 .collect(),
-            kept: prepared
-                .kept
-                .iter()
-                .map(|k| (k.manifest.reference(), k.note()))
-                .collect(),
-            kept_unusually: prepared
-                .kept
-                .iter()
-                .filter(|k| !k.routine())
-                .map(|k| (k.manifest.reference(), k.note()))
-                .collect(),
+            kept: kept_lines(prepared, |_| true),
+            kept_unusually: kept_lines(prepared, |k| !k.routine()),
             bot_running: None,
             restarted: false,
         }
@@ -152,6 +143,19 @@ impl Provisioned {
             None => {}
         }
     }
+}
+
+/// The objects `prepared` keeps that `which` picks, each with its note.
+fn kept_lines(
+    prepared: &Prepared,
+    which: impl Fn(&crate::plan::Kept) -> bool,
+) -> Vec<(String, String)> {
+    prepared
+        .kept
+        .iter()
+        .filter(|k| which(k))
+        .map(|k| (k.manifest.reference(), k.note()))
+        .collect()
 }
 
 /// Progress lines on stderr for one tenant; silent under `--all`, whose
@@ -1063,17 +1067,8 @@ impl flags::Provision {
             tenant: spec.name.clone(),
             namespace: ns.to_owned(),
             applied,
-            kept: prepared
-                .kept
-                .iter()
-                .map(|k| (k.manifest.reference(), k.note()))
-                .collect(),
-            kept_unusually: prepared
-                .kept
-                .iter()
-                .filter(|k| !k.routine())
-                .map(|k| (k.manifest.reference(), k.note()))
-                .collect(),
+            kept: kept_lines(prepared, |_| true),
+            kept_unusually: kept_lines(prepared, |k| !k.routine()),
             bot_running,
             restarted,
         };
