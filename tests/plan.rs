@@ -461,7 +461,7 @@ fn provision_all_applies_the_good_and_reports_the_bad() {
     );
     assert!(
         stderr(&out).contains(&format!(
-            "1 of 3 tenants failed (why is under each); the others were applied or up to date. Fix those and run the same command again, or one alone with `cargo xtask provision <TENANT> --tenants-dir {}`",
+            "1 of 3 tenants failed (why is under each); the others were applied or up to date. Fix those and run the same command again, or that one alone with `cargo xtask provision broken --tenants-dir {}`",
             dir.display()
         )),
         "{}",

@@ -69,7 +69,11 @@ fn printable_string() -> impl Strategy<Value = String> {
         1..100,
     )
     .prop_map(|v| v.into_iter().collect::<String>())
-    .prop_filter("not blank", |s| !s.trim().is_empty())
+    // Blank, or only joiners (ZWNJ, ZWJ) and spaces: nothing visible.
+    .prop_filter("a visible character", |s| {
+        s.chars()
+            .any(|c| !c.is_whitespace() && !matches!(c, '\u{200C}' | '\u{200D}'))
+    })
 }
 
 fn render(spec: &TenantSpec) -> Vec<Value> {

@@ -357,12 +357,21 @@ fn changed_config_reconfigures_only_what_changed() {
                 "large",
                 "--reconfigure",
                 "--yes",
+                "--context",
+                "kind-mla-dev",
             ],
         ),
         0,
     );
     let text = stdout(&out);
     assert!(text.contains("configured configmap/bot-config"), "{text}");
+    // The command to grow the volume reaches the cluster this run did.
+    assert!(
+        text.contains(
+            "with `kubectl --context kind-mla-dev --namespace tenant-kalyan patch persistentvolumeclaim bot-data"
+        ),
+        "{text}"
+    );
     assert!(text.contains("configured deployment/bot"), "{text}");
     assert!(
         text.contains("unchanged  networkpolicy/default-deny-all"),

@@ -778,9 +778,17 @@ fn a_batch_stopped_by_a_signal_says_each_outcome_and_releases_its_locks() {
     assert!(
         block_of(&text, "t0001").starts_with(
             "t0001: FAILED: every object of tenant t0001 was applied, but the wait for the bot to be ready \
-             was interrupted."
+             was interrupted. Run the same command again to wait for it"
         ),
         "{text}"
+    );
+    assert!(
+        said.contains(
+            "error: the batch was interrupted (Ctrl-C or a termination signal): 1 of 3 tenants failed or \
+             were not started (the lines above say where each stands); every lock was released. Run the \
+             same command again to finish, or one tenant alone with `cargo xtask provision t0001 --tenants-dir"
+        ),
+        "{said}"
     );
     assert!(
         text.contains("Tenant t0000 provisioned in ")
@@ -869,4 +877,52 @@ fn a_config_named_yml_is_warned_about() {
         out.stdout
             .ends_with("1 tenant: 0 applied, 1 up to date, 0 skipped, 0 failed.\n")
     );
+}
+
+/// Ctrl-C while the batch reads the cluster (the signal reaches kubectl
+/// too, as a terminal sends it to the whole process group): it says it
+/// was interrupted, not that rights are missing, and applies nothing.
+#[test]
+fn an_interrupt_during_the_read_applies_nothing_and_says_so() {
+    use std::os::unix::process::CommandExt as _;
+    let cluster = fleet(2);
+    run(&cluster); // makes the lock namespace
+    change(&cluster, 0, "Never applied");
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        ..fake_kubectl::Fault::slow("get", 30_000)
+    });
+    let before = cluster.calls().len();
+    let child = provision_all_process(&cluster)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !cluster.calls()[before..].iter().any(|c| c[0] == "get") {
+        assert!(started.elapsed().as_secs() < 30, "never read");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-s", "INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the interrupt was not seen"
+    );
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(
+            "interrupted (Ctrl-C or a termination signal) while reading the cluster; nothing was applied"
+        ) && !said.contains("rights to list"),
+        "{said}"
+    );
+    assert!(!cluster.calls()[before..].iter().any(|c| c[0] == "apply"));
+    let lease = |name: &str| cluster.get("Lease", Some("xtask-locks"), name);
+    assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
 }

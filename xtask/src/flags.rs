@@ -716,9 +716,12 @@ with its config by content; a tenant with nothing to change is reported up to da
 applied to it, and its lock released at once. The others are applied a hundred tenants per \
 `kubectl apply` (each call may take --kubectl-timeout for every ten tenants it carries); a \
 tenant whose object fails is found and reported on its own line with its own error, the others \
-are applied. Only bots whose Deployment changed are waited for, --jobs at a time. A command on \
-one tenant is refused while --all holds its lock (until its bot is ready, for a tenant it \
-applies). Suspended and offboarded tenants are skipped.",
+are applied. The bots whose Deployment changed, and any not yet rolled out, are waited for \
+together (one read of every tenant Deployment per poll, up to --timeout); a bot that does not \
+roll out fails its own tenant. A command on one tenant is refused while --all holds its lock \
+(until its bot is ready, for a tenant it applies). Suspended and offboarded tenants are skipped. \
+Ctrl-C stops the batch: no new apply starts, the wait ends, and every tenant's outcome is said \
+and its lock released.",
     after_help = "Examples:\n  \
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
@@ -736,9 +739,9 @@ applies). Suspended and offboarded tenants are skipped.",
   cargo xtask provision pune-central --tier medium --yes\n\n  \
   # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
   cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes\n\n  \
-  # Re-apply every committed tenant (only those that differ are applied; four bots\n  \
-  # waited for at a time):\n  \
-  cargo xtask provision --all --env prod --jobs 4"
+  # Re-apply every committed tenant (only those that differ are applied; their bots\n  \
+  # waited for together, ten minutes at most):\n  \
+  cargo xtask provision --all --env prod --timeout 10m"
 )]
 pub struct Provision {
     /// Tenant name: a lowercase DNS label of 1 to 56 characters (namespace `tenant-<TENANT>`)

@@ -28,7 +28,11 @@ pub fn install() {
     // Fails only if a handler is already set, which is then ours.
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted again: quitting at once; the tenant's state was not checked");
+            eprintln!(
+                "\ninterrupted again: quitting at once. What this command was changing was not checked, and \
+                 its locks stay until the next command on this machine takes them over; see where things \
+                 stand with `cargo xtask admin list`"
+            );
             std::process::exit(130);
         }
         if PROMPTING.load(Ordering::SeqCst) {

@@ -59,9 +59,10 @@ impl Kept {
             KeptReason::Volume(VolumeSize::AsTier) => KEPT.to_owned(),
             KeptReason::Volume(VolumeSize::Grow { have, want }) => format!(
                 "{KEPT}. It requests {have} but the tier now asks for {want}: grow it by hand if its \
-                 StorageClass allows volume expansion (allowVolumeExpansion: true) with `kubectl \
+                 StorageClass allows volume expansion (allowVolumeExpansion: true) with `kubectl{context} \
                  --namespace {ns} patch persistentvolumeclaim {name} --patch \
                  '{{\"spec\":{{\"resources\":{{\"requests\":{{\"storage\":\"{want}\"}}}}}}}}'`",
+                context = crate::kubectl::suggested_context_arg(),
                 ns = self.manifest.namespace.as_deref().unwrap_or_default(),
                 name = self.manifest.name
             ),

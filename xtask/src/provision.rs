@@ -617,22 +617,49 @@ impl flags::Provision {
         for tenant in not_started {
             report.unnamed(&format!("{tenant}: FAILED: {NotStarted}"));
         }
-        let (summary, failed) = report.finish(total);
+        let (summary, failed, failed_tenants) = report.finish(total);
         println!("{summary}");
         // A claims lock broken midway is said after the summary, as an error.
         claims?;
-        if failed > 0 {
+        let interrupted = crate::interrupt::interrupted();
+        if failed == 0 && !interrupted {
+            return Ok(());
+        }
+        // What to run next, reaching the same cluster and configs.
+        let same = format!(
+            "{}{}",
+            kubectl.context_arg(),
+            match &self.repo.tenants_dir {
+                Some(dir) => format!(" --tenants-dir {}", dir.display()),
+                None => String::new(),
+            }
+        );
+        let alone = if (1..=3).contains(&failed) && failed_tenants.len() == failed {
+            failed_tenants
+                .iter()
+                .map(|t| format!("`cargo xtask provision {t}{same}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            format!("`cargo xtask provision <TENANT>{same}`")
+        };
+        if interrupted {
             anyhow::bail!(
-                "{failed} of {total} tenants failed (why is under each); the others were applied or up to date. \
-                 Fix those and run the same command again, or one alone with \
-                 `cargo xtask provision <TENANT>{}`",
-                match &self.repo.tenants_dir {
-                    Some(dir) => format!(" --tenants-dir {}", dir.display()),
-                    None => String::new(),
-                }
+                "the batch was interrupted (Ctrl-C or a termination signal): {failed} of {total} tenants \
+                 failed or were not started (the lines above say where each stands); every lock was \
+                 released. Run the same command again to finish, or one tenant alone with {alone}"
             );
         }
-        Ok(())
+        anyhow::bail!(
+            "{failed} of {total} tenants failed (why is under each){}. Fix those and run the same command \
+             again, or {} alone with {alone}",
+            if failed < total {
+                "; the others were applied or up to date"
+            } else {
+                ""
+            },
+            if failed == 1 { "that one" } else { "each" }
+        );
     }
 
     /// Reads the cluster once and decides, for every tenant `ready`, what an
@@ -656,11 +683,18 @@ impl flags::Provision {
         if ready.is_empty() {
             return Ok(Vec::new());
         }
-        let mut fleet = Fleet::read(kubectl, &kinds).context(
-            "could not read every tenant at once, which `provision --all` needs: rights to list the \
-             tenants' objects (Secrets included) and Ingresses in all namespaces, and namespaces. \
-             Provision tenants one at a time instead: `cargo xtask provision <TENANT>`",
-        )?;
+        let mut fleet = Fleet::read(kubectl, &kinds).map_err(|e| {
+            if crate::interrupt::interrupted() {
+                return anyhow::anyhow!(
+                    "interrupted (Ctrl-C or a termination signal) while reading the cluster; nothing was applied"
+                );
+            }
+            e.context(
+                "could not read every tenant at once, which `provision --all` needs: rights to list the \
+                 tenants' objects (Secrets included) and Ingresses in all namespaces, and namespaces. \
+                 Provision tenants one at a time instead: `cargo xtask provision <TENANT>`",
+            )
+        })?;
         let mut lives: Vec<Live> = ready
             .iter()
             .map(|r| fleet.take_live(&r.spec.namespace))
@@ -967,26 +1001,36 @@ impl flags::Provision {
     ) -> anyhow::Error {
         let ns = &tenant.namespace;
         use crate::rollout::NotRolledOut;
-        let waited = match e.downcast_ref::<NotRolledOut>() {
-            Some(NotRolledOut::Failed(_)) => "the bot's rollout failed".to_owned(),
-            Some(NotRolledOut::Interrupted(_)) => {
-                "the wait for the bot to be ready was interrupted".to_owned()
-            }
-            _ => format!(
-                "the bot did not become ready within {}",
-                self.rollout.timeout
+        let objects = if applied {
+            "was applied"
+        } else {
+            "is as its config says (nothing to apply)"
+        };
+        let ctx = kubectl.context_arg();
+        let (what, next) = match e.downcast_ref::<NotRolledOut>() {
+            Some(NotRolledOut::Interrupted(_)) => (
+                "the wait for the bot to be ready was interrupted".to_owned(),
+                "Run the same command again to wait for it".to_owned(),
+            ),
+            found => (
+                if matches!(found, Some(NotRolledOut::Failed(_))) {
+                    "the bot's rollout failed".to_owned()
+                } else {
+                    format!(
+                        "the bot did not become ready within {}",
+                        self.rollout.timeout
+                    )
+                },
+                format!(
+                    "See why with `cargo xtask admin show {}{ctx}` (or `kubectl{ctx} --namespace {ns} describe \
+                     deployment/{deployment}` and its pod's logs); re-run provision once fixed",
+                    tenant.tenant
+                ),
             ),
         };
         e.context(format!(
-            "every object of tenant {} {}, but {waited}. Diagnose with `kubectl{} --namespace {ns} describe \
-             deployment/{deployment}` and its pod's logs; re-run provision once fixed",
-            tenant.tenant,
-            if applied {
-                "was applied"
-            } else {
-                "is as its config says (nothing to apply)"
-            },
-            kubectl.context_arg(),
+            "every object of tenant {} {objects}, but {what}. {next}",
+            tenant.tenant
         ))
     }
 
@@ -1327,6 +1371,8 @@ struct Report<'c> {
     skipped: usize,
     /// Done with nothing to apply.
     up_to_date: usize,
+    /// The tenants that failed (a file that names none is not one).
+    failed_tenants: Vec<TenantName>,
 }
 
 impl<'c> Report<'c> {
@@ -1337,6 +1383,7 @@ impl<'c> Report<'c> {
             failed: 0,
             skipped: 0,
             up_to_date: 0,
+            failed_tenants: Vec::new(),
         }
     }
 
@@ -1364,6 +1411,9 @@ impl<'c> Report<'c> {
             ),
         };
         self.failed += usize::from(result.is_err());
+        if result.is_err() {
+            self.failed_tenants.push(tenant.clone());
+        }
         self.skipped += usize::from(matches!(result, Ok(Batched::Skipped(..))));
         self.up_to_date +=
             usize::from(matches!(&result, Ok(Batched::Done(p, _)) if p.changed() == 0));
@@ -1371,9 +1421,9 @@ impl<'c> Report<'c> {
         self.progress.tenant_done(result.is_err());
     }
 
-    /// The closing line (how many applied, up to date, skipped, failed)
-    /// and how many failed; the progress line ends.
-    fn finish(self, total: usize) -> (String, usize) {
+    /// The closing line (how many applied, up to date, skipped, failed),
+    /// how many failed and the tenants among them; the progress line ends.
+    fn finish(self, total: usize) -> (String, usize, Vec<TenantName>) {
         let applied = total - self.failed - self.skipped - self.up_to_date;
         let line = format!(
             "{total} tenant{}: {applied} applied, {} up to date, {} skipped, {} failed.",
@@ -1382,7 +1432,7 @@ impl<'c> Report<'c> {
             self.skipped,
             self.failed
         );
-        (line, self.failed)
+        (line, self.failed, self.failed_tenants)
     }
 }
 

@@ -86,7 +86,7 @@ const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(8);
 
 /// Waits until every Deployment of `targets` (namespace, name) has rolled
-/// out, or `timeout` passes, reading every tenant Deployment with one
+/// out, or `timeout` passes (zero: no limit, as for kubectl), reading every tenant Deployment with one
 /// `kubectl get` per poll: the first at once, then after a pause that
 /// grows from one second to eight. `done` is called as each target
 /// finishes, well or not. Gives, in `targets`' order, each one's outcome:
@@ -101,7 +101,8 @@ pub fn wait_all(
 ) -> Vec<anyhow::Result<()>> {
     let mut outcome: Vec<Option<anyhow::Result<()>>> = targets.iter().map(|_| None).collect();
     let mut last_seen: Vec<Option<Value>> = targets.iter().map(|_| None).collect();
-    let deadline = Instant::now() + timeout.length();
+    // As kubectl's --timeout: zero waits without a limit.
+    let deadline = (!timeout.length().is_zero()).then(|| Instant::now() + timeout.length());
     let mut pause = FIRST_PAUSE;
     loop {
         let listed = kubectl.get_list("deployments", Scope::AllNamespaces, Some(TENANT_LABEL));
@@ -151,9 +152,9 @@ pub fn wait_all(
             break;
         }
         let now = Instant::now();
-        let stopped = if now >= deadline {
+        let stopped = if deadline.is_some_and(|d| now >= d) {
             Some(Stopped::TimedOut)
-        } else if pause_unless_interrupted(pause.min(deadline - now)) {
+        } else if pause_unless_interrupted(deadline.map_or(pause, |d| pause.min(d - now))) {
             None
         } else {
             Some(Stopped::Interrupted)

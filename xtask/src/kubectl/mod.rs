@@ -59,6 +59,19 @@ pub enum Wait {
 }
 
 /// Where a read looks.
+/// The ` --context x` of the command's kubectl (the last one located).
+static SUGGESTED_CONTEXT: std::sync::RwLock<String> = std::sync::RwLock::new(String::new());
+
+/// ` --context x` for a kubectl command suggested to the operator by code
+/// that holds no [`Kubectl`] (a note built from a plan), the same as the
+/// command's own [`Kubectl::context_arg`]; nothing before one is located.
+pub fn suggested_context_arg() -> String {
+    SUGGESTED_CONTEXT
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 pub enum Scope<'a> {
     Namespace(&'a str),
     AllNamespaces,
@@ -258,11 +271,15 @@ impl Kubectl {
                 program.display()
             );
         }
-        Ok(Kubectl {
+        let kubectl = Kubectl {
             program,
             context: context.map(str::to_owned),
             call_timeout,
-        })
+        };
+        *SUGGESTED_CONTEXT
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = kubectl.context_arg();
+        Ok(kubectl)
     }
 
     /// `context \`x\``, or `the current context`.
@@ -284,6 +301,7 @@ impl Kubectl {
     }
 
     /// ` --context x` for commands the operator may copy, or nothing.
+    /// ([`suggested_context_arg`] is the same, where no Kubectl is at hand.)
     pub fn context_arg(&self) -> String {
         self.context
             .as_deref()
