@@ -893,23 +893,13 @@ fn an_interrupt_during_the_read_applies_nothing_and_says_so() {
         ..fake_kubectl::Fault::slow("get", 30_000)
     });
     let before = cluster.calls().len();
+    let gets = cluster.calls().iter().filter(|c| c[0] == "get").count();
     let child = provision_all_process(&cluster)
         .process_group(0)
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while !cluster.calls()[before..].iter().any(|c| c[0] == "get") {
-        assert!(started.elapsed().as_secs() < 30, "never read");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let group = format!("-{}", child.id());
-    let status = std::process::Command::new("kill")
-        .args(["-s", "INT", "--", &group])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = common::ctrl_c_after(&cluster, child, "get", gets + 1);
     assert!(
         started.elapsed().as_secs() < 20,
         "the interrupt was not seen"
