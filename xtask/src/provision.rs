@@ -859,6 +859,16 @@ impl flags::Provision {
             .collect();
         let mut rolled = if waiting.is_empty() {
             Vec::new()
+        } else if crate::interrupt::interrupted() {
+            // Stopped before the wait: none is waited for.
+            waiting
+                .iter()
+                .map(|_| {
+                    Err(anyhow::Error::new(crate::rollout::NotRolledOut::Interrupted(
+                        "not waited for: interrupted (Ctrl-C or a termination signal)".to_owned(),
+                    )))
+                })
+                .collect()
         } else {
             eprintln!(
                 "Waiting up to {} for {} bot{} to roll out (one read of the tenants' Deployments per poll) ...",
