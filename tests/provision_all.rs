@@ -916,3 +916,45 @@ fn an_interrupt_during_the_read_applies_nothing_and_says_so() {
     let lease = |name: &str| cluster.get("Lease", Some("xtask-locks"), name);
     assert!(lease("tenant-t0000").is_none() && lease("claims").is_none());
 }
+
+/// A read of the Deployments that fails once during the wait (a dropped
+/// connection) is tried again; three in a row fail the bots still waited
+/// for, each on its own tenant's line.
+#[test]
+fn the_wait_tries_a_failed_read_again_then_gives_up() {
+    let cluster = fleet(2);
+    for i in 0..2 {
+        change(&cluster, i, "Read again");
+    }
+    // The batch's first three reads are the cluster's; the fourth is the wait's.
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(1),
+        skip: 3,
+        ..fake_kubectl::Fault::unreachable("get")
+    });
+    let once = run(&cluster);
+    assert_eq!(once.code, 0, "{}{}", once.stdout, once.stderr);
+    assert_eq!(once.rollout_polls(), 2, "{:?}", once.verbs());
+
+    for i in 0..2 {
+        change(&cluster, i, "Never seen rolled out");
+    }
+    cluster.fault(fake_kubectl::Fault {
+        times: Some(3),
+        skip: 3,
+        ..fake_kubectl::Fault::unreachable("get")
+    });
+    let out = run(&cluster);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    for i in 0..2 {
+        let block = block_of(&out.stdout, &name(i));
+        assert!(
+            block.contains("was applied, but whether the bot rolled out could not be seen.")
+                && block
+                    .contains("could not read the Deployments to see whether the bot rolled out")
+                && block.contains("The connection to the server 127.0.0.1:6443 was refused"),
+            "{block}"
+        );
+    }
+    assert_eq!(out.rollout_polls(), 3, "{:?}", out.verbs());
+}

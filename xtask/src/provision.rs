@@ -1023,13 +1023,15 @@ impl flags::Provision {
                 "Run the same command again to wait for it".to_owned(),
             ),
             found => (
-                if matches!(found, Some(NotRolledOut::Failed(_))) {
-                    "the bot's rollout failed".to_owned()
-                } else {
-                    format!(
+                match found {
+                    Some(NotRolledOut::Failed(_)) => "the bot's rollout failed".to_owned(),
+                    Some(NotRolledOut::Unseen(_)) => {
+                        "whether the bot rolled out could not be seen".to_owned()
+                    }
+                    _ => format!(
                         "the bot did not become ready within {}",
                         self.rollout.timeout
-                    )
+                    ),
                 },
                 format!(
                     "See why with `cargo xtask admin show {}{ctx}` (or `kubectl{ctx} --namespace {ns} describe \

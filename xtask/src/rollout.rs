@@ -85,14 +85,18 @@ pub fn status(deployment: &Value) -> Status {
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(8);
 
+/// How many reads in a row may fail before the wait gives up.
+const READ_TRIES: u32 = 3;
+
 /// Waits until every Deployment of `targets` (namespace, name) has rolled
 /// out, or `timeout` passes (zero: no limit, as for kubectl), reading every tenant Deployment with one
 /// `kubectl get` per poll: the first at once, then after a pause that
 /// grows from one second to eight. `done` is called as each target
 /// finishes, well or not. Gives, in `targets`' order, each one's outcome:
 /// a timeout says what it was still waiting for (and why its pod cannot
-/// be created, when the Deployment says so); a read that fails fails
-/// every target not yet done; an interrupt (Ctrl-C) stops the wait.
+/// be created, when the Deployment says so); a read that fails three
+/// times in a row fails every target not yet done; an interrupt (Ctrl-C)
+/// stops the wait.
 pub fn wait_all(
     kubectl: &Kubectl,
     targets: &[(String, String)],
@@ -104,16 +108,32 @@ pub fn wait_all(
     // As kubectl's --timeout: zero waits without a limit.
     let deadline = (!timeout.length().is_zero()).then(|| Instant::now() + timeout.length());
     let mut pause = FIRST_PAUSE;
+    let mut failed_reads = 0;
     loop {
         let listed = kubectl.get_list("deployments", Scope::AllNamespaces, Some(TENANT_LABEL));
         let deployments = match listed {
-            Ok(list) => list,
+            Ok(list) => {
+                failed_reads = 0;
+                list
+            }
+            // A read that fails once (the API server busy, a dropped
+            // connection) is tried again after the pause, while time is left.
+            Err(_)
+                if failed_reads < READ_TRIES - 1
+                    && !crate::interrupt::interrupted()
+                    && deadline.is_none_or(|d| Instant::now() + pause < d) =>
+            {
+                failed_reads += 1;
+                pause_unless_interrupted(pause);
+                pause = (pause * 2).min(LONGEST_PAUSE);
+                continue;
+            }
             Err(e) => {
                 let why = format!("{e:#}");
                 for slot in outcome.iter_mut().filter(|o| o.is_none()) {
-                    *slot = Some(Err(anyhow::anyhow!(
+                    *slot = Some(Err(anyhow::Error::new(NotRolledOut::Unseen(format!(
                         "could not read the Deployments to see whether the bot rolled out: {why}"
-                    )));
+                    )))));
                     done(true);
                 }
                 break;
@@ -128,9 +148,9 @@ pub fn wait_all(
                 continue;
             }
             let Some(found) = by_key.get(&(ns.as_str(), deployment.as_str())) else {
-                outcome[i] = Some(Err(anyhow::anyhow!(
+                outcome[i] = Some(Err(anyhow::Error::new(NotRolledOut::Unseen(format!(
                     "Error from server (NotFound): deployments.apps \"{deployment}\" not found"
-                )));
+                )))));
                 done(true);
                 continue;
             };
@@ -183,14 +203,17 @@ pub enum NotRolledOut {
     Failed(String),
     /// The operator stopped the wait (Ctrl-C or a termination signal).
     Interrupted(String),
+    /// Not known: the Deployments could not be read, or it is gone.
+    Unseen(String),
 }
 
 impl std::fmt::Display for NotRolledOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NotRolledOut::TimedOut(t) | NotRolledOut::Failed(t) | NotRolledOut::Interrupted(t) => {
-                f.write_str(t)
-            }
+            NotRolledOut::TimedOut(t)
+            | NotRolledOut::Failed(t)
+            | NotRolledOut::Interrupted(t)
+            | NotRolledOut::Unseen(t) => f.write_str(t),
         }
     }
 }
