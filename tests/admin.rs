@@ -990,3 +990,154 @@ fn sigterm_during_a_restore_states_the_tenant_state() {
         "the workbench was left behind"
     );
 }
+
+/// `cargo xtask admin ARGS` in a pseudo-terminal (util-linux's `script`,
+/// essential in Debian): stdout and stderr are both the terminal. The
+/// environment is [`Cluster::admin_process`]'s without `CI` and
+/// `NO_COLOR`, plus `env`. Returns what the terminal showed.
+fn on_terminal(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> String {
+    let inner = cluster.admin_process(args);
+    let words: Vec<String> = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(|w| w.to_str().unwrap().to_owned())
+        .collect();
+    let line = shlex::try_join(words.iter().map(String::as_str)).unwrap();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    for (name, value) in inner.get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    script
+        .env_remove("CI")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied());
+    let out = script.stdin(std::process::Stdio::null()).output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?}: {shown}");
+    shown
+}
+
+/// Colour is the terminal's: `admin list` paints states there, and
+/// NO_COLOR (any non-empty value) or `--color never` turns it off.
+#[test]
+fn a_terminal_shows_states_in_colour_unless_told_not_to() {
+    let cluster = mixed_cluster();
+    let shown = on_terminal(&cluster, &["list"], &[]);
+    assert!(shown.contains("\x1b[32mrunning"), "{shown:?}");
+    assert!(shown.contains("\x1b[1;31merror"), "{shown:?}");
+    for (args, env) in [
+        (&["list"][..], &[("NO_COLOR", "1")][..]),
+        (&["list", "--color", "never"][..], &[][..]),
+    ] {
+        let plain = on_terminal(&cluster, args, env);
+        assert!(
+            plain.contains("running") && !plain.contains('\x1b'),
+            "{args:?} {env:?}: {plain:?}"
+        );
+    }
+}
+
+/// Into a pipe nothing is coloured unless `--color always` says so, and
+/// never JSON.
+#[test]
+fn a_pipe_gets_colour_only_with_color_always_and_never_in_json() {
+    let cluster = mixed_cluster();
+    let plain = stdout(&exits(cluster.admin(&["list"]), 0));
+    assert!(
+        plain.contains("running") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    let painted = stdout(&exits(cluster.admin(&["list", "--color", "always"]), 0));
+    assert!(painted.contains("\x1b[32mrunning\x1b[0m"), "{painted:?}");
+    assert!(painted.contains("\x1b[1;31merror"), "{painted:?}");
+    // Painted or not, the columns stay where the plain table has them.
+    let unpainted = painted.replace("\x1b[32m", "").replace("\x1b[1;31m", "");
+    let unpainted = unpainted
+        .replace("\x1b[33m", "")
+        .replace("\x1b[34m", "")
+        .replace("\x1b[2m", "")
+        .replace("\x1b[0m", "");
+    assert_eq!(unpainted, plain);
+    let json = stdout(&exits(
+        cluster.admin(&["list", "-o", "json", "--color", "always"]),
+        0,
+    ));
+    assert!(!json.contains('\x1b'), "{json}");
+    serde_json::from_str::<Value>(&json).unwrap();
+}
+
+/// On a terminal, backup and restore draw the bytes of each volume as
+/// they go (restore with its percentage: the archive's sizes are known),
+/// and erase the bar before the next line; in CI, nothing is drawn.
+#[test]
+fn backup_and_restore_draw_their_bytes_on_a_terminal_only() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let shown = on_terminal(&cluster, &["backup", "alpha", "--out", out], &[]);
+    assert!(shown.contains("  WhatsApp session "), "{shown:?}");
+    assert!(shown.contains("B/s"), "{shown:?}");
+    let archive = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let restored = on_terminal(
+        &cluster,
+        &["restore", "alpha", archive.to_str().unwrap(), "--yes"],
+        &[],
+    );
+    for volume in ["  database [", "  WhatsApp session ["] {
+        let bar = &restored[restored.find(volume).expect(volume)..];
+        let bar = &bar[..bar.find('\r').unwrap()];
+        assert!(bar.contains(" KiB (") && bar.contains("%), "), "{bar:?}");
+    }
+    // Each step line starts a line of its own: the bar before it is erased.
+    for shown in [&shown, &restored] {
+        for line in shown.split('\n') {
+            let last = line.rsplit('\r').next().unwrap();
+            assert!(!last.contains("B/s"), "a bar was left standing: {line:?}");
+        }
+    }
+    std::fs::remove_file(&archive).unwrap();
+    let in_ci = on_terminal(
+        &cluster,
+        &["backup", "alpha", "--out", out],
+        &[("CI", "true")],
+    );
+    assert!(
+        !in_ci.contains("B/s") && !in_ci.contains('\x1b'),
+        "{in_ci:?}"
+    );
+}
+
+/// Through a pipe (as in CI and cron), backup and restore print their
+/// step lines only: no carriage return, no escape sequence.
+#[test]
+fn backup_and_restore_through_a_pipe_print_no_progress() {
+    let cluster = mixed_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let backed_up = exits(
+        cluster.admin(&["backup", "alpha", "--out"]).arg(dir.path()),
+        0,
+    );
+    let archive = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let restored = restore(&cluster, "alpha", &archive, &[]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    for out in [&backed_up, &restored] {
+        let text = stderr(out) + &stdout(out);
+        assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+        assert!(!text.contains("B/s"), "{text:?}");
+    }
+    assert!(stderr(&backed_up).contains("Copying the WhatsApp session files ..."));
+    assert!(stderr(&restored).contains("Writing the database ..."));
+}

@@ -351,3 +351,36 @@ fn the_probe_pod_is_deleted_even_when_probing_fails() {
             .is_none()
     );
 }
+
+/// `--color always` paints the verdicts, even into a pipe; by default a
+/// pipe gets plain words.
+#[test]
+fn color_always_paints_pass_and_fail() {
+    let cluster = Cluster::with_tenants(&["kalyan", "mylapore"]);
+    let run = |extra: &[&str]| {
+        stdout(
+            &cluster
+                .admin(&["verify", "--tenants-dir"])
+                .arg(cluster.tenants.path())
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let painted = run(&["--color", "always"]);
+    assert!(painted.contains("\x1b[32mpass\x1b[0m"), "{painted}");
+    assert!(!painted.contains("FAIL"), "{painted}");
+    let plain = run(&[]);
+    assert!(plain.contains("pass") && !plain.contains('\x1b'), "{plain}");
+    assert_eq!(
+        painted.replace("\x1b[32m", "").replace("\x1b[0m", ""),
+        plain
+    );
+    cluster
+        .open()
+        .remove("NetworkPolicy", Some("tenant-kalyan"), "default-deny-all")
+        .unwrap();
+    let failed = run(&["--color", "always"]);
+    assert!(failed.contains("\x1b[1;31mFAIL\x1b[0m"), "{failed}");
+    assert!(failed.contains("\x1b[32mpass\x1b[0m"), "{failed}");
+}

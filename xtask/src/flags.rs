@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::clock::{KubeDuration, Period};
+use crate::colour::ColorChoice;
 use crate::output::{OutputFormat, ReportFormat};
 use crate::tenant::TenantName;
 
@@ -20,6 +21,10 @@ use crate::tenant::TenantName;
 pub struct Xtask {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Colour states, pass/fail and diffs on stdout: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, value_enum, global = true, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@
 //! Also the one-line progress of a fleet command on a terminal.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -149,7 +149,7 @@ impl Fleet {
 
 /// A fleet command's progress on one line of a terminal, redrawn in place
 /// (`drift: 12/1000 tenants, 1 failed`); nothing at all when stderr is not
-/// a terminal. The line is ended when the progress is dropped.
+/// a terminal, or in CI (`transfer::progress_shown`). The line is ended when the progress is dropped.
 pub struct Progress<W: Write> {
     label: &'static str,
     total: usize,
@@ -162,8 +162,7 @@ pub struct Progress<W: Write> {
 impl Progress<std::io::Stderr> {
     /// Progress of `total` tenants on stderr, if it is a terminal.
     pub fn on_terminal(label: &'static str, total: usize) -> Self {
-        let stderr = std::io::stderr();
-        let out = stderr.is_terminal().then_some(stderr);
+        let out = crate::transfer::progress_shown().then(std::io::stderr);
         Progress::to(label, total, out)
     }
 }

@@ -26,6 +26,7 @@ pub mod audit;
 pub mod batch;
 pub mod clock;
 pub mod cluster;
+pub mod colour;
 pub mod compare;
 pub mod digest;
 pub mod docs;
@@ -56,6 +57,7 @@ pub mod rollout;
 pub mod selection;
 pub mod state;
 pub mod tenant;
+pub mod transfer;
 pub mod workbench;
 
 use std::ffi::OsString;
@@ -75,6 +77,7 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .filter(|(i, a)| !(*i == 1 && a == "xtask"))
         .map(|(_, a)| a);
     let flags = flags::Xtask::parse_from(args);
+    colour::init(flags.color);
     let root = repo::project_root();
     let result = match flags.command {
         flags::Command::Provision(cmd) => cmd.run(&root),

@@ -62,6 +62,17 @@ pub fn csv_text(headers: &[&str], rows: &[Vec<String>]) -> anyhow::Result<String
 /// spaces. Widths are terminal columns, so Devanagari or Tamil cells (whose
 /// combining marks take no column) line up with Latin ones.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    painted_table(headers, rows, |_, _, cell| cell.to_owned())
+}
+
+/// [`table`] with cells painted by `paint(row, column, cell)` (see
+/// `colour.rs`): columns are aligned by the plain text, so colour codes
+/// take no width. The header row is not painted.
+pub fn painted_table(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    paint: impl Fn(usize, usize, &str) -> String,
+) -> String {
     let width = |i: usize| {
         rows.iter()
             .map(|r| r[i].width())
@@ -70,19 +81,29 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             .unwrap_or(0)
     };
     let widths: Vec<usize> = (0..headers.len()).map(width).collect();
-    let line = |cells: Vec<&str>| {
+    let line = |cells: Vec<&str>, row: Option<usize>| {
         let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            out.push_str(cell);
-            if i + 1 < cells.len() {
+        // No whitespace at the end of a line: blank cells at the end are
+        // left out and the last one is trimmed.
+        let last = cells
+            .iter()
+            .rposition(|c| !c.trim_end().is_empty())
+            .unwrap_or(0);
+        for (i, cell) in cells.iter().enumerate().take(last + 1) {
+            let cell = if i == last { cell.trim_end() } else { cell };
+            match row {
+                Some(r) => out.push_str(&paint(r, i, cell)),
+                None => out.push_str(cell),
+            }
+            if i < last {
                 out.push_str(&" ".repeat(widths[i] - cell.width() + 2));
             }
         }
-        out.trim_end().to_owned() + "\n"
+        out + "\n"
     };
-    let mut out = line(headers.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    let mut out = line(headers.to_vec(), None);
+    for (r, cells) in rows.iter().enumerate() {
+        out.push_str(&line(cells.iter().map(String::as_str).collect(), Some(r)));
     }
     out
 }
@@ -191,6 +212,31 @@ mod tests {
             .collect();
         assert_eq!(back, rows);
         assert!(csv_text(&["one"], &[vec![]]).is_err());
+    }
+
+    /// Painted cells line up as plain ones: colour codes take no column,
+    /// and a line ends without trailing blanks either way.
+    #[test]
+    fn painted_tables_align_by_the_plain_text() {
+        let rows = vec![
+            vec!["a".to_owned(), "running".to_owned(), "x".to_owned()],
+            vec!["bb".to_owned(), "error".to_owned(), String::new()],
+        ];
+        let headers = ["TENANT", "STATE", "NOTE"];
+        let painted = painted_table(&headers, &rows, |_, column, cell| match column {
+            1 => format!("\x1b[32m{cell}\x1b[0m"),
+            _ => cell.to_owned(),
+        });
+        assert_eq!(
+            painted,
+            "TENANT  STATE    NOTE\n\
+             a       \x1b[32mrunning\x1b[0m  x\n\
+             bb      \x1b[32merror\x1b[0m\n"
+        );
+        let unpainted = painted.replace("\x1b[32m", "").replace("\x1b[0m", "");
+        assert_eq!(unpainted, table(&headers, &rows));
+        let blank_end = table(&["A", "B"], &[vec!["x ".to_owned(), " ".to_owned()]]);
+        assert_eq!(blank_end.lines().nth(1), Some("x"), "{blank_end:?}");
     }
 
     /// Each column starts at the same terminal column on every row: what

@@ -15,6 +15,7 @@ use anyhow::Context;
 use std::collections::BTreeMap;
 
 use crate::cluster::{Change, Cluster, Target};
+use crate::colour::Tone;
 use crate::files::write_atomic;
 use crate::flags;
 use crate::fleet::Fleet;
@@ -101,20 +102,26 @@ impl Provisioned {
         let mut lines = vec![self.headline()];
         for (reference, change) in &self.applied {
             if *change != ObjectChange::Unchanged {
-                lines.push(format!("  {:<11}{reference}", change.as_str()));
+                lines.push(format!("  {}{reference}", painted_change(*change)));
             }
         }
         for (reference, note) in &self.kept_unusually {
-            lines.push(format!("  {:<11}{reference} ({note})", "kept"));
+            lines.push(format!(
+                "  {}{reference} ({note})",
+                painted_word("kept", Tone::Faint)
+            ));
         }
         if self.restarted {
             lines.push(format!(
-                "  {:<11}deployment/{BOT} (its ConfigMap changed; the bot reads it when it starts)",
-                "restarted"
+                "  {}deployment/{BOT} (its ConfigMap changed; the bot reads it when it starts)",
+                painted_word("restarted", Tone::Warn)
             ));
         }
         for change in confirmed {
-            lines.push(format!("  {:<11}{change} (with --yes)", "changed"));
+            lines.push(format!(
+                "  {}{change} (with --yes)",
+                painted_word("changed", Tone::Warn)
+            ));
         }
         lines.join("\n")
     }
@@ -123,15 +130,18 @@ impl Provisioned {
         println!("{}", self.headline());
         if self.changed() > 0 {
             for (reference, change) in &self.applied {
-                println!("  {:<11}{reference}", change.as_str());
+                println!("  {}{reference}", painted_change(*change));
             }
             for (reference, note) in &self.kept {
-                println!("  {:<11}{reference} ({note})", "kept");
+                println!(
+                    "  {}{reference} ({note})",
+                    painted_word("kept", Tone::Faint)
+                );
             }
             if self.restarted {
                 println!(
-                    "  {:<11}deployment/{BOT} (its ConfigMap changed; the bot reads it when it starts)",
-                    "restarted"
+                    "  {}deployment/{BOT} (its ConfigMap changed; the bot reads it when it starts)",
+                    painted_word("restarted", Tone::Warn)
                 );
             }
         }
@@ -143,6 +153,34 @@ impl Provisioned {
             None => {}
         }
     }
+}
+
+/// `word` padded to the column of a report's object lines, in `tone`.
+fn painted_word(word: &str, tone: Tone) -> String {
+    crate::colour::paint(&format!("{word:<11}"), tone)
+}
+
+/// What an apply did to an object, painted: created green, configured
+/// yellow, unchanged faint.
+fn painted_change(change: ObjectChange) -> String {
+    let tone = match change {
+        ObjectChange::Created => Tone::Good,
+        ObjectChange::Configured => Tone::Warn,
+        ObjectChange::Unchanged => Tone::Faint,
+    };
+    painted_word(change.as_str(), tone)
+}
+
+/// A plan's line, painted: creations green, updates yellow, what needs a
+/// hand red.
+fn painted_plan_change(change: &crate::plan::PlanChange) -> String {
+    use crate::plan::PlanChange;
+    let tone = match change {
+        PlanChange::Create(_) | PlanChange::CreateCredentials { .. } => Tone::Good,
+        PlanChange::Update { .. } => Tone::Warn,
+        PlanChange::Manual { .. } => Tone::Bad,
+    };
+    crate::colour::paint(&change.to_string(), tone)
 }
 
 /// The objects `prepared` keeps that `which` picks, each with its note.
@@ -412,10 +450,10 @@ impl flags::Provision {
             );
         }
         for change in &plan.changes {
-            println!("  {change}");
+            println!("  {}", painted_plan_change(change));
         }
         if !plan.diff.is_empty() {
-            println!("\n{}", plan.diff.trim_end());
+            println!("\n{}", crate::colour::diff(plan.diff.trim_end()));
         }
         let changing = plan.applying() + stray.len();
         if changing == 0 {
@@ -1418,7 +1456,8 @@ impl<'c> Report<'c> {
             ),
             // The whole reason, its later lines indented under the tenant's.
             Err(e) => format!(
-                "{tenant}: FAILED: {}",
+                "{tenant}: {}: {}",
+                crate::colour::verdict("FAILED", false),
                 format!("{e:#}").lines().collect::<Vec<_>>().join("\n    ")
             ),
         };

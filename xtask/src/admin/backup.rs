@@ -20,6 +20,7 @@ use crate::platform::Platform;
 use crate::selection::{Guard, Progress, Work};
 use crate::state::Lifecycle;
 use crate::tenant::TenantName;
+use crate::transfer::Transfer;
 use crate::workbench::Workbench;
 
 /// The online backup's temporary file on the data volume.
@@ -295,11 +296,17 @@ impl flags::Backup {
         let local_db = work.join("database.sqlite3");
         if has_db {
             let copied = create_private_file(&local_db).and_then(|f| {
-                kubectl
-                    .exec(pod, &["cat", &pod_copy], Input::None)
-                    .sink(Sink::File(f))
-                    .wait(Wait::Unbounded)
-                    .run()
+                let written = f.try_clone()?;
+                Transfer::on_terminal("database", None, progress.0).watch(
+                    || written.metadata().ok().map(|m| m.len()),
+                    || {
+                        kubectl
+                            .exec(pod, &["cat", &pod_copy], Input::None)
+                            .sink(Sink::File(f))
+                            .wait(Wait::Unbounded)
+                            .run()
+                    },
+                )
             });
             let removed = kubectl
                 .exec(pod, &["rm", "-f", &pod_copy], Input::None)
@@ -329,11 +336,19 @@ impl flags::Backup {
         progress.say(format_args!("Copying the WhatsApp session files ..."));
         let auth_tar = work.join("whatsapp-auth.tar");
         let auth_dir = platform.bot.whatsapp_auth_dir.as_str();
-        kubectl
-            .exec(pod, &["tar", "-C", auth_dir, "-cf", "-", "."], Input::None)
-            .sink(Sink::File(create_private_file(&auth_tar)?))
-            .wait(Wait::Unbounded)
-            .run()
+        let file = create_private_file(&auth_tar)?;
+        let written = file.try_clone()?;
+        Transfer::on_terminal("WhatsApp session", None, progress.0)
+            .watch(
+                || written.metadata().ok().map(|m| m.len()),
+                || {
+                    kubectl
+                        .exec(pod, &["tar", "-C", auth_dir, "-cf", "-", "."], Input::None)
+                        .sink(Sink::File(file))
+                        .wait(Wait::Unbounded)
+                        .run()
+                },
+            )
             .context("copying the WhatsApp session files failed")?;
         crate::interrupt::check()?;
 

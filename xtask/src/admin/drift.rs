@@ -10,12 +10,13 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cluster::Cluster;
+use crate::colour::Tone;
 use crate::flags;
 use crate::fleet::{Fleet, Progress};
 use crate::kubectl::Kubectl;
 use crate::live::Tenants;
 use crate::object::applyable;
-use crate::output::{OutputFormat, print_structured, table};
+use crate::output::{OutputFormat, painted_table, print_structured};
 use crate::plan::{diff_plan, local_plan, prepare, unique_kinds};
 use crate::platform::Platform;
 use crate::render::{Manifest, SecretValues, Templates};
@@ -47,6 +48,17 @@ impl DriftState {
             DriftState::NotOnCluster => "not-on-cluster",
             DriftState::Skipped => "skipped",
             DriftState::Error => "error",
+        }
+    }
+
+    /// Its colour in the table: in sync passes, an error fails, the rest
+    /// needs a look.
+    fn tone(self) -> Tone {
+        match self {
+            DriftState::InSync => Tone::Good,
+            DriftState::Error => Tone::Bad,
+            DriftState::Skipped => Tone::Faint,
+            DriftState::Drifted | DriftState::NoConfig | DriftState::NotOnCluster => Tone::Warn,
         }
     }
 }
@@ -278,9 +290,12 @@ impl flags::Drift {
         drop(progress);
         match self.output.format {
             OutputFormat::Table => {
+                // Each table row's state, for its colour.
+                let mut states = Vec::new();
                 let cells: Vec<Vec<String>> = rows
                     .iter()
                     .flat_map(|r| {
+                        states.extend(std::iter::repeat_n(r.state, r.details.len().max(1)));
                         let mut lines = vec![vec![
                             r.name.clone(),
                             r.state.as_str().to_owned(),
@@ -295,7 +310,19 @@ impl flags::Drift {
                         lines
                     })
                     .collect();
-                print!("{}", table(&["TENANT", "STATE", "DETAILS"], &cells));
+                print!(
+                    "{}",
+                    painted_table(
+                        &["TENANT", "STATE", "DETAILS"],
+                        &cells,
+                        |row, column, cell| {
+                            match column {
+                                1 => crate::colour::paint(cell, states[row].tone()),
+                                _ => cell.to_owned(),
+                            }
+                        }
+                    )
+                );
             }
             format => print_structured(format, &serde_json::json!({"tenants": rows}))?,
         }

@@ -17,7 +17,7 @@ use crate::names::{
     WHATSAPP_NUMBER_ANNOTATION,
 };
 use crate::object::{annotation, str_at};
-use crate::output::{OutputFormat, print_structured, table};
+use crate::output::{OutputFormat, painted_table, print_structured};
 use crate::state::TenantState;
 
 /// One row of `admin list`; also its stable JSON form (documented in the README).
@@ -83,11 +83,15 @@ impl flags::List {
                     .collect();
                 print!(
                     "{}",
-                    table(
+                    painted_table(
                         &[
                             "TENANT", "STATE", "TIER", "READY", "RESTARTS", "AGE", "DOMAINS"
                         ],
-                        &cells
+                        &cells,
+                        |row, column, cell| match column {
+                            1 => crate::colour::state(cell, rows[row].state.state),
+                            _ => cell.to_owned(),
+                        }
                     )
                 );
                 let context = kubectl.context_arg();

@@ -7,6 +7,7 @@
 //! failure or Ctrl-C ends with an exact statement of the tenant's state.
 
 use std::fs::File;
+use std::io::Seek as _;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -24,6 +25,7 @@ use crate::object::annotation;
 use crate::outcome::{Left, LeftUnchanged};
 use crate::platform::Platform;
 use crate::tenant::TenantName;
+use crate::transfer::Transfer;
 use crate::workbench::Workbench;
 
 /// The name the database is written under before it replaces the live one.
@@ -463,10 +465,7 @@ impl flags::Restore {
         let staged_ok = match &tars.database {
             Some(tar) => {
                 // Staged beside the live file and checked before anything is removed.
-                kubectl
-                    .exec(&pod, &["tar", "-C", data_dir, "-xf", "-"], Input::File(tar))
-                    .wait(Wait::Unbounded)
-                    .run()?;
+                send(kubectl, &pod, data_dir, tar, "database")?;
                 expect_ok(kubectl, &pod, sqlite, &staged, &self.long.db_timeout)?;
                 true
             }
@@ -496,14 +495,7 @@ impl flags::Restore {
             )
             .run()?;
         progress.auth = Volume::Emptied;
-        kubectl
-            .exec(
-                &pod,
-                &["tar", "-C", auth_dir, "-xf", "-"],
-                Input::File(&tars.auth),
-            )
-            .wait(Wait::Unbounded)
-            .run()?;
+        send(kubectl, &pod, auth_dir, &tars.auth, "WhatsApp session")?;
         progress.auth = Volume::Changing;
         check_session_files(kubectl, &pod, auth_dir, archive, work.path())?;
         progress.auth = Volume::Replaced;
@@ -527,6 +519,29 @@ impl flags::Restore {
         }
         Ok(())
     }
+}
+
+/// Unpacks the tar `file` into `dir` in the pod, its bytes sent drawn as
+/// `what`'s progress on a terminal (how far kubectl has read the file).
+fn send(
+    kubectl: &Kubectl,
+    pod: &Container,
+    dir: &str,
+    file: &Path,
+    what: &str,
+) -> anyhow::Result<()> {
+    let tar = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let size = tar.metadata()?.len();
+    Transfer::on_terminal(what, Some(size), true).watch(
+        || (&tar).stream_position().ok(),
+        || {
+            kubectl
+                .exec(pod, &["tar", "-C", dir, "-xf", "-"], Input::Open(&tar))
+                .wait(Wait::Unbounded)
+                .run()
+        },
+    )?;
+    Ok(())
 }
 
 /// Runs `PRAGMA integrity_check` on a database in the pod.

@@ -254,7 +254,10 @@ fn render_table(v: &TenantView, backups_dir: &Path, context: &str) -> String {
     let mut out = String::new();
     let mut field = |key: &str, value: String| out.push_str(&format!("{key:<13}{value}\n"));
     field("Tenant", format!("{} (namespace {})", v.name, v.namespace));
-    field("State", v.state.describe());
+    field(
+        "State",
+        crate::colour::state(&v.state.describe(), v.state.state),
+    );
     for line in v.state.unfinished_lines(&v.name, &v.namespace, context) {
         field("Unfinished", line);
     }

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
+use crate::colour::Tone;
 use crate::flags;
 use crate::kubectl::{Cause, Conflicts, Container, Input, Kubectl, KubectlFailure, Scope};
 use crate::live::{Tenants, tenant_of};
@@ -34,7 +35,7 @@ use crate::names::{
     PRIVILEGED_PROBE_POD, TENANT_LABEL, WHATSAPP_NUMBER_ANNOTATION,
 };
 use crate::object::{annotation, kind_and_name, str_at};
-use crate::output::{OutputFormat, print_structured, table};
+use crate::output::{OutputFormat, painted_table, print_structured};
 use crate::platform::Platform;
 use crate::rbac::{Grant, Name, Policy, Request, User};
 use crate::render::{Manifest, SecretValues, Templates};
@@ -302,7 +303,19 @@ impl flags::Verify {
                         }
                     }
                 }
-                print!("{}", table(&["TENANT", "CHECK", "RESULT", "DETAIL"], &rows));
+                print!(
+                    "{}",
+                    painted_table(
+                        &["TENANT", "CHECK", "RESULT", "DETAIL"],
+                        &rows,
+                        |_, column, cell| match (column, cell) {
+                            (2, "pass") => crate::colour::verdict(cell, true),
+                            (2, "FAIL") => crate::colour::verdict(cell, false),
+                            (2, "skipped") => crate::colour::paint(cell, Tone::Faint),
+                            _ => cell.to_owned(),
+                        }
+                    )
+                );
             }
             format => print_structured(
                 format,

@@ -15,6 +15,9 @@ pub enum Input<'a> {
     None,
     Bytes(&'a [u8]),
     File(&'a Path),
+    /// This open file from its offset; the caller's handle shares the
+    /// offset, so it shows how much the process has read (a progress bar).
+    Open(&'a std::fs::File),
 }
 
 /// Where a call's stdout goes.
@@ -51,6 +54,7 @@ pub fn run(
         Input::None => Stdio::null(),
         Input::Bytes(_) => Stdio::piped(),
         Input::File(path) => Stdio::from(std::fs::File::open(path)?),
+        Input::Open(file) => Stdio::from(file.try_clone()?),
     };
     let stdout = match sink {
         Sink::Capture => Stdio::piped(),
