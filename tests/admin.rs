@@ -265,6 +265,18 @@ fn logs_tail_and_previous() {
     );
     let out = cluster.admin(&["logs", "charlie"]).output().unwrap();
     assert!(stderr(&out).contains("tenant charlie is stopped"));
+    // A bot that never restarted has no previous container: said so, with
+    // the command for its current logs, not "fix the cause and re-run".
+    cluster
+        .open()
+        .set_logs("tenant-bravo", "bot", &current, "")
+        .unwrap();
+    let out = exits(&mut cluster.admin(&["logs", "bravo", "--previous"]), 1);
+    assert_eq!(
+        stderr(&out),
+        "error: tenant bravo's bot has no previous container: it has not restarted since its pod \
+         started, so there are no earlier logs to show. Its current logs: `cargo xtask admin logs bravo`\n"
+    );
 }
 
 #[test]

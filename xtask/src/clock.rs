@@ -31,15 +31,24 @@ pub fn age_seconds(created: Option<&str>, now: SystemTime) -> Option<u64> {
     )
 }
 
-/// kubectl-style age: `45s`, `12m`, `5h`, `3d`.
+/// An age or a remaining time to the two largest units, as an operator
+/// reads it at a glance: `45s`, `12m 5s`, `5h 3m`, `2d 2h`, `30d`.
 pub fn format_age(seconds: Option<u64>) -> String {
-    match seconds {
-        None => "-".to_owned(),
-        Some(s) if s < 120 => format!("{s}s"),
-        Some(s) if s < 7_200 => format!("{}m", s / 60),
-        Some(s) if s < 172_800 => format!("{}h", s / 3_600),
-        Some(s) => format!("{}d", s / 86_400),
+    let Some(s) = seconds else {
+        return "-".to_owned();
+    };
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let Some(first) = units.iter().position(|(n, _)| s >= *n) else {
+        return "0s".to_owned();
+    };
+    let (n, unit) = units[first];
+    let mut text = format!("{}{unit}", s / n);
+    if let Some((m, unit)) = units.get(first + 1)
+        && (s % n) / m > 0
+    {
+        text.push_str(&format!(" {}{unit}", (s % n) / m));
     }
+    text
 }
 
 /// A kubectl (Go) duration such as `90s`, `5m` or `1h30m`: parsed once,
@@ -176,10 +185,20 @@ mod tests {
 
     #[test]
     fn ages() {
+        assert_eq!(format_age(Some(0)), "0s");
         assert_eq!(format_age(Some(59)), "59s");
-        assert_eq!(format_age(Some(3_600)), "60m");
-        assert_eq!(format_age(Some(7_200)), "2h");
+        assert_eq!(format_age(Some(60)), "1m");
+        assert_eq!(format_age(Some(725)), "12m 5s");
+        assert_eq!(format_age(Some(3_600)), "1h");
+        assert_eq!(format_age(Some(3_600 + 59)), "1h");
+        assert_eq!(format_age(Some(7_200 + 180)), "2h 3m");
         assert_eq!(format_age(Some(3 * 86_400 + 5)), "3d");
+        // The issue's `2days 2h 34m 27s`.
+        assert_eq!(
+            format_age(Some(2 * 86_400 + 2 * 3_600 + 34 * 60 + 27)),
+            "2d 2h"
+        );
+        assert_eq!(format_age(Some(400 * 86_400)), "400d");
         assert_eq!(format_age(None), "-");
     }
 }

@@ -217,6 +217,7 @@ given, and then only once.",
     after_help = "Examples:\n  cargo xtask admin rotate demo\n  cargo xtask admin rotate demo --show"
 )]
 pub struct Rotate {
+    /// The tenant whose bot credentials to replace
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
@@ -251,6 +252,7 @@ tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run th
     after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --reserve        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data    # now, or later to finish an offboarding"
 )]
 pub struct Offboard {
+    /// The tenant to take off the platform
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Also delete the volumes (the database and WhatsApp session) and the namespace; on a tenant already offboarded, finishes the job
@@ -436,6 +438,7 @@ tenants there are.",
     after_help = "Examples:\n  cargo xtask admin show pune-central\n  cargo xtask admin show pune-central -o json | jq '.quota[] | select(.percent >= 80)'\n  cargo xtask admin show pune-central --backups /srv/backups --audit-entries 20"
 )]
 pub struct Show {
+    /// The tenant to show
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Where to look for the tenant's backups [default: backups/]
@@ -535,6 +538,7 @@ pub struct Restart {
     after_help = "Examples:\n  cargo xtask admin logs pune-central --tail 100\n  cargo xtask admin logs pune-central --follow    # e.g. to show the WhatsApp pairing QR code\n  cargo xtask admin logs pune-central --previous  # the crashed container's last words"
 )]
 pub struct Logs {
+    /// The tenant whose bot's logs to show
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Lines from the end to show
@@ -608,6 +612,7 @@ how to recover. Asks you to type the tenant name unless --yes is given.",
     after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41"
 )]
 pub struct Restore {
+    /// The tenant to restore into; the archive must be this tenant's own unless --from-tenant names the one it is of
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// The archive to restore
@@ -637,6 +642,7 @@ pub struct Restore {
     after_help = "Example:\n  cargo xtask admin verify-backup backups/pune-central-20261124T061500Z.tar.gz"
 )]
 pub struct VerifyBackup {
+    /// The archive to check (a .tar.gz made by `admin backup`)
     pub file: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -807,5 +813,25 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         super::Xtask::command().debug_assert();
+    }
+
+    /// Every argument says what it is in `--help`: restore's `<TENANT>`
+    /// once showed a bare name.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str())
+                {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Xtask::command(), "cargo xtask", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
     }
 }
