@@ -154,6 +154,49 @@ impl std::str::FromStr for Period {
     }
 }
 
+/// Where a look back starts: a [`Period`] before now (`7d`, as usage's
+/// `--since` takes) or an RFC 3339 time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Ago(Period),
+    At(SystemTime),
+}
+
+impl Since {
+    /// The instant it names, with `now` for a period.
+    pub fn start(self, now: SystemTime) -> SystemTime {
+        match self {
+            Since::Ago(p) => now
+                .checked_sub(Duration::from_secs(p.seconds))
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            Since::At(t) => t,
+        }
+    }
+}
+
+impl std::str::FromStr for Since {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        if raw.contains('T') || raw.contains(':') {
+            return humantime::parse_rfc3339_weak(raw)
+                .map(Since::At)
+                .map_err(|_| {
+                    format!(
+                        "`{raw}` is not a UTC time in RFC 3339 form; write it like 2026-11-01T00:00:00Z, \
+                         or give a period like 7d"
+                    )
+                });
+        }
+        raw.parse().map(Since::Ago).map_err(|_| {
+            format!(
+                "`{raw}` is not a period or a time; write it like 7d, 12h or 90m, or as an RFC 3339 time \
+                 such as 2026-11-01T00:00:00Z"
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +208,30 @@ mod tests {
         for bad in ["", "d", "30", "0d", "1w", "-1d", "1.5d"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn since_takes_a_period_or_a_time() {
+        let now = humantime::parse_rfc3339("2026-11-24T06:00:00Z").unwrap();
+        let start = |raw: &str| rfc3339(raw.parse::<Since>().unwrap().start(now));
+        assert_eq!(start("7d"), "2026-11-17T06:00:00Z");
+        assert_eq!(start("90m"), "2026-11-24T04:30:00Z");
+        assert_eq!(start("2026-11-01T00:00:00Z"), "2026-11-01T00:00:00Z");
+        for bad in [
+            "",
+            "7",
+            "1w",
+            "2026-11-01",
+            "2026-13-01T00:00:00Z",
+            "yesterday",
+        ] {
+            assert!(bad.parse::<Since>().is_err(), "{bad}");
+        }
+        assert!(
+            "1w".parse::<Since>()
+                .unwrap_err()
+                .contains("write it like 7d, 12h or 90m, or as an RFC 3339 time")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::clock::{KubeDuration, Period};
+use crate::clock::{KubeDuration, Period, Since};
 use crate::output::{OutputFormat, ReportFormat};
 use crate::tenant::TenantName;
 
@@ -289,12 +289,25 @@ pub struct Offboard {
 /// Show the audit log: every command that changed the cluster.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit demo -o json"
+    long_about = "Show the audit log: every command that changed the cluster, oldest first, with when, \
+who, on which environment and context, the tenant, the command line and its result. Filters combine: \
+--tenant (or TENANT), --since, then --limit keeps the newest N of what is left. The table fits 100 columns: \
+a field too long for its column is cut short with `…`; -o json and -o yaml give every field whole.",
+    after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit --tenant demo --since 7d\n  cargo xtask admin audit --since 2026-11-01T00:00:00Z --limit 20\n  cargo xtask admin audit demo -o json"
 )]
 pub struct Audit {
-    /// Only this tenant's entries
+    /// Only this tenant's entries (the same as --tenant)
     #[arg(value_parser = TenantName::parse)]
     pub tenant: Option<TenantName>,
+    /// Only this tenant's entries
+    #[arg(long = "tenant", value_name = "TENANT", value_parser = TenantName::parse, conflicts_with = "tenant")]
+    pub tenant_flag: Option<TenantName>,
+    /// Only entries since then: a period before now (7d, 12h, 90m, as usage's --since) or a UTC time (2026-11-01T00:00:00Z)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<Since>,
+    /// Only the newest N entries (of those the other filters keep)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
     /// Audit log to read [default: $XTASK_AUDIT_LOG, else audit.jsonl]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
