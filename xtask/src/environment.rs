@@ -153,3 +153,22 @@ impl Environment {
         Ok(())
     }
 }
+
+/// The names of the environments in the file, for shell completion; none
+/// when there is no file.
+pub fn names() -> anyhow::Result<Vec<String>> {
+    let path = path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let file: File = serde_saphyr::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid: {}",
+            path.display(),
+            crate::tenant::yaml_error(&e)
+        )
+    })?;
+    Ok(file.environments.into_keys().collect())
+}

@@ -28,6 +28,46 @@ pub enum Command {
     #[command(visible_alias = "tenant-admin")]
     Admin(Admin),
     Docs(Docs),
+    Completions(Completions),
+    Man(Man),
+}
+
+/// Print a shell completion script for `xtask` on stdout.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Print a completion script for bash, zsh or fish on stdout. It completes the \
+subcommands and flags, and offers as values of TENANT arguments the tenants committed in the tenants \
+directory and as values of --env the environments in environments.yaml, as they are when the script is \
+made: make it again after onboarding or offboarding a tenant. The script completes the command `xtask`: \
+define it as a shell function that runs `cargo xtask` in the repository (see the guide's \
+\"Shell completion\" section).",
+    after_help = "Examples:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask\n  cargo xtask completions zsh > ~/.zfunc/_xtask\n  cargo xtask completions fish > ~/.config/fish/completions/xtask.fish"
+)]
+pub struct Completions {
+    /// The shell to write the script for
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+    /// Directory of tenant configs whose names are offered [default: tenants/]
+    #[arg(long, value_name = "DIR")]
+    pub tenants_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Print the manual page (roff) on stdout, or write one per command.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask man | man -l -\n  cargo xtask man --out target/man    # xtask.1, xtask-admin.1, xtask-admin-list.1, ..."
+)]
+pub struct Man {
+    /// Write a page for every command and subcommand into this directory instead
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Check the documentation, and generate the CLI reference.
