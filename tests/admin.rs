@@ -265,6 +265,18 @@ fn logs_tail_and_previous() {
     );
     let out = cluster.admin(&["logs", "charlie"]).output().unwrap();
     assert!(stderr(&out).contains("tenant charlie is stopped"));
+    // A bot that never restarted has no previous container: said so, with
+    // the command for its current logs, not "fix the cause and re-run".
+    cluster
+        .open()
+        .set_logs("tenant-bravo", "bot", &current, "")
+        .unwrap();
+    let out = exits(&mut cluster.admin(&["logs", "bravo", "--previous"]), 1);
+    assert_eq!(
+        stderr(&out),
+        "error: tenant bravo's bot has no previous container: it has not restarted since its pod \
+         started, so there are no earlier logs to show. Its current logs: `cargo xtask admin logs bravo`\n"
+    );
 }
 
 #[test]
@@ -1140,4 +1152,147 @@ fn backup_and_restore_through_a_pipe_print_no_progress() {
     }
     assert!(stderr(&backed_up).contains("Copying the WhatsApp session files ..."));
     assert!(stderr(&restored).contains("Writing the database ..."));
+}
+
+/// `admin audit` filters by tenant, by time (a period or an RFC 3339 time)
+/// and keeps the newest N; its table fits 100 columns by cutting long
+/// fields with `…`, while JSON keeps them whole.
+#[test]
+fn audit_filters_and_a_table_that_fits_100_columns() {
+    let cluster = Cluster::new();
+    let long_command = format!(
+        "provision kalyan --mla-name \"{}\" --domain kalyan.example.in --domain seva.kalyan.example.in --yes",
+        "Shri Ramchandra Vishwanath Deshmukh-Patil"
+    );
+    let entry = |time: &str, tenant: &str, command: &str, result: &str| {
+        serde_json::json!({
+            "time": time,
+            "operator": "operations-team-lead@mla-platform.example.in",
+            "environment": "prod",
+            "context": "arn:aws:eks:ap-south-1:123456789012:cluster/mla-prod",
+            "tenant": tenant,
+            "command": command,
+            "result": result,
+        })
+        .to_string()
+    };
+    let lines = [
+        entry(
+            "2026-11-01T06:00:00Z",
+            "kalyan",
+            "admin restart kalyan",
+            "ok",
+        ),
+        entry(
+            "2026-11-18T06:00:00Z",
+            "mylapore",
+            "admin restart mylapore",
+            "ok",
+        ),
+        entry(
+            "2026-11-20T06:00:00Z",
+            "kalyan",
+            &long_command,
+            "error: `kubectl apply` failed (exit 1) on context `prod`: Error from server (Forbidden): exceeded quota",
+        ),
+        entry(
+            "2026-11-23T06:00:00Z",
+            "kalyan",
+            "admin suspend kalyan",
+            "ok",
+        ),
+        entry(
+            "2026-11-24T05:00:00Z",
+            "mylapore",
+            "admin resume mylapore",
+            "ok",
+        ),
+    ];
+    std::fs::write(cluster.audit_log(), lines.join("\n") + "\n").unwrap();
+    let now = ("XTASK_NOW", "2026-11-24T06:00:00Z");
+    let json = |args: &[&str]| -> Vec<(String, String)> {
+        let mut cmd = cluster.xtask(&["admin", "audit", "-o", "json"]);
+        cmd.args(args).env(now.0, now.1);
+        let out = exits(cmd, 0);
+        let entries: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        entries
+            .iter()
+            .map(|e| {
+                (
+                    e["time"].as_str().unwrap()[..10].to_owned(),
+                    e["tenant"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |d: &str, t: &str| (d.to_owned(), t.to_owned());
+    assert_eq!(
+        json(&["--tenant", "kalyan", "--since", "7d"]),
+        [pair("2026-11-20", "kalyan"), pair("2026-11-23", "kalyan")]
+    );
+    // The positional TENANT is the same filter.
+    assert_eq!(
+        json(&["kalyan", "--since", "7d"]),
+        json(&["--tenant", "kalyan", "--since", "7d"])
+    );
+    assert_eq!(
+        json(&["--since", "2026-11-18T06:00:00Z", "--limit", "2"]),
+        [pair("2026-11-23", "kalyan"), pair("2026-11-24", "mylapore")]
+    );
+    assert_eq!(json(&["--limit", "1"]), [pair("2026-11-24", "mylapore")]);
+    assert_eq!(json(&["--limit", "9"]).len(), 5);
+    // JSON keeps long fields whole.
+    let mut cmd = cluster.xtask(&["admin", "audit", "--since", "5d", "-o", "json"]);
+    cmd.env(now.0, now.1);
+    assert!(stdout(&exits(cmd, 0)).contains("Deshmukh-Patil"));
+
+    let mut cmd = cluster.xtask(&["admin", "audit"]);
+    cmd.env(now.0, now.1);
+    let table = stdout(&exits(cmd, 0));
+    assert_eq!(table.lines().count(), 6, "{table}");
+    for line in table.lines() {
+        assert!(
+            unicode_width::UnicodeWidthStr::width(line) <= 100,
+            "{} columns: {line}\n{table}",
+            unicode_width::UnicodeWidthStr::width(line)
+        );
+    }
+    assert!(table.starts_with("TIME "), "{table}");
+    let long_row = table.lines().find(|l| l.contains("2026-11-20")).unwrap();
+    assert!(
+        long_row.contains("provision kalyan") && long_row.contains('…'),
+        "{long_row}"
+    );
+    assert!(!long_row.contains("Deshmukh-Patil"), "{long_row}");
+    // Times are never cut; short fields are whole.
+    assert!(long_row.starts_with("2026-11-20T06:00:00Z  "), "{long_row}");
+    assert!(table.contains("kalyan"), "{table}");
+
+    // Refusals: both forms of the tenant, and a --since that is neither.
+    let out = exits(
+        cluster.xtask(&["admin", "audit", "kalyan", "--tenant", "mylapore"]),
+        2,
+    );
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+    let out = exits(cluster.xtask(&["admin", "audit", "--since", "1w"]), 2);
+    assert!(
+        stderr(&out).contains("`1w` is not a period or a time; write it like 7d, 12h or 90m"),
+        "{}",
+        stderr(&out)
+    );
+    let out = exits(cluster.xtask(&["admin", "audit", "--limit", "0"]), 2);
+    assert!(stderr(&out).contains("--limit"), "{}", stderr(&out));
+    // Nothing left after the filters: said on stderr, exit 0.
+    let mut cmd = cluster.xtask(&["admin", "audit", "--tenant", "nobody"]);
+    cmd.env(now.0, now.1);
+    let out = exits(cmd, 0);
+    assert!(
+        stderr(&out).contains("match the filters"),
+        "{}",
+        stderr(&out)
+    );
 }

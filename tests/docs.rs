@@ -23,6 +23,43 @@ fn every_planted_mistake_is_found_with_its_line() {
     insta::assert_snapshot!(out);
 }
 
+/// Fences that do not do what they seem are found, each at its own line
+/// with the fix: text after a closing fence (CommonMark does not close the
+/// block there, and the guide's `### Apply` once rendered as code), a
+/// misspelt language and none; a longer fence holding shorter ones and a
+/// tilde block holding backticks are content, not mistakes.
+#[test]
+fn fences_that_do_not_close_or_name_no_known_language_are_found() {
+    let (code, out) = check(&["tests/fixtures/docs/fences.md"]);
+    assert_eq!(code, 1, "{out}");
+    let file = "tests/fixtures/docs/fences.md";
+    let problems: Vec<&str> = out.lines().filter(|l| l.starts_with(file)).collect();
+    let at = |line: usize| {
+        problems
+            .iter()
+            .find(|p| p.starts_with(&format!("{file}:{line}: ")))
+            .unwrap_or_else(|| panic!("nothing at line {line} in\n{out}"))
+    };
+    assert!(
+        at(5).contains("\"``` then apply it\" does not close the code block opened at line 3")
+            && at(5).contains("put ``` alone on this line and \"then apply it\" on the next"),
+        "{}",
+        at(5)
+    );
+    assert!(
+        at(13).contains("\"```text\" does not close the code block opened at line 11")
+            && at(13).contains("end this one first with ``` alone on a line"),
+        "{}",
+        at(13)
+    );
+    assert!(at(17).contains("language `consloe` is not a known one: use one of console, text"));
+    assert!(at(21).contains("code block has no language"));
+    // Nothing else: one report per swallowed block, and the ```` and ~~~
+    // blocks at the end are well-formed.
+    assert_eq!(problems.len(), 4, "{out}");
+    assert!(out.contains("error: 4 problem(s)"), "{out}");
+}
+
 #[test]
 fn a_clean_page_passes() {
     let (code, out) = check(&["tests/fixtures/docs/clean.md"]);

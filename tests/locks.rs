@@ -404,7 +404,7 @@ fn a_stale_lease_is_reported_then_taken_over_when_expired() {
     assert_eq!(
         stderr(&out),
         "error: another command holds the lock on tenant alpha: gone@example.org ran \
-         `admin restore alpha backups/alpha-old.tar.gz --yes` 60m ago (since 2026-11-24T06:00:00.000000Z) \
+         `admin restore alpha backups/alpha-old.tar.gz --yes` 1h ago (since 2026-11-24T06:00:00.000000Z) \
          (process laptop-7:4242; lease xtask-locks/tenant-alpha expires in 2h). \
          Wait for it to finish and run this again. If that command is no longer running (killed, or its \
          machine gone), break the lock with `cargo xtask admin unlock alpha`.\nNothing was changed.\n"
@@ -510,7 +510,7 @@ fn admin_unlock_breaks_a_lock_and_is_audited() {
     let err = stderr(&out);
     assert!(
         err.contains("The lock on tenant alpha (the current context): gone@example.org ran")
-            && err.contains("It expires in 2h. It was taken on laptop-7: make sure that command is no longer running there.")
+            && err.contains("It expires in 2h 50m. It was taken on laptop-7: make sure that command is no longer running there.")
             && err.contains("breaking the lock on alpha needs confirmation: run it in a terminal"),
         "{err}"
     );

@@ -483,3 +483,31 @@ fn usage_reads_the_cluster_once_and_each_database_once() {
         assert!(tenants.iter().all(|t| t["messages"] == 3), "{}", tenants[0]);
     }
 }
+
+/// The progress line counts the databases it reads, in the singular for
+/// one (the issue saw "Reading 1 tenant databases").
+#[test]
+fn the_reading_line_counts_databases_in_words_that_agree() {
+    let cluster = tiered_cluster();
+    let one = stderr(&usage(&cluster, &["alpha"], 0));
+    assert!(
+        one.contains("Reading 1 tenant database, 1 at a time ...\n"),
+        "{one}"
+    );
+    let all = stderr(&usage(&cluster, &[], 0));
+    let line = all
+        .lines()
+        .find(|l| l.starts_with("Reading "))
+        .unwrap_or_else(|| panic!("{all}"));
+    let count: usize = line["Reading ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(count > 1, "{line}");
+    assert!(
+        line.starts_with(&format!("Reading {count} tenant databases, ")),
+        "{line}"
+    );
+}

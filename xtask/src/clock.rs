@@ -31,15 +31,24 @@ pub fn age_seconds(created: Option<&str>, now: SystemTime) -> Option<u64> {
     )
 }
 
-/// kubectl-style age: `45s`, `12m`, `5h`, `3d`.
+/// An age or a remaining time to the two largest units, as an operator
+/// reads it at a glance: `45s`, `12m 5s`, `5h 3m`, `2d 2h`, `30d`.
 pub fn format_age(seconds: Option<u64>) -> String {
-    match seconds {
-        None => "-".to_owned(),
-        Some(s) if s < 120 => format!("{s}s"),
-        Some(s) if s < 7_200 => format!("{}m", s / 60),
-        Some(s) if s < 172_800 => format!("{}h", s / 3_600),
-        Some(s) => format!("{}d", s / 86_400),
+    let Some(s) = seconds else {
+        return "-".to_owned();
+    };
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let Some(first) = units.iter().position(|(n, _)| s >= *n) else {
+        return "0s".to_owned();
+    };
+    let (n, unit) = units[first];
+    let mut text = format!("{}{unit}", s / n);
+    if let Some((m, unit)) = units.get(first + 1)
+        && (s % n) / m > 0
+    {
+        text.push_str(&format!(" {}{unit}", (s % n) / m));
     }
+    text
 }
 
 /// A kubectl (Go) duration such as `90s`, `5m` or `1h30m`: parsed once,
@@ -145,6 +154,49 @@ impl std::str::FromStr for Period {
     }
 }
 
+/// Where a look back starts: a [`Period`] before now (`7d`, as usage's
+/// `--since` takes) or an RFC 3339 time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Ago(Period),
+    At(SystemTime),
+}
+
+impl Since {
+    /// The instant it names, with `now` for a period.
+    pub fn start(self, now: SystemTime) -> SystemTime {
+        match self {
+            Since::Ago(p) => now
+                .checked_sub(Duration::from_secs(p.seconds))
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            Since::At(t) => t,
+        }
+    }
+}
+
+impl std::str::FromStr for Since {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        if raw.contains('T') || raw.contains(':') {
+            return humantime::parse_rfc3339_weak(raw)
+                .map(Since::At)
+                .map_err(|_| {
+                    format!(
+                        "`{raw}` is not a UTC time in RFC 3339 form; write it like 2026-11-01T00:00:00Z, \
+                         or give a period like 7d"
+                    )
+                });
+        }
+        raw.parse().map(Since::Ago).map_err(|_| {
+            format!(
+                "`{raw}` is not a period or a time; write it like 7d, 12h or 90m, or as an RFC 3339 time \
+                 such as 2026-11-01T00:00:00Z"
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +208,30 @@ mod tests {
         for bad in ["", "d", "30", "0d", "1w", "-1d", "1.5d"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn since_takes_a_period_or_a_time() {
+        let now = humantime::parse_rfc3339("2026-11-24T06:00:00Z").unwrap();
+        let start = |raw: &str| rfc3339(raw.parse::<Since>().unwrap().start(now));
+        assert_eq!(start("7d"), "2026-11-17T06:00:00Z");
+        assert_eq!(start("90m"), "2026-11-24T04:30:00Z");
+        assert_eq!(start("2026-11-01T00:00:00Z"), "2026-11-01T00:00:00Z");
+        for bad in [
+            "",
+            "7",
+            "1w",
+            "2026-11-01",
+            "2026-13-01T00:00:00Z",
+            "yesterday",
+        ] {
+            assert!(bad.parse::<Since>().is_err(), "{bad}");
+        }
+        assert!(
+            "1w".parse::<Since>()
+                .unwrap_err()
+                .contains("write it like 7d, 12h or 90m, or as an RFC 3339 time")
+        );
     }
 
     #[test]
@@ -176,10 +252,20 @@ mod tests {
 
     #[test]
     fn ages() {
+        assert_eq!(format_age(Some(0)), "0s");
         assert_eq!(format_age(Some(59)), "59s");
-        assert_eq!(format_age(Some(3_600)), "60m");
-        assert_eq!(format_age(Some(7_200)), "2h");
+        assert_eq!(format_age(Some(60)), "1m");
+        assert_eq!(format_age(Some(725)), "12m 5s");
+        assert_eq!(format_age(Some(3_600)), "1h");
+        assert_eq!(format_age(Some(3_600 + 59)), "1h");
+        assert_eq!(format_age(Some(7_200 + 180)), "2h 3m");
         assert_eq!(format_age(Some(3 * 86_400 + 5)), "3d");
+        // The issue's `2days 2h 34m 27s`.
+        assert_eq!(
+            format_age(Some(2 * 86_400 + 2 * 3_600 + 34 * 60 + 27)),
+            "2d 2h"
+        );
+        assert_eq!(format_age(Some(400 * 86_400)), "400d");
         assert_eq!(format_age(None), "-");
     }
 }

@@ -50,8 +50,13 @@ pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Option
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let file: File = serde_saphyr::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{} is not valid: {e}", path.display()))?;
+    let file: File = serde_saphyr::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid: {}",
+            path.display(),
+            crate::tenant::yaml_error(&e)
+        )
+    })?;
     // --env wins; a bare --context selects the environment with that
     // context (so production's rules follow its context); else the default.
     let name = match (env, context) {
@@ -147,4 +152,23 @@ impl Environment {
         }
         Ok(())
     }
+}
+
+/// The names of the environments in the file, for shell completion; none
+/// when there is no file.
+pub fn names() -> anyhow::Result<Vec<String>> {
+    let path = path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let file: File = serde_saphyr::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid: {}",
+            path.display(),
+            crate::tenant::yaml_error(&e)
+        )
+    })?;
+    Ok(file.environments.into_keys().collect())
 }

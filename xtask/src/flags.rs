@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::clock::{KubeDuration, Period};
+use crate::clock::{KubeDuration, Period, Since};
 use crate::colour::ColorChoice;
 use crate::output::{OutputFormat, ReportFormat};
 use crate::tenant::TenantName;
@@ -33,6 +33,46 @@ pub enum Command {
     #[command(visible_alias = "tenant-admin")]
     Admin(Admin),
     Docs(Docs),
+    Completions(Completions),
+    Man(Man),
+}
+
+/// Print a shell completion script for `xtask` on stdout.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Print a completion script for bash, zsh or fish on stdout. It completes the \
+subcommands and flags, and offers as values of TENANT arguments the tenants committed in the tenants \
+directory and as values of --env the environments in environments.yaml, as they are when the script is \
+made: make it again after onboarding or offboarding a tenant. The script completes the command `xtask`: \
+define it as a shell function that runs `cargo xtask` in the repository (see the guide's \
+\"Shell completion\" section).",
+    after_help = "Examples:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask\n  cargo xtask completions zsh > ~/.zfunc/_xtask\n  cargo xtask completions fish > ~/.config/fish/completions/xtask.fish"
+)]
+pub struct Completions {
+    /// The shell to write the script for
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+    /// Directory of tenant configs whose names are offered [default: tenants/]
+    #[arg(long, value_name = "DIR")]
+    pub tenants_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Print the manual page (roff) on stdout, or write one per command.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask man | man -l -\n  cargo xtask man --out target/man    # xtask.1, xtask-admin.1, xtask-admin-list.1, ..."
+)]
+pub struct Man {
+    /// Write a page for every command and subcommand into this directory instead
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Check the documentation, and generate the CLI reference.
@@ -222,6 +262,7 @@ given, and then only once.",
     after_help = "Examples:\n  cargo xtask admin rotate demo\n  cargo xtask admin rotate demo --show"
 )]
 pub struct Rotate {
+    /// The tenant whose bot credentials to replace
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Confirm without typing (only where stdin is not a terminal; see environments.yaml)
@@ -256,6 +297,7 @@ tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run th
     after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --reserve        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data    # now, or later to finish an offboarding"
 )]
 pub struct Offboard {
+    /// The tenant to take off the platform
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Also delete the volumes (the database and WhatsApp session) and the namespace; on a tenant already offboarded, finishes the job
@@ -292,12 +334,25 @@ pub struct Offboard {
 /// Show the audit log: every command that changed the cluster.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit demo -o json"
+    long_about = "Show the audit log: every command that changed the cluster, oldest first, with when, \
+who, on which environment and context, the tenant, the command line and its result. Filters combine: \
+--tenant (or TENANT), --since, then --limit keeps the newest N of what is left. The table fits 100 columns: \
+a field too long for its column is cut short with `…`; -o json and -o yaml give every field whole.",
+    after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit --tenant demo --since 7d\n  cargo xtask admin audit --since 2026-11-01T00:00:00Z --limit 20\n  cargo xtask admin audit demo -o json"
 )]
 pub struct Audit {
-    /// Only this tenant's entries
+    /// Only this tenant's entries (the same as --tenant)
     #[arg(value_parser = TenantName::parse)]
     pub tenant: Option<TenantName>,
+    /// Only this tenant's entries
+    #[arg(long = "tenant", value_name = "TENANT", value_parser = TenantName::parse, conflicts_with = "tenant")]
+    pub tenant_flag: Option<TenantName>,
+    /// Only entries since then: a period before now (7d, 12h, 90m, as usage's --since) or a UTC time (2026-11-01T00:00:00Z)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<Since>,
+    /// Only the newest N entries (of those the other filters keep)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
     /// Audit log to read [default: $XTASK_AUDIT_LOG, else audit.jsonl]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
@@ -441,6 +496,7 @@ tenants there are.",
     after_help = "Examples:\n  cargo xtask admin show pune-central\n  cargo xtask admin show pune-central -o json | jq '.quota[] | select(.percent >= 80)'\n  cargo xtask admin show pune-central --backups /srv/backups --audit-entries 20"
 )]
 pub struct Show {
+    /// The tenant to show
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Where to look for the tenant's backups [default: backups/]
@@ -540,6 +596,7 @@ pub struct Restart {
     after_help = "Examples:\n  cargo xtask admin logs pune-central --tail 100\n  cargo xtask admin logs pune-central --follow    # e.g. to show the WhatsApp pairing QR code\n  cargo xtask admin logs pune-central --previous  # the crashed container's last words"
 )]
 pub struct Logs {
+    /// The tenant whose bot's logs to show
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// Lines from the end to show
@@ -613,6 +670,7 @@ how to recover. Asks you to type the tenant name unless --yes is given.",
     after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41"
 )]
 pub struct Restore {
+    /// The tenant to restore into; the archive must be this tenant's own unless --from-tenant names the one it is of
     #[arg(value_parser = TenantName::parse)]
     pub tenant: TenantName,
     /// The archive to restore
@@ -642,6 +700,7 @@ pub struct Restore {
     after_help = "Example:\n  cargo xtask admin verify-backup backups/pune-central-20261124T061500Z.tar.gz"
 )]
 pub struct VerifyBackup {
+    /// The archive to check (a .tar.gz made by `admin backup`)
     pub file: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -812,5 +871,25 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         super::Xtask::command().debug_assert();
+    }
+
+    /// Every argument says what it is in `--help`: restore's `<TENANT>`
+    /// once showed a bare name.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str())
+                {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Xtask::command(), "cargo xtask", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
     }
 }

@@ -4,8 +4,9 @@
 //! Layers, each using only those below it (`tests/tidy.rs` checks that no
 //! module refers back to one that refers to it):
 //! - dispatch: this file, `admin/mod.rs`, `docs/mod.rs`;
-//! - commands: `provision`, `admin/<command>`, `docs/<command>`, one module
-//!   each, never using one another;
+//! - commands: `provision`, `admin/<command>`, `docs/<command>`,
+//!   `completions` (completion scripts and the man page), one module each,
+//!   never using one another;
 //! - shared views: `live` (tenants on the cluster), `fleet` (every tenant
 //!   read from the cluster at once), `plan` (what an apply would do),
 //!   `batch` (many tenants' objects applied in few kubectl calls),
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod cluster;
 pub mod colour;
 pub mod compare;
+pub mod completions;
 pub mod digest;
 pub mod docs;
 pub mod environment;
@@ -83,6 +85,8 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         flags::Command::Provision(cmd) => cmd.run(&root),
         flags::Command::Admin(cmd) => cmd.run(&root),
         flags::Command::Docs(cmd) => cmd.run(&root),
+        flags::Command::Completions(cmd) => cmd.run(&root),
+        flags::Command::Man(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

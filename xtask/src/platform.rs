@@ -142,8 +142,12 @@ impl Platform {
     }
 
     pub fn parse(path: &str, text: &str) -> anyhow::Result<Platform> {
-        let platform: Platform = serde_saphyr::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{path} is not valid platform settings: {e}"))?;
+        let platform: Platform = serde_saphyr::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{path} is not valid platform settings: {}",
+                crate::tenant::yaml_error(&e)
+            )
+        })?;
         let problems = platform.problems();
         if !problems.is_empty() {
             bail!(crate::tenant::format_problems(

@@ -179,9 +179,10 @@ impl TenantValues {
     pub fn from_yaml(path: &str, text: &str) -> anyhow::Result<TenantValues> {
         serde_saphyr::from_str(text).map_err(|err| {
             anyhow::anyhow!(
-                "{path} is not a valid tenant config: {err}\n\
+                "{path} is not a valid tenant config: {}\n\
                  The fields are: tenant, mla_name, constituency, whatsapp_number, domains, tier, rate_limits, site \
-                 (see tenants/demo.yaml)."
+                 (see tenants/demo.yaml).",
+                yaml_error(&err)
             )
         })
     }
@@ -378,6 +379,29 @@ impl TenantSpec {
     }
 }
 
+/// A YAML file's error as an operator should read it: serde-saphyr's own
+/// text (its `Display`) carries advice for the programmer calling it, such
+/// as "set DuplicateKeyPolicy in Options", which an operator cannot act on.
+/// Its user-facing wording is kept, with the position; a duplicate key is
+/// said plainly.
+pub fn yaml_error(err: &serde_saphyr::Error) -> String {
+    struct Plain;
+    impl serde_saphyr::MessageFormatter for Plain {
+        fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+            match err {
+                serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
+                    format!("duplicate key `{key}` (each key may appear once)").into()
+                }
+                serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+                    "duplicate key (each key may appear once)".into()
+                }
+                _ => serde_saphyr::UserMessageFormatter.format_message(err),
+            }
+        }
+    }
+    err.render_with_formatter(&Plain)
+}
+
 pub fn validate_tenant_name(raw: &str) -> Result<(), String> {
     const EXAMPLE: &str = "valid example: `pune-central`";
     if raw.is_empty() {
@@ -392,8 +416,8 @@ pub fn validate_tenant_name(raw: &str) -> Result<(), String> {
     }
     if raw.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(format!(
-            "tenant name `{raw}` has uppercase letters; names are lowercase DNS labels: try `{}`",
-            raw.to_ascii_lowercase()
+            "tenant name `{raw}` has uppercase letters; names are lowercase DNS labels: {}",
+            suggestion(raw).unwrap_or_else(|| EXAMPLE.to_owned())
         ));
     }
     if let Some((pos, bad)) = raw
@@ -402,10 +426,11 @@ pub fn validate_tenant_name(raw: &str) -> Result<(), String> {
         .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
         return Err(format!(
-            "tenant name `{}` has {} at position {}; only a-z, 0-9 and '-' are allowed; {EXAMPLE}",
+            "tenant name `{}` has {} at position {}; only a-z, 0-9 and '-' are allowed; {}",
             raw.escape_debug(),
             describe_char(bad),
-            pos + 1
+            pos + 1,
+            suggestion(raw).unwrap_or_else(|| EXAMPLE.to_owned())
         ));
     }
     if !raw.starts_with(|c: char| c.is_ascii_lowercase()) {
@@ -415,11 +440,31 @@ pub fn validate_tenant_name(raw: &str) -> Result<(), String> {
     }
     if raw.ends_with('-') {
         return Err(format!(
-            "tenant name `{raw}` must not end with '-'; try `{}`",
-            raw.trim_end_matches('-')
+            "tenant name `{raw}` must not end with '-'; {}",
+            suggestion(raw).unwrap_or_else(|| EXAMPLE.to_owned())
         ));
     }
     Ok(())
+}
+
+/// `try `name``, for a name close to `raw` that is itself valid, or `None`:
+/// a suggestion that the validator would refuse again is worse than none.
+/// Lowercases, turns spaces, `_` and `.` into '-', drops anything else
+/// outside a-z, 0-9 and '-', and trims '-' from both ends.
+fn suggestion(raw: &str) -> Option<String> {
+    let mut name = String::new();
+    for c in raw.chars() {
+        let c = match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            '-' | ' ' | '_' | '.' => '-',
+            _ => continue,
+        };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    let name = name.trim_matches('-');
+    (name != raw && validate_tenant_name(name).is_ok()).then(|| format!("try `{name}`"))
 }
 
 fn describe_char(c: char) -> String {
@@ -804,6 +849,35 @@ mod tests {
         assert!(dup[0].contains("listed twice (entries 1 and 3)"), "{dup:?}");
     }
 
+    /// A name the validator suggests is one it accepts; where none is close,
+    /// none is suggested (the issue's `Bad_Name!` was told to try
+    /// `bad_name!`, itself refused).
+    #[test]
+    fn suggested_names_are_valid() {
+        for (raw, suggested) in [
+            ("Bad_Name!", Some("bad-name")),
+            ("Pune", Some("pune")),
+            ("pune_c", Some("pune-c")),
+            ("pune c", Some("pune-c")),
+            ("pune.central", Some("pune-central")),
+            ("pune-", Some("pune")),
+            ("Pune--", Some("pune")),
+            ("1-", None),
+            ("Ü", None),
+            ("1PUNE", None),
+            ("!!", None),
+        ] {
+            let err = validate_tenant_name(raw).unwrap_err();
+            let got = err
+                .split_once("try `")
+                .map(|(_, rest)| rest.split('`').next().unwrap().to_owned());
+            assert_eq!(got.as_deref(), suggested, "{raw}: {err}");
+            if let Some(name) = got {
+                assert!(validate_tenant_name(&name).is_ok(), "{raw}: {err}");
+            }
+        }
+    }
+
     /// Every message a validator can give, pinned so that a reword is reviewed.
     #[test]
     fn every_validation_message() {
@@ -815,7 +889,18 @@ mod tests {
         let mut show = |what: &str, input: &str, result: Result<String, String>| {
             let _ = writeln!(out, "{what} {input:?}\n  {}", result.unwrap_err());
         };
-        for name in ["", &long, "Pune", "pune_c", "pune c", "1pune", "pune-"] {
+        for name in [
+            "",
+            &long,
+            "Pune",
+            "pune_c",
+            "pune c",
+            "1pune",
+            "pune-",
+            "Bad_Name!",
+            "1-",
+            "Ü",
+        ] {
             show(
                 "name",
                 name,
@@ -1031,7 +1116,11 @@ mod tests {
             "{err}"
         );
         let err = TenantValues::from_yaml("x.yaml", "tier: a\ntier: b\n").unwrap_err();
-        assert!(err.to_string().contains("duplicate"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("duplicate key `tier`"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+        assert!(!text.contains("DuplicateKeyPolicy"), "{text}");
+        assert!(!text.contains("Options"), "{text}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use anyhow::bail;
 
 use crate::cluster::Cluster;
 use crate::flags;
+use crate::kubectl::KubectlFailure;
 use crate::live::BotDeployment;
 
 impl flags::Logs {
@@ -31,6 +32,22 @@ impl flags::Logs {
             extra.push("--previous");
         }
         let target = format!("deployment/{}", bot.name);
-        kubectl.logs(&bot.namespace, &target, &extra)
+        let result = kubectl.logs(&bot.namespace, &target, &extra);
+        // The kubelet keeps the logs of one terminated container, the one
+        // before the last restart; a bot that never restarted has none,
+        // which is not a failure to fix and retry.
+        if self.previous
+            && let Err(e) = &result
+            && e.downcast_ref::<KubectlFailure>()
+                .is_some_and(|f| f.stderr.contains("previous terminated container"))
+        {
+            bail!(
+                "tenant {}'s bot has no previous container: it has not restarted since its pod started, so \
+                 there are no earlier logs to show. Its current logs: `cargo xtask admin logs {}`",
+                self.tenant,
+                self.tenant
+            );
+        }
+        result
     }
 }

@@ -150,13 +150,13 @@ impl flags::Offboard {
                      --max-backup-age {}: its data may have changed after it. Restore a fresher archive if \
                      you have one, or pass --no-backup to delete the volumes without one",
                     newest.display(),
-                    humantime::format_duration(Duration::from_secs(age.as_secs())),
+                    crate::clock::format_age(Some(age.as_secs())),
                     self.max_backup_age
                 ),
                 None => crate::outcome::bail_unchanged!(
                     "the newest backup {} is {} old, more than --max-backup-age {}: {advice}",
                     newest.display(),
-                    humantime::format_duration(Duration::from_secs(age.as_secs())),
+                    crate::clock::format_age(Some(age.as_secs())),
                     self.max_backup_age
                 ),
             }

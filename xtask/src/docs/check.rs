@@ -140,6 +140,9 @@ fn check_doc(root: &Path, doc: &Doc, report: &mut Report) {
             Event::Start(Tag::CodeBlock(kind)) => {
                 let info = match kind {
                     CodeBlockKind::Fenced(info) => {
+                        for (at, msg) in check_fence(doc, &info, range.clone()) {
+                            problem(at, msg);
+                        }
                         info.split_whitespace().next().unwrap_or("").to_owned()
                     }
                     CodeBlockKind::Indented => String::new(),
@@ -165,6 +168,84 @@ fn check_doc(root: &Path, doc: &Doc, report: &mut Report) {
     report
         .external
         .extend(external.into_iter().map(|(l, u)| (doc.name.clone(), l, u)));
+}
+
+/// The languages a fenced block may name: those the docs use, and a few
+/// more they may need. A misspelt one (`consloe`) would make the block
+/// escape the command check and render without highlighting.
+pub const LANGUAGES: &[&str] = &[
+    "console", "text", "sh", "bash", "shell", "yaml", "json", "toml", "rust", "dns", "diff",
+];
+
+/// A fenced code block's own mistakes, from its source text (`range`, the
+/// opening fence to the closing one): a language that is missing or not
+/// in [`LANGUAGES`], and a line that looks like a closing fence but has
+/// text after it. CommonMark closes a block only with a fence followed by
+/// nothing but spaces; "``` text" is a line of code, and the block runs on
+/// to the next bare fence, taking the headings and prose between as code.
+fn check_fence(doc: &Doc, info: &str, range: std::ops::Range<usize>) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let opened = doc.line_of(range.start);
+    match info.split_whitespace().next() {
+        None => out.push((
+            opened,
+            format!(
+                "code block has no language: name one after the fence, e.g. ```console for commands, \
+                 ```text for output (known: {})",
+                LANGUAGES.join(", ")
+            ),
+        )),
+        Some(lang) if !LANGUAGES.contains(&lang) => out.push((
+            opened,
+            format!(
+                "code block language `{lang}` is not a known one: use one of {}",
+                LANGUAGES.join(", ")
+            ),
+        )),
+        Some(_) => {}
+    }
+    let source = &doc.text[range.clone()];
+    let column = range.start - doc.line_starts[opened - 1];
+    let fence_of = |line: &str| -> Option<(char, usize, usize)> {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[indent..];
+        let c = rest.chars().next().filter(|c| *c == '`' || *c == '~')?;
+        let run = rest.len() - rest.trim_start_matches(c).len();
+        (run >= 3).then_some((c, run, indent))
+    };
+    let Some((marker, length, _)) = source.lines().next().and_then(fence_of) else {
+        return out;
+    };
+    for (i, line) in source.lines().enumerate().skip(1) {
+        let Some((c, run, indent)) = fence_of(line) else {
+            continue;
+        };
+        let after = line.trim_start_matches(' ')[run..].trim();
+        // Fences of another kind or shorter are the block's content (a
+        // ```` block may show ``` lines); so is one indented as code.
+        if c != marker || run < length || indent > column + 3 || after.is_empty() {
+            continue;
+        }
+        let fence = c.to_string().repeat(run);
+        let fix = if LANGUAGES.contains(&after) {
+            format!(
+                "to start a new {after} block here, end this one first with {fence} alone on a line"
+            )
+        } else {
+            format!("put {fence} alone on this line and \"{after}\" on the next")
+        };
+        out.push((
+            opened + i,
+            format!(
+                "\"{}\" does not close the code block opened at line {opened}: a closing fence may be \
+                 followed only by spaces, so everything up to the next bare {fence} renders as code; {fix}",
+                line.trim()
+            ),
+        ));
+        // The rest of this block is what the mistake swallowed.
+        break;
+    }
+    out
 }
 
 fn check_link(
