@@ -231,6 +231,7 @@ fn restart_rolls_the_bot_and_refuses_a_stopped_tenant() {
     let objects = cluster.objects();
     let out = exits(cluster.admin(&["restart", "charlie"]), 1);
     insta::assert_snapshot!(stderr(&out), @r"
+    kubectl's current context (no environment: environments.yaml names no default; pick one with --env): a restart of tenant charlie.
     error: tenant charlie is stopped (its bot is scaled to 0 replicas), so there is nothing to restart. Start it with `kubectl --namespace tenant-charlie scale deployment/bot --replicas=1` (provision never changes the replica count).
     Nothing was changed.
     ");

@@ -298,7 +298,8 @@ fn production_asks_once_for_the_batch_and_refuses_without_a_terminal() {
     );
     assert_eq!(
         stderr(&out),
-        "error: environment prod needs confirmation for a restart of 2 tenants: alpha, charlie: \
+        "Environment prod (context prod-cluster): a restart of 2 tenants: alpha, charlie.\n\
+         error: environment prod needs confirmation for a restart of 2 tenants: alpha, charlie: \
          run it in a terminal to type `all`, or pass --yes\nNothing was changed.\n"
     );
     let out = exits(cluster.admin(&["suspend", "--all", "--env", "prod"]), 1);

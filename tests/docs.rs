@@ -116,3 +116,29 @@ fn the_cli_reference_is_up_to_date() {
         stderr(&out)
     );
 }
+
+/// A documented `--context` that is no environment's context teaches a
+/// command without the environment's rules: refused with its line and the
+/// fix; an environment's context, kubectl's own contexts and placeholders
+/// pass.
+#[test]
+fn a_context_of_no_environment_is_refused() {
+    let (code, out) = check(&["tests/fixtures/docs/contexts.md"]);
+    assert_eq!(code, 1, "{out}");
+    let problems: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("tests/fixtures/docs/contexts.md:"))
+        .collect();
+    assert_eq!(problems.len(), 2, "{out}");
+    assert!(
+        problems[0].starts_with(
+            "tests/fixtures/docs/contexts.md:5: `--context prod` matches no environment's context \
+             in environments.yaml (dev: kind-mla-dev, prod: prod-mumbai, sit: mla-sit)"
+        ) && problems[0].contains("write `--env NAME` (dev, prod, sit) instead"),
+        "{out}"
+    );
+    assert!(
+        problems[1].starts_with("tests/fixtures/docs/contexts.md:9: `--context staging`"),
+        "{out}"
+    );
+}

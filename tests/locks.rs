@@ -403,7 +403,9 @@ fn a_stale_lease_is_reported_then_taken_over_when_expired() {
     );
     assert_eq!(
         stderr(&out),
-        "error: another command holds the lock on tenant alpha: gone@example.org ran \
+        "kubectl's current context (no environment: environments.yaml names no default; pick one \
+         with --env): a restart of tenant alpha.\n\
+         error: another command holds the lock on tenant alpha: gone@example.org ran \
          `admin restore alpha backups/alpha-old.tar.gz --yes` 1h ago (since 2026-11-24T06:00:00.000000Z) \
          (process laptop-7:4242; lease xtask-locks/tenant-alpha expires in 2h). \
          Wait for it to finish and run this again. If that command is no longer running (killed, or its \

@@ -426,6 +426,7 @@ fn a_clashing_domain_or_number_is_refused_before_anything_is_applied() {
         1,
     );
     insta::assert_snapshot!(stderr(&out), @r"
+    kubectl's current context (no environment: environments.yaml names no default; pick one with --env): provisioning of tenant mylapore.
     Checking the cluster (the current context) for tenant mylapore ...
     error: tenant mylapore clashes with what is already on the cluster:
       - WhatsApp number +919876543210 is already used by tenant kalyan (namespace tenant-kalyan); each bot needs its own number
@@ -478,7 +479,10 @@ fn kubectl_is_found_on_path_and_a_missing_one_is_explained() {
     let mut cmd = cluster.xtask(&["provision", "kalyan", "--values"]);
     cmd.arg(fixture("kalyan.yaml")).env("PATH", empty.path());
     let out = exits(cmd, 1);
-    insta::assert_snapshot!(stderr(&out), @"error: kubectl was not found on PATH. Install kubectl, or point to it with --kubectl PATH or the KUBECTL environment variable. (--dry-run and --out need no kubectl and no cluster.)");
+    insta::assert_snapshot!(stderr(&out), @r"
+    kubectl's current context (no environment: environments.yaml names no default; pick one with --env): provisioning of tenant kalyan.
+    error: kubectl was not found on PATH. Install kubectl, or point to it with --kubectl PATH or the KUBECTL environment variable. (--dry-run and --out need no kubectl and no cluster.)
+    ");
 
     let mut cmd = cluster.xtask(&["provision", "kalyan", "--values"]);
     cmd.arg(fixture("kalyan.yaml"))
@@ -502,6 +506,7 @@ fn an_unreachable_cluster_gives_one_clear_paragraph() {
         1,
     );
     insta::assert_snapshot!(stderr(&out), @r"
+    Context prod (it matches no environment in environments.yaml: no environment rules apply): provisioning of tenant kalyan.
     Checking the cluster (context `prod`) for tenant kalyan ...
     error: `kubectl create` failed (exit 1) on context `prod`: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?
     The cluster could not be reached: check the VPN or network and your kubeconfig with `kubectl --context prod cluster-info`, then run the same command again.

@@ -296,10 +296,11 @@ pub fn check_cluster(
         }
         (None, None) => bail!(
             "{} records no cluster (it was written before archives did), so nothing shows it was taken on \
-             this cluster ({here}). Take a fresh backup with `cargo xtask admin backup {}`, or, if you know \
+             this cluster ({here}). Take a fresh backup with `cargo xtask admin backup {}{}`, or, if you know \
              where it comes from, add --from-cluster {UNRECORDED}",
             file.display(),
-            crate::output::escape_controls(&manifest.tenant)
+            crate::output::escape_controls(&manifest.tenant),
+            crate::suggest::target_arg()
         ),
         // UIDs are lowercase; one copied from an upper-casing tool still names it.
         (Some(uid), Some(given)) if uid.eq_ignore_ascii_case(given) => Ok(()),

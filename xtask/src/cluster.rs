@@ -22,6 +22,11 @@ pub struct Target {
     environment: Option<Environment>,
     /// `--context`, else the environment's.
     context: Option<String>,
+    /// Whether environments.yaml has environments (none of which applies
+    /// when `environment` is None).
+    environments: bool,
+    /// Whether the environment line was printed (see [`Target::announce`]).
+    announced: std::sync::atomic::AtomicBool,
     audit: AuditLog,
     kubectl_flag: Option<PathBuf>,
     call_timeout: std::time::Duration,
@@ -37,18 +42,69 @@ impl Target {
                 args.kubectl_timeout
             );
         }
-        let environment = crate::environment::select(args.env.as_deref(), args.context.as_deref())?;
+        let selected = crate::environment::select(args.env.as_deref(), args.context.as_deref())?;
+        let environment = selected.environment;
         let context = args
             .context
             .clone()
             .or_else(|| environment.as_ref().map(|e| e.context.clone()));
-        Ok(Target {
+        let target = Target {
             environment,
             context,
+            environments: selected.any,
+            announced: std::sync::atomic::AtomicBool::new(false),
             audit: AuditLog::at(args.audit_log.as_deref(), root),
             kubectl_flag: args.kubectl.clone(),
             call_timeout: args.kubectl_timeout.length(),
-        })
+        };
+        crate::suggest::set_target_arg(target.suggested_arg());
+        Ok(target)
+    }
+
+    /// ` --env NAME` when this run has an environment, else ` --context X`
+    /// when it has a context, else nothing: what every `cargo xtask`
+    /// command suggested to the operator carries, so that it acts where
+    /// this run did. (kubectl commands take `--context`, see
+    /// [`Kubectl::context_arg`].) `crate::suggest::target_arg` is the same
+    /// for code with no Target at hand.
+    pub fn suggested_arg(&self) -> String {
+        match (&self.environment, &self.context) {
+            (Some(env), _) => format!(" --env {}", env.name),
+            (None, Some(context)) => format!(" --context {context}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Where this run points, as the environment line says it:
+    /// `Environment prod (context prod-mumbai)`, or a context and why no
+    /// environment's rules apply to it.
+    pub fn describe(&self) -> String {
+        match (&self.environment, &self.context) {
+            (Some(env), _) => format!("Environment {} (context {})", env.name, env.context),
+            (None, Some(context)) if self.environments => format!(
+                "Context {context} (it matches no environment in environments.yaml: no environment rules apply)"
+            ),
+            (None, Some(context)) => format!("Context {context} (no environment)"),
+            (None, None) if self.environments => "kubectl's current context (no environment: \
+                 environments.yaml names no default; pick one with --env)"
+                .to_owned(),
+            (None, None) => "kubectl's current context (no environment)".to_owned(),
+        }
+    }
+
+    /// The environment line, on stderr, before a command changes anything:
+    /// `Environment prod (context prod-mumbai): a restart of tenant demo.`
+    /// Printed once per command: the first call says it (a command that
+    /// knows its change early says it before its reads and prompts), later
+    /// calls (from [`Cluster::change`] and the other shared paths) are
+    /// silent.
+    pub fn announce(&self, what: &str) {
+        if !self
+            .announced
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            eprintln!("{}: {what}.", self.describe());
+        }
     }
 
     pub fn environment(&self) -> Option<&Environment> {
@@ -186,6 +242,8 @@ impl Cluster {
         check: impl FnOnce(&Kubectl) -> anyhow::Result<P>,
         make: impl FnOnce(&Kubectl, P) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        self.target
+            .announce(&format!("{} of tenant {}", change.action, change.tenant));
         let result = self
             .hold_claims_if(claims)
             .and_then(|claims| {
@@ -257,6 +315,7 @@ impl Cluster {
         yes: bool,
         tenants: &[TenantName],
     ) -> anyhow::Result<()> {
+        self.target.announce(&format!("{action} of {what}"));
         if let Err(refused) = self.confirm_all(action, what, yes) {
             for tenant in tenants {
                 let _ = self.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{refused:#}")));
@@ -338,6 +397,8 @@ impl Cluster {
         yes: bool,
         make: impl FnOnce(&Kubectl) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        self.target
+            .announce(&format!("breaking the lock on {audit_name}"));
         let strict = self.target.environment.as_ref().is_some_and(|e| e.confirm);
         let result = typed(
             audit_name,
@@ -377,17 +438,16 @@ impl Cluster {
         let (explanation, refusal) = match (&change.destructive, env) {
             (None, None) => return Ok(()),
             (Some(d), None) => (d.explanation.clone(), d.refusal.clone()),
+            // The environment line (see [`Target::announce`]) said
+            // where and what just before.
             (destructive, Some(env)) => (
                 format!(
-                    "Environment {} (context {}): {} of tenant {}.{}",
-                    env.name,
-                    env.context,
-                    change.action,
-                    change.tenant,
+                    "{}Environment {} needs every change confirmed.",
                     destructive
                         .as_ref()
-                        .map(|d| format!(" {}", d.explanation))
-                        .unwrap_or_default()
+                        .map(|d| format!("{} ", d.explanation))
+                        .unwrap_or_default(),
+                    env.name,
                 ),
                 format!(
                     "environment {} needs confirmation for {}",
@@ -413,8 +473,8 @@ impl Cluster {
         typed(
             "all",
             &format!(
-                "Environment {} (context {}): {action} of {what}.",
-                env.name, env.context
+                "Environment {} needs every change confirmed, once for {what}.",
+                env.name
             ),
             &format!(
                 "environment {} needs confirmation for {action} of {what}",

@@ -35,10 +35,18 @@ fn path() -> PathBuf {
         .unwrap_or_else(|| crate::repo::project_root().join("environments.yaml"))
 }
 
+/// What `--env`/`--context` select: the environment, if any, and whether
+/// `environments.yaml` has environments at all (so that a context that
+/// matches none of them can be said to).
+pub struct Selected {
+    pub environment: Option<Environment>,
+    pub any: bool,
+}
+
 /// The environment `--env` (or `--context`, or the file's default) names;
 /// None when there is no file, or nothing names one. Called once per
 /// command, by `cluster::Target::resolve`.
-pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Option<Environment>> {
+pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Selected> {
     let path = path();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -46,7 +54,10 @@ pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Option
             if let Some(env) = env {
                 bail!("--env {env} was given but there is no {}", path.display());
             }
-            return Ok(None);
+            return Ok(Selected {
+                environment: None,
+                any: false,
+            });
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
@@ -68,8 +79,12 @@ pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Option
             .map(|(n, _)| n.clone()),
         (None, None) => file.default.clone(),
     };
+    let any = !file.environments.is_empty();
     let Some(name) = name else {
-        return Ok(None);
+        return Ok(Selected {
+            environment: None,
+            any,
+        });
     };
     let Some(env) = file.environments.get(&name) else {
         bail!(
@@ -93,10 +108,13 @@ pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Option
             env.context
         );
     }
-    Ok(Some(Environment {
-        name,
-        ..env.clone()
-    }))
+    Ok(Selected {
+        environment: Some(Environment {
+            name,
+            ..env.clone()
+        }),
+        any,
+    })
 }
 
 impl Environment {
@@ -157,10 +175,20 @@ impl Environment {
 /// The names of the environments in the file, for shell completion; none
 /// when there is no file.
 pub fn names() -> anyhow::Result<Vec<String>> {
-    let path = path();
-    let text = match std::fs::read_to_string(&path) {
+    Ok(contexts_in(&path())?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Each environment's name and kube context in the environments file at
+/// `path` (`docs check` holds documented `--context` values against them);
+/// None when there is no such file.
+pub fn contexts_in(path: &std::path::Path) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let file: File = serde_saphyr::from_str(&text).map_err(|e| {
@@ -170,5 +198,10 @@ pub fn names() -> anyhow::Result<Vec<String>> {
             crate::tenant::yaml_error(&e)
         )
     })?;
-    Ok(file.environments.into_keys().collect())
+    Ok(Some(
+        file.environments
+            .into_iter()
+            .map(|(name, env)| (name, env.context))
+            .collect(),
+    ))
 }

@@ -120,7 +120,7 @@ pub struct DocsCli {
 /// Operate tenants: status, usage, logs, backups, isolation checks and lifecycle.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-  cargo xtask admin list --context prod\n  \
+  cargo xtask admin list --env prod\n  \
   cargo xtask admin usage --since 7d -o json\n  \
   cargo xtask admin logs pune-central --tail 200 --follow\n  \
   cargo xtask admin backup pune-central --out backups/\n  \
@@ -734,7 +734,7 @@ pub struct ClusterArgs {
     /// kubectl binary to use [default: $KUBECTL, else `kubectl` on PATH]
     #[arg(long, value_name = "PATH")]
     pub kubectl: Option<PathBuf>,
-    /// Kube context to use [default: the environment's context (see --env); without environments.yaml, kubectl's current context]
+    /// Kube context to use; the environment whose context it is applies (a context of no environment gets no environment's rules) [default: the context of the environment --env names, else of environments.yaml's default environment; only when environments.yaml names none (or does not exist), kubectl's current context]
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Stop any kubectl call that has not answered after this long (waits for rollouts get their own timeout on top)
@@ -743,7 +743,7 @@ pub struct ClusterArgs {
     /// Audit log that changes are recorded in [default: $XTASK_AUDIT_LOG, else audit.jsonl]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// Environment from environments.yaml: its context, host names and confirmation rule [default: the file's default]
+    /// Environment from environments.yaml: its context, host names and confirmation rule [default: the file's `default` environment]
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
 }
@@ -790,12 +790,12 @@ and its lock released.",
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
   # Onboard interactively (prompts for anything missing):\n  \
-  cargo xtask provision pune-central --context prod\n\n  \
+  cargo xtask provision pune-central --env prod\n\n  \
   # Onboard from flags only, e.g. in a script:\n  \
   cargo xtask provision pune-central --non-interactive --mla-name \"Asha Kulkarni\" \\\n      \
   --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in\n\n  \
   # Re-apply a committed tenant (starts from tenants/pune-central.yaml):\n  \
-  cargo xtask provision pune-central --context prod\n\n  \
+  cargo xtask provision pune-central --env prod\n\n  \
   # Serve the website on a second domain (a --domain list replaces the whole list; the\n  \
   # rest of the config is kept; a change of domains needs --yes without a terminal):\n  \
   cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --yes\n\n  \

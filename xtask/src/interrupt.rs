@@ -31,7 +31,8 @@ pub fn install() {
             eprintln!(
                 "\ninterrupted again: quitting at once. What this command was changing was not checked, and \
                  its locks stay until the next command on this machine takes them over; see where things \
-                 stand with `cargo xtask admin list`"
+                 stand with `cargo xtask admin list{}`",
+                crate::suggest::target_arg()
             );
             std::process::exit(130);
         }

@@ -19,7 +19,7 @@
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
 //!   `digest`, `object`, `managed`, `compare`, `outcome`, `interrupt`,
-//!   `repo`.
+//!   `repo`, `suggest`.
 
 pub mod admin;
 pub mod archive;
@@ -58,6 +58,7 @@ pub mod repo;
 pub mod rollout;
 pub mod selection;
 pub mod state;
+pub mod suggest;
 pub mod tenant;
 pub mod transfer;
 pub mod workbench;

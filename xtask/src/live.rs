@@ -53,7 +53,8 @@ impl Tenants {
         if names.is_empty() {
             bail!(
                 "tenant {tenant} does not exist: there are no tenants on this cluster yet \
-                 (create one with `cargo xtask provision`); check --context if you expected some"
+                 (create one with `cargo xtask provision {tenant}{}`); check --env or --context if you expected some",
+                crate::suggest::target_arg()
             )
         }
         bail!(
@@ -118,13 +119,15 @@ impl BotDeployment {
             if let crate::state::Lifecycle::Offboarded { .. } = lifecycle {
                 bail!(
                     "tenant {tenant} is {}: it has no bot. Provision it again first, from its kept config: \
-                     `cargo xtask provision {tenant} --values tenants/offboarded/{tenant}.yaml`",
-                    lifecycle.note(tenant.as_str()).unwrap_or_default()
+                     `cargo xtask provision {tenant} --values tenants/offboarded/{tenant}.yaml{}`",
+                    lifecycle.note(tenant.as_str()).unwrap_or_default(),
+                    crate::suggest::target_arg()
                 );
             }
             bail!(
                 "tenant {tenant} has no bot Deployment in {namespace}; re-create it with \
-                 `cargo xtask provision {tenant} --values tenants/{tenant}.yaml`"
+                 `cargo xtask provision {tenant} --values tenants/{tenant}.yaml{}`",
+                crate::suggest::target_arg()
             );
         };
         Ok(BotDeployment {

@@ -82,11 +82,22 @@ impl Subject {
         }
     }
 
+    /// `TENANT` or `--claims` after `cargo xtask admin unlock`.
     fn unlock_arg(&self) -> String {
         match self {
             Subject::Tenant(t) => t.clone(),
             Subject::Claims => "--claims".to_owned(),
         }
+    }
+
+    /// ` TENANT --env X` after `cargo xtask admin show`: the tenant, or a
+    /// placeholder for the claims, and the run's target.
+    fn show_arg(&self) -> String {
+        let tenant = match self {
+            Subject::Tenant(t) => t.as_str(),
+            Subject::Claims => "TENANT",
+        };
+        format!(" {tenant}{}", crate::suggest::target_arg())
     }
 }
 
@@ -144,9 +155,10 @@ impl Renewal {
                             lost.store(true, std::sync::atomic::Ordering::SeqCst);
                             eprintln!(
                                 "warning: the lock on {} was taken from this command ({why}): another \
-                                 command may now change the tenant beside it; check `cargo xtask admin show` \
+                                 command may now change the tenant beside it; check `cargo xtask admin show{}` \
                                  when this one ends",
-                                subject.describe()
+                                subject.describe(),
+                                subject.show_arg()
                             );
                             return;
                         }
@@ -191,7 +203,7 @@ impl<'k> Held<'k> {
     /// stderr.
     pub fn finish<T>(mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
         let lost = self.release_now();
-        finish_lost(self.kubectl, &self.subject, lost, result)
+        finish_lost(&self.subject, lost, result)
     }
 
     /// Releases the lease now, saying on stderr if that failed (the lease
@@ -217,7 +229,7 @@ impl<'k> Held<'k> {
                     "warning: the lock on {} could not be released: {e:#}\n  It expires by itself; to free it at once: `cargo xtask admin unlock {}{}`",
                     self.subject.describe(),
                     self.subject.unlock_arg(),
-                    self.kubectl.context_arg()
+                    crate::suggest::target_arg()
                 );
                 lost_at_renewal.then(|| "taken from it while it ran".to_owned())
             }
@@ -328,7 +340,7 @@ pub fn hold_many(
         for subject in missing {
             let result = match live.remove(&subject.lease()) {
                 None => take_existing(kubectl, &subject, None, now),
-                Some(found) => match Takeover::judge(kubectl, subject.clone(), &found, now) {
+                Some(found) => match Takeover::judge(subject.clone(), &found, now) {
                     Ok(t) => {
                         takeovers.push(t);
                         continue;
@@ -399,7 +411,8 @@ pub fn hold_many(
                 };
                 eprintln!(
                     "Took over {what}: {summary}, and its locks were left behind ({why}). Check what it left \
-                     with `cargo xtask admin list`."
+                     with `cargo xtask admin list{}`.",
+                    crate::suggest::target_arg()
                 );
             }
         }
@@ -443,7 +456,7 @@ impl Many<'_> {
             .into_iter()
             .map(
                 |(key, subject, result)| match lost.remove(&subject.lease()) {
-                    Some(how) => (key, finish_lost(self.kubectl, &subject, how, result)),
+                    Some(how) => (key, finish_lost(&subject, how, result)),
                     None => (key, result),
                 },
             )
@@ -474,7 +487,7 @@ impl Many<'_> {
                 "warning: the lock on {} could not be released: {e:#}\n  It expires by itself; to free it at once: `cargo xtask admin unlock {}{}`",
                 subject.describe(),
                 subject.unlock_arg(),
-                kubectl.context_arg()
+                crate::suggest::target_arg()
             );
         };
         let live =
@@ -633,9 +646,10 @@ impl Renewal {
                             let (subject, _) = leases.held.remove(&name).expect("a held lease");
                             eprintln!(
                                 "warning: the lock on {} was taken from this command ({why}): another \
-                                 command may now change the tenant beside it; check `cargo xtask admin show` \
+                                 command may now change the tenant beside it; check `cargo xtask admin show{}` \
                                  when this one ends",
-                                subject.describe()
+                                subject.describe(),
+                                subject.show_arg()
                             );
                             let how = match live.get(&name) {
                                 None => "deleted while it ran".to_owned(),
@@ -662,7 +676,6 @@ impl Renewal {
 /// it, so "done" would not be the whole truth. A failure keeps its own
 /// message; the loss is said on stderr.
 fn finish_lost<T>(
-    kubectl: &Kubectl,
     subject: &Subject,
     lost: Option<String>,
     result: anyhow::Result<T>,
@@ -670,7 +683,7 @@ fn finish_lost<T>(
     let Some(lost) = lost else {
         return result;
     };
-    let context = kubectl.context_arg();
+    let context = crate::suggest::target_arg();
     let what = match subject {
         Subject::Tenant(t) => format!(
             "the lock on tenant {t} was broken while this command ran ({lost}): another command may \
@@ -922,7 +935,7 @@ fn take_existing(
             .create(Some(NAMESPACE), &lease_object(subject, now))
             .map_err(|e| explain(e, kubectl, subject, "create"));
     };
-    let takeover = Takeover::judge(kubectl, subject.clone(), &live, now)?;
+    let takeover = Takeover::judge(subject.clone(), &live, now)?;
     match kubectl.replace(NAMESPACE, &takeover.fresh) {
         Ok(stored) => {
             eprintln!("{}", takeover.note());
@@ -948,7 +961,6 @@ impl Takeover {
     /// Whether the lease `live` on `subject` may be taken over; the
     /// refusal, changing nothing, if another command may still hold it.
     fn judge(
-        kubectl: &Kubectl,
         subject: Subject,
         live: &Value,
         now: std::time::SystemTime,
@@ -956,7 +968,7 @@ impl Takeover {
         let holder = Holder::of(live, now);
         let gone = holder.gone_here();
         if !holder.expired() && !gone {
-            anyhow::bail!("{}", refusal(&subject, &holder, kubectl));
+            anyhow::bail!("{}", refusal(&subject, &holder));
         }
         // Expired, but its process still runs here (stopped with Ctrl-Z, or
         // the machine slept): it would go on beside us when it wakes.
@@ -1003,10 +1015,7 @@ impl Takeover {
             self.subject.describe(),
             self.holder.summary(),
             self.why_left(),
-            match &self.subject {
-                Subject::Tenant(t) => format!(" {t}"),
-                Subject::Claims => " TENANT".to_owned(),
-            }
+            self.subject.show_arg()
         )
     }
 
@@ -1031,7 +1040,7 @@ impl Takeover {
 }
 
 /// The refusal of a command while another holds the lock.
-pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String {
+pub fn refusal(subject: &Subject, holder: &Holder) -> String {
     let expires = holder
         .expires_in_seconds
         .map(|s| crate::clock::format_age(Some(s.max(0) as u64)))
@@ -1046,7 +1055,7 @@ pub fn refusal(subject: &Subject, holder: &Holder, kubectl: &Kubectl) -> String 
         NAMESPACE,
         subject.lease(),
         subject.unlock_arg(),
-        kubectl.context_arg(),
+        crate::suggest::target_arg(),
     )
 }
 

@@ -125,7 +125,8 @@ impl Prepared {
             .map(|(_, name)| {
                 format!(
                     "~ ingress/{name}: on the cluster although the tenant is suspended, so its website \
-                     answers; `cargo xtask admin resume {tenant}` it, or delete the Ingress"
+                     answers; `cargo xtask admin resume {tenant}{}` it, or delete the Ingress",
+                    crate::suggest::target_arg()
                 )
             })
             .collect()
@@ -852,7 +853,7 @@ pub fn refuse_identity_change(
     }
     crate::outcome::bail_unchanged!(
         "{}\nIf tenant {name} really changes hands, provision it with --reconfigure \
-         (`cargo xtask provision {name} --reconfigure` and the other flags you gave); its database and \
+         (`cargo xtask provision {name} --reconfigure{}` and the other flags you gave); its database and \
          WhatsApp session are kept. If this is another tenant, choose another tenant name.",
         format_problems(
             &match prepared
@@ -875,6 +876,7 @@ pub fn refuse_identity_change(
             },
             &changes
         ),
+        crate::suggest::target_arg(),
         name = spec.name
     );
 }

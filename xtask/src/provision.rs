@@ -218,6 +218,16 @@ impl flags::Provision {
         let platform = paths.platform()?;
         let templates = paths.templates()?;
         let target = Target::resolve(&self.cluster, root)?;
+        // Where it points, before any question or read.
+        target.announce(&if self.plan {
+            format!("the plan of provisioning tenant {tenant} (nothing is changed)")
+        } else if self.dry_run || self.out.is_some() {
+            format!(
+                "the manifests of tenant {tenant}, rendered with no cluster (nothing is changed)"
+            )
+        } else {
+            format!("provisioning of tenant {tenant}")
+        });
         let sources = self.sources(&paths, &tenant)?;
         let mut values = sources.values();
         let interactive = !self.non_interactive && std::io::stdin().is_terminal();
@@ -356,9 +366,10 @@ impl flags::Provision {
                     if let Some(kept) = offboarded {
                         eprintln!(
                             "Tenant {tenant} was offboarded; its config is kept in {}. To bring the tenant \
-                             back as it was: `cargo xtask provision {tenant} --values {}`.",
+                             back as it was: `cargo xtask provision {tenant} --values {}{}`.",
                             kept.display(),
-                            kept.display()
+                            kept.display(),
+                            crate::suggest::target_arg()
                         );
                     }
                     None
@@ -425,8 +436,9 @@ impl flags::Provision {
         if let Some(since) = &suspended {
             println!(
                 "  (suspended since {since}: compared with its suspended form, without its Ingress; \
-                 an apply refuses until `cargo xtask admin resume {}`)",
-                spec.name
+                 an apply refuses until `cargo xtask admin resume {}{}`)",
+                spec.name,
+                cluster.target().suggested_arg()
             );
         }
         if !changes.is_empty() {
@@ -466,9 +478,10 @@ impl flags::Provision {
         if suspended.is_some() {
             println!(
                 "\n{changing} object(s) differ from the config. The tenant is suspended, so an apply refuses: \
-                 resume it first with `cargo xtask admin resume {}`, then apply with the same command \
+                 resume it first with `cargo xtask admin resume {}{}`, then apply with the same command \
                  without --plan.",
-                spec.name
+                spec.name,
+                cluster.target().suggested_arg()
             );
         } else if foreign {
             println!(
@@ -513,6 +526,10 @@ impl flags::Provision {
         let platform = paths.platform()?;
         let templates = paths.templates()?;
         let cluster = Cluster::connect(&self.cluster, root)?;
+        cluster.target().announce(&format!(
+            "provisioning of the tenants of {} (those that differ from their config)",
+            paths.tenants.display()
+        ));
         let kubectl = cluster.kubectl();
         // Ctrl-C or SIGTERM: no new apply starts, the wait for the bots
         // ends, and every tenant's outcome is still said, recorded and its
@@ -666,7 +683,7 @@ impl flags::Provision {
         // What to run next, reaching the same cluster and configs.
         let same = format!(
             "{}{}",
-            kubectl.context_arg(),
+            cluster.target().suggested_arg(),
             match &self.repo.tenants_dir {
                 Some(dir) => format!(" --tenants-dir {}", dir.display()),
                 None => String::new(),
@@ -727,11 +744,12 @@ impl flags::Provision {
                     "interrupted (Ctrl-C or a termination signal) while reading the cluster; nothing was applied"
                 );
             }
-            e.context(
+            e.context(format!(
                 "could not read every tenant at once, which `provision --all` needs: rights to list the \
                  tenants' objects (Secrets included) and Ingresses in all namespaces, and namespaces. \
-                 Provision tenants one at a time instead: `cargo xtask provision <TENANT>`",
-            )
+                 Provision tenants one at a time instead: `cargo xtask provision <TENANT>{}`",
+                crate::suggest::target_arg()
+            ))
         })?;
         let mut lives: Vec<Live> = ready
             .iter()
@@ -1072,9 +1090,10 @@ impl flags::Provision {
                     ),
                 },
                 format!(
-                    "See why with `cargo xtask admin show {}{ctx}` (or `kubectl{ctx} --namespace {ns} describe \
+                    "See why with `cargo xtask admin show {}{}` (or `kubectl{ctx} --namespace {ns} describe \
                      deployment/{deployment}` and its pod's logs); re-run provision once fixed",
-                    tenant.tenant
+                    tenant.tenant,
+                    crate::suggest::target_arg()
                 ),
             ),
         };
@@ -1138,8 +1157,10 @@ impl flags::Provision {
                 kubectl.rollout_restart(ns, name).map_err(|e| {
                     e.context(format!(
                         "every object of tenant {} was applied, but the bot still runs with the ConfigMap it \
-                         started with. Restart it with `cargo xtask admin restart {}`",
-                        spec.name, spec.name
+                         started with. Restart it with `cargo xtask admin restart {}{}`",
+                        spec.name,
+                        spec.name,
+                        crate::suggest::target_arg()
                     ))
                 })?;
                 true
@@ -1507,9 +1528,10 @@ fn refuse(spec: &TenantSpec, prepared: Prepared, reconfigure: bool) -> anyhow::R
     if let Lifecycle::Suspended { since, .. } = &lifecycle {
         crate::outcome::bail_unchanged!(
             "tenant {} is suspended (since {since}); applying would bring it back online. Resume it first with \
-             `cargo xtask admin resume {}`.",
+             `cargo xtask admin resume {}{}`.",
             spec.name,
-            spec.name
+            spec.name,
+            crate::suggest::target_arg()
         );
     }
     Ok(prepared)

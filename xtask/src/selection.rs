@@ -120,8 +120,9 @@ impl flags::Selection {
         let label = kubectl.context_label();
         if existing.is_empty() {
             bail!(
-                "there are no tenants on this cluster ({label}) yet (create one with `cargo xtask provision`); \
-                 check --context or --env if you expected some"
+                "there are no tenants on this cluster ({label}) yet (create one with `cargo xtask provision TENANT{}`); \
+                 check --context or --env if you expected some",
+                crate::suggest::target_arg()
             );
         }
         let selected = |tenant: &TenantName, namespace: &Value| Selected {
@@ -355,6 +356,9 @@ impl Batch {
                     line,
                 )?,
                 Guard::Read => {
+                    cluster
+                        .target()
+                        .announce(&format!("a {} of {what}", batch.command));
                     eprintln!("{progress}");
                     crate::pool::run(batch.todo, batch.jobs.into(), |(tenant, item)| {
                         if crate::interrupt::interrupted() {
@@ -403,6 +407,8 @@ impl Batch {
             }
         };
         let command = format!("cargo xtask admin {}", batch.command);
+        // The retry advice ends with the run's --env (or --context).
+        let target = cluster.target().suggested_arg();
         let names =
             |ts: &[&TenantName]| ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" ");
         let cut_short = cut_short.lock().expect("the lock").clone();
@@ -421,7 +427,7 @@ impl Batch {
                 report += &format!("failed before the interrupt: {}\n", join(&failed_before));
             }
             report += &format!(
-                "not started: {}\nTo finish, run `{command} {}` with the same options.",
+                "not started: {}\nTo finish, run `{command} {}{target}` with the same options.",
                 join(&not_started),
                 names(&again)
             );
@@ -431,12 +437,12 @@ impl Batch {
             [] => {}
             [one] => bail!(
                 "1 of {} failed (why is under it); the others were done or skipped. \
-                 Retry it with `{command} {one}` with the same options.",
+                 Retry it with `{command} {one}{target}` with the same options.",
                 tenants(total)
             ),
             [first, ..] => bail!(
                 "{} of {} failed (why is under each); the others were done or skipped. \
-                 Retry them with `{command} {}` with the same options, or one alone with `{command} {first}`.",
+                 Retry them with `{command} {}{target}` with the same options, or one alone with `{command} {first}{target}`.",
                 failed.len(),
                 tenants(total),
                 names(&failed)

@@ -142,10 +142,12 @@ impl Lifecycle {
         Some(match self {
             Lifecycle::Active => return None,
             Lifecycle::Suspended { since, .. } => format!(
-                "suspended since {since}{by}; bring it back with `cargo xtask admin resume {tenant}`"
+                "suspended since {since}{by}; bring it back with `cargo xtask admin resume {tenant}{}`",
+                crate::suggest::target_arg()
             ),
             Lifecycle::Offboarded { since, .. } => format!(
-                "offboarded since {since}{by}, its volumes kept; `cargo xtask admin offboard {tenant} --delete-data` removes them"
+                "offboarded since {since}{by}, its volumes kept; `cargo xtask admin offboard {tenant} --delete-data{}` removes them",
+                crate::suggest::target_arg()
             ),
             Lifecycle::Terminating { since } => {
                 format!("being deleted since {since} (offboarded with its data)")
@@ -323,6 +325,8 @@ impl TenantState {
     /// what suggested commands need to reach the same cluster
     /// (` --context X` or empty).
     pub fn unfinished_lines(&self, tenant: &str, namespace: &str, context: &str) -> Vec<String> {
+        // A `cargo xtask` command carries the run's --env (or --context).
+        let target = crate::suggest::target_arg();
         let running = self.held_by_a_running_command();
         self.unfinished
             .iter()
@@ -351,7 +355,7 @@ impl TenantState {
                 } => format!(
                     "a lock left behind: {} ran `{}` (process {}) since {} and it was not \
                      released (the command was killed or lost the cluster, so it may have stopped \
-                     halfway). {}`cargo xtask admin unlock {tenant}{context}` breaks it now",
+                     halfway). {}`cargo xtask admin unlock {tenant}{target}` breaks it now",
                     escape_controls(holder),
                     escape_controls(command),
                     escape_controls(process),
@@ -377,7 +381,7 @@ impl TenantState {
                         format!(
                             "a restore stopped the bot and did not finish: its volumes may be half \
                              written. Run the same restore again (`cargo xtask admin restore {tenant} \
-                             ARCHIVE{context} --yes`); or, to serve from the volumes as they are: \
+                             ARCHIVE{target} --yes`); or, to serve from the volumes as they are: \
                              `kubectl{context} --namespace {namespace} scale deployment/{deployment} \
                              --replicas={}` and `{annotate}`",
                             replicas_before.unwrap_or(1)

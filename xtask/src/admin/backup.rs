@@ -59,6 +59,9 @@ impl flags::Backup {
             let written = (|| {
                 let platform = self.platform.load(root)?;
                 let cluster = Cluster::connect(&self.cluster, root)?;
+                cluster
+                    .target()
+                    .announce(&format!("a backup of tenant {tenant}"));
                 let kubectl = cluster.kubectl();
                 let provenance = provenance(&cluster)?;
                 let tenants = crate::live::Tenants::discover(kubectl)?;
@@ -217,9 +220,11 @@ impl flags::Backup {
             ),
             (None, _) => bail!(
                 "tenant {t}'s bot is not ready, so it cannot be backed up through it, and it is not stopped, \
-                 so a workbench pod may not mount its volumes beside it. Look at `cargo xtask admin list`; \
-                 to back up anyway, stop it first with `kubectl --namespace {ns} scale deployment/{d} --replicas=0`, \
+                 so a workbench pod may not mount its volumes beside it. Look at `cargo xtask admin list{s}`; \
+                 to back up anyway, stop it first with `kubectl{c} --namespace {ns} scale deployment/{d} --replicas=0`, \
                  then run this again.",
+                s = crate::suggest::target_arg(),
+                c = crate::kubectl::suggested_context_arg(),
                 t = tenant,
                 ns = bot.namespace,
                 d = bot.name

@@ -180,8 +180,9 @@ impl flags::Drift {
         if self.server && self.tenants.is_empty() {
             anyhow::bail!(
                 "--server compares named tenants, with a server-side dry run each: name them \
-                 (`cargo xtask admin drift --server TENANT...`), or leave out --server to compare \
-                 every tenant from one read of the cluster"
+                 (`cargo xtask admin drift --server TENANT...{}`), or leave out --server to compare \
+                 every tenant from one read of the cluster",
+                crate::suggest::target_arg()
             );
         }
         let platform = self.platform.load(root)?;
@@ -222,11 +223,14 @@ impl flags::Drift {
                     }
                 }
             }
-            fleet = Fleet::read(kubectl, &kinds).context(
-                "could not read every tenant at once, which needs rights to list the tenants' \
-                 objects (Secrets included) in all namespaces; `cargo xtask admin drift --server \
-                 TENANT...` reads one tenant's namespace at a time",
-            )?;
+            fleet = Fleet::read(kubectl, &kinds).with_context(|| {
+                format!(
+                    "could not read every tenant at once, which needs rights to list the tenants' \
+                     objects (Secrets included) in all namespaces; `cargo xtask admin drift --server \
+                     TENANT...{}` reads one tenant's namespace at a time",
+                    crate::suggest::target_arg()
+                )
+            })?;
             (fleet.tenants(), Source::Fleet(&fleet))
         };
         let on_cluster: BTreeSet<String> =
@@ -238,13 +242,14 @@ impl flags::Drift {
             .collect();
         if !unknown.is_empty() {
             anyhow::bail!(
-                "{} neither on the cluster nor in {}: check the name{}; `cargo xtask admin list` shows the tenants on the cluster",
+                "{} neither on the cluster nor in {}: check the name{}; `cargo xtask admin list{}` shows the tenants on the cluster",
                 match unknown.as_slice() {
                     [one] => format!("tenant {one} is"),
                     many => format!("tenants {} are", many.join(", ")),
                 },
                 dir.display(),
-                if unknown.len() == 1 { "" } else { "s" }
+                if unknown.len() == 1 { "" } else { "s" },
+                crate::suggest::target_arg()
             );
         }
         let names: Vec<&String> = on_cluster.union(&configs).collect();

@@ -62,8 +62,9 @@ impl flags::List {
             OutputFormat::Table => {
                 if rows.is_empty() {
                     eprintln!(
-                        "No tenants on {}. Create one with `cargo xtask provision`.",
-                        cluster.label()
+                        "No tenants on {}. Create one with `cargo xtask provision TENANT{}`.",
+                        cluster.label(),
+                        cluster.target().suggested_arg()
                     );
                     return Ok(());
                 }

@@ -58,9 +58,10 @@ impl flags::Offboard {
                         crate::outcome::bail_unchanged!(
                             "tenant {t} is already {note}; its domains and WhatsApp number were released then, \
                              and another tenant may have claimed them since. To hold them for this tenant again, \
-                             provision it again (`cargo xtask provision {t} --values tenants/offboarded/{t}.yaml`); \
+                             provision it again (`cargo xtask provision {t} --values tenants/offboarded/{t}.yaml{s}`); \
                              to finish its offboarding, run this command without --reserve",
                             t = self.tenant,
+                            s = crate::suggest::target_arg(),
                             note = lifecycle.note(self.tenant.as_str()).unwrap_or_default()
                         );
                     }
@@ -94,8 +95,9 @@ impl flags::Offboard {
         let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
         let mut archives = crate::archive::archives_of(&dir, self.tenant.as_str());
         let advice = format!(
-            "take one with `cargo xtask admin backup {t}` (or pass --no-backup to offboard without one)",
-            t = self.tenant
+            "take one with `cargo xtask admin backup {t}{s}` (or pass --no-backup to offboard without one)",
+            t = self.tenant,
+            s = crate::suggest::target_arg()
         );
         let Some(newest) = archives.pop() else {
             crate::outcome::bail_unchanged!(
@@ -412,9 +414,21 @@ const DELETION_ORDER: [&str; 10] = [
 
 /// This process's own command line, quoted for a shell, without the
 /// program name: what "run the same command again" means.
+/// This command as it was run, with the run's `--env`/`--context` added
+/// when it came from environments.yaml's default.
 fn same_command() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "))
+    let mut line =
+        shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "));
+    let pointed = args.iter().any(|a| {
+        ["--env", "--context"]
+            .iter()
+            .any(|f| a == f || a.starts_with(&format!("{f}=")))
+    });
+    if !pointed {
+        line += &crate::suggest::target_arg();
+    }
+    line
 }
 
 /// Waits until a deleted namespace is gone: the API server removes it only

@@ -89,13 +89,15 @@ impl flags::Restart {
                 if crate::interrupt::interrupted() {
                     return e.context(format!(
                         "the restart of tenant {tenant} was started and goes on without us; \
-                         we stopped waiting for the bot: see how it is with `cargo xtask admin list`"
+                         we stopped waiting for the bot: see how it is with `cargo xtask admin list{s}`",
+                        s = crate::suggest::target_arg()
                     ));
                 }
                 e.context(format!(
                     "the restart of tenant {tenant} was started but the bot is not ready after {}; \
-                 see why with `cargo xtask admin logs {tenant} --previous` and `cargo xtask admin list`",
-                    self.rollout.timeout
+                 see why with `cargo xtask admin logs {tenant} --previous{s}` and `cargo xtask admin list{s}`",
+                    self.rollout.timeout,
+                    s = crate::suggest::target_arg()
                 ))
             })?;
         if progress.0 {

@@ -16,7 +16,7 @@ use crate::archive::{
     AUTH_DIR, RestoreTars, VerifiedArchive, check_cluster, cluster_uid, verify_archive,
 };
 use crate::clock::KubeDuration;
-use crate::cluster::{Change, Cluster, Destructive};
+use crate::cluster::{Change, Destructive, Target};
 use crate::flags;
 use crate::kubectl::{Container, Input, Kubectl, Scope, Sink, Wait};
 use crate::live::BotDeployment;
@@ -186,9 +186,10 @@ impl Progress {
             s += &format!("  - the workbench pod {WORKBENCH_POD} is still in {ns}\n");
         }
         let again = format!(
-            "cargo xtask admin restore {} {} --yes",
+            "cargo xtask admin restore {} {} --yes{}",
             self.tenant,
-            archive.display()
+            archive.display(),
+            crate::suggest::target_arg()
         );
         if replicas == 0 && (before > 0 || self.data_changed()) {
             s += &format!(
@@ -214,9 +215,10 @@ impl Progress {
         } else if self.started_again {
             s += &format!(
                 "The data is restored. Why the bot is not ready: `kubectl --namespace {ns} rollout status \
-                 deployment/{d}` and `cargo xtask admin logs {t}`. Running the same restore again also starts \
+                 deployment/{d}` and `cargo xtask admin logs {t}{s}`. Running the same restore again also starts \
                  over safely:\n  {again}",
-                t = self.tenant
+                t = self.tenant,
+                s = crate::suggest::target_arg()
             );
         } else if self.data_changed() {
             s += &format!(
@@ -242,6 +244,8 @@ impl flags::Restore {
         // directory, which a signal must not leave behind.
         crate::interrupt::install();
         let platform = self.platform.load(root)?;
+        let target = Target::resolve(&self.cluster, root).left_unchanged(Left::NothingChanged)?;
+        target.announce(&format!("a restore of tenant {}", self.tenant));
         eprintln!("Verifying {} ...", self.file.display());
         let archive = verify_archive(&self.file).left_unchanged(Left::NothingChanged)?;
         // Everything sent into the pod is built now: nothing in the
@@ -265,7 +269,7 @@ impl flags::Restore {
             ),
             _ => {}
         }
-        let cluster = Cluster::connect(&self.cluster, root).left_unchanged(Left::NothingChanged)?;
+        let cluster = target.connect().left_unchanged(Left::NothingChanged)?;
         let change = Change {
             tenant: &self.tenant,
             action: "a restore",
@@ -324,11 +328,12 @@ fn refuse_a_second_session(
     anyhow::bail!(
         "the archive holds the WhatsApp session of tenant {other}, which is on this cluster ({}): restored \
          here, one WhatsApp session would run in two bots, which WhatsApp treats as a takeover and which \
-         mixes both tenants' messages. Offboard {other} first (`cargo xtask admin offboard {other}`), or \
+         mixes both tenants' messages. Offboard {other} first (`cargo xtask admin offboard {other}{}`), or \
          restore into a tenant of another cluster.",
         lifecycle
             .note(other.as_str())
-            .unwrap_or_else(|| "active".to_owned())
+            .unwrap_or_else(|| "active".to_owned()),
+        crate::suggest::target_arg()
     )
 }
 

@@ -334,9 +334,10 @@ fn render_table(v: &TenantView, backups_dir: &Path, context: &str) -> String {
                 backups_dir.display()
             ),
             None => format!(
-                "none in {} (take one with `cargo xtask admin backup {}`)",
+                "none in {} (take one with `cargo xtask admin backup {}{}`)",
                 backups_dir.display(),
-                v.name
+                v.name,
+                crate::suggest::target_arg()
             ),
         },
     );

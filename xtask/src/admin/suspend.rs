@@ -37,7 +37,8 @@ impl flags::Suspend {
                 |kubectl, bot| {
                     suspend(kubectl, &bot, Progress(true))?;
                     println!(
-                        "Tenant {tenant} is suspended: its website and bot no longer answer; its data is kept. Bring it back with `cargo xtask admin resume {tenant}`."
+                        "Tenant {tenant} is suspended: its website and bot no longer answer; its data is kept. Bring it back with `cargo xtask admin resume {tenant}{}`.",
+                        crate::suggest::target_arg()
                     );
                     Ok(())
                 },
@@ -114,8 +115,9 @@ fn suspend(kubectl: &Kubectl, bot: &BotDeployment, progress: Progress) -> anyhow
     rest().with_context(|| {
         format!(
             "tenant {tenant} is only partly suspended: it is marked suspended with its previous state \
-             recorded, but its Ingress or its bot may still be up. `cargo xtask admin resume {tenant}` \
-             brings it back as it was; then suspend it again"
+             recorded, but its Ingress or its bot may still be up. `cargo xtask admin resume {tenant}{}` \
+             brings it back as it was; then suspend it again",
+            crate::suggest::target_arg()
         )
     })
 }
@@ -225,7 +227,8 @@ impl flags::Resume {
         steps().with_context(|| {
             format!(
                 "tenant {tenant} is still marked suspended, and its bot or Ingress may be back in part; \
-                 `cargo xtask admin resume {tenant}` again finishes the resumption"
+                 `cargo xtask admin resume {tenant}{}` again finishes the resumption",
+                crate::suggest::target_arg()
             )
         })
     }

@@ -14,6 +14,9 @@ impl flags::Unlock {
         };
         let what = subject.describe();
         let cluster = Cluster::connect(&self.cluster, root)?;
+        cluster
+            .target()
+            .announce(&format!("breaking the lock on {what}"));
         let kubectl = cluster.kubectl();
         let Some(lease) =
             crate::lock::read(kubectl, &subject).left_unchanged(Left::NothingChanged)?
@@ -83,9 +86,14 @@ impl flags::Unlock {
             "Broke the lock on {what}. The command that held it may have stopped halfway: check {} before \
              changing it again.",
             match &self.tenant {
-                Some(t) => format!("`cargo xtask admin show {t}`"),
-                None =>
-                    "the last provision's tenant with `cargo xtask admin show TENANT`".to_owned(),
+                Some(t) => format!(
+                    "`cargo xtask admin show {t}{}`",
+                    cluster.target().suggested_arg()
+                ),
+                None => format!(
+                    "the last provision's tenant with `cargo xtask admin show TENANT{}`",
+                    cluster.target().suggested_arg()
+                ),
             }
         );
         Ok(())

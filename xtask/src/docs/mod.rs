@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod contexts;
 mod zone;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub fn problems(
 ) -> Vec<check::Problem> {
     let report = check::check_files(root, files);
     let mut problems = report.problems;
+    problems.extend(contexts::check_files(root, files));
+    problems.sort();
     if repo_wide {
         let used = report.used.get(GUIDE).cloned().unwrap_or_default();
         for sub in check::all_subcommands() {

@@ -150,7 +150,10 @@ pub fn advice(cause: Cause, context_arg: &str) -> String {
         Cause::NamespaceTerminating => format!(
             "The namespace is being deleted (Terminating): nothing can be created in it until it is gone. Follow it with `kubectl{context_arg} get namespace <namespace>`; once that says NotFound, run the command again to start afresh."
         ),
-        Cause::Conflict => "Another field manager owns some of these fields (a hand edit, `kubectl scale`, another tool). See which with `cargo xtask provision TENANT --plan`, then re-run with --force-conflicts to take them back.".to_owned(),
+        Cause::Conflict => format!(
+            "Another field manager owns some of these fields (a hand edit, `kubectl scale`, another tool). See which with `cargo xtask provision TENANT --plan{}`, then re-run with --force-conflicts to take them back.",
+            crate::suggest::target_arg()
+        ),
         Cause::CommandExited(code) => format!(
             "The command in the pod ran and exited with status {code}; its own message is above."
         ),
