@@ -757,7 +757,7 @@ Where values come from: a tenant that has a committed config (tenants/<TENANT>.y
 --tenants-dir) starts from it; --values FILE starts from that file instead. Flags then replace \
 single fields (a --domain list replaces the whole list); everything else, tier, site and \
 rate_limits included, is kept. In a terminal, the MLA name, constituency, number and domains \
-that no flag gives are asked for, the current value offered in brackets: Enter keeps it. Everything is validated before any cluster call.\n\n\
+that no flag gives are asked for, the current value offered in parentheses: Enter keeps it; a wrong value, or another tenant's number or domain, is refused at its question and asked again; Ctrl-C or Esc at a question stops with nothing changed (exit status 130). Everything is validated before any cluster call.\n\n\
 What needs a yes: a change of tier, MLA name or WhatsApp number, compared with the live tenant \
 (its namespace) and the committed config, and a change of the domains the live tenant answers on (a \
 dropped domain takes a website down), is shown as `field: old → new`; in a terminal it is \

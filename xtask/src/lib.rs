@@ -95,7 +95,12 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Some(exit) => ExitCode::from(exit.0),
             None => {
                 eprintln!("error: {err:#}");
-                ExitCode::FAILURE
+                // Ctrl-C or Esc at a question: 130, as for a command
+                // ended by Ctrl-C, so that scripts tell it from a failure.
+                match prompt::cancelled() {
+                    true => ExitCode::from(130),
+                    false => ExitCode::FAILURE,
+                }
             }
         },
     }

@@ -1,17 +1,59 @@
 //! Interactive questions, behind a trait so that the ask-validate-re-ask loop
 //! is the same code in a terminal and in tests.
+//!
+//! In a terminal the questions are inquire's prompts: a refused answer is
+//! named under the question at once and the question stays open. Ctrl-C or
+//! Esc at any question ends the command with [`Cancelled`]: nothing was
+//! changed, and the binary exits 130 (see [`cancelled`]).
 
 #[cfg(test)]
 use std::collections::VecDeque;
-use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::bail;
 
+/// How many answers a confirmation takes before it stops: a mistyped one
+/// is asked again, the answers given before it kept.
+pub const TRIES: usize = 3;
+
+/// Checks one answer: `Err` is what is wrong with it, shown to the person
+/// answering.
+pub type Check<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
 pub trait Prompter {
-    /// Shows `question` and returns the answer line, or None at end of input.
-    fn ask(&mut self, question: &str) -> anyhow::Result<Option<String>>;
+    /// Shows `question` (offering `default`, which an empty answer keeps)
+    /// and returns the first answer `check` accepts, showing each refusal
+    /// and asking again; None at end of input.
+    fn ask(
+        &mut self,
+        question: &str,
+        default: Option<&str>,
+        check: Check<'_>,
+    ) -> anyhow::Result<Option<String>>;
     /// Shows a line to the person answering.
     fn say(&mut self, line: &str);
+}
+
+/// Ctrl-C or Esc at a question: the command stops there.
+#[derive(Debug)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled at the prompt (Ctrl-C or Esc)")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a question was cancelled in this process: the binary then exits
+/// 130, as a shell reports a command ended by Ctrl-C. (The error that says
+/// so is wrapped by the statement of what was left unchanged, so the flag,
+/// not the error's type, carries it to `main`.)
+pub fn cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
 }
 
 /// Asks until `validate` accepts the answer, showing each rejection.
@@ -23,74 +65,132 @@ pub fn ask_valid<T>(
     ask_valid_or(prompter, question, None, validate)
 }
 
-/// [`ask_valid`] offering `default`: the question shows it in brackets
-/// (`MLA name [Asha Kulkarni]`), and an empty answer (Enter) keeps it. The
-/// default is validated like any answer.
+/// [`ask_valid`] offering `default`: an empty answer (Enter) keeps it. The
+/// default is validated like any answer: one refused is shown as wrong and
+/// the question asked again without it.
 pub fn ask_valid_or<T>(
     prompter: &mut dyn Prompter,
     question: &str,
     default: Option<&str>,
     validate: impl Fn(&str) -> Result<T, String>,
 ) -> anyhow::Result<T> {
-    let shown = match default {
-        Some(d) => format!("{question} [{d}]"),
-        None => question.to_owned(),
-    };
+    let check = |answer: &str| validate(answer).map(drop);
+    let mut default = default;
     loop {
-        let Some(answer) = prompter.ask(&shown)? else {
+        let Some(answer) = prompter.ask(question, default, &check)? else {
             bail!("input ended before `{question}` was answered");
         };
-        let answer = match default {
-            Some(d) if answer.trim().is_empty() => d,
-            _ => answer.as_str(),
-        };
-        match validate(answer) {
+        match validate(&answer) {
             Ok(value) => return Ok(value),
-            Err(why) => prompter.say(&format!("  ✗ {why}")),
+            Err(why) => {
+                prompter.say(&format!("  ✗ {why}"));
+                default = None;
+            }
         }
     }
 }
 
-/// Asks a yes/no question whose answer is no unless `y` or `yes` is typed.
+/// Asks a yes/no question whose answer is no unless `y` or `yes` is typed;
+/// Enter (or the end of input) is no. Anything else is asked again, up to
+/// [`TRIES`] answers in all, then the question stops with an error.
 pub fn ask_yes_no(prompter: &mut dyn Prompter, question: &str) -> anyhow::Result<bool> {
-    let answer = prompter.ask(&format!("{question} [y/N]"))?;
-    Ok(matches!(
-        answer.as_deref().map(str::trim),
-        Some("y" | "Y" | "yes" | "Yes" | "YES")
-    ))
+    let question = format!("{question} [y/N]");
+    for left in (0..TRIES).rev() {
+        let answer = prompter.ask(&question, None, &|_| Ok(()))?;
+        match answer
+            .as_deref()
+            .map(|a| a.trim().to_lowercase())
+            .as_deref()
+        {
+            Some("y" | "yes") => return Ok(true),
+            None | Some("" | "n" | "no") => return Ok(false),
+            Some(_) if left > 0 => prompter.say(&format!(
+                "  ✗ `{}` is neither yes nor no: type y to go on, n (or Enter) to stop ({})",
+                answer.as_deref().unwrap_or_default().trim(),
+                tries_left(left)
+            )),
+            Some(_) => {}
+        }
+    }
+    bail!("no yes or no in {TRIES} answers")
 }
 
 /// Shows `explanation` and asks, in the terminal, for `expected` (the
-/// tenant name, or `all`) to be typed. When that is needed is decided in
-/// one place, `cluster.rs`.
+/// tenant name, or `all`) to be typed; a mistyped answer is asked again, up
+/// to [`TRIES`] answers in all. When that is needed is decided in one
+/// place, `cluster.rs`.
 pub fn ask_typed(expected: &str, explanation: &str) -> anyhow::Result<()> {
-    let mut p = TerminalPrompter;
-    p.say(explanation);
-    crate::interrupt::prompting(true);
-    let answer = p.ask(&format!("Type {expected} to continue"));
-    crate::interrupt::prompting(false);
-    crate::interrupt::check()?;
-    let answer = answer?;
-    if answer.as_deref().map(str::trim) != Some(expected) {
-        bail!("that was not `{expected}`");
-    }
-    Ok(())
+    typed_by(&mut TerminalPrompter, expected, explanation)
 }
 
-/// Prompts on stderr and reads lines from stdin (a terminal).
+fn typed_by(p: &mut dyn Prompter, expected: &str, explanation: &str) -> anyhow::Result<()> {
+    p.say(explanation);
+    let question = format!("Type {expected} to continue");
+    for left in (0..TRIES).rev() {
+        crate::interrupt::prompting(true);
+        let answer = p.ask(&question, None, &|_| Ok(()));
+        crate::interrupt::prompting(false);
+        crate::interrupt::check()?;
+        let Some(answer) = answer? else {
+            bail!("input ended before `{expected}` was typed");
+        };
+        if answer.trim() == expected {
+            return Ok(());
+        }
+        if left > 0 {
+            p.say(&format!(
+                "  ✗ that was not `{expected}` ({})",
+                tries_left(left)
+            ));
+        }
+    }
+    bail!("that was not `{expected}`, {TRIES} times")
+}
+
+fn tries_left(left: usize) -> String {
+    match left {
+        1 => "1 try left".to_owned(),
+        n => format!("{n} tries left"),
+    }
+}
+
+/// Asks with inquire on the terminal (stderr), reading keys from it.
 pub struct TerminalPrompter;
 
 impl Prompter for TerminalPrompter {
-    fn ask(&mut self, question: &str) -> anyhow::Result<Option<String>> {
-        let mut stderr = std::io::stderr();
-        write!(stderr, "{question}: ")?;
-        stderr.flush()?;
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line)? == 0 {
-            eprintln!();
-            return Ok(None);
+    fn ask(
+        &mut self,
+        question: &str,
+        default: Option<&str>,
+        check: Check<'_>,
+    ) -> anyhow::Result<Option<String>> {
+        use inquire::error::InquireError;
+        use inquire::validator::Validation;
+        // Blanks alone keep the default, as Enter does.
+        let keeps_default = move |answer: &str| default.is_some() && answer.trim().is_empty();
+        let validator = move |answer: &str| {
+            Ok(match check(answer) {
+                _ if keeps_default(answer) => Validation::Valid,
+                Ok(()) => Validation::Valid,
+                Err(why) => Validation::Invalid(why.into()),
+            })
+        };
+        let mut text = inquire::Text::new(question).with_validator(validator);
+        if let Some(default) = default {
+            text = text.with_default(default);
         }
-        Ok(Some(line.trim_end_matches(['\n', '\r']).to_owned()))
+        match text.prompt() {
+            Ok(answer) if keeps_default(&answer) => Ok(default.map(str::to_owned)),
+            Ok(answer) => Ok(Some(answer)),
+            Err(InquireError::OperationInterrupted | InquireError::OperationCanceled) => {
+                CANCELLED.store(true, Ordering::SeqCst);
+                Err(Cancelled.into())
+            }
+            Err(InquireError::NotTTY) => Ok(None),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context("cannot read the answer from the terminal"))
+            }
+        }
     }
 
     fn say(&mut self, line: &str) {
@@ -98,7 +198,9 @@ impl Prompter for TerminalPrompter {
     }
 }
 
-/// Answers from a fixed list and records the whole conversation.
+/// Answers from a fixed list and records the whole conversation; a refused
+/// answer is recorded with its refusal and the next one taken, as a
+/// terminal shows the refusal and keeps asking.
 #[cfg(test)]
 #[derive(Default)]
 pub struct ScriptedPrompter {
@@ -118,13 +220,32 @@ impl ScriptedPrompter {
 
 #[cfg(test)]
 impl Prompter for ScriptedPrompter {
-    fn ask(&mut self, question: &str) -> anyhow::Result<Option<String>> {
-        let answer = self.answers.pop_front();
-        self.transcript.push(format!(
-            "{question}: {}",
-            answer.as_deref().unwrap_or("<EOF>")
-        ));
-        Ok(answer)
+    fn ask(
+        &mut self,
+        question: &str,
+        default: Option<&str>,
+        check: Check<'_>,
+    ) -> anyhow::Result<Option<String>> {
+        let shown = match default {
+            Some(d) => format!("{question} [{d}]"),
+            None => question.to_owned(),
+        };
+        loop {
+            let answer = self.answers.pop_front();
+            self.transcript
+                .push(format!("{shown}: {}", answer.as_deref().unwrap_or("<EOF>")));
+            let Some(answer) = answer else {
+                return Ok(None);
+            };
+            // As inquire does: Enter takes the default unchecked.
+            if let Some(d) = default.filter(|_| answer.trim().is_empty()) {
+                return Ok(Some(d.to_owned()));
+            }
+            match check(&answer) {
+                Ok(()) => return Ok(Some(answer)),
+                Err(why) => self.transcript.push(format!("  ✗ {why}")),
+            }
+        }
     }
 
     fn say(&mut self, line: &str) {
@@ -206,13 +327,60 @@ mod tests {
     }
 
     #[test]
-    fn yes_no_defaults_to_no() {
-        let mut p = ScriptedPrompter::new(&["y", " yes ", "", "n", "sure"]);
+    fn yes_no_defaults_to_no_and_asks_again_when_mistyped() {
+        let mut p = ScriptedPrompter::new(&["y", " YES ", "", "n", "sure", "y"]);
         let answers: Vec<bool> = (0..6)
-            .map(|_| ask_yes_no(&mut p, "Go on?").unwrap())
+            .map_while(|_| ask_yes_no(&mut p, "Go on?").ok())
             .collect();
-        assert_eq!(answers, [true, true, false, false, false, false]);
+        // The fifth question took two answers: `sure`, then `y`; the sixth
+        // found the input at its end, which is no.
+        assert_eq!(answers, [true, true, false, false, true, false]);
         assert_eq!(p.transcript[0], "Go on? [y/N]: y");
-        assert_eq!(p.transcript[5], "Go on? [y/N]: <EOF>");
+        assert_eq!(
+            p.transcript[5],
+            "  ✗ `sure` is neither yes nor no: type y to go on, n (or Enter) to stop (2 tries left)"
+        );
+        assert_eq!(p.transcript[7], "Go on? [y/N]: <EOF>");
+
+        // Three mistyped answers stop it; a fourth is never read.
+        let mut p = ScriptedPrompter::new(&["yy", "sí", "oui", "y"]);
+        let err = ask_yes_no(&mut p, "Go on?").unwrap_err();
+        assert_eq!(err.to_string(), "no yes or no in 3 answers");
+        insta::assert_snapshot!(p.transcript.join("\n"), @r"
+        Go on? [y/N]: yy
+          ✗ `yy` is neither yes nor no: type y to go on, n (or Enter) to stop (2 tries left)
+        Go on? [y/N]: sí
+          ✗ `sí` is neither yes nor no: type y to go on, n (or Enter) to stop (1 try left)
+        Go on? [y/N]: oui
+        ");
+        assert_eq!(p.answers, ["y"]);
+    }
+
+    #[test]
+    fn a_mistyped_name_is_asked_again_three_times_in_all() {
+        let mut p = ScriptedPrompter::new(&["kalyn", " kalyan "]);
+        typed_by(
+            &mut p,
+            "kalyan",
+            "Environment prod: provisioning of tenant kalyan.",
+        )
+        .unwrap();
+        assert_eq!(
+            p.transcript,
+            [
+                "Environment prod: provisioning of tenant kalyan.",
+                "Type kalyan to continue: kalyn",
+                "  ✗ that was not `kalyan` (2 tries left)",
+                "Type kalyan to continue:  kalyan ",
+            ]
+        );
+        let mut p = ScriptedPrompter::new(&["a", "b", "c", "kalyan"]);
+        let err = typed_by(&mut p, "kalyan", "Sure?").unwrap_err();
+        assert_eq!(err.to_string(), "that was not `kalyan`, 3 times");
+        assert_eq!(p.transcript[5], "Type kalyan to continue: c");
+        assert_eq!(p.transcript.len(), 6);
+        let mut p = ScriptedPrompter::new(&[]);
+        let err = typed_by(&mut p, "kalyan", "Sure?").unwrap_err();
+        assert!(err.to_string().contains("input ended"), "{err}");
     }
 }

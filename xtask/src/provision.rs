@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::cluster::{Change, Cluster, Target};
 use crate::colour::Tone;
+use crate::environment::Environment;
 use crate::files::write_atomic;
 use crate::flags;
 use crate::fleet::Fleet;
@@ -231,9 +232,28 @@ impl flags::Provision {
         let sources = self.sources(&paths, &tenant)?;
         let mut values = sources.values();
         let interactive = !self.non_interactive && std::io::stdin().is_terminal();
+        // Asked in a terminal before an apply: the claims are read first, so
+        // that a number or domain another tenant has is refused as it is typed.
+        let connected = match interactive && !(self.plan || self.dry_run || self.out.is_some()) {
+            true => Ok(target.connect()?),
+            false => Err(target),
+        };
+        let target = match &connected {
+            Ok(cluster) => cluster.target(),
+            Err(target) => target,
+        };
         if interactive {
-            fill_by_prompt(&mut values, &sources.given, &mut TerminalPrompter)
-                .left_unchanged(Left::NothingChanged)?;
+            let claimed = match &connected {
+                Ok(cluster) => Some(Claimed::read(cluster, &tenant)?),
+                Err(_) => None,
+            };
+            fill_by_prompt(
+                &mut values,
+                &sources.given,
+                claimed.as_ref(),
+                &mut TerminalPrompter,
+            )
+            .left_unchanged(Left::NothingChanged)?;
         }
         let saved = resolve(&tenant, &values, &platform, !interactive)?;
         // The committed config as it resolves: what the changes are measured against.
@@ -245,9 +265,13 @@ impl flags::Provision {
         target.refuse_platform_hosts(&saved)?;
         let spec = target.tenant_view(&saved);
 
+        let connect = || match connected {
+            Ok(cluster) => Ok(cluster),
+            Err(target) => target.connect(),
+        };
         if self.plan {
             return self.plan(
-                &target.connect()?,
+                &connect()?,
                 &platform,
                 &templates,
                 (&saved, &spec),
@@ -265,7 +289,7 @@ impl flags::Provision {
             };
         }
 
-        let cluster = target.connect()?;
+        let cluster = connect()?;
         Progress(true).say(format_args!(
             "Checking the cluster ({}) for tenant {} ...",
             cluster.kubectl().context_label(),
@@ -1578,35 +1602,114 @@ impl Sources {
     }
 }
 
+/// What the cluster's other tenants and Ingresses claim (numbers and
+/// domains), read once before the questions so that a clash is named as
+/// soon as the value is typed. A first look only: the claims are read again
+/// under the claims lock before anything is applied.
+pub struct Claimed {
+    tenant: TenantName,
+    environment: Option<Environment>,
+    tenants: Vec<serde_json::Value>,
+    ingresses: Vec<serde_json::Value>,
+}
+
+impl Claimed {
+    fn read(cluster: &Cluster, tenant: &TenantName) -> anyhow::Result<Claimed> {
+        let kubectl = cluster.kubectl();
+        Ok(Claimed {
+            tenant: tenant.clone(),
+            environment: cluster.target().environment().cloned(),
+            tenants: kubectl
+                .get_list("namespaces", Scope::Cluster, Some(TENANT_LABEL))
+                .left_unchanged(Left::NothingChanged)?,
+            ingresses: kubectl
+                .get_list("ingresses", Scope::AllNamespaces, None)
+                .left_unchanged(Left::NothingChanged)?,
+        })
+    }
+
+    /// The tenant with only `number` and `domains` (as this environment
+    /// serves them), which is all a clash is about.
+    fn probe(&self, number: &str, domains: &[String]) -> TenantSpec {
+        let spec = TenantSpec {
+            name: self.tenant.clone(),
+            namespace: format!("tenant-{}", self.tenant),
+            mla_name: String::new(),
+            constituency: String::new(),
+            whatsapp_number: number.to_owned(),
+            domains: domains.to_vec(),
+            tier: String::new(),
+            rate_limits: Default::default(),
+            site: Default::default(),
+        };
+        match (&self.environment, domains.is_empty()) {
+            (Some(env), false) => env.tenant_view(&spec),
+            _ => spec,
+        }
+    }
+
+    fn refuse(&self, spec: &TenantSpec) -> Result<(), String> {
+        let clashes = crate::plan::find_conflicts(spec, &self.tenants, &self.ingresses);
+        match clashes.is_empty() {
+            true => Ok(()),
+            false => Err(clashes.join("; ")),
+        }
+    }
+
+    fn number(&self, number: &str) -> Result<(), String> {
+        self.refuse(&self.probe(number, &[]))
+    }
+
+    /// No number in the probe: no namespace carries an empty one.
+    fn domains(&self, domains: &[String]) -> Result<(), String> {
+        self.refuse(&self.probe("", domains))
+    }
+}
+
 /// Asks for the values a person should see: every required one that is
-/// missing or invalid, and every one that comes from the committed config
-/// rather than from `given` (flags, `--values`), with the current value as
-/// the default that Enter keeps.
+/// missing, invalid or (with `claimed`) another tenant's, and every one
+/// that comes from the committed config rather than from `given` (flags,
+/// `--values`), with the current value as the default that Enter keeps.
 pub fn fill_by_prompt(
     values: &mut TenantValues,
     given: &TenantValues,
+    claimed: Option<&Claimed>,
     p: &mut dyn Prompter,
 ) -> anyhow::Result<()> {
     type Field = (
         &'static str,
         fn(&mut TenantValues) -> &mut Option<String>,
         fn(&str) -> Result<String, String>,
+        fn(&Claimed, &str) -> Result<(), String>,
     );
+    let unclaimed = |_: &Claimed, _: &str| Ok(());
     let fields: [Field; 3] = [
-        ("MLA name", |v| &mut v.mla_name, tenant::validate_mla_name),
+        (
+            "MLA name",
+            |v| &mut v.mla_name,
+            tenant::validate_mla_name,
+            unclaimed,
+        ),
         (
             "Constituency",
             |v| &mut v.constituency,
             tenant::validate_constituency,
+            unclaimed,
         ),
         (
             "WhatsApp number (E.164, e.g. +91 98765-43210)",
             |v| &mut v.whatsapp_number,
             tenant::normalize_whatsapp_number,
+            Claimed::number,
         ),
     ];
     let mut given = given.clone();
-    for (question, slot, validate) in fields {
+    for (question, slot, valid, clash) in fields {
+        let validate = |answer: &str| {
+            let value = valid(answer)?;
+            claimed.map_or(Ok(()), |c| clash(c, &value))?;
+            Ok(value)
+        };
         let current = slot(values).clone();
         let was_given = slot(&mut given).is_some();
         let default = match current.as_deref().map(|v| (v, validate(v))) {
@@ -1620,7 +1723,12 @@ pub fn fill_by_prompt(
         };
         *slot(values) = Some(ask_valid_or(p, question, default.as_deref(), validate)?);
     }
-    let default = match tenant::validate_domains(&values.domains) {
+    let validate = |list: &[String]| {
+        let list = tenant::validate_domains(list)?;
+        claimed.map_or(Ok(()), |c| c.domains(&list).map_err(|e| vec![e]))?;
+        Ok::<_, Vec<String>>(list)
+    };
+    let default = match validate(&values.domains) {
         Ok(list) if !list.is_empty() && !given.domains.is_empty() => return Ok(()),
         Ok(list) if !list.is_empty() => Some(values.domains.join(", ")),
         Ok(_) => None,
@@ -1644,7 +1752,7 @@ pub fn fill_by_prompt(
             if list.is_empty() {
                 return Err("give at least one domain, e.g. mla-pune.example.in".to_owned());
             }
-            tenant::validate_domains(&list).map_err(|e| e.join("; "))
+            validate(&list).map_err(|e| e.join("; "))
         },
     )?;
     Ok(())
@@ -1742,7 +1850,7 @@ mod tests {
             "kalyan.example.in, www.kalyan.example.in",
         ]);
         let given = values.clone();
-        fill_by_prompt(&mut values, &given, &mut p).unwrap();
+        fill_by_prompt(&mut values, &given, None, &mut p).unwrap();
         assert_eq!(values.mla_name.as_deref(), Some("श्रीकांत शिंदे"));
         assert_eq!(values.whatsapp_number.as_deref(), Some("+919876543210"));
         assert_eq!(
@@ -1794,7 +1902,7 @@ mod tests {
         };
         let mut values = sources.values();
         let mut p = ScriptedPrompter::new(&["", "+91 98765 00000", "  "]);
-        fill_by_prompt(&mut values, &given, &mut p).unwrap();
+        fill_by_prompt(&mut values, &given, None, &mut p).unwrap();
         assert_eq!(
             p.transcript,
             [
@@ -1825,7 +1933,7 @@ mod tests {
         };
         let mut values = sources.values();
         let mut p = ScriptedPrompter::new(&["", "", "+919876543210", ""]);
-        fill_by_prompt(&mut values, &TenantValues::default(), &mut p).unwrap();
+        fill_by_prompt(&mut values, &TenantValues::default(), None, &mut p).unwrap();
         assert_eq!(values.whatsapp_number.as_deref(), Some("+919876543210"));
         assert_eq!(
             p.transcript[3],
@@ -1843,6 +1951,99 @@ mod tests {
             from_committed: false,
         };
         assert_eq!(sources.values(), file);
+    }
+
+    /// With the cluster's claims read, another tenant's number or domain
+    /// is refused as it is answered and asked again; a committed value
+    /// that now clashes is not offered.
+    #[test]
+    fn a_clash_is_refused_at_its_question() {
+        let pune = |domains: &str| {
+            serde_json::json!({"metadata": {
+                "name": "tenant-pune",
+                "labels": {TENANT_LABEL: "pune"},
+                "annotations": {
+                    crate::names::WHATSAPP_NUMBER_ANNOTATION: "+919876500000",
+                    crate::names::DOMAINS_ANNOTATION: domains,
+                },
+            }})
+        };
+        let claimed = Claimed {
+            tenant: TenantName::parse("kalyan").unwrap(),
+            environment: None,
+            tenants: vec![pune("pune.example.in")],
+            ingresses: vec![],
+        };
+        let mut values = committed();
+        values.whatsapp_number = Some("+919876500000".into());
+        let mut p = ScriptedPrompter::new(&[
+            "",
+            "",
+            "+91 98765 00000",
+            "+919876511111",
+            "kalyan.example.in pune.example.in",
+            "kalyan.example.in",
+        ]);
+        fill_by_prompt(
+            &mut values,
+            &TenantValues::default(),
+            Some(&claimed),
+            &mut p,
+        )
+        .unwrap();
+        assert_eq!(values.whatsapp_number.as_deref(), Some("+919876511111"));
+        assert_eq!(values.domains, ["kalyan.example.in"]);
+        let number_clash = "  ✗ WhatsApp number +919876500000 is already used by tenant pune \
+                            (namespace tenant-pune); each bot needs its own number";
+        assert_eq!(
+            p.transcript,
+            [
+                "MLA name [श्रीकांत शिंदे]: ",
+                "Constituency [Kalyan]: ",
+                number_clash,
+                "WhatsApp number (E.164, e.g. +91 98765-43210): +91 98765 00000",
+                number_clash,
+                "WhatsApp number (E.164, e.g. +91 98765-43210): +919876511111",
+                "Domains (separated by spaces or commas) [kalyan.example.in, www.kalyan.example.in]: \
+                 kalyan.example.in pune.example.in",
+                "  ✗ domain pune.example.in is already used by tenant pune (as pune.example.in); \
+                 remove it from this tenant or offboard the other first",
+                "Domains (separated by spaces or commas) [kalyan.example.in, www.kalyan.example.in]: \
+                 kalyan.example.in",
+            ]
+        );
+    }
+
+    /// Where the environment serves the tenant at `<tenant>.<suffix>` too,
+    /// that host is one of its domains: another tenant holding it clashes.
+    #[test]
+    fn the_environments_host_is_checked_with_the_domains() {
+        let namespace = serde_json::json!({"metadata": {
+            "name": "tenant-pune",
+            "labels": {TENANT_LABEL: "pune"},
+            "annotations": {crate::names::DOMAINS_ANNOTATION: "kalyan.dev.example.in"},
+        }});
+        let mut claimed = Claimed {
+            tenant: TenantName::parse("kalyan").unwrap(),
+            environment: Some(Environment {
+                name: "dev".into(),
+                context: "kind-dev".into(),
+                domain_suffix: "dev.example.in".into(),
+                tenant_domains: false,
+                confirm: false,
+            }),
+            tenants: vec![namespace],
+            ingresses: vec![],
+        };
+        let domains = ["kalyan.example.in".to_owned()];
+        let clash = claimed.domains(&domains).unwrap_err();
+        assert!(
+            clash.contains("domain kalyan.dev.example.in is already used by tenant pune"),
+            "{clash}"
+        );
+        assert_eq!(claimed.number("+919876500000"), Ok(()));
+        claimed.environment = None;
+        assert_eq!(claimed.domains(&domains), Ok(()));
     }
 
     #[test]
