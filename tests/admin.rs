@@ -278,6 +278,17 @@ fn logs_tail_and_previous() {
         "error: tenant bravo's bot has no previous container: it has not restarted since its pod \
          started, so there are no earlier logs to show. Its current logs: `cargo xtask admin logs bravo`\n"
     );
+    // The suggested command reaches the same cluster as the run.
+    let out = exits(
+        &mut cluster.admin(&["logs", "bravo", "--previous", "--context", "elsewhere"]),
+        1,
+    );
+    assert!(
+        stderr(&out)
+            .contains("Its current logs: `cargo xtask admin logs bravo --context elsewhere`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

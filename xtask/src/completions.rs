@@ -24,9 +24,17 @@ impl flags::Completions {
         let tenants = tenant_names(&dir);
         let environments = crate::environment::names()?;
         let script = script(self.shell, &tenants, &environments);
-        std::io::stdout()
-            .write_all(&script)
-            .context("cannot write the script to stdout")
+        to_stdout(&script, "the script")
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that stopped early (`| head`) is
+/// not an error, as for other Unix tools.
+fn to_stdout(bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.with_context(|| format!("cannot write {what} to stdout")),
     }
 }
 
@@ -45,9 +53,7 @@ impl flags::Man {
             None => {
                 let mut page = Vec::new();
                 clap_mangen::Man::new(cmd).render(&mut page)?;
-                std::io::stdout()
-                    .write_all(&page)
-                    .context("cannot write the page to stdout")
+                to_stdout(&page, "the page")
             }
         }
     }

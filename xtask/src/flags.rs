@@ -121,10 +121,10 @@ pub struct DocsCli {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
   cargo xtask admin list --env prod\n  \
-  cargo xtask admin usage --since 7d -o json\n  \
-  cargo xtask admin logs pune-central --tail 200 --follow\n  \
-  cargo xtask admin backup pune-central --out backups/\n  \
-  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz")]
+  cargo xtask admin usage --since 7d -o json --env prod\n  \
+  cargo xtask admin logs pune-central --tail 200 --follow --env prod\n  \
+  cargo xtask admin backup pune-central --out backups/ --env prod\n  \
+  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod")]
 pub struct Admin {
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -161,7 +161,7 @@ it every 5 minutes; the next command then takes it over and says so). Shows who 
 destructive change (--yes stands in where no terminal can ask and the environment allows it). Break a lock \
 only when the command holding it is no longer running: a running one would go on unguarded. Recorded in \
 the audit log.",
-    after_help = "Examples:\n  cargo xtask admin unlock pune-central\n  cargo xtask admin unlock pune-central --env prod\n  cargo xtask admin unlock --claims --yes    # the claims lock of provision, without a terminal\n  kubectl get leases --namespace xtask-locks --output wide    # every lock held now"
+    after_help = "Examples:\n  cargo xtask admin unlock pune-central --env prod\n  cargo xtask admin unlock --claims --yes --env prod    # the claims lock of provision, without a terminal\n  kubectl get leases --namespace xtask-locks --output wide    # every lock held now"
 )]
 pub struct Unlock {
     /// The tenant whose lock to break
@@ -211,7 +211,7 @@ brings back exactly the previous state.\n\n\
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant already suspended, offboarded or being deleted is skipped and says why; the others go on past a \
 failure, and the exit status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin suspend demo\n  cargo xtask admin suspend kalyan mylapore\n  cargo xtask admin suspend --tier small --env prod"
+    after_help = "Examples:\n  cargo xtask admin suspend demo --env prod\n  cargo xtask admin suspend kalyan mylapore --env prod\n  cargo xtask admin suspend --tier small --env prod"
 )]
 pub struct Suspend {
     #[command(flatten)]
@@ -235,7 +235,7 @@ count and its Ingress, then wait for the bot.\n\n\
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant that is not suspended is skipped and says why; the others go on past a failure, and the exit \
 status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin resume demo\n  cargo xtask admin resume --all --env prod"
+    after_help = "Examples:\n  cargo xtask admin resume demo --env prod\n  cargo xtask admin resume --all --env prod"
 )]
 pub struct Resume {
     #[command(flatten)]
@@ -259,7 +259,7 @@ pub struct Resume {
     long_about = "Replace every value of the bot's Secret with new random ones (as generated at the first \
 provision), then restart the bot so that it uses them. The new values are never printed unless --show is \
 given, and then only once.",
-    after_help = "Examples:\n  cargo xtask admin rotate demo\n  cargo xtask admin rotate demo --show"
+    after_help = "Examples:\n  cargo xtask admin rotate demo --env prod\n  cargo xtask admin rotate demo --show --env prod"
 )]
 pub struct Rotate {
     /// The tenant whose bot credentials to replace
@@ -294,7 +294,7 @@ the background, and offboard waits until it is gone (up to --delete-timeout; run
 It ends by listing every object it deleted and everything of the tenant still on the cluster, \
 PersistentVolumes kept by their reclaim policy included, and moves tenants/<TENANT>.yaml to \
 tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run the same command again.",
-    after_help = "Examples:\n  cargo xtask admin backup demo && cargo xtask admin offboard demo\n  cargo xtask admin offboard demo --reserve        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data    # now, or later to finish an offboarding"
+    after_help = "Examples:\n  cargo xtask admin backup demo --env prod && cargo xtask admin offboard demo --env prod\n  cargo xtask admin offboard demo --reserve --env prod        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data --env prod    # now, or later to finish an offboarding"
 )]
 pub struct Offboard {
     /// The tenant to take off the platform
@@ -321,7 +321,7 @@ pub struct Offboard {
     /// How long to wait for each deleted object, and then the namespace, to be gone (a namespace terminates only after its finalizers and its pods' grace periods)
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub delete_timeout: KubeDuration,
-    /// Do not ask for the tenant name (required when stdin is not a terminal)
+    /// Confirm without typing the tenant name (only where stdin is not a terminal: on one, the name is always typed)
     #[arg(long)]
     pub yes: bool,
     /// Directory of tenant configs [default: tenants/]
@@ -379,7 +379,7 @@ This needs rights to list those kinds in all namespaces. With --server, the name
 instead with kubectl's server-side diff (`kubectl diff --server-side`), exactly as `provision --plan` \
 does: a few kubectl calls and a dry run per tenant.\n\n\
 On a terminal, stderr shows one progress line (`drift: 12/1000 tenants, 0 failed`).",
-    after_help = "Examples:\n  cargo xtask admin drift\n  cargo xtask admin drift -o json\n  cargo xtask admin drift pune-central kalyan\n  cargo xtask admin drift --server pune-central    # the API server's own dry run"
+    after_help = "Examples:\n  cargo xtask admin drift --env prod\n  cargo xtask admin drift -o json --env prod\n  cargo xtask admin drift pune-central kalyan --env prod\n  cargo xtask admin drift --server pune-central --env prod    # the API server's own dry run"
 )]
 pub struct Drift {
     /// Only these tenants [default: every tenant on the cluster or in the tenants directory]
@@ -426,7 +426,7 @@ what the aggregation controller is about to add is reported as well. For each te
 asked (`kubectl auth can-i`) a fixed handful of the same questions about two other tenants' namespaces and \
 cluster-wide; an answer that differs from the evaluation fails the tenant loudly. Cost: five cluster-wide \
 reads, then per tenant at most ten kubectl calls (without --network), --jobs tenants at a time.",
-    after_help = "Examples:\n  cargo xtask admin verify\n  cargo xtask admin verify demo kalyan -o json\n  cargo xtask admin verify demo --network\n  cargo xtask admin verify --jobs 8"
+    after_help = "Examples:\n  cargo xtask admin verify --env prod\n  cargo xtask admin verify demo kalyan -o json --env prod\n  cargo xtask admin verify demo --network --env prod\n  cargo xtask admin verify --jobs 8 --env prod"
 )]
 pub struct Verify {
     /// Only these tenants [default: every tenant]
@@ -474,7 +474,7 @@ looping, image pull failure, container cannot start, failed rollout, no bot Depl
 `admin suspend`: since when and by whom), offboarded (by `admin offboard`, its volumes kept: since when, by \
 whom, the backup it checked) and terminating (its namespace being deleted). Three kubectl calls, however \
 many tenants there are.",
-    after_help = "Examples:\n  cargo xtask admin list\n  cargo xtask admin list -o json | jq '.tenants[] | select(.state != \"running\")'"
+    after_help = "Examples:\n  cargo xtask admin list --env prod\n  cargo xtask admin list -o json --env prod | jq '.tenants[] | select(.state != \"running\")'"
 )]
 pub struct List {
     #[command(flatten)]
@@ -493,7 +493,7 @@ against it, CPU and memory in use (from the metrics API, when the cluster serves
 size and bytes used, its newest backup in --backups (file and age; `admin verify-backup` checks it), and \
 its latest audited changes. Message counts are `admin usage TENANT`'s. A few kubectl calls, however many \
 tenants there are.",
-    after_help = "Examples:\n  cargo xtask admin show pune-central\n  cargo xtask admin show pune-central -o json | jq '.quota[] | select(.percent >= 80)'\n  cargo xtask admin show pune-central --backups /srv/backups --audit-entries 20"
+    after_help = "Examples:\n  cargo xtask admin show pune-central --env prod\n  cargo xtask admin show pune-central -o json --env prod | jq '.quota[] | select(.percent >= 80)'\n  cargo xtask admin show pune-central --backups /srv/backups --audit-entries 20 --env prod"
 )]
 pub struct Show {
     /// The tenant to show
@@ -538,7 +538,7 @@ metrics API is not an error.
 -o csv prints one row per tenant and no total row, raw numbers (millicores, bytes, counts, percentages \
 with one decimal), with the period's start and end in every row: a monthly report that sums to the \
 table's TOTAL.",
-    after_help = "Examples:\n  cargo xtask admin usage\n  cargo xtask admin usage pune-central --since 7d\n  cargo xtask admin usage --jobs 16 -o json\n  cargo xtask admin usage --warn-at 70 --fail-at 95    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv > usage-2026-11.csv"
+    after_help = "Examples:\n  cargo xtask admin usage --env prod\n  cargo xtask admin usage pune-central --since 7d --env prod\n  cargo xtask admin usage --jobs 16 -o json --env prod\n  cargo xtask admin usage --warn-at 70 --fail-at 95 --env prod    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv --env prod > usage-2026-11.csv"
 )]
 pub struct Usage {
     /// Only this tenant
@@ -572,7 +572,7 @@ pub struct Usage {
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant that is suspended, offboarded, being deleted or stopped (scaled to 0) is skipped and says why; the \
 others go on past a failure, and the exit status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin restart pune-central\n  cargo xtask admin restart pune-central kalyan\n  cargo xtask admin restart --all --jobs 4 --env prod\n  cargo xtask admin restart --tier large"
+    after_help = "Examples:\n  cargo xtask admin restart pune-central --env prod\n  cargo xtask admin restart pune-central kalyan --env prod\n  cargo xtask admin restart --all --jobs 4 --env prod\n  cargo xtask admin restart --tier large --env prod"
 )]
 pub struct Restart {
     #[command(flatten)]
@@ -593,7 +593,7 @@ pub struct Restart {
 /// Show a tenant's recent bot logs.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask admin logs pune-central --tail 100\n  cargo xtask admin logs pune-central --follow    # e.g. to show the WhatsApp pairing QR code\n  cargo xtask admin logs pune-central --previous  # the crashed container's last words"
+    after_help = "Examples:\n  cargo xtask admin logs pune-central --tail 100 --env prod\n  cargo xtask admin logs pune-central --follow --env prod    # e.g. to show the WhatsApp pairing QR code\n  cargo xtask admin logs pune-central --previous --env prod  # the crashed container's last words"
 )]
 pub struct Logs {
     /// The tenant whose bot's logs to show
@@ -629,7 +629,7 @@ time; an offboarded tenant, or one being deleted, is skipped and says why; the o
 failure, and the exit status is 1 if any failed. --keep N then deletes each tenant's older archives in \
 --out beyond the newest N, only after its new archive is written and verified; a failed backup prunes \
 nothing.",
-    after_help = "Examples:\n  cargo xtask admin backup pune-central\n  cargo xtask admin backup pune-central --out /srv/backups\n  # Nightly, from cron: every tenant, keeping each one's 7 newest archives:\n  cargo xtask admin backup --all --keep 7 --out /srv/backups --env prod"
+    after_help = "Examples:\n  cargo xtask admin backup pune-central --env prod\n  cargo xtask admin backup pune-central --out /srv/backups --env prod\n  # Nightly, from cron: every tenant, keeping each one's 7 newest archives:\n  cargo xtask admin backup --all --keep 7 --out /srv/backups --env prod"
 )]
 pub struct Backup {
     #[command(flatten)]
@@ -666,8 +666,9 @@ pub struct LongWork {
 everything restore sends is built locally; nothing is touched if that fails. Then the bot is stopped (a WhatsApp session must never run twice), both volumes' contents are \
 replaced through a short-lived workbench pod, the restored database is checked, and the bot is started \
 again. If a step fails after the bot was stopped, the error says exactly what state the tenant is in and \
-how to recover. Asks you to type the tenant name unless --yes is given.",
-    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41"
+how to recover. Asks you to type the tenant name, in every environment; where stdin is not a terminal, \
+--yes stands in for it.",
+    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes --env prod\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41 --env prod"
 )]
 pub struct Restore {
     /// The tenant to restore into; the archive must be this tenant's own unless --from-tenant names the one it is of
@@ -681,7 +682,7 @@ pub struct Restore {
     /// Accept an archive taken on this other cluster (the kube-system namespace UID it records; `unrecorded` for an archive that records none)
     #[arg(long, value_name = "CLUSTER_UID")]
     pub from_cluster: Option<String>,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
+    /// Confirm without typing the tenant name (only where stdin is not a terminal: on one, the name is always typed)
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]
@@ -793,16 +794,16 @@ and its lock released.",
   cargo xtask provision pune-central --env prod\n\n  \
   # Onboard from flags only, e.g. in a script:\n  \
   cargo xtask provision pune-central --non-interactive --mla-name \"Asha Kulkarni\" \\\n      \
-  --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in\n\n  \
+  --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in --env prod\n\n  \
   # Re-apply a committed tenant (starts from tenants/pune-central.yaml):\n  \
   cargo xtask provision pune-central --env prod\n\n  \
   # Serve the website on a second domain (a --domain list replaces the whole list; the\n  \
   # rest of the config is kept; a change of domains needs --yes without a terminal):\n  \
-  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --yes\n\n  \
+  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --yes --env prod\n\n  \
   # Move a tenant to a bigger tier without a terminal (the change needs --yes):\n  \
-  cargo xtask provision pune-central --tier medium --yes\n\n  \
+  cargo xtask provision pune-central --tier medium --yes --env prod\n\n  \
   # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
-  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes\n\n  \
+  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes --env prod\n\n  \
   # Re-apply every committed tenant (only those that differ are applied; their bots\n  \
   # waited for together, ten minutes at most):\n  \
   cargo xtask provision --all --env prod --timeout 10m"

@@ -1631,7 +1631,16 @@ impl Claimed {
     /// The tenant with only `number` and `domains` (as this environment
     /// serves them), which is all a clash is about.
     fn probe(&self, number: &str, domains: &[String]) -> TenantSpec {
-        let spec = TenantSpec {
+        let spec = self.given(number, domains);
+        match (&self.environment, domains.is_empty()) {
+            (Some(env), false) => env.tenant_view(&spec),
+            _ => spec,
+        }
+    }
+
+    /// The tenant with only `number` and `domains`, as given.
+    fn given(&self, number: &str, domains: &[String]) -> TenantSpec {
+        TenantSpec {
             name: self.tenant.clone(),
             namespace: format!("tenant-{}", self.tenant),
             mla_name: String::new(),
@@ -1641,10 +1650,6 @@ impl Claimed {
             tier: String::new(),
             rate_limits: Default::default(),
             site: Default::default(),
-        };
-        match (&self.environment, domains.is_empty()) {
-            (Some(env), false) => env.tenant_view(&spec),
-            _ => spec,
         }
     }
 
@@ -1660,8 +1665,23 @@ impl Claimed {
         self.refuse(&self.probe(number, &[]))
     }
 
-    /// No number in the probe: no namespace carries an empty one.
+    /// No number in the probe: no namespace carries an empty one. A domain
+    /// under the environment's `domain_suffix` (another tenant's automatic
+    /// host) is refused here too, not after every question.
     fn domains(&self, domains: &[String]) -> Result<(), String> {
+        if let Some(env) = &self.environment
+            && let Err(e) = env.refuse_platform_hosts(&self.given("", domains))
+        {
+            // Its first sentence, with the way out a question has.
+            let text = e.to_string();
+            let why = text.split(" Remove it from").next().unwrap_or(&text);
+            return Err(format!(
+                "{}; give another domain (the tenant is served at {}.{} already)",
+                why.trim_end_matches('.'),
+                self.tenant,
+                env.domain_suffix
+            ));
+        }
         self.refuse(&self.probe("", domains))
     }
 }
@@ -2043,6 +2063,22 @@ mod tests {
         );
         assert_eq!(claimed.number("+919876500000"), Ok(()));
         claimed.environment = None;
+        assert_eq!(claimed.domains(&domains), Ok(()));
+        // Another tenant's automatic host under the suffix is refused as typed.
+        claimed.environment = Some(Environment {
+            name: "prod".into(),
+            context: "prod".into(),
+            domain_suffix: "mla-bots.example.in".into(),
+            tenant_domains: true,
+            confirm: true,
+        });
+        let squatting = ["foo.mla-bots.example.in".to_owned()];
+        let refused = claimed.domains(&squatting).unwrap_err();
+        assert!(
+            refused.contains("is under environment prod's domain_suffix mla-bots.example.in")
+                && !refused.contains("Nothing was changed"),
+            "{refused}"
+        );
         assert_eq!(claimed.domains(&domains), Ok(()));
     }
 

@@ -371,7 +371,7 @@ impl TenantSpec {
     pub fn to_yaml(&self) -> anyhow::Result<String> {
         let body = serde_saphyr::to_string(&self.to_values())?;
         Ok(format!(
-            "# Tenant config for `cargo xtask provision {name} --values tenants/{name}.yaml`.\n\
+            "# Tenant config of {name}: `cargo xtask provision {name} --env ENV` applies it from here.\n\
              # Written by `cargo xtask provision`; the source of truth for this tenant, commit it.\n\
              {body}",
             name = self.name
@@ -399,7 +399,15 @@ pub fn yaml_error(err: &serde_saphyr::Error) -> String {
             }
         }
     }
-    err.render_with_formatter(&Plain)
+    // The caller names the file: no second `error:`, no `<input>` for it.
+    let rendered = err.render_with_formatter(&Plain);
+    rendered
+        .strip_prefix("error: ")
+        .unwrap_or(&rendered)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--> <input>"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn validate_tenant_name(raw: &str) -> Result<(), String> {

@@ -43,9 +43,10 @@ impl flags::Logs {
         {
             bail!(
                 "tenant {}'s bot has no previous container: it has not restarted since its pod started, so \
-                 there are no earlier logs to show. Its current logs: `cargo xtask admin logs {}`",
+                 there are no earlier logs to show. Its current logs: `cargo xtask admin logs {}{}`",
                 self.tenant,
-                self.tenant
+                self.tenant,
+                crate::suggest::target_arg()
             );
         }
         result
