@@ -154,8 +154,9 @@ impl Environment {
             if under && *domain != own {
                 crate::outcome::bail_unchanged!(
                     "domain {domain} of tenant {} is under environment {}'s domain_suffix {suffix}, where \
-                     every tenant is served at <tenant>.{suffix}: it would take {}. Remove it from the \
-                     tenant's config (the tenant is served at {own} already) and run this again.",
+                     every tenant is served at <tenant>.{suffix}: it would take {}. Leave it out of the \
+                     tenant's domains, in its config or --domain flags (the tenant is served at {own} \
+                     already), and run this again.",
                     spec.name,
                     self.name,
                     match domain

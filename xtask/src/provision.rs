@@ -1674,7 +1674,7 @@ impl Claimed {
         {
             // Its first sentence, with the way out a question has.
             let text = e.to_string();
-            let why = text.split(" Remove it from").next().unwrap_or(&text);
+            let why = text.split(" Leave it out of").next().unwrap_or(&text);
             return Err(format!(
                 "{}; give another domain (the tenant is served at {}.{} already)",
                 why.trim_end_matches('.'),

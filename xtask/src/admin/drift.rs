@@ -286,7 +286,11 @@ impl flags::Drift {
                 match compared {
                     Ok((true, details)) => row(DriftState::Drifted, details),
                     Ok((false, details)) => row(DriftState::InSync, details),
-                    Err(e) => row(DriftState::Error, vec![format!("{e:#}")]),
+                    // One detail per line: a table row each, the columns kept.
+                    Err(e) => row(
+                        DriftState::Error,
+                        format!("{e:#}").lines().map(str::to_owned).collect(),
+                    ),
                 }
             };
             progress.tenant_done(row.state == DriftState::Error);
