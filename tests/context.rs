@@ -73,27 +73,16 @@ fn hold_lock(cluster: &Cluster, tenant: &str) {
             "leaseDurationSeconds": 10800,
         },
     });
-    for object in [
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "xtask-locks"}}),
-        lease,
-    ] {
-        let mut child = std::process::Command::new(fake_kubectl())
-            .args(["create", "--filename", "-", "--output", "json"])
-            .env("FAKE_KUBECTL_STATE", cluster.state.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(object.to_string().as_bytes())
-            .unwrap();
-        // The namespace may be there already, from an earlier command.
-        child.wait().unwrap();
+    // Planted as a running command's, straight into the fake's state (its
+    // lock on the state released at the end of this block).
+    {
+        let mut state = cluster.open();
+        if state.get("Namespace", None, "xtask-locks").is_none() {
+            state
+                .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "xtask-locks"}}))
+                .unwrap();
+        }
+        state.put(lease).unwrap();
     }
     assert!(
         cluster

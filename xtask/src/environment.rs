@@ -43,6 +43,17 @@ pub struct Selected {
     pub any: bool,
 }
 
+/// The environments file's `text`, read from `path`.
+fn parse(path: &std::path::Path, text: &str) -> anyhow::Result<File> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid: {}",
+            path.display(),
+            crate::tenant::yaml_error(&e)
+        )
+    })
+}
+
 /// The environment `--env` (or `--context`, or the file's default) names;
 /// None when there is no file, or nothing names one. Called once per
 /// command, by `cluster::Target::resolve`.
@@ -61,13 +72,7 @@ pub fn select(env: Option<&str>, context: Option<&str>) -> anyhow::Result<Select
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let file: File = serde_saphyr::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not valid: {}",
-            path.display(),
-            crate::tenant::yaml_error(&e)
-        )
-    })?;
+    let file = parse(&path, &text)?;
     // --env wins; a bare --context selects the environment with that
     // context (so production's rules follow its context); else the default.
     let name = match (env, context) {
@@ -192,13 +197,7 @@ pub fn contexts_in(path: &std::path::Path) -> anyhow::Result<Option<Vec<(String,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let file: File = serde_saphyr::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not valid: {}",
-            path.display(),
-            crate::tenant::yaml_error(&e)
-        )
-    })?;
+    let file = parse(path, &text)?;
     Ok(Some(
         file.environments
             .into_iter()
