@@ -300,11 +300,7 @@ pub fn hold_many(
             .create_each(NAMESPACE, &objects)
             .map_err(|e| explain_many(e, kubectl, &describe, "create"))?;
     }
-    let mut created: std::collections::BTreeMap<String, Value> = each
-        .done
-        .into_iter()
-        .map(|l| (crate::object::name(&l).to_owned(), l))
-        .collect();
+    let mut created = by_name(each.done);
     let mut leases = Leases::default();
     let mut missing = Vec::new();
     for subject in subjects {
@@ -328,12 +324,11 @@ pub fn hold_many(
         if leases.held.is_empty() && cause(&failure) != Some(Cause::AlreadyExists) {
             return Err(explain_many(failure, kubectl, &describe, "create"));
         }
-        let mut live: std::collections::BTreeMap<String, Value> = kubectl
-            .get_list("leases", crate::kubectl::Scope::Namespace(NAMESPACE), None)
-            .map_err(|e| explain_many(e, kubectl, &describe, "get"))?
-            .into_iter()
-            .map(|l| (crate::object::name(&l).to_owned(), l))
-            .collect();
+        let mut live = by_name(
+            kubectl
+                .get_list("leases", crate::kubectl::Scope::Namespace(NAMESPACE), None)
+                .map_err(|e| explain_many(e, kubectl, &describe, "get"))?,
+        );
         // Leases left behind (a batch killed before it could release
         // them) are taken over together, in one call.
         let mut takeovers = Vec::new();
@@ -360,11 +355,7 @@ pub fn hold_many(
             let each = kubectl
                 .replace_each(NAMESPACE, &fresh)
                 .map_err(|e| explain_many(e, kubectl, &describe, "update"))?;
-            let mut replaced: std::collections::BTreeMap<String, Value> = each
-                .done
-                .into_iter()
-                .map(|l| (crate::object::name(&l).to_owned(), l))
-                .collect();
+            let mut replaced = by_name(each.done);
             let mut notes: std::collections::BTreeMap<(String, String), Vec<String>> =
                 std::collections::BTreeMap::new();
             for t in takeovers {
@@ -626,10 +617,7 @@ impl Renewal {
                         continue;
                     }
                 };
-                let live: std::collections::BTreeMap<String, Value> = live
-                    .into_iter()
-                    .map(|l| (crate::object::name(&l).to_owned(), l))
-                    .collect();
+                let live = by_name(live);
                 let mut retry = 0;
                 let names: Vec<String> = leases.held.keys().cloned().collect();
                 for name in names {
@@ -706,6 +694,14 @@ fn finish_lost<T>(
             Err(e)
         }
     }
+}
+
+/// Leases by name.
+fn by_name(leases: Vec<Value>) -> std::collections::BTreeMap<String, Value> {
+    leases
+        .into_iter()
+        .map(|l| (crate::object::name(&l).to_owned(), l))
+        .collect()
 }
 
 /// This process, as its leases record it: host and process id.

@@ -43,10 +43,10 @@ pub struct Provisioned {
     tenant: TenantName,
     namespace: String,
     applied: Vec<(String, ObjectChange)>,
-    kept: Vec<(String, String)>,
-    /// Those of `kept` kept otherwise than always (a volume the tier now
-    /// sizes otherwise): what a batch says of them.
-    kept_unusually: Vec<(String, String)>,
+    /// Each object kept as it is, its note, and whether it is kept as
+    /// always (credentials, a volume of its tier's size), which a batch
+    /// does not repeat for every tenant.
+    kept: Vec<(String, String, bool)>,
     /// The bot's Deployment after the apply: Some(true) rolled out and
     /// ready, Some(false) stopped (scaled to 0 by someone; left so).
     bot_running: Option<bool>,
@@ -65,8 +65,7 @@ impl Provisioned {
                 .iter()
                 .map(|m| (m.reference(), ObjectChange::Unchanged))
                 .collect(),
-            kept: kept_lines(prepared, |_| true),
-            kept_unusually: kept_lines(prepared, |k| !k.routine()),
+            kept: kept_lines(prepared),
             bot_running: None,
             restarted: false,
         }
@@ -106,7 +105,7 @@ impl Provisioned {
                 lines.push(format!("  {}{reference}", painted_change(*change)));
             }
         }
-        for (reference, note) in &self.kept_unusually {
+        for (reference, note, _) in self.kept.iter().filter(|k| !k.2) {
             lines.push(format!(
                 "  {}{reference} ({note})",
                 painted_word("kept", Tone::Faint)
@@ -133,7 +132,7 @@ impl Provisioned {
             for (reference, change) in &self.applied {
                 println!("  {}{reference}", painted_change(*change));
             }
-            for (reference, note) in &self.kept {
+            for (reference, note, _) in &self.kept {
                 println!(
                     "  {}{reference} ({note})",
                     painted_word("kept", Tone::Faint)
@@ -184,16 +183,13 @@ fn painted_plan_change(change: &crate::plan::PlanChange) -> String {
     crate::colour::paint(&change.to_string(), tone)
 }
 
-/// The objects `prepared` keeps that `which` picks, each with its note.
-fn kept_lines(
-    prepared: &Prepared,
-    which: impl Fn(&crate::plan::Kept) -> bool,
-) -> Vec<(String, String)> {
+/// The objects `prepared` keeps, each with its note and whether it is
+/// kept as always.
+fn kept_lines(prepared: &Prepared) -> Vec<(String, String, bool)> {
     prepared
         .kept
         .iter()
-        .filter(|k| which(k))
-        .map(|k| (k.manifest.reference(), k.note()))
+        .map(|k| (k.manifest.reference(), k.note(), k.routine()))
         .collect()
 }
 
@@ -1206,8 +1202,7 @@ impl flags::Provision {
             tenant: spec.name.clone(),
             namespace: ns.to_owned(),
             applied,
-            kept: kept_lines(prepared, |_| true),
-            kept_unusually: kept_lines(prepared, |k| !k.routine()),
+            kept: kept_lines(prepared),
             bot_running,
             restarted,
         };
