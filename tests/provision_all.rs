@@ -94,8 +94,13 @@ impl Run {
 }
 
 fn run(cluster: &Cluster) -> Run {
+    run_of(cluster, provision_all(cluster))
+}
+
+/// `cmd` (a `provision --all` with more flags) run to its end.
+fn run_of(cluster: &Cluster, mut cmd: assert_cmd::Command) -> Run {
     let before = cluster.calls().len();
-    let out = provision_all(cluster).output().unwrap();
+    let out = cmd.output().unwrap();
     Run {
         code: out.status.code().unwrap(),
         stdout: stdout(&out),
@@ -327,14 +332,15 @@ fn a_bot_that_does_not_roll_out_fails_its_own_tenant_alone() {
         .open()
         .set_pod_state("tenant-t0002", "bot", "CrashLoopBackOff")
         .unwrap();
-    let before = cluster.calls().len();
-    let out = provision_all(&cluster)
-        .args(["--timeout", "2s"])
-        .output()
-        .unwrap();
-    let calls = cluster.calls().split_off(before);
-    let (stdout, stderr) = (stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let mut cmd = provision_all(&cluster);
+    cmd.args(["--timeout", "2s"]);
+    let Run {
+        code,
+        stdout,
+        stderr,
+        calls,
+    } = run_of(&cluster, cmd);
+    assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stderr.contains("Waiting up to 2s for 4 bots to roll out"),
         "{stderr}"
@@ -380,12 +386,11 @@ fn a_bot_that_does_not_roll_out_fails_its_own_tenant_alone() {
 
     // Run again as advised: nothing left to apply, but the bot is still
     // not ready, which is said again, not reported as up to date.
-    let again = provision_all(&cluster)
-        .args(["--timeout", "1s"])
-        .output()
-        .unwrap();
-    let (text, said) = (common::stdout(&again), common::stderr(&again));
-    assert_eq!(again.status.code(), Some(1), "{text}");
+    let mut cmd = provision_all(&cluster);
+    cmd.args(["--timeout", "1s"]);
+    let again = run_of(&cluster, cmd);
+    let (text, said) = (again.stdout, again.stderr);
+    assert_eq!(again.code, 1, "{text}");
     assert!(
         block_of(&text, "t0002").starts_with(
             "t0002: FAILED: every object of tenant t0002 is as its config says (nothing to apply), but the \
@@ -549,17 +554,9 @@ fn a_tenant_locked_by_another_command_fails_alone() {
 }
 
 fn run_at(cluster: &Cluster, now: &str) -> Run {
-    let before = cluster.calls().len();
-    let out = provision_all(cluster)
-        .env("XTASK_NOW", now)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: stdout(&out),
-        stderr: stderr(&out),
-        calls: cluster.calls().split_off(before),
-    }
+    let mut cmd = provision_all(cluster);
+    cmd.env("XTASK_NOW", now);
+    run_of(cluster, cmd)
 }
 
 /// Credentials: a new tenant's Secret is created with generated values,
@@ -809,7 +806,7 @@ fn a_batch_stopped_by_a_signal_says_each_outcome_and_releases_its_locks() {
 
 /// A batch killed outright (SIGKILL) leaves its locks; the next batch on
 /// this machine takes over those whose process is gone, in one call, and
-/// says so once; a lock whose holder still runs is not taken.
+/// says so once. (A lock whose holder still runs is not taken: locks.rs.)
 #[test]
 fn locks_left_by_a_killed_batch_are_taken_over_at_once() {
     let cluster = fleet(3);

@@ -36,24 +36,7 @@ fn verify(cluster: &Cluster, extra: &[&str]) -> (i32, Value, String) {
 
 /// The problems of each tenant's failed checks, as (tenant, check, problems).
 fn failed(report: &Value) -> Vec<(String, String, Vec<String>)> {
-    let mut out = Vec::new();
-    for t in report["tenants"].as_array().unwrap() {
-        for c in t["checks"].as_array().unwrap() {
-            if c["passed"] == false {
-                out.push((
-                    t["tenant"].as_str().unwrap().to_owned(),
-                    c["check"].as_str().unwrap().to_owned(),
-                    c["problems"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|p| p.as_str().unwrap().to_owned())
-                        .collect(),
-                ));
-            }
-        }
-    }
-    out
+    common::failed_checks(report)
 }
 
 fn rbac_object(kind: &str, ns: Option<&str>, name: &str, body: Value) -> Value {

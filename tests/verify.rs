@@ -29,18 +29,10 @@ fn verify(cluster: &Cluster, extra: &[&str]) -> (i32, String, Value) {
 
 /// The failed checks as (tenant, check) pairs.
 fn failures(report: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for t in report["tenants"].as_array().unwrap() {
-        for c in t["checks"].as_array().unwrap() {
-            if c["passed"] == false {
-                out.push((
-                    t["tenant"].as_str().unwrap().to_owned(),
-                    c["check"].as_str().unwrap().to_owned(),
-                ));
-            }
-        }
-    }
-    out
+    common::failed_checks(report)
+        .into_iter()
+        .map(|(tenant, check, _)| (tenant, check))
+        .collect()
 }
 
 #[test]

@@ -451,3 +451,25 @@ impl Cluster {
         path
     }
 }
+
+/// The problems of each tenant's failed checks in `admin verify -o json`, as (tenant, check, problems).
+pub fn failed_checks(report: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for t in report["tenants"].as_array().unwrap() {
+        for c in t["checks"].as_array().unwrap() {
+            if c["passed"] == false {
+                out.push((
+                    t["tenant"].as_str().unwrap().to_owned(),
+                    c["check"].as_str().unwrap().to_owned(),
+                    c["problems"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p.as_str().unwrap().to_owned())
+                        .collect(),
+                ));
+            }
+        }
+    }
+    out
+}
