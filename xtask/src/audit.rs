@@ -23,11 +23,32 @@ pub struct Entry {
     pub command: String,
     /// `ok`, or `error: ` and the first line of the error.
     pub result: String,
+    /// The digest of the signed plan the change applied (`cargo xtask apply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Who approved that plan: each signer's principal and roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// The reason given with `--break-glass` for a change made without the
+    /// environment's approvals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<String>,
+}
+
+/// On whose authority a command changes the cluster, beyond its operator:
+/// a signed plan and its approvers, or a break-glass reason. Every entry
+/// the command records carries it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Authority {
+    pub plan: Option<String>,
+    pub approvers: Vec<String>,
+    pub break_glass: Option<String>,
 }
 
 /// The audit log of one command.
 pub struct AuditLog {
     path: PathBuf,
+    authority: std::sync::Mutex<Authority>,
 }
 
 impl AuditLog {
@@ -39,7 +60,13 @@ impl AuditLog {
                 .map(Path::to_path_buf)
                 .or_else(|| std::env::var_os("XTASK_AUDIT_LOG").map(PathBuf::from))
                 .unwrap_or_else(|| root.join("audit.jsonl")),
+            authority: Default::default(),
         }
+    }
+
+    /// Every entry recorded from now on carries `authority`.
+    pub fn authorise(&self, authority: Authority) {
+        *self.authority.lock().unwrap_or_else(|e| e.into_inner()) = authority;
     }
 
     pub fn path(&self) -> &Path {
@@ -85,6 +112,18 @@ impl AuditLog {
             tenant: tenant.to_owned(),
             command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
             result: outcome,
+            plan: None,
+            approvers: Vec::new(),
+            break_glass: None,
+        };
+        let entry = {
+            let authority = self.authority.lock().unwrap_or_else(|e| e.into_inner());
+            Entry {
+                plan: authority.plan.clone(),
+                approvers: authority.approvers.clone(),
+                break_glass: authority.break_glass.clone(),
+                ..entry
+            }
         };
         let written = append(&self.path, &entry);
         match (result, written) {

@@ -19,6 +19,12 @@ pub struct Environment {
     pub domain_suffix: String,
     pub tenant_domains: bool,
     pub confirm: bool,
+    /// The roles (from the `approvers` file) that must each approve a
+    /// change here, each by a different person: a change is then planned
+    /// (`--save-plan`), approved (`cargo xtask approve`) and applied
+    /// (`cargo xtask apply`), or made with `--break-glass`.
+    #[serde(default)]
+    pub approvals: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,9 +32,121 @@ pub enum Command {
     Provision(Provision),
     #[command(visible_alias = "tenant-admin")]
     Admin(Admin),
+    Approve(Approve),
+    Apply(Apply),
+    Plan(PlanCommand),
     Docs(Docs),
     Completions(Completions),
     Man(Man),
+}
+
+/// Approve a saved plan: sign it with your SSH key.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Approve a plan saved by `provision --save-plan` (or `admin offboard --save-plan`): sign its \
+body with your SSH key (an OpenSSH SSHSIG signature, namespace xtask-plan@mla-platform.in) and append the \
+signature to the file. The key must be one of the `approvers` file's, which says whose it is and the roles \
+it approves as. Read the plan first (`cargo xtask plan show FILE`): a signature approves exactly the plan's \
+body, and any change to it voids every signature. A key kept in ssh-agent or on a security key signs with \
+`ssh-keygen -Y sign`; attach that signature with --signature.",
+    after_help = "Examples:\n  cargo xtask plan show demo.plan\n  cargo xtask approve demo.plan --key ~/.ssh/id_ed25519\n  \
+cargo xtask plan body demo.plan | ssh-keygen -Y sign -n xtask-plan@mla-platform.in -f ~/.ssh/id_ed25519 > demo.sig\n  \
+cargo xtask approve demo.plan --signature demo.sig"
+)]
+pub struct Approve {
+    /// The plan file to approve
+    pub file: PathBuf,
+    /// Your OpenSSH private key (ed25519); an encrypted key asks for its passphrase on the terminal
+    #[arg(long, value_name = "PATH", required_unless_present = "signature")]
+    pub key: Option<PathBuf>,
+    /// Attach this signature of the plan's body, made by `ssh-keygen -Y sign`, instead of signing with --key
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub signature: Option<PathBuf>,
+    #[command(flatten)]
+    pub approvers: ApproversArg,
+}
+
+/// The approvers file: who may approve plans, as what.
+#[derive(Debug, Args)]
+pub struct ApproversArg {
+    /// The approvers file (OpenSSH allowed_signers format, roles in each key's comment) [default: $XTASK_APPROVERS, else approvers in the repository]
+    #[arg(long, value_name = "FILE")]
+    pub approvers: Option<PathBuf>,
+}
+
+/// Apply a saved plan exactly as it was approved.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Apply a plan saved by `provision --save-plan` (or `admin offboard --save-plan`) exactly as \
+planned. Before anything changes it checks: every signature against the approvers file; that the roles \
+the plan's environment requires (environments.yaml `approvals`) each approved, as different people, none of \
+them the planner; that the plan has not expired; that the cluster is the one planned for (its kube-system \
+namespace UID); and, under the tenant's lock, that every object is still as it was when planned and that \
+today's render of the tenant equals the planned objects. Any difference refuses the plan with what \
+differs: plan again. The change then runs as the planning command would run it, and the audit log records \
+the plan's digest and its approvers. The environment is the plan's; --env or --context may only repeat it.",
+    after_help = "Examples:\n  cargo xtask apply demo.plan\n  cargo xtask apply demo.plan --timeout 10m"
+)]
+pub struct Apply {
+    /// The approved plan file
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub approvers: ApproversArg,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Read saved plans: for review, and for checking their signatures with OpenSSH.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask plan show demo.plan\n  cargo xtask plan show demo.plan -o json\n  cargo xtask plan body demo.plan > demo.body"
+)]
+pub struct PlanCommand {
+    #[command(subcommand)]
+    pub command: PlanSubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanSubcommand {
+    Show(PlanShow),
+    Body(PlanBody),
+}
+
+/// Print a plan and its approvals for review.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Print a saved plan for review: where it applies (environment, context, cluster), who \
+planned it and when, when it expires, every object it creates, changes, keeps or deletes, the diff, and \
+each approval: whose key signed it, as which roles, and whether the signature is good. It ends with what \
+the plan still needs before `cargo xtask apply` takes it.",
+    after_help = "Examples:\n  cargo xtask plan show demo.plan\n  cargo xtask plan show demo.plan -o json"
+)]
+pub struct PlanShow {
+    /// The plan file
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub approvers: ApproversArg,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Print the exact bytes a plan's signatures sign.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Print a plan's body, the exact bytes every approval signs, for OpenSSH: sign it with \
+`ssh-keygen -Y sign -n xtask-plan@mla-platform.in` and attach the signature with `cargo xtask approve \
+--signature`, or check an approval with `ssh-keygen -Y verify -f approvers -I PRINCIPAL -n \
+xtask-plan@mla-platform.in -s SIGNATURE`.",
+    after_help = "Examples:\n  cargo xtask plan body demo.plan | ssh-keygen -Y sign -n xtask-plan@mla-platform.in -f ~/.ssh/id_ed25519 > demo.sig\n  \
+cargo xtask plan body demo.plan | ssh-keygen -Y verify -f approvers -I lead@example.in -n xtask-plan@mla-platform.in -s demo.sig"
+)]
+pub struct PlanBody {
+    /// The plan file
+    pub file: PathBuf,
 }
 
 /// Print a shell completion script for `xtask` on stdout.
@@ -848,6 +960,12 @@ pub struct Provision {
     /// Show what would change on the cluster and stop; exit 0 if nothing, 2 if something, 1 on error
     #[arg(long, conflicts_with_all = ["dry_run", "out"])]
     pub plan: bool,
+    /// With --plan: also write the plan to FILE, for `cargo xtask approve` and `cargo xtask apply`
+    #[arg(long, value_name = "FILE", requires = "plan")]
+    pub save_plan: Option<PathBuf>,
+    /// How long a saved plan may wait for its approvals and apply
+    #[arg(long, value_name = "DURATION", default_value = "24h", requires = "save_plan")]
+    pub expires_in: KubeDuration,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     /// Take over fields that another field manager (e.g. a hand edit) owns

@@ -22,6 +22,8 @@
 //!   `repo`, `suggest`.
 
 pub mod admin;
+pub mod apply;
+pub mod approve;
 pub mod archive;
 pub mod audit;
 pub mod batch;
@@ -47,6 +49,7 @@ pub mod object;
 pub mod outcome;
 pub mod output;
 pub mod plan;
+pub mod planfile;
 pub mod platform;
 pub mod pool;
 pub mod prompt;
@@ -85,6 +88,9 @@ pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match flags.command {
         flags::Command::Provision(cmd) => cmd.run(&root),
         flags::Command::Admin(cmd) => cmd.run(&root),
+        flags::Command::Approve(cmd) => cmd.run(&root),
+        flags::Command::Apply(cmd) => cmd.run(&root),
+        flags::Command::Plan(cmd) => cmd.run(&root),
         flags::Command::Docs(cmd) => cmd.run(&root),
         flags::Command::Completions(cmd) => cmd.run(&root),
         flags::Command::Man(cmd) => cmd.run(),

@@ -2046,6 +2046,7 @@ mod tests {
                 domain_suffix: "dev.example.in".into(),
                 tenant_domains: false,
                 confirm: false,
+                approvals: Vec::new(),
             }),
             tenants: vec![namespace],
             ingresses: vec![],
