@@ -111,6 +111,11 @@ impl Target {
         self.environment.as_ref()
     }
 
+    /// `--context`, else the environment's; None for kubectl's current one.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
     /// The audit log changes are recorded in.
     pub fn audit(&self) -> &AuditLog {
         &self.audit

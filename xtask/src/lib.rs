@@ -60,6 +60,7 @@ pub mod render;
 pub mod repo;
 pub mod rollout;
 pub mod selection;
+pub mod signing;
 pub mod state;
 pub mod suggest;
 pub mod tenant;

@@ -910,10 +910,223 @@ pub fn refuse_unusable_namespace(spec: &TenantSpec, prepared: &Prepared) -> anyh
     Ok(())
 }
 
+/// SHA-256 of `v` with every object's keys in order: the same object read
+/// twice digests the same, whatever order the server sent its fields in.
+pub fn canonical_digest(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    write(v, &mut text);
+    crate::digest::sha256_hex(text.as_bytes())
+}
+
+/// A live object as a plan records it: its UID, resourceVersion, and the
+/// digest of what an apply depends on. Left out of the digest: its status
+/// and the server's bookkeeping (resourceVersion, generation, the times in
+/// managedFields), which change without anyone editing the object (a
+/// Deployment's status moves whenever a pod restarts). Kept in: spec,
+/// labels, annotations, owners, finalizers, a deletion under way, and who
+/// manages which field (an apply's conflicts depend on it).
+pub fn live_ref(live: &Value) -> crate::planfile::LiveRef {
+    let mut reduced = live.clone();
+    if let Some(map) = reduced.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(meta) = reduced.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["resourceVersion", "generation", "selfLink"] {
+            meta.remove(field);
+        }
+        if let Some(Value::Array(entries)) = meta.get_mut("managedFields") {
+            for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+                entry.remove("time");
+            }
+        }
+    }
+    crate::planfile::LiveRef {
+        uid: str_at(live, "/metadata/uid").unwrap_or_default().to_owned(),
+        resource_version: str_at(live, "/metadata/resourceVersion")
+            .unwrap_or_default()
+            .to_owned(),
+        digest: canonical_digest(&reduced),
+    }
+}
+
+/// Every object of a tenant's plan: what an apply sends (created, updated
+/// or already as rendered), what it keeps, each with the digest of its
+/// render (credentials redacted: their values are generated at apply) and
+/// the live object it was planned against.
+pub fn planned_objects(prepared: &Prepared, plan: &Plan) -> Vec<crate::planfile::PlannedObject> {
+    use crate::planfile::{ObjectAction, PlannedObject};
+    let updated = |m: &Manifest| {
+        plan.changes.iter().any(
+            |c| matches!(c, PlanChange::Update { reference, .. } if *reference == m.reference()),
+        )
+    };
+    let sent = prepared.to_apply.iter().map(|m| {
+        let action = match prepared.live(m) {
+            None => ObjectAction::Create,
+            Some(_) if updated(m) => ObjectAction::Update,
+            Some(_) => ObjectAction::Unchanged,
+        };
+        (m, action)
+    });
+    let kept = prepared
+        .kept
+        .iter()
+        .map(|k| (&k.manifest, ObjectAction::Keep));
+    sent.chain(kept)
+        .map(|(m, action)| PlannedObject {
+            kind: m.kind.clone(),
+            name: m.name.clone(),
+            namespace: m.namespace.clone(),
+            action,
+            digest: Some(rendered_digest(m)),
+            live: prepared.live(m).map(live_ref),
+        })
+        .collect()
+}
+
+/// The digest of a rendered object as plans record it. A Secret's values
+/// are redacted in every render a plan is made or checked from.
+pub fn rendered_digest(m: &Manifest) -> String {
+    canonical_digest(&m.object)
+}
+
+/// What makes a plan no longer the one to apply, found under the tenant's
+/// lock: each planned object whose live version changed since planning
+/// (created, deleted, replaced or edited), and each object today's render
+/// (`rendered`, credentials redacted) makes otherwise than planned. Empty:
+/// an apply now does exactly what was planned.
+pub struct Departures {
+    pub stale: Vec<String>,
+    pub rendered: Vec<String>,
+}
+
+pub fn departures(
+    planned: &[crate::planfile::PlannedObject],
+    prepared: &Prepared,
+    rendered: &[Manifest],
+) -> Departures {
+    let live_now = |kind: &str, name: &str| -> Option<&Value> {
+        if kind == "Namespace" {
+            prepared.own_namespace.as_ref()
+        } else {
+            prepared.existing.get(&(kind.to_owned(), name.to_owned()))
+        }
+    };
+    let mut stale = Vec::new();
+    for p in planned {
+        let now = live_now(&p.kind, &p.name).map(live_ref);
+        let what = match (&p.live, &now) {
+            (None, None) => continue,
+            (None, Some(_)) => "was created",
+            (Some(_), None) => "was deleted",
+            (Some(then), Some(now)) if then.uid != now.uid => "was deleted and created again",
+            (Some(then), Some(now)) if then.digest != now.digest => "changed",
+            (Some(_), Some(_)) => continue,
+        };
+        stale.push(format!("{} {what}", p.reference()));
+    }
+    let mut differs = Vec::new();
+    for m in rendered {
+        let planned = planned
+            .iter()
+            .find(|p| p.kind == m.kind && p.name == m.name);
+        match planned {
+            None => differs.push(format!("{} is new in today's render", m.reference())),
+            Some(p) if p.digest.as_deref() != Some(rendered_digest(m).as_str()) => {
+                differs.push(format!("{} renders differently", m.reference()))
+            }
+            Some(_) => {}
+        }
+    }
+    for p in planned {
+        if !rendered
+            .iter()
+            .any(|m| m.kind == p.kind && m.name == p.name)
+        {
+            differs.push(format!("{} is no longer rendered", p.reference()));
+        }
+    }
+    Departures {
+        stale,
+        rendered: differs,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tenant::{TenantName, TenantValues};
+
+    /// A plan goes stale when someone edits an object, and not when the
+    /// server only moves its status or bookkeeping (a pod restart bumps a
+    /// Deployment's resourceVersion and status, never its spec).
+    #[test]
+    fn a_live_object_changes_by_edits_not_by_status() {
+        let live = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "bot", "uid": "u1", "resourceVersion": "10", "generation": 2,
+                "labels": {"a": "b"},
+                "managedFields": [{"manager": "mla-platform", "operation": "Apply",
+                    "time": "2026-11-24T06:00:00Z", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"replicas": 1},
+            "status": {"readyReplicas": 1}
+        });
+        let then = live_ref(&live);
+        let mut bookkeeping = live.clone();
+        bookkeeping["metadata"]["resourceVersion"] = "11".into();
+        bookkeeping["metadata"]["managedFields"][0]["time"] = "2026-11-24T07:00:00Z".into();
+        bookkeeping["status"] = serde_json::json!({"readyReplicas": 0, "conditions": []});
+        let now = live_ref(&bookkeeping);
+        assert_eq!(now.digest, then.digest);
+        assert_ne!(now.resource_version, then.resource_version);
+        for edit in [
+            "/spec/replicas",
+            "/metadata/labels/a",
+            "/metadata/managedFields/0/manager",
+        ] {
+            let mut edited = live.clone();
+            *edited.pointer_mut(edit).unwrap() = serde_json::json!("changed");
+            assert_ne!(live_ref(&edited).digest, then.digest, "{edit}");
+        }
+        // The same object with its fields in another order.
+        let reordered: Value = serde_json::from_str(
+            r#"{"status": {"readyReplicas": 1}, "spec": {"replicas": 1}, "kind": "Deployment",
+                "metadata": {"managedFields": [{"fieldsV1": {"f:spec": {}}, "time": "2026-11-24T06:00:00Z",
+                "operation": "Apply", "manager": "mla-platform"}], "labels": {"a": "b"}, "generation": 2,
+                "resourceVersion": "10", "uid": "u1", "name": "bot"}, "apiVersion": "apps/v1"}"#,
+        )
+        .unwrap();
+        assert_eq!(live_ref(&reordered).digest, then.digest);
+    }
 
     fn spec(domains: &[&str], number: &str) -> TenantSpec {
         let values = TenantValues {

@@ -268,8 +268,8 @@ impl flags::Provision {
         if self.plan {
             return self.plan(
                 &connect()?,
-                &platform,
-                &templates,
+                &paths,
+                (&platform, &templates),
                 (&saved, &spec),
                 committed.as_ref(),
             );
@@ -422,8 +422,8 @@ impl flags::Provision {
     fn plan(
         &self,
         cluster: &Cluster,
-        platform: &Platform,
-        templates: &Templates,
+        paths: &RepoPaths,
+        (platform, templates): (&Platform, &Templates),
         (saved, spec): (&TenantSpec, &TenantSpec),
         committed: Option<&TenantSpec>,
     ) -> anyhow::Result<()> {
@@ -469,6 +469,12 @@ impl flags::Provision {
         }
         if plan.changes.is_empty() && stray.is_empty() {
             println!("  no changes: the cluster matches the config.");
+            if let Some(file) = &self.save_plan {
+                println!(
+                    "No plan was saved to {}: it would change nothing.",
+                    file.display()
+                );
+            }
             return Ok(());
         }
         for line in &stray {
@@ -490,7 +496,28 @@ impl flags::Provision {
         let changing = plan.applying() + stray.len();
         if changing == 0 {
             println!("\nNothing would change; the notes above need a hand.");
+            if let Some(file) = &self.save_plan {
+                println!(
+                    "No plan was saved to {}: it would change nothing.",
+                    file.display()
+                );
+            }
             return Ok(());
+        }
+        if let Some(file) = &self.save_plan {
+            if let Some(since) = &suspended {
+                crate::outcome::bail_unchanged!(
+                    "tenant {} is suspended (since {since}), and an apply of its plan would refuse: resume it \
+                     first with `cargo xtask admin resume {}{}`, then plan again. No plan was saved.",
+                    spec.name,
+                    spec.name,
+                    cluster.target().suggested_arg()
+                );
+            }
+            let planned =
+                self.plan_file(cluster, paths, saved, spec, (&prepared, &plan), &changes)?;
+            save_new_plan(cluster, file, &planned)?;
+            return Err(Exit(2).into());
         }
         let foreign = plan.changes.iter().any(
             |c| matches!(c, crate::plan::PlanChange::Update { foreign, .. } if !foreign.is_empty()),
@@ -516,6 +543,49 @@ impl flags::Provision {
             );
         }
         Err(Exit(2).into())
+    }
+
+    /// The plan file of this `--plan`: where, who, when, the inputs, and
+    /// every object with its render's digest and the live object planned
+    /// against. Nothing secret: credentials are named, never valued.
+    fn plan_file(
+        &self,
+        cluster: &Cluster,
+        paths: &RepoPaths,
+        saved: &TenantSpec,
+        spec: &TenantSpec,
+        (prepared, plan): (&Prepared, &crate::plan::Plan),
+        changes: &[FieldChange],
+    ) -> anyhow::Result<crate::planfile::Plan> {
+        use crate::planfile::{Action, FORMAT, Options, Plan, TenantPlan};
+        let now = crate::clock::now()?;
+        let target = cluster.target();
+        Ok(Plan {
+            format: FORMAT.to_owned(),
+            action: Action::Provision,
+            environment: target.environment().map(|e| e.name.clone()),
+            context: target.context().map(str::to_owned),
+            cluster: crate::archive::cluster_uid(cluster.kubectl())?,
+            planned_by: crate::audit::operator(),
+            planned_at: crate::clock::rfc3339(now),
+            expires_at: crate::clock::rfc3339(now + self.expires_in.length()),
+            command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+            inputs: paths.input_digests()?,
+            tenants: vec![TenantPlan {
+                tenant: spec.name.to_string(),
+                namespace: spec.namespace.clone(),
+                config: paths.config_digest(&spec.name)?,
+                values: Some(saved.to_values()),
+                options: Options {
+                    reconfigure: self.reconfigure,
+                    force_conflicts: self.force_conflicts,
+                    ..Options::default()
+                },
+                confirmed: changes.iter().map(ToString::to_string).collect(),
+                objects: crate::plan::planned_objects(prepared, plan),
+                diff: plan.diff.clone(),
+            }],
+        })
     }
 
     /// `--all`: every committed `tenants/*.yaml`, under one confirmation,
@@ -1556,6 +1626,61 @@ fn refuse(spec: &TenantSpec, prepared: Prepared, reconfigure: bool) -> anyhow::R
     Ok(prepared)
 }
 
+/// Writes a new plan file; one that exists is never overwritten (its
+/// approvals would be lost). Says what comes next.
+fn save_new_plan(
+    cluster: &Cluster,
+    file: &Path,
+    plan: &crate::planfile::Plan,
+) -> anyhow::Result<()> {
+    let body = crate::planfile::render(plan)?;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    let mut out = match open.open(file) {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} already exists, and a plan file is never overwritten (its approvals would be lost): \
+             choose another name, or remove it first",
+            file.display()
+        ),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot write the plan file {}", file.display()));
+        }
+    };
+    std::io::Write::write_all(&mut out, body.as_bytes())
+        .and_then(|()| out.sync_all())
+        .with_context(|| format!("cannot write the plan file {}", file.display()))?;
+    let roles = cluster
+        .target()
+        .environment()
+        .map(|e| e.approvals.clone())
+        .unwrap_or_default();
+    println!(
+        "\nPlan saved to {} ({}, expires {}).",
+        file.display(),
+        crate::planfile::digest(&body),
+        plan.expires_at
+    );
+    if roles.is_empty() {
+        println!(
+            "Apply it with `cargo xtask apply {}` (this environment needs no approvals; approving is \
+             optional: `cargo xtask approve {} --key ~/.ssh/id_ed25519`).",
+            file.display(),
+            file.display()
+        );
+    } else {
+        println!(
+            "Next: review with `cargo xtask plan show {f}`; approve with `cargo xtask approve {f} --key \
+             ~/.ssh/id_ed25519`, by {} (each a different person, not the planner); then \
+             `cargo xtask apply {f}`.",
+            roles.join(" and "),
+            f = file.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes the resolved config to `tenants/<name>.yaml` unless it is already so.
 fn save_values(path: &Path, spec: &TenantSpec, progress: Progress) -> anyhow::Result<()> {
     let text = spec.to_yaml()?;
@@ -1846,6 +1971,166 @@ fn write_out_dir(dir: &Path, manifests: &[Manifest]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo xtask apply FILE` of a provision plan whose approvals, expiry and
+/// cluster were checked: applies the tenant exactly as planned, through
+/// the path every provision takes (the tenant's lock and the claims lock,
+/// the apply, the wait for the bot, the audit line). Refused, with nothing
+/// changed, when the committed config, the platform settings or the
+/// templates changed since planning, when any planned object changed on
+/// the cluster since (a stale plan), or when today's render of the tenant
+/// differs from the planned objects.
+pub fn apply_plan(
+    cluster: &Cluster,
+    paths: &RepoPaths,
+    file: &crate::planfile::PlanFile,
+    planned: &crate::planfile::TenantPlan,
+    timeout: crate::clock::KubeDuration,
+) -> anyhow::Result<()> {
+    let plan = &file.plan;
+    let tenant = TenantName::parse(&planned.tenant)
+        .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
+    let again = format!(
+        "plan again with `cargo xtask provision {tenant} --plan --save-plan FILE{}`",
+        cluster.target().suggested_arg()
+    );
+    // The inputs, before the cluster is read.
+    let mut changed = Vec::new();
+    if paths.config_digest(&tenant)? != planned.config {
+        changed.push(match planned.config {
+            Some(_) => format!("{}", paths.tenant_config(&tenant).display()),
+            None => format!(
+                "{} (none when planned)",
+                paths.tenant_config(&tenant).display()
+            ),
+        });
+    }
+    let inputs = paths.input_digests()?;
+    if inputs.platform != plan.inputs.platform {
+        changed.push(paths.platform.display().to_string());
+    }
+    if inputs.templates != plan.inputs.templates {
+        changed.push(format!("{}/", paths.templates.display()));
+    }
+    if !changed.is_empty() {
+        crate::outcome::bail_unchanged!(
+            "config changed after planning: {} {} not what plan {} was made from (at {}); {again}, \
+             and have the new plan approved",
+            changed.join(", "),
+            if changed.len() == 1 { "is" } else { "are" },
+            file.path.display(),
+            plan.planned_at
+        );
+    }
+    let platform = paths.platform()?;
+    let templates = paths.templates()?;
+    let values = planned
+        .values
+        .clone()
+        .with_context(|| format!("the plan has no values for tenant {tenant}"))?;
+    let saved = resolve(&tenant, &values, &platform, false)?;
+    cluster.target().refuse_platform_hosts(&saved)?;
+    let spec = cluster.target().tenant_view(&saved);
+    let committed = paths
+        .tenant_config(&tenant)
+        .exists()
+        .then(|| read_values(&paths.tenant_config(&tenant)))
+        .transpose()?
+        .and_then(|c| resolve(&tenant, &c, &platform, false).ok());
+    let provision = flags::Provision {
+        tenant: Some(tenant.clone()),
+        all: false,
+        jobs: 1,
+        values: None,
+        mla_name: None,
+        constituency: None,
+        whatsapp_number: None,
+        domains: Vec::new(),
+        tier: None,
+        non_interactive: true,
+        dry_run: false,
+        out: None,
+        plan: false,
+        save_plan: None,
+        expires_in: "24h".parse().map_err(anyhow::Error::msg)?,
+        rollout: flags::RolloutArgs { timeout },
+        force_conflicts: planned.options.force_conflicts,
+        reconfigure: planned.options.reconfigure,
+        // The approvals confirm the changes the plan lists (checked below).
+        yes: true,
+        repo: flags::RepoArgs {
+            platform: Some(paths.platform.clone()),
+            templates: Some(paths.templates.clone()),
+            tenants_dir: Some(paths.tenants.clone()),
+        },
+        // Not read: the cluster is the one the plan was checked against.
+        cluster: flags::ClusterArgs {
+            kubectl: None,
+            context: None,
+            kubectl_timeout: "60s".parse().map_err(anyhow::Error::msg)?,
+            audit_log: None,
+            env: None,
+        },
+    };
+    let provisioned = cluster.change_claiming(
+        &Change::routine(&tenant, "provisioning, as planned and approved,", true),
+        |kubectl| {
+            let prepared = check(kubectl, &platform, &templates, &spec, provision.reconfigure)?;
+            let rendered = templates.render_tenant(&spec, &platform, &SecretValues::Redacted)?;
+            let departures = crate::plan::departures(&planned.objects, &prepared, &rendered);
+            if !departures.stale.is_empty() {
+                crate::outcome::bail_unchanged!(
+                    "stale plan: {} since {} (when it was planned); {again}",
+                    departures.stale.join(", "),
+                    plan.planned_at
+                );
+            }
+            if !departures.rendered.is_empty() {
+                crate::outcome::bail_unchanged!(
+                    "today's render of tenant {tenant} is not what was planned: {} (has environments.yaml \
+                     changed?); {again}",
+                    departures.rendered.join(", ")
+                );
+            }
+            let mut changes =
+                field_changes(&spec, prepared.own_namespace.as_ref(), committed.as_ref());
+            changes.extend(committed_domains_change(
+                &saved,
+                committed.as_ref(),
+                &changes,
+            ));
+            let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            if lines != planned.confirmed {
+                crate::outcome::bail_unchanged!(
+                    "the changes to confirm are not the planned ones (now: {}; planned: {}); {again}",
+                    or_none(&lines),
+                    or_none(&planned.confirmed)
+                );
+            }
+            Ok(prepared)
+        },
+        |kubectl, prepared| {
+            provision.apply(
+                kubectl,
+                paths,
+                &saved,
+                committed.as_ref(),
+                &spec,
+                prepared,
+                Progress(true),
+            )
+        },
+    )?;
+    provisioned.print();
+    Ok(())
+}
+
+fn or_none(lines: &[String]) -> String {
+    match lines.is_empty() {
+        true => "none".to_owned(),
+        false => lines.join("; "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2067,6 +2352,7 @@ mod tests {
             domain_suffix: "mla-bots.example.in".into(),
             tenant_domains: true,
             confirm: true,
+            approvals: Vec::new(),
         });
         let squatting = ["foo.mla-bots.example.in".to_owned()];
         let refused = claimed.domains(&squatting).unwrap_err();

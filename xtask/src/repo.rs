@@ -108,3 +108,44 @@ impl flags::PlatformArg {
         Platform::load(&path.display().to_string())
     }
 }
+
+impl RepoPaths {
+    /// Digests of the platform settings and every template file, as a plan
+    /// records them.
+    pub fn input_digests(&self) -> anyhow::Result<crate::planfile::Inputs> {
+        let platform = std::fs::read(&self.platform)
+            .with_context(|| format!("cannot read {}", self.platform.display()))?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.templates)
+            .with_context(|| format!("cannot read {}", self.templates.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let mut hasher = crate::digest::Sha256::default();
+        for file in files {
+            use sha2::Digest as _;
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+        Ok(crate::planfile::Inputs {
+            platform: crate::digest::sha256_hex(&platform),
+            templates: crate::digest::finish(hasher),
+        })
+    }
+
+    /// SHA-256 of the tenant's committed config; None when it has none.
+    pub fn config_digest(&self, tenant: &TenantName) -> anyhow::Result<Option<String>> {
+        let path = self.tenant_config(tenant);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(crate::digest::sha256_hex(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}

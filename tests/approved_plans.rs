@@ -1,0 +1,282 @@
+//! Saved plans applied exactly as planned (`provision --plan --save-plan`,
+//! then `cargo xtask apply`): every way a plan can stop being the one to
+//! apply is refused with its own message, and nothing is changed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Cluster, exits, fake_kubectl, stderr, stdout};
+use serde_json::Value;
+
+/// Saves the plan of provisioning `tenant` from its committed config into
+/// `dir`; the plan says something would change (exit 2).
+fn save_plan(cluster: &Cluster, tenant: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    let file = dir.join(format!("{tenant}.plan"));
+    let mut cmd = cluster.provision_committed(tenant, &["--plan", "--save-plan"]);
+    cmd.arg(&file).args(extra);
+    let out = exits(cmd, 2);
+    assert!(
+        stdout(&out).contains(&format!("Plan saved to {}", file.display())),
+        "{}",
+        stdout(&out)
+    );
+    file
+}
+
+fn apply(cluster: &Cluster, file: &Path, extra: &[&str]) -> assert_cmd::Command {
+    let mut cmd = cluster.xtask(&["apply"]);
+    cmd.arg(file)
+        .arg("--kubectl")
+        .arg(fake_kubectl())
+        .arg("--tenants-dir")
+        .arg(cluster.tenants.path())
+        .args(extra);
+    cmd
+}
+
+fn audit(cluster: &Cluster) -> Vec<Value> {
+    std::fs::read_to_string(cluster.audit_log())
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A refused apply: exit 1 with `message` in its error, "Nothing was
+/// changed.", and the cluster's objects as they were.
+#[track_caller]
+fn refused(cluster: &Cluster, cmd: assert_cmd::Command, message: &str) -> String {
+    let before = cluster.objects_but_locks();
+    let out = exits(cmd, 1);
+    let err = stderr(&out);
+    assert!(err.contains(message), "expected `{message}` in:\n{err}");
+    assert!(err.contains("Nothing was changed."), "{err}");
+    assert_eq!(
+        cluster.objects_but_locks(),
+        before,
+        "a refused apply changed the cluster"
+    );
+    err
+}
+
+#[test]
+fn a_plan_applies_exactly_what_was_planned_once() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let file = save_plan(&cluster, "kalyan", dir.path(), &[]);
+    assert!(cluster.is_pristine(), "saving a plan changed the cluster");
+
+    // The file: the plan as JSON, with no secret in it.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let plan: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(plan["format"], "mla-platform-plan/v1");
+    assert_eq!(plan["action"], "provision");
+    let objects = plan["tenants"][0]["objects"].as_array().unwrap();
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["action"] == "create" && o["live"].is_null())
+    );
+    assert!(objects.iter().any(|o| o["kind"] == "Secret"));
+    assert!(
+        !text.contains("REDACTED") || !text.contains("data"),
+        "{text}"
+    );
+
+    exits(apply(&cluster, &file, &[]), 0);
+    // What was planned is what is there: a new plan finds nothing to do.
+    let out = exits(cluster.provision_committed("kalyan", &["--plan"]), 0);
+    assert!(stdout(&out).contains("no changes: the cluster matches the config."));
+    let digest = format!("sha256:{}", xtask::digest::sha256_hex(text.as_bytes()));
+    let last = audit(&cluster).pop().unwrap();
+    assert_eq!(last["plan"], digest.as_str(), "{last}");
+    assert_eq!(last["result"], "ok");
+
+    // Once.
+    let err = refused(&cluster, apply(&cluster, &file, &[]), "was applied already");
+    assert!(err.contains("a plan applies once"), "{err}");
+}
+
+#[test]
+fn an_expired_plan_is_refused() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let mut cmd =
+        cluster.provision_committed("kalyan", &["--plan", "--expires-in", "2h", "--save-plan"]);
+    let file = dir.path().join("kalyan.plan");
+    cmd.arg(&file).env("XTASK_NOW", "2026-11-24T06:00:00Z");
+    exits(cmd, 2);
+    let mut late = apply(&cluster, &file, &[]);
+    late.env("XTASK_NOW", "2026-11-24T08:00:01Z");
+    refused(
+        &cluster,
+        late,
+        "expired at 2026-11-24T08:00:00Z (planned at 2026-11-24T06:00:00Z",
+    );
+    let mut in_time = apply(&cluster, &file, &[]);
+    in_time.env("XTASK_NOW", "2026-11-24T07:59:00Z");
+    exits(in_time, 0);
+}
+
+#[test]
+fn a_plan_for_another_cluster_is_refused() {
+    let planned_on = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    planned_on.commit_fixture("kalyan");
+    let file = save_plan(&planned_on, "kalyan", dir.path(), &[]);
+    // Another cluster (its own kube-system UID), the same repository.
+    let other = Cluster {
+        state: tempfile::tempdir().unwrap(),
+        tenants: planned_on.tenants,
+    };
+    let err = refused(&other, apply(&other, &file, &[]), "is for another cluster");
+    assert!(
+        err.contains("Apply it where it was planned, or plan again here."),
+        "{err}"
+    );
+    assert!(other.is_pristine());
+}
+
+#[test]
+fn a_stale_plan_is_refused() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = cluster.commit_fixture("kalyan");
+    exits(cluster.provision_committed("kalyan", &[]), 0);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("tier: medium", "tier: large")).unwrap();
+    let file = save_plan(&cluster, "kalyan", dir.path(), &["--yes"]);
+    // Someone edits the bot after planning.
+    cluster.kubectl(&[
+        "--namespace",
+        "tenant-kalyan",
+        "annotate",
+        "deployment/bot",
+        "example.in/edited=by-hand",
+    ]);
+    let err = refused(
+        &cluster,
+        apply(&cluster, &file, &[]),
+        "stale plan: deployment/bot changed since ",
+    );
+    assert!(
+        err.contains("plan again with `cargo xtask provision kalyan --plan --save-plan FILE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_changed_after_planning_is_refused() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = cluster.commit_fixture("kalyan");
+    let file = save_plan(&cluster, "kalyan", dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("tier: medium", "tier: large")).unwrap();
+    refused(
+        &cluster,
+        apply(&cluster, &file, &[]),
+        &format!(
+            "config changed after planning: {} is not what plan",
+            config.display()
+        ),
+    );
+    // Put back, it applies: the check is of content, not of time.
+    std::fs::write(&config, text).unwrap();
+    exits(apply(&cluster, &file, &[]), 0);
+}
+
+#[test]
+fn changed_templates_are_refused() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    for e in std::fs::read_dir(common::repo_root().join("templates")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), templates.join(e.file_name())).unwrap();
+    }
+    let t = templates.to_str().unwrap();
+    let file = save_plan(&cluster, "kalyan", dir.path(), &["--templates", t]);
+    let service = templates.join("service.yaml");
+    let text = std::fs::read_to_string(&service).unwrap();
+    std::fs::write(&service, format!("{text}\n# edited\n")).unwrap();
+    refused(
+        &cluster,
+        apply(&cluster, &file, &["--templates", t]),
+        &format!("config changed after planning: {t}/ is not what plan"),
+    );
+}
+
+#[test]
+fn a_render_that_differs_from_the_plan_is_refused() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let environments = dir.path().join("environments.yaml");
+    let text = std::fs::read_to_string(common::repo_root().join("environments.yaml")).unwrap();
+    std::fs::write(&environments, &text).unwrap();
+    let mut cmd = cluster.provision_committed("kalyan", &["--plan", "--save-plan"]);
+    let file = dir.path().join("kalyan.plan");
+    cmd.arg(&file).env("XTASK_ENVIRONMENTS", &environments);
+    exits(cmd, 2);
+    // The environment's host names change: the same config renders otherwise.
+    std::fs::write(
+        &environments,
+        text.replace("dev.mla-bots.example.in", "dev2.mla-bots.example.in"),
+    )
+    .unwrap();
+    let mut cmd = apply(&cluster, &file, &[]);
+    cmd.env("XTASK_ENVIRONMENTS", &environments);
+    let err = refused(
+        &cluster,
+        cmd,
+        "today's render of tenant kalyan is not what was planned: ",
+    );
+    assert!(err.contains("ingress/bot renders differently"), "{err}");
+}
+
+#[test]
+fn the_environment_is_the_plans() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let file = save_plan(&cluster, "kalyan", dir.path(), &[]);
+    let out = exits(apply(&cluster, &file, &["--env", "sit"]), 1);
+    assert!(
+        stderr(&out).contains("was made with no environment, not for sit: drop --env"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(cluster.is_pristine());
+}
+
+#[test]
+fn a_plan_file_is_never_overwritten_and_nothing_to_do_saves_none() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let file = save_plan(&cluster, "kalyan", dir.path(), &[]);
+    let before = std::fs::read(&file).unwrap();
+    let mut again = cluster.provision_committed("kalyan", &["--plan", "--save-plan"]);
+    again.arg(&file);
+    let out = exits(again, 1);
+    assert!(stderr(&out).contains("already exists, and a plan file is never overwritten"));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+
+    exits(apply(&cluster, &file, &[]), 0);
+    let none = dir.path().join("none.plan");
+    let mut cmd = cluster.provision_committed("kalyan", &["--plan", "--save-plan"]);
+    cmd.arg(&none);
+    let out = exits(cmd, 0);
+    assert!(
+        stdout(&out).contains("No plan was saved"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!none.exists());
+}
