@@ -280,3 +280,121 @@ fn a_plan_file_is_never_overwritten_and_nothing_to_do_saves_none() {
     );
     assert!(!none.exists());
 }
+
+/// kalyan provisioned from its committed config, and backed up into the
+/// returned directory.
+fn provisioned_and_backed_up(cluster: &Cluster) -> tempfile::TempDir {
+    cluster.commit_fixture("kalyan");
+    exits(cluster.provision_committed("kalyan", &[]), 0);
+    let backups = tempfile::tempdir().unwrap();
+    exits(
+        cluster
+            .admin(&["backup", "kalyan", "--out"])
+            .arg(backups.path()),
+        0,
+    );
+    backups
+}
+
+fn save_offboard_plan(cluster: &Cluster, backups: &Path, file: &Path, extra: &[&str]) -> String {
+    let mut cmd = cluster.admin(&["offboard", "kalyan", "--plan", "--save-plan"]);
+    cmd.arg(file)
+        .arg("--backups")
+        .arg(backups)
+        .arg("--tenants-dir")
+        .arg(cluster.tenants.path())
+        .args(extra);
+    stdout(&exits(cmd, 2))
+}
+
+#[test]
+fn an_offboard_plan_deletes_what_it_lists() {
+    let cluster = Cluster::new();
+    let backups = provisioned_and_backed_up(&cluster);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("offboard.plan");
+    let before = cluster.objects_but_locks();
+    let shown = save_offboard_plan(&cluster, backups.path(), &file, &[]);
+    assert!(shown.contains("  - ingress/bot\n"), "{shown}");
+    assert!(
+        shown.contains("  = persistentvolumeclaim/bot-data (kept)\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  = namespace/tenant-kalyan (kept)\n"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("pod/"),
+        "pods come and go under their Deployment: {shown}"
+    );
+    assert_eq!(
+        cluster.objects_but_locks(),
+        before,
+        "a plan changed the cluster"
+    );
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(plan["action"], "offboard");
+    assert_eq!(plan["tenants"][0]["options"]["delete_data"], false);
+
+    let mut cmd = apply(&cluster, &file, &[]);
+    cmd.env("KUBECTL", fake_kubectl());
+    let out = exits(cmd, 0);
+    assert!(
+        stdout(&out).contains("Offboarded tenant kalyan."),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        cluster
+            .get("Ingress", Some("tenant-kalyan"), "bot")
+            .is_none()
+    );
+    assert!(
+        cluster
+            .get("PersistentVolumeClaim", Some("tenant-kalyan"), "bot-data")
+            .is_some()
+    );
+    assert!(
+        cluster
+            .tenants
+            .path()
+            .join("offboarded/kalyan.yaml")
+            .exists()
+    );
+    let last = audit(&cluster).pop().unwrap();
+    assert_eq!(last["result"], "ok");
+    assert!(
+        last["plan"].as_str().unwrap().starts_with("sha256:"),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_stale_offboard_plan_is_refused() {
+    let cluster = Cluster::new();
+    let backups = provisioned_and_backed_up(&cluster);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("offboard.plan");
+    save_offboard_plan(&cluster, backups.path(), &file, &["--delete-data"]);
+    // An object of the tenant changes after planning.
+    cluster.kubectl(&[
+        "--namespace",
+        "tenant-kalyan",
+        "annotate",
+        "service/bot",
+        "example.in/edited=by-hand",
+    ]);
+    let mut cmd = apply(&cluster, &file, &[]);
+    cmd.env("KUBECTL", fake_kubectl());
+    let err = refused(&cluster, cmd, "stale plan: service/bot changed since ");
+    assert!(
+        err.contains("plan again with `cargo xtask admin offboard kalyan --plan --save-plan FILE"),
+        "{err}"
+    );
+    assert!(
+        cluster
+            .get("PersistentVolumeClaim", Some("tenant-kalyan"), "bot-data")
+            .is_some()
+    );
+}

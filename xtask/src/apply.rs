@@ -122,10 +122,18 @@ impl flags::Apply {
                 }
                 Ok(())
             }
-            Action::Offboard => anyhow::bail!(
-                "{} is an offboard plan, which this build cannot apply yet",
-                file.path.display()
-            ),
+            Action::Offboard => {
+                for planned in &plan.tenants {
+                    crate::admin::apply_offboard_plan(
+                        &cluster,
+                        root,
+                        &file,
+                        planned,
+                        self.repo.tenants_dir.as_deref(),
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 

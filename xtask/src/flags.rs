@@ -406,7 +406,7 @@ the background, and offboard waits until it is gone (up to --delete-timeout; run
 It ends by listing every object it deleted and everything of the tenant still on the cluster, \
 PersistentVolumes kept by their reclaim policy included, and moves tenants/<TENANT>.yaml to \
 tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run the same command again.",
-    after_help = "Examples:\n  cargo xtask admin backup demo --env prod && cargo xtask admin offboard demo --env prod\n  cargo xtask admin offboard demo --reserve --env prod        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data --env prod    # now, or later to finish an offboarding"
+    after_help = "Examples:\n  cargo xtask admin backup demo --env prod && cargo xtask admin offboard demo --env prod\n  cargo xtask admin offboard demo --reserve --env prod        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data --env prod    # now, or later to finish an offboarding\n  cargo xtask admin offboard demo --plan --save-plan demo-offboard.plan --env prod   # for approval"
 )]
 pub struct Offboard {
     /// The tenant to take off the platform
@@ -436,6 +436,20 @@ pub struct Offboard {
     /// Confirm without typing the tenant name (only where stdin is not a terminal: on one, the name is always typed)
     #[arg(long)]
     pub yes: bool,
+    /// Show what would be deleted and kept, and stop; exit 0 if nothing, 2 if something, 1 on error
+    #[arg(long)]
+    pub plan: bool,
+    /// With --plan: also write the plan to FILE, for `cargo xtask approve` and `cargo xtask apply`
+    #[arg(long, value_name = "FILE", requires = "plan")]
+    pub save_plan: Option<PathBuf>,
+    /// How long a saved plan may wait for its approvals and apply
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        requires = "save_plan"
+    )]
+    pub expires_in: KubeDuration,
     /// Directory of tenant configs [default: tenants/]
     #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,

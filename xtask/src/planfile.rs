@@ -112,6 +112,13 @@ pub struct Options {
     pub delete_data: bool,
     pub reserve: bool,
     pub no_backup: bool,
+    /// Offboarding: `--backups`, `--max-backup-age`, `--from-cluster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backups: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_backup_age: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_cluster: Option<String>,
 }
 
 /// One object of a plan.
@@ -229,6 +236,52 @@ pub fn render(plan: &Plan) -> anyhow::Result<String> {
     let mut body = serde_json::to_string_pretty(plan)?;
     body.push('\n');
     Ok(body)
+}
+
+/// Writes a new plan file; one that exists is never overwritten (its
+/// approvals would be lost). Says what comes next.
+pub fn save_new(file: &Path, plan: &Plan, roles: &[String]) -> anyhow::Result<()> {
+    let body = render(plan)?;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    let mut out = match open.open(file) {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} already exists, and a plan file is never overwritten (its approvals would be lost): \
+             choose another name, or remove it first",
+            file.display()
+        ),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot write the plan file {}", file.display()));
+        }
+    };
+    std::io::Write::write_all(&mut out, body.as_bytes())
+        .and_then(|()| out.sync_all())
+        .with_context(|| format!("cannot write the plan file {}", file.display()))?;
+    println!(
+        "\nPlan saved to {} ({}, expires {}).",
+        file.display(),
+        digest(&body),
+        plan.expires_at
+    );
+    if roles.is_empty() {
+        println!(
+            "Apply it with `cargo xtask apply {}` (this environment needs no approvals; approving is \
+             optional: `cargo xtask approve {} --key ~/.ssh/id_ed25519`).",
+            file.display(),
+            file.display()
+        );
+    } else {
+        println!(
+            "Next: review with `cargo xtask plan show {f}`; approve with `cargo xtask approve {f} --key \
+             ~/.ssh/id_ed25519`, by {} (each a different person, not the planner); then \
+             `cargo xtask apply {f}`.",
+            roles.join(" and "),
+            f = file.display()
+        );
+    }
+    Ok(())
 }
 
 /// Splits a plan file's text into its body and armored signatures.

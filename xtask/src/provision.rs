@@ -1626,59 +1626,18 @@ fn refuse(spec: &TenantSpec, prepared: Prepared, reconfigure: bool) -> anyhow::R
     Ok(prepared)
 }
 
-/// Writes a new plan file; one that exists is never overwritten (its
-/// approvals would be lost). Says what comes next.
+/// Writes a new plan file (see [`crate::planfile::save_new`]).
 fn save_new_plan(
     cluster: &Cluster,
     file: &Path,
     plan: &crate::planfile::Plan,
 ) -> anyhow::Result<()> {
-    let body = crate::planfile::render(plan)?;
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create_new(true);
-    let mut out = match open.open(file) {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
-            "{} already exists, and a plan file is never overwritten (its approvals would be lost): \
-             choose another name, or remove it first",
-            file.display()
-        ),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot write the plan file {}", file.display()));
-        }
-    };
-    std::io::Write::write_all(&mut out, body.as_bytes())
-        .and_then(|()| out.sync_all())
-        .with_context(|| format!("cannot write the plan file {}", file.display()))?;
     let roles = cluster
         .target()
         .environment()
         .map(|e| e.approvals.clone())
         .unwrap_or_default();
-    println!(
-        "\nPlan saved to {} ({}, expires {}).",
-        file.display(),
-        crate::planfile::digest(&body),
-        plan.expires_at
-    );
-    if roles.is_empty() {
-        println!(
-            "Apply it with `cargo xtask apply {}` (this environment needs no approvals; approving is \
-             optional: `cargo xtask approve {} --key ~/.ssh/id_ed25519`).",
-            file.display(),
-            file.display()
-        );
-    } else {
-        println!(
-            "Next: review with `cargo xtask plan show {f}`; approve with `cargo xtask approve {f} --key \
-             ~/.ssh/id_ed25519`, by {} (each a different person, not the planner); then \
-             `cargo xtask apply {f}`.",
-            roles.join(" and "),
-            f = file.display()
-        );
-    }
-    Ok(())
+    crate::planfile::save_new(file, plan, &roles)
 }
 
 /// Writes the resolved config to `tenants/<name>.yaml` unless it is already so.

@@ -44,3 +44,14 @@ impl flags::Admin {
         }
     }
 }
+
+/// `cargo xtask apply` of an offboard plan (see `offboard::apply_plan`).
+pub fn apply_offboard_plan(
+    cluster: &crate::cluster::Cluster,
+    root: &Path,
+    file: &crate::planfile::PlanFile,
+    planned: &crate::planfile::TenantPlan,
+    tenants_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    offboard::apply_plan(cluster, root, file, planned, tenants_dir)
+}

@@ -17,8 +17,10 @@ use crate::live::{Tenants, terminating_since};
 use crate::names::{CREDENTIALS_SECRET, TENANT_LABEL};
 use crate::object::{name, str_at};
 use crate::outcome::{Left, LeftUnchanged};
+use crate::planfile::ObjectAction;
 use crate::repo::tenants_dir;
 use crate::state::{Lifecycle, Offboarding};
+use serde_json::Value;
 
 impl flags::Offboard {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
@@ -26,7 +28,19 @@ impl flags::Offboard {
         // directory, which a signal must not leave behind.
         crate::interrupt::install();
         let cluster = Cluster::connect(&self.cluster, root)?;
-        let change = Change {
+        if self.plan {
+            return self.plan(&cluster, root);
+        }
+        cluster.change(
+            &self.change(),
+            |kubectl| self.check(kubectl, root),
+            |kubectl, (lifecycle, backup)| self.offboard(kubectl, root, &lifecycle, backup),
+        )
+    }
+
+    /// The change as the operator confirms it: the name typed (or --yes).
+    fn change(&self) -> Change<'_> {
+        Change {
             tenant: &self.tenant,
             action: "offboarding",
             yes: self.yes,
@@ -45,40 +59,210 @@ impl flags::Offboard {
                     self.tenant
                 ),
             }),
+        }
+    }
+
+    /// What the offboarding needs before it deletes anything: the tenant's
+    /// state (and the refusals it implies) and its fresh verified backup.
+    fn check(&self, kubectl: &Kubectl, root: &Path) -> anyhow::Result<(Lifecycle, Option<String>)> {
+        let tenants = Tenants::discover(kubectl)?;
+        let lifecycle = Lifecycle::of(tenants.require(&self.tenant)?);
+        let offboarded_since = match &lifecycle {
+            Lifecycle::Offboarded {
+                reserved: false, ..
+            } if self.reserve => {
+                crate::outcome::bail_unchanged!(
+                    "tenant {t} is already {note}; its domains and WhatsApp number were released then, \
+                     and another tenant may have claimed them since. To hold them for this tenant again, \
+                     provision it again (`cargo xtask provision {t} --values tenants/offboarded/{t}.yaml{s}`); \
+                     to finish its offboarding, run this command without --reserve",
+                    t = self.tenant,
+                    s = crate::suggest::target_arg(),
+                    note = lifecycle.note(self.tenant.as_str()).unwrap_or_default()
+                );
+            }
+            // Run again: finishes an interrupted offboarding, or
+            // releases a reservation, or deletes the data.
+            Lifecycle::Offboarded { since, .. } => Some(since.clone()),
+            _ => None,
         };
-        cluster.change(
-            &change,
-            |kubectl| {
-                let tenants = Tenants::discover(kubectl)?;
-                let lifecycle = Lifecycle::of(tenants.require(&self.tenant)?);
-                let offboarded_since = match &lifecycle {
-                    Lifecycle::Offboarded {
-                        reserved: false, ..
-                    } if self.reserve => {
-                        crate::outcome::bail_unchanged!(
-                            "tenant {t} is already {note}; its domains and WhatsApp number were released then, \
-                             and another tenant may have claimed them since. To hold them for this tenant again, \
-                             provision it again (`cargo xtask provision {t} --values tenants/offboarded/{t}.yaml{s}`); \
-                             to finish its offboarding, run this command without --reserve",
-                            t = self.tenant,
-                            s = crate::suggest::target_arg(),
-                            note = lifecycle.note(self.tenant.as_str()).unwrap_or_default()
-                        );
-                    }
-                    // Run again: finishes an interrupted offboarding, or
-                    // releases a reservation, or deletes the data.
-                    Lifecycle::Offboarded { since, .. } => Some(since.clone()),
-                    _ => None,
-                };
-                let backup = if self.no_backup {
-                    None
-                } else {
-                    Some(self.fresh_backup(kubectl, root, offboarded_since.as_deref())?)
-                };
-                Ok((lifecycle, backup))
+        let backup = if self.no_backup {
+            None
+        } else {
+            Some(self.fresh_backup(kubectl, root, offboarded_since.as_deref())?)
+        };
+        Ok((lifecycle, backup))
+    }
+
+    /// The tenant's objects as an offboarding with these options meets
+    /// them, but its pods: each with whether it is deleted, in deletion
+    /// order, the volumes next and the namespace last.
+    fn objects(&self, kubectl: &Kubectl) -> anyhow::Result<Vec<(Value, ObjectAction)>> {
+        let ns = self.tenant.namespace();
+        let mut objects = Vec::new();
+        // Pods go with their Deployment, and come and go under it (a
+        // restart replaces one): a plan that named them would be stale
+        // for no change of anyone's.
+        for kind in DELETION_ORDER.into_iter().filter(|k| *k != "pod") {
+            for o in kubectl.get_list(kind, Scope::Namespace(&ns), Some(TENANT_LABEL))? {
+                let kept = kind == "secret" && name(&o) == CREDENTIALS_SECRET && !self.delete_data;
+                objects.push((
+                    o,
+                    if kept {
+                        ObjectAction::Keep
+                    } else {
+                        ObjectAction::Delete
+                    },
+                ));
+            }
+        }
+        let data = if self.delete_data {
+            ObjectAction::Delete
+        } else {
+            ObjectAction::Keep
+        };
+        for o in kubectl.get_list("persistentvolumeclaims", Scope::Namespace(&ns), None)? {
+            objects.push((o, data));
+        }
+        if let Some(namespace) = kubectl.get_optional("namespace", &ns)? {
+            objects.push((namespace, data));
+        }
+        Ok(objects)
+    }
+
+    /// `--plan`: what an offboarding would delete and keep, read without
+    /// the tenant's lock, and (`--save-plan`) the plan file for approval.
+    /// Exit 2 when it would delete something, 0 when nothing.
+    fn plan(&self, cluster: &Cluster, root: &Path) -> anyhow::Result<()> {
+        cluster.target().announce(&format!(
+            "the plan of offboarding tenant {} (nothing is changed)",
+            self.tenant
+        ));
+        let kubectl = cluster.kubectl();
+        let (lifecycle, backup) = self.check(kubectl, root)?;
+        let objects = self.objects(kubectl)?;
+        println!(
+            "Plan for offboarding tenant {} on {}:",
+            self.tenant,
+            cluster.label()
+        );
+        if let Some(note) = lifecycle.note(self.tenant.as_str()) {
+            println!("  (tenant {} is {note})", self.tenant);
+        }
+        match &backup {
+            Some(b) => println!("  backup it relies on: {b} (verified)"),
+            None => println!("  backup it relies on: none (--no-backup)"),
+        }
+        let reference = |o: &Value| {
+            format!(
+                "{}/{}",
+                str_at(o, "/kind").unwrap_or_default().to_lowercase(),
+                name(o)
+            )
+        };
+        let deleting = objects
+            .iter()
+            .filter(|(_, a)| *a == ObjectAction::Delete)
+            .count();
+        for (o, action) in &objects {
+            match action {
+                ObjectAction::Delete => println!("  - {}", reference(o)),
+                _ => println!("  = {} (kept)", reference(o)),
+            }
+        }
+        if deleting == 0 {
+            println!("  nothing to delete.");
+            if let Some(file) = &self.save_plan {
+                println!(
+                    "No plan was saved to {}: it would change nothing.",
+                    file.display()
+                );
+            }
+            return Ok(());
+        }
+        println!(
+            "\n{deleting} object(s) would be deleted. Offboard with the same command without --plan{}.",
+            if self.save_plan.is_some() {
+                ", or apply the saved plan once approved"
+            } else {
+                ""
+            }
+        );
+        if let Some(file) = &self.save_plan {
+            let plan = self.plan_file(cluster, root, &objects)?;
+            crate::planfile::save_new(
+                file,
+                &plan,
+                cluster
+                    .target()
+                    .environment()
+                    .map(|e| e.approvals.as_slice())
+                    .unwrap_or_default(),
+            )?;
+        }
+        Err(crate::outcome::Exit(2).into())
+    }
+
+    fn plan_file(
+        &self,
+        cluster: &Cluster,
+        root: &Path,
+        objects: &[(Value, ObjectAction)],
+    ) -> anyhow::Result<crate::planfile::Plan> {
+        use crate::planfile::{Action, FORMAT, Inputs, Options, Plan, PlannedObject, TenantPlan};
+        let now = now()?;
+        let target = cluster.target();
+        let config =
+            tenants_dir(root, self.tenants_dir.as_deref()).join(format!("{}.yaml", self.tenant));
+        let config = match std::fs::read(&config) {
+            Ok(bytes) => Some(crate::digest::sha256_hex(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", config.display())),
+        };
+        Ok(Plan {
+            format: FORMAT.to_owned(),
+            action: Action::Offboard,
+            environment: target.environment().map(|e| e.name.clone()),
+            context: target.context().map(str::to_owned),
+            cluster: crate::archive::cluster_uid(cluster.kubectl())?,
+            planned_by: crate::audit::operator(),
+            planned_at: rfc3339(now),
+            expires_at: rfc3339(now + self.expires_in.length()),
+            command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+            // An offboarding renders nothing.
+            inputs: Inputs {
+                platform: String::new(),
+                templates: String::new(),
             },
-            |kubectl, (lifecycle, backup)| self.offboard(kubectl, root, &lifecycle, backup),
-        )
+            tenants: vec![TenantPlan {
+                tenant: self.tenant.to_string(),
+                namespace: self.tenant.namespace(),
+                config,
+                values: None,
+                options: Options {
+                    delete_data: self.delete_data,
+                    reserve: self.reserve,
+                    no_backup: self.no_backup,
+                    backups: self.backups.as_ref().map(|b| b.display().to_string()),
+                    max_backup_age: Some(self.max_backup_age.to_string()),
+                    from_cluster: self.from_cluster.clone(),
+                    ..Options::default()
+                },
+                confirmed: Vec::new(),
+                objects: objects
+                    .iter()
+                    .map(|(o, action)| PlannedObject {
+                        kind: str_at(o, "/kind").unwrap_or_default().to_owned(),
+                        name: name(o).to_owned(),
+                        namespace: str_at(o, "/metadata/namespace").map(str::to_owned),
+                        action: *action,
+                        digest: None,
+                        live: Some(crate::plan::live_ref(o)),
+                    })
+                    .collect(),
+                diff: String::new(),
+            }],
+        })
     }
 
     /// The newest archive of the tenant, verified and fresh enough: no
@@ -466,4 +650,91 @@ fn wait_until_gone(kubectl: &Kubectl, ns: &str, timeout: &KubeDuration) -> anyho
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(2));
     }
+}
+
+/// `cargo xtask apply FILE` of an offboard plan whose approvals, expiry
+/// and cluster were checked: the offboarding the plan describes, with its
+/// options, through the path every offboarding takes (the tenant's lock,
+/// the name typed on a terminal, the backup checked again, the audit
+/// line). Refused, with nothing changed, when any of the tenant's objects
+/// was created, deleted or changed since planning.
+pub fn apply_plan(
+    cluster: &Cluster,
+    root: &Path,
+    file: &crate::planfile::PlanFile,
+    planned: &crate::planfile::TenantPlan,
+    tenants_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let tenant = crate::tenant::TenantName::parse(&planned.tenant)
+        .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
+    let options = &planned.options;
+    let parse = |d: Option<&str>, default: &str| -> anyhow::Result<KubeDuration> {
+        d.unwrap_or(default).parse().map_err(anyhow::Error::msg)
+    };
+    let offboard = flags::Offboard {
+        tenant: tenant.clone(),
+        delete_data: options.delete_data,
+        reserve: options.reserve,
+        no_backup: options.no_backup,
+        backups: options.backups.as_ref().map(std::path::PathBuf::from),
+        max_backup_age: parse(options.max_backup_age.as_deref(), "24h")?,
+        from_cluster: options.from_cluster.clone(),
+        delete_timeout: parse(None, "10m")?,
+        // The approvals stand for --yes; a terminal still asks the name.
+        yes: true,
+        plan: false,
+        save_plan: None,
+        expires_in: parse(None, "24h")?,
+        tenants_dir: tenants_dir.map(Path::to_path_buf),
+        cluster: flags::ClusterArgs {
+            kubectl: None,
+            context: None,
+            kubectl_timeout: parse(None, "60s")?,
+            audit_log: None,
+            env: None,
+        },
+    };
+    crate::interrupt::install();
+    cluster.change(
+        &offboard.change(),
+        |kubectl| {
+            let checked = offboard.check(kubectl, root)?;
+            let now = offboard.objects(kubectl)?;
+            let mut stale = Vec::new();
+            for p in &planned.objects {
+                let live = now
+                    .iter()
+                    .find(|(o, _)| str_at(o, "/kind") == Some(p.kind.as_str()) && name(o) == p.name);
+                match (live, &p.live) {
+                    (None, Some(_)) => stale.push(format!("{} was deleted", p.reference())),
+                    (Some((o, _)), Some(then)) => {
+                        let now = crate::plan::live_ref(o);
+                        if now.uid != then.uid {
+                            stale.push(format!("{} was deleted and created again", p.reference()));
+                        } else if now.digest != then.digest {
+                            stale.push(format!("{} changed", p.reference()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (o, _) in &now {
+                let kind = str_at(o, "/kind").unwrap_or_default();
+                if !planned.objects.iter().any(|p| p.kind == kind && p.name == name(o)) {
+                    stale.push(format!("{}/{} was created", kind.to_lowercase(), name(o)));
+                }
+            }
+            if !stale.is_empty() {
+                crate::outcome::bail_unchanged!(
+                    "stale plan: {} since {} (when it was planned); plan again with `cargo xtask admin \
+                     offboard {tenant} --plan --save-plan FILE{}`",
+                    stale.join(", "),
+                    file.plan.planned_at,
+                    cluster.target().suggested_arg()
+                );
+            }
+            Ok(checked)
+        },
+        |kubectl, (lifecycle, backup)| offboard.offboard(kubectl, root, &lifecycle, backup),
+    )
 }
