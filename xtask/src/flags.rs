@@ -313,6 +313,15 @@ pub struct Jobs {
     pub jobs: u16,
 }
 
+/// `--break-glass`: a change made without the approvals its environment
+/// requires. Read by `cluster::Target::gate`.
+#[derive(Debug, Args)]
+pub struct BreakGlassArg {
+    /// Emergency only: make this change without the approvals the environment requires (environments.yaml `approvals`; there it is otherwise refused, with the plan, approve and apply commands that make it). REASON is printed in a banner and recorded with every audit entry of the command; the tenant name (or `all`) is typed to confirm on a terminal, even with --yes
+    #[arg(long, value_name = "REASON")]
+    pub break_glass: Option<String>,
+}
+
 /// Take tenants offline, keeping all their data.
 #[derive(Debug, Args)]
 #[command(
@@ -335,6 +344,8 @@ pub struct Suspend {
     pub yes: bool,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -362,6 +373,8 @@ pub struct Resume {
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
+    pub break_glass: BreakGlassArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -387,6 +400,8 @@ pub struct Rotate {
     pub rollout: RolloutArgs,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -440,6 +455,8 @@ pub struct Offboard {
     #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,
     #[command(flatten)]
+    pub break_glass: BreakGlassArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -449,7 +466,9 @@ pub struct Offboard {
     long_about = "Show the audit log: every command that changed the cluster, oldest first, with when, \
 who, on which environment and context, the tenant, the command line and its result. Filters combine: \
 --tenant (or TENANT), --since, then --limit keeps the newest N of what is left. The table fits 100 columns: \
-a field too long for its column is cut short with `…`; -o json and -o yaml give every field whole.",
+a field too long for its column is cut short with `…`; -o json and -o yaml give every field whole. A \
+change made with --break-glass (without the approvals its environment requires) has its result marked \
+`BREAK GLASS:` in the table, and its reason as `break_glass` in JSON and YAML.",
     after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit --tenant demo --since 7d\n  cargo xtask admin audit --since 2026-11-01T00:00:00Z --limit 20\n  cargo xtask admin audit demo -o json"
 )]
 pub struct Audit {
@@ -699,6 +718,8 @@ pub struct Restart {
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
+    pub break_glass: BreakGlassArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -803,6 +824,8 @@ pub struct Restore {
     pub long: LongWork,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -964,7 +987,12 @@ pub struct Provision {
     #[arg(long, value_name = "FILE", requires = "plan")]
     pub save_plan: Option<PathBuf>,
     /// How long a saved plan may wait for its approvals and apply
-    #[arg(long, value_name = "DURATION", default_value = "24h", requires = "save_plan")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        requires = "save_plan"
+    )]
     pub expires_in: KubeDuration,
     #[command(flatten)]
     pub rollout: RolloutArgs,
@@ -979,6 +1007,8 @@ pub struct Provision {
     pub yes: bool,
     #[command(flatten)]
     pub repo: RepoArgs,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::archive::verify_archive;
 use crate::clock::{KubeDuration, now, rfc3339};
-use crate::cluster::{Change, Cluster, Destructive};
+use crate::cluster::{Change, Cluster, Destructive, Gated};
 use crate::flags;
 use crate::kubectl::{Kubectl, Scope};
 use crate::live::{Tenants, terminating_since};
@@ -26,6 +26,13 @@ impl flags::Offboard {
         // directory, which a signal must not leave behind.
         crate::interrupt::install();
         let cluster = Cluster::connect(&self.cluster, root)?;
+        // The line `change` would say, said before the gate.
+        cluster
+            .target()
+            .announce(&format!("offboarding of tenant {}", self.tenant));
+        cluster
+            .target()
+            .gate(&Gated::Offboard(&self.tenant), self.break_glass.reason())?;
         let change = Change {
             tenant: &self.tenant,
             action: "offboarding",
