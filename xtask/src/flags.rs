@@ -236,7 +236,7 @@ pub struct DocsCli {
   cargo xtask admin usage --since 7d -o json --env prod\n  \
   cargo xtask admin logs pune-central --tail 200 --follow --env prod\n  \
   cargo xtask admin backup pune-central --out backups/ --env prod\n  \
-  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod")]
+  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod --break-glass \"INC-4711: database lost\"")]
 pub struct Admin {
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -332,7 +332,9 @@ brings back exactly the previous state.\n\n\
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant already suspended, offboarded or being deleted is skipped and says why; the others go on past a \
 failure, and the exit status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin suspend demo --env prod\n  cargo xtask admin suspend kalyan mylapore --env prod\n  cargo xtask admin suspend --tier small --env prod"
+    after_help = "Examples:\n  cargo xtask admin suspend demo --env prod\n  cargo xtask admin suspend kalyan mylapore --env dev\n  \
+# Several at once where the environment requires approvals (see --break-glass):\n  \
+cargo xtask admin suspend --tier small --env prod --break-glass \"INC-4711: spam from small-tier bots\""
 )]
 pub struct Suspend {
     #[command(flatten)]
@@ -358,7 +360,8 @@ count and its Ingress, then wait for the bot.\n\n\
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant that is not suspended is skipped and says why; the others go on past a failure, and the exit \
 status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin resume demo --env prod\n  cargo xtask admin resume --all --env prod"
+    after_help = "Examples:\n  cargo xtask admin resume demo --env prod\n  cargo xtask admin resume --all --env dev\n  \
+cargo xtask admin resume --all --env prod --break-glass \"INC-4711: spam wave over\"    # see --break-glass"
 )]
 pub struct Resume {
     #[command(flatten)]
@@ -384,7 +387,10 @@ pub struct Resume {
     long_about = "Replace every value of the bot's Secret with new random ones (as generated at the first \
 provision), then restart the bot so that it uses them. The new values are never printed unless --show is \
 given, and then only once.",
-    after_help = "Examples:\n  cargo xtask admin rotate demo --env prod\n  cargo xtask admin rotate demo --show --env prod"
+    after_help = "Examples:\n  cargo xtask admin rotate demo --env dev\n  \
+# Where the environment requires approvals, a rotation has no plan: it is made by breaking glass:\n  \
+cargo xtask admin rotate demo --env prod --break-glass \"INC-4711: credentials leaked\"\n  \
+cargo xtask admin rotate demo --show --env dev"
 )]
 pub struct Rotate {
     /// The tenant whose bot credentials to replace
@@ -421,7 +427,11 @@ the background, and offboard waits until it is gone (up to --delete-timeout; run
 It ends by listing every object it deleted and everything of the tenant still on the cluster, \
 PersistentVolumes kept by their reclaim policy included, and moves tenants/<TENANT>.yaml to \
 tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run the same command again.",
-    after_help = "Examples:\n  cargo xtask admin backup demo --env prod && cargo xtask admin offboard demo --env prod\n  cargo xtask admin offboard demo --reserve --env prod        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data --env prod    # now, or later to finish an offboarding"
+    after_help = "Examples:\n  cargo xtask admin backup demo --env dev && cargo xtask admin offboard demo --env dev\n  \
+cargo xtask admin offboard demo --reserve --env dev        # keep its domains and number for its return\n  \
+cargo xtask admin offboard demo --delete-data --env dev    # now, or later to finish an offboarding\n  \
+# Where the environment requires approvals, without them (see --break-glass):\n  \
+cargo xtask admin offboard demo --env prod --break-glass \"INC-4711: court order, approvers unreachable\""
 )]
 pub struct Offboard {
     /// The tenant to take off the platform
@@ -703,7 +713,10 @@ pub struct Usage {
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant that is suspended, offboarded, being deleted or stopped (scaled to 0) is skipped and says why; the \
 others go on past a failure, and the exit status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin restart pune-central --env prod\n  cargo xtask admin restart pune-central kalyan --env prod\n  cargo xtask admin restart --all --jobs 4 --env prod\n  cargo xtask admin restart --tier large --env prod"
+    after_help = "Examples:\n  cargo xtask admin restart pune-central --env prod\n  cargo xtask admin restart pune-central kalyan --env dev\n  \
+cargo xtask admin restart --all --jobs 4 --env dev\n  \
+# Several at once where the environment requires approvals (see --break-glass):\n  \
+cargo xtask admin restart --tier large --env prod --break-glass \"INC-4711: bots stuck after node failure\""
 )]
 pub struct Restart {
     #[command(flatten)]
@@ -801,7 +814,13 @@ replaced through a short-lived workbench pod, the restored database is checked, 
 again. If a step fails after the bot was stopped, the error says exactly what state the tenant is in and \
 how to recover. Asks you to type the tenant name, in every environment; where stdin is not a terminal, \
 --yes stands in for it.",
-    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes --env prod\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41 --env prod"
+    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env dev\n  \
+# Where the environment requires approvals, a restore has no plan: it is made by breaking glass:\n  \
+cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod --break-glass \"INC-4711: database lost\"\n  \
+# Seed a new tenant from another's data, on purpose:\n  \
+cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes --env dev\n  \
+# Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  \
+cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41 --env dev"
 )]
 pub struct Restore {
     /// The tenant to restore into; the archive must be this tenant's own unless --from-tenant names the one it is of
@@ -926,22 +945,28 @@ and its lock released.",
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
   # Onboard interactively (prompts for anything missing):\n  \
-  cargo xtask provision pune-central --env prod\n\n  \
+  cargo xtask provision pune-central --env dev\n\n  \
   # Onboard from flags only, e.g. in a script:\n  \
   cargo xtask provision pune-central --non-interactive --mla-name \"Asha Kulkarni\" \\\n      \
-  --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in --env prod\n\n  \
+  --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in --env dev\n\n  \
   # Re-apply a committed tenant (starts from tenants/pune-central.yaml):\n  \
-  cargo xtask provision pune-central --env prod\n\n  \
-  # Serve the website on a second domain (a --domain list replaces the whole list; the\n  \
-  # rest of the config is kept; a change of domains needs --yes without a terminal):\n  \
-  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --yes --env prod\n\n  \
+  cargo xtask provision pune-central --env dev\n\n  \
+  # Serve the website on a second domain in prod (a --domain list replaces the whole\n  \
+  # list; the rest of the config is kept): plan it, then approve and apply it as below:\n  \
+  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --plan --save-plan pune-central.plan --env prod\n\n  \
   # Move a tenant to a bigger tier without a terminal (the change needs --yes):\n  \
-  cargo xtask provision pune-central --tier medium --yes --env prod\n\n  \
+  cargo xtask provision pune-central --tier medium --yes --env dev\n\n  \
   # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
-  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes --env prod\n\n  \
+  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes --env dev\n\n  \
   # Re-apply every committed tenant (only those that differ are applied; their bots\n  \
   # waited for together, ten minutes at most):\n  \
-  cargo xtask provision --all --env prod --timeout 10m"
+  cargo xtask provision --all --env dev --timeout 10m\n\n  \
+  # Where the environment requires approvals (prod): plan, approve, then apply what was approved:\n  \
+  cargo xtask provision pune-central --plan --save-plan pune-central.plan --env prod\n  \
+  cargo xtask approve pune-central.plan --key ~/.ssh/id_ed25519    # by each role the environment requires\n  \
+  cargo xtask apply pune-central.plan\n\n  \
+  # ... or, in an emergency, without the approvals (a banner, the name typed, the reason audited):\n  \
+  cargo xtask provision pune-central --env prod --break-glass \"INC-4711: bot down, approvers unreachable\""
 )]
 pub struct Provision {
     /// Tenant name: a lowercase DNS label of 1 to 56 characters (namespace `tenant-<TENANT>`)
