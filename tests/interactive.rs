@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{Cluster, fake_kubectl, repo_root};
+use std::path::Path;
+
+use common::{Cluster, fake_kubectl, fixture, repo_root};
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
 
@@ -33,6 +35,15 @@ impl Terminal {
     /// [`ROWS`]×[`COLS`] (set with `stty` before the binary starts, as a
     /// new pseudo-terminal has no size).
     fn provision(cluster: &Cluster, args: &[&str]) -> Terminal {
+        Terminal::provision_in(
+            cluster,
+            args,
+            &repo_root().join("tests/fixtures/environments.yaml"),
+        )
+    }
+
+    /// [`Terminal::provision`] with the environments of `environments`.
+    fn provision_in(cluster: &Cluster, args: &[&str], environments: &Path) -> Terminal {
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")
             .arg(format!(
@@ -47,10 +58,7 @@ impl Terminal {
             .arg(cluster.tenants.path())
             .env_remove("KUBECTL")
             .env("FAKE_KUBECTL_STATE", cluster.state.path())
-            .env(
-                "XTASK_ENVIRONMENTS",
-                repo_root().join("tests/fixtures/environments.yaml"),
-            )
+            .env("XTASK_ENVIRONMENTS", environments)
             .env("XTASK_AUDIT_LOG", cluster.audit_log())
             .env("TERM", "xterm-256color");
         let session = rexpect::session::spawn_command(cmd, Some(WAIT_MS)).unwrap();
@@ -60,16 +68,19 @@ impl Terminal {
         }
     }
 
-    /// Waits for `text` on the terminal (failing after [`WAIT_MS`]). rexpect
-    /// reads each byte as a char (Latin-1), so `text` is ASCII and what was
-    /// read goes back to bytes before the screen gets it.
+    /// Waits for `text` on the terminal (failing after [`WAIT_MS`]) and
+    /// returns the bytes written before it, escape sequences and all.
+    /// rexpect reads each byte as a char (Latin-1), so `text` is ASCII and
+    /// what was read goes back to bytes before the screen gets it.
     #[track_caller]
-    fn expect(&mut self, text: &str) {
+    fn expect(&mut self, text: &str) -> Vec<u8> {
         assert!(text.is_ascii(), "{text:?}: rexpect matches bytes as chars");
         match self.session.exp_string(text) {
             Ok(before) => {
-                self.screen.process(&bytes(&before));
+                let before = bytes(&before);
+                self.screen.process(&before);
                 self.screen.process(text.as_bytes());
+                before
             }
             Err(e) => panic!("waiting for {text:?}: {e}\n--- screen\n{}", self.text()),
         }
@@ -337,4 +348,53 @@ fn ctrl_c_at_any_question_changes_nothing() {
     assert!(screen.ends_with("Nothing was changed."), "{screen}");
     nothing_left(&cluster, "pune");
     insta::assert_snapshot!("ctrl_c_at_the_confirmation", redact(&screen, &cluster));
+}
+
+/// Breaking glass on a terminal: the banner, in red, before anything is
+/// read, then the tenant name typed even with --yes, in an environment
+/// (staging, tests/fixtures/environments-gated.yaml) whose own rule asks
+/// for no typing; the change is then made and audited with the reason.
+#[test]
+fn break_glass_on_a_terminal_asks_for_the_name_even_with_yes() {
+    let cluster = Cluster::new();
+    let values = fixture("kalyan.yaml");
+    let mut t = Terminal::provision_in(
+        &cluster,
+        &[
+            "kalyan",
+            "--values",
+            values.to_str().unwrap(),
+            "--non-interactive",
+            "--yes",
+            "--env",
+            "staging",
+            "--break-glass",
+            "INC-9: pager at 3am",
+        ],
+        &fixture("environments-gated.yaml"),
+    );
+    let before = t.expect("BREAK GLASS: provisioning of tenant kalyan");
+    assert!(
+        before.ends_with(b"\x1b[1;31m"),
+        "the banner is not red: {:?}",
+        String::from_utf8_lossy(&before)
+    );
+    t.expect("Type kalyan to continue");
+    assert!(
+        !cluster
+            .calls()
+            .iter()
+            .any(|c| c.contains(&"apply".to_owned())),
+        "applied before the name was typed"
+    );
+    t.session.send("kalyan\r").unwrap();
+    t.session.flush().unwrap();
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(cluster.get("Namespace", None, "tenant-kalyan").is_some());
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["result"], "ok");
+    assert_eq!(entry["break_glass"], "INC-9: pager at 3am");
+    insta::assert_snapshot!("break_glass", redact(&screen, &cluster));
 }

@@ -30,6 +30,9 @@ pub struct Target {
     audit: AuditLog,
     kubectl_flag: Option<PathBuf>,
     call_timeout: std::time::Duration,
+    /// The reason, once [`Target::gate`] let a change through on
+    /// `--break-glass`: every confirmation then insists on the name typed.
+    break_glass: std::sync::OnceLock<String>,
 }
 
 impl Target {
@@ -56,6 +59,7 @@ impl Target {
             audit: AuditLog::at(args.audit_log.as_deref(), root),
             kubectl_flag: args.kubectl.clone(),
             call_timeout: args.kubectl_timeout.length(),
+            break_glass: std::sync::OnceLock::new(),
         };
         crate::suggest::set_target_arg(target.suggested_arg());
         Ok(target)
@@ -107,6 +111,94 @@ impl Target {
         }
     }
 
+    /// The gate of an environment with required approvals
+    /// (`environments.yaml` `approvals`): there a direct change (`what`) is
+    /// refused, with the plan, approve and apply commands that make it (or
+    /// why it has no plan), unless `break_glass` gives a reason. Called by
+    /// each gated command's entry point before it reads or changes
+    /// anything; never by [`Cluster::change`], which `cargo xtask apply`
+    /// runs under an approved plan.
+    ///
+    /// A refusal is recorded in the audit log (for the tenants it names:
+    /// an attempt at a direct production change is worth knowing of). A
+    /// change let through prints a banner on stderr, makes every
+    /// confirmation of the command insist on the name typed on a terminal
+    /// (`--yes` stands in only without one), and has every audit entry of
+    /// the command carry the reason.
+    pub fn gate(&self, what: &Gated<'_>, break_glass: Option<&str>) -> anyhow::Result<()> {
+        let reason = break_glass.map(str::trim);
+        if reason == Some("") {
+            crate::outcome::bail_unchanged!(
+                "--break-glass needs a reason: say why this cannot wait for approvals, \
+                 e.g. --break-glass \"INC-4711: bot down, approvers unreachable\""
+            );
+        }
+        let roles = self
+            .environment
+            .as_ref()
+            .map(|e| e.approvals.as_slice())
+            .unwrap_or_default();
+        let env = match (&self.environment, reason) {
+            (Some(env), _) if !roles.is_empty() => env,
+            (_, None) => return Ok(()),
+            (Some(env), Some(_)) => crate::outcome::bail_unchanged!(
+                "--break-glass is for an environment that requires approvals, and environment {} \
+                 requires none (its `approvals` in environments.yaml is empty): there is nothing to \
+                 break. Drop --break-glass and run the command again.",
+                env.name
+            ),
+            (None, Some(_)) => crate::outcome::bail_unchanged!(
+                "--break-glass is for an environment that requires approvals, and this run has no \
+                 environment ({}), so none apply. Drop --break-glass and run the command again.",
+                self.describe()
+            ),
+        };
+        let roles = roles.join(", ");
+        let Some(reason) = reason else {
+            let refusal = anyhow::anyhow!(
+                "environment {name} requires approvals ({roles}) for {what}, so it is not made directly.\n{how}\n\
+                 In an emergency that cannot wait for approvals, break glass: run this command again with \
+                 --break-glass \"REASON\"; you then type {typed} to confirm, and the reason is recorded \
+                 in the audit log.",
+                name = env.name,
+                what = what.describe(),
+                how = what.how(&self.suggested_arg(), &roles),
+                typed = what.typed(),
+            );
+            for tenant in what.audit_names() {
+                let _ = self.audit.record::<()>(
+                    self.context.as_deref(),
+                    Some(&env.name),
+                    &tenant,
+                    Err(anyhow::anyhow!("{refusal:#}")),
+                );
+            }
+            return Err(crate::outcome::unchanged(refusal, Left::NothingChanged));
+        };
+        let banner = format!(
+            "BREAK GLASS: {what} in environment {name}, without the approvals it requires ({roles}). \
+             Reason: \"{reason}\". This is recorded in the audit log.",
+            what = what.describe(),
+            name = env.name,
+        );
+        eprintln!(
+            "{}",
+            crate::colour::paint(&banner, crate::colour::Tone::Bad)
+        );
+        let _ = self.break_glass.set(reason.to_owned());
+        self.audit.authorise(crate::audit::Authority {
+            break_glass: Some(reason.to_owned()),
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    /// The reason given when [`Target::gate`] let this run's change
+    /// through on `--break-glass`.
+    pub fn breaking_glass(&self) -> Option<&str> {
+        self.break_glass.get().map(String::as_str)
+    }
+
     pub fn environment(&self) -> Option<&Environment> {
         self.environment.as_ref()
     }
@@ -154,6 +246,169 @@ impl Target {
             target: self,
             kubectl,
         })
+    }
+}
+
+/// A direct change that an environment with required approvals refuses
+/// (see [`Target::gate`]). Reads, `--plan`, backups, logs, unlocking and a
+/// restart, suspension or resumption of one tenant are not gated.
+pub enum Gated<'a> {
+    /// `provision TENANT` that applies (not `--plan`, `--dry-run`, `--out`).
+    Provision(&'a TenantName),
+    /// `provision --all`.
+    ProvisionAll,
+    /// `admin offboard TENANT`.
+    Offboard(&'a TenantName),
+    /// `admin restore TENANT ARCHIVE`.
+    Restore(&'a TenantName),
+    /// `admin rotate TENANT`.
+    Rotate(&'a TenantName),
+    /// `admin restart|suspend|resume` of more than one tenant, `--all` or
+    /// `--tier`: `command` as typed (`restart`), `action` as confirmations
+    /// say it (`a restart`).
+    Bulk {
+        command: &'a str,
+        action: &'a str,
+        selection: &'a crate::flags::Selection,
+    },
+}
+
+impl Gated<'_> {
+    /// `provisioning of tenant demo`, `a restart of the tenants of tier small`.
+    pub fn describe(&self) -> String {
+        match self {
+            Gated::Provision(t) => format!("provisioning of tenant {t}"),
+            Gated::ProvisionAll => "provisioning of every committed tenant (--all)".to_owned(),
+            Gated::Offboard(t) => format!("offboarding of tenant {t}"),
+            Gated::Restore(t) => format!("a restore of tenant {t}"),
+            Gated::Rotate(t) => format!("a credential rotation of tenant {t}"),
+            Gated::Bulk {
+                action, selection, ..
+            } => match (&selection.tier, selection.all) {
+                (_, true) => format!("{action} of every tenant (--all)"),
+                (Some(tier), false) => format!("{action} of the tenants of tier {tier}"),
+                (None, false) => format!(
+                    "{action} of tenants {}",
+                    selection
+                        .tenants
+                        .iter()
+                        .map(TenantName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        }
+    }
+
+    /// What the operator types to confirm a break-glass change: the
+    /// tenant's name, or `all` for a batch (as its confirmation asks).
+    fn typed(&self) -> String {
+        match self {
+            Gated::Provision(t) | Gated::Offboard(t) | Gated::Restore(t) | Gated::Rotate(t) => {
+                format!("`{t}`")
+            }
+            Gated::ProvisionAll | Gated::Bulk { .. } => "`all`".to_owned(),
+        }
+    }
+
+    /// The names a refusal is recorded under in the audit log: the
+    /// tenants named, else `all` or `tier <T>` (nothing was read that
+    /// would say which tenants those are).
+    fn audit_names(&self) -> Vec<String> {
+        match self {
+            Gated::Provision(t) | Gated::Offboard(t) | Gated::Restore(t) | Gated::Rotate(t) => {
+                vec![t.to_string()]
+            }
+            Gated::ProvisionAll => vec!["all".to_owned()],
+            Gated::Bulk { selection, .. } => match (&selection.tier, selection.all) {
+                (_, true) => vec!["all".to_owned()],
+                (Some(tier), false) => vec![format!("tier {tier}")],
+                (None, false) => {
+                    let mut names: Vec<String> = selection
+                        .tenants
+                        .iter()
+                        .map(TenantName::to_string)
+                        .collect();
+                    names.sort();
+                    names.dedup();
+                    names
+                }
+            },
+        }
+    }
+
+    /// How the change is made instead, for the refusal: the plan, approve
+    /// and apply commands (`env` is the run's ` --env NAME`), or why it has
+    /// no plan.
+    fn how(&self, env: &str, roles: &str) -> String {
+        let approve = |file: &str| {
+            format!(
+                "  cargo xtask approve {file} --key ~/.ssh/id_ed25519    # once by each role: {roles} \
+                 (different people, none of them the one who planned it)"
+            )
+        };
+        let planned = |plan: String, file: &str| {
+            format!(
+                "Plan it, have the plan approved, then apply exactly what was approved:\n  {plan}\n{}\n  \
+                 cargo xtask apply {file}",
+                approve(file)
+            )
+        };
+        let unplanned = |why: &str| {
+            format!("It cannot be planned ({why}): here it is made only by breaking glass.")
+        };
+        match self {
+            Gated::Provision(t) => planned(
+                format!(
+                    "cargo xtask provision {t} --plan --save-plan {t}.plan{env}    # with this command's other options"
+                ),
+                &format!("{t}.plan"),
+            ),
+            Gated::ProvisionAll => format!(
+                "Plan each tenant that differs from its config (`cargo xtask admin drift{env}` lists them), \
+                 have each plan approved, then apply it:\n  \
+                 cargo xtask provision TENANT --plan --save-plan TENANT.plan{env}\n{}\n  \
+                 cargo xtask apply TENANT.plan",
+                approve("TENANT.plan")
+            ),
+            Gated::Offboard(t) => planned(
+                format!(
+                    "cargo xtask admin offboard {t} --plan --save-plan {t}-offboard.plan{env}    # with this command's other options"
+                ),
+                &format!("{t}-offboard.plan"),
+            ),
+            Gated::Restore(_) => {
+                unplanned("a plan does not carry the archive's data, which restore writes")
+            }
+            Gated::Rotate(_) => {
+                unplanned("the new credentials are made as it runs, and never shown in a plan")
+            }
+            Gated::Bulk {
+                command, action, ..
+            } => format!(
+                "{} One tenant at a time needs no approvals: `cargo xtask admin {command} TENANT{env}`.",
+                unplanned(&format!("{action} of several tenants has no plan form"))
+            ),
+        }
+    }
+}
+
+impl crate::flags::BreakGlassArg {
+    /// The `--break-glass` reason, as given.
+    pub fn reason(&self) -> Option<&str> {
+        self.break_glass.as_deref()
+    }
+
+    /// Refuses `--break-glass` on a form of a gated command that is not
+    /// gated, where it would mean nothing: `why` says so (`--plan changes
+    /// nothing`).
+    pub fn refuse(&self, why: &str) -> anyhow::Result<()> {
+        if self.break_glass.is_some() {
+            crate::outcome::bail_unchanged!(
+                "--break-glass means nothing here: {why}. Drop --break-glass and run the command again."
+            );
+        }
+        Ok(())
     }
 }
 
@@ -436,58 +691,84 @@ impl Cluster {
     /// The one confirmation rule. An environment with `confirm: true`
     /// (production) needs the tenant name typed for every change; in a
     /// terminal nothing stands in for typing it, without one `--yes` does.
-    /// A destructive change needs the name typed in any environment, and
-    /// `--yes` stands in for it wherever the environment does not insist.
+    /// A change let through the gate on `--break-glass` (see
+    /// [`Target::gate`]) insists the same way in any environment. A
+    /// destructive change needs the name typed in any environment, and
+    /// `--yes` stands in for it wherever neither insists.
     fn confirm(&self, change: &Change<'_>) -> anyhow::Result<()> {
         let env = self.target.environment.as_ref().filter(|e| e.confirm);
-        let (explanation, refusal) = match (&change.destructive, env) {
-            (None, None) => return Ok(()),
-            (Some(d), None) => (d.explanation.clone(), d.refusal.clone()),
-            // The environment line (see [`Target::announce`]) said
-            // where and what just before.
-            (destructive, Some(env)) => (
-                format!(
-                    "{}Environment {} needs every change confirmed.",
-                    destructive
-                        .as_ref()
-                        .map(|d| format!("{} ", d.explanation))
-                        .unwrap_or_default(),
-                    env.name,
-                ),
-                format!(
-                    "environment {} needs confirmation for {}",
-                    env.name, change.action
-                ),
+        let glass = self.glass();
+        if change.destructive.is_none() && env.is_none() && glass.is_none() {
+            return Ok(());
+        }
+        // The environment line (see [`Target::announce`]) said where and
+        // what just before.
+        let explanation: Vec<String> = [
+            change.destructive.as_ref().map(|d| d.explanation.clone()),
+            env.map(|env| format!("Environment {} needs every change confirmed.", env.name)),
+            glass.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let refusal = match (&change.destructive, env, &glass) {
+            (_, _, Some(_)) => format!(
+                "breaking glass needs confirmation for {} of tenant {}",
+                change.action, change.tenant
             ),
+            (_, Some(env), None) => format!(
+                "environment {} needs confirmation for {}",
+                env.name, change.action
+            ),
+            (Some(d), None, None) => d.refusal.clone(),
+            (None, None, None) => unreachable!("returned above"),
         };
         typed(
             change.tenant.as_str(),
-            &explanation,
+            &explanation.join(" "),
             &refusal,
             change.yes,
-            env.is_some(),
+            env.is_some() || glass.is_some(),
         )
+    }
+
+    /// What a confirmation says when the gate was broken: None otherwise.
+    fn glass(&self) -> Option<String> {
+        let env = self.target.environment.as_ref()?;
+        self.target.breaking_glass().map(|_| {
+            format!(
+                "You are breaking glass: this change is made without the approvals environment {} requires.",
+                env.name
+            )
+        })
     }
 
     /// The confirmation of a batch: once, `all` typed, whatever the
     /// selection; the prompt and the refusal say which tenants.
     fn confirm_all(&self, action: &str, what: &str, yes: bool) -> anyhow::Result<()> {
-        let Some(env) = self.target.environment.as_ref().filter(|e| e.confirm) else {
+        let env = self.target.environment.as_ref();
+        let insists = env.filter(|e| e.confirm);
+        let glass = self.glass();
+        let (Some(env), true) = (env, insists.is_some() || glass.is_some()) else {
             return Ok(());
         };
-        typed(
-            "all",
-            &format!(
+        let mut explanation = Vec::new();
+        match insists {
+            Some(env) => explanation.push(format!(
                 "Environment {} needs every change confirmed, once for {what}.",
                 env.name
-            ),
-            &format!(
+            )),
+            None => explanation.push(format!("One confirmation for {what}.")),
+        }
+        explanation.extend(glass);
+        let refusal = match self.target.breaking_glass() {
+            Some(_) => format!("breaking glass needs confirmation for {action} of {what}"),
+            None => format!(
                 "environment {} needs confirmation for {action} of {what}",
                 env.name
             ),
-            yes,
-            true,
-        )
+        };
+        typed("all", &explanation.join(" "), &refusal, yes, true)
     }
 }
 

@@ -236,7 +236,7 @@ pub struct DocsCli {
   cargo xtask admin usage --since 7d -o json --env prod\n  \
   cargo xtask admin logs pune-central --tail 200 --follow --env prod\n  \
   cargo xtask admin backup pune-central --out backups/ --env prod\n  \
-  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod")]
+  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod --break-glass \"INC-4711: database lost\"")]
 pub struct Admin {
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -313,6 +313,15 @@ pub struct Jobs {
     pub jobs: u16,
 }
 
+/// `--break-glass`: a change made without the approvals its environment
+/// requires. Read by `cluster::Target::gate`.
+#[derive(Debug, Args)]
+pub struct BreakGlassArg {
+    /// Emergency only: make this change without the approvals the environment requires (environments.yaml `approvals`; there it is otherwise refused, with the plan, approve and apply commands that make it). REASON is printed in a banner and recorded with every audit entry of the command; the tenant name (or `all`) is typed to confirm on a terminal, even with --yes
+    #[arg(long, value_name = "REASON")]
+    pub break_glass: Option<String>,
+}
+
 /// Take tenants offline, keeping all their data.
 #[derive(Debug, Args)]
 #[command(
@@ -323,7 +332,9 @@ brings back exactly the previous state.\n\n\
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant already suspended, offboarded or being deleted is skipped and says why; the others go on past a \
 failure, and the exit status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin suspend demo --env prod\n  cargo xtask admin suspend kalyan mylapore --env prod\n  cargo xtask admin suspend --tier small --env prod"
+    after_help = "Examples:\n  cargo xtask admin suspend demo --env prod\n  cargo xtask admin suspend kalyan mylapore --env dev\n  \
+# Several at once where the environment requires approvals (see --break-glass):\n  \
+cargo xtask admin suspend --tier small --env prod --break-glass \"INC-4711: spam from small-tier bots\""
 )]
 pub struct Suspend {
     #[command(flatten)]
@@ -336,6 +347,8 @@ pub struct Suspend {
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
+    pub break_glass: BreakGlassArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -347,7 +360,8 @@ count and its Ingress, then wait for the bot.\n\n\
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant that is not suspended is skipped and says why; the others go on past a failure, and the exit \
 status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin resume demo --env prod\n  cargo xtask admin resume --all --env prod"
+    after_help = "Examples:\n  cargo xtask admin resume demo --env prod\n  cargo xtask admin resume --all --env dev\n  \
+cargo xtask admin resume --all --env prod --break-glass \"INC-4711: spam wave over\"    # see --break-glass"
 )]
 pub struct Resume {
     #[command(flatten)]
@@ -362,6 +376,8 @@ pub struct Resume {
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]
+    pub break_glass: BreakGlassArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -371,7 +387,10 @@ pub struct Resume {
     long_about = "Replace every value of the bot's Secret with new random ones (as generated at the first \
 provision), then restart the bot so that it uses them. The new values are never printed unless --show is \
 given, and then only once.",
-    after_help = "Examples:\n  cargo xtask admin rotate demo --env prod\n  cargo xtask admin rotate demo --show --env prod"
+    after_help = "Examples:\n  cargo xtask admin rotate demo --env dev\n  \
+# Where the environment requires approvals, a rotation has no plan: it is made by breaking glass:\n  \
+cargo xtask admin rotate demo --env prod --break-glass \"INC-4711: credentials leaked\"\n  \
+cargo xtask admin rotate demo --show --env dev"
 )]
 pub struct Rotate {
     /// The tenant whose bot credentials to replace
@@ -387,6 +406,8 @@ pub struct Rotate {
     pub rollout: RolloutArgs,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -406,7 +427,13 @@ the background, and offboard waits until it is gone (up to --delete-timeout; run
 It ends by listing every object it deleted and everything of the tenant still on the cluster, \
 PersistentVolumes kept by their reclaim policy included, and moves tenants/<TENANT>.yaml to \
 tenants/offboarded/. Interrupted, it leaves the tenant marked offboarded: run the same command again.",
-    after_help = "Examples:\n  cargo xtask admin backup demo --env prod && cargo xtask admin offboard demo --env prod\n  cargo xtask admin offboard demo --reserve --env prod        # keep its domains and number for its return\n  cargo xtask admin offboard demo --delete-data --env prod    # now, or later to finish an offboarding\n  cargo xtask admin offboard demo --plan --save-plan demo-offboard.plan --env prod   # for approval"
+    after_help = "Examples:\n  cargo xtask admin backup demo --env dev && cargo xtask admin offboard demo --env dev\n  \
+cargo xtask admin offboard demo --reserve --env dev        # keep its domains and number for its return\n  \
+cargo xtask admin offboard demo --delete-data --env dev    # now, or later to finish an offboarding\n  \
+# Where the environment requires approvals: plan, have it approved, apply it\n  \
+cargo xtask admin offboard demo --plan --save-plan demo-offboard.plan --env prod\n  \
+# ... or, in an emergency, without them (see --break-glass):\n  \
+cargo xtask admin offboard demo --env prod --break-glass \"INC-4711: court order, approvers unreachable\""
 )]
 pub struct Offboard {
     /// The tenant to take off the platform
@@ -454,6 +481,8 @@ pub struct Offboard {
     #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,
     #[command(flatten)]
+    pub break_glass: BreakGlassArg,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -463,7 +492,9 @@ pub struct Offboard {
     long_about = "Show the audit log: every command that changed the cluster, oldest first, with when, \
 who, on which environment and context, the tenant, the command line and its result. Filters combine: \
 --tenant (or TENANT), --since, then --limit keeps the newest N of what is left. The table fits 100 columns: \
-a field too long for its column is cut short with `…`; -o json and -o yaml give every field whole.",
+a field too long for its column is cut short with `…`; -o json and -o yaml give every field whole. A \
+change made with --break-glass (without the approvals its environment requires) has its result marked \
+`BREAK GLASS:` in the table, and its reason as `break_glass` in JSON and YAML.",
     after_help = "Examples:\n  cargo xtask admin audit\n  cargo xtask admin audit --tenant demo --since 7d\n  cargo xtask admin audit --since 2026-11-01T00:00:00Z --limit 20\n  cargo xtask admin audit demo -o json"
 )]
 pub struct Audit {
@@ -698,7 +729,10 @@ pub struct Usage {
 With several names, --all or --tier: one line per tenant, --jobs at a time, under one confirmation; a \
 tenant that is suspended, offboarded, being deleted or stopped (scaled to 0) is skipped and says why; the \
 others go on past a failure, and the exit status is 1 if any failed.",
-    after_help = "Examples:\n  cargo xtask admin restart pune-central --env prod\n  cargo xtask admin restart pune-central kalyan --env prod\n  cargo xtask admin restart --all --jobs 4 --env prod\n  cargo xtask admin restart --tier large --env prod"
+    after_help = "Examples:\n  cargo xtask admin restart pune-central --env prod\n  cargo xtask admin restart pune-central kalyan --env dev\n  \
+cargo xtask admin restart --all --jobs 4 --env dev\n  \
+# Several at once where the environment requires approvals (see --break-glass):\n  \
+cargo xtask admin restart --tier large --env prod --break-glass \"INC-4711: bots stuck after node failure\""
 )]
 pub struct Restart {
     #[command(flatten)]
@@ -712,6 +746,8 @@ pub struct Restart {
     pub rollout: RolloutArgs,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -794,7 +830,13 @@ replaced through a short-lived workbench pod, the restored database is checked, 
 again. If a step fails after the bot was stopped, the error says exactly what state the tenant is in and \
 how to recover. Asks you to type the tenant name, in every environment; where stdin is not a terminal, \
 --yes stands in for it.",
-    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod\n  # Seed a new tenant from another's data, on purpose:\n  cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes --env prod\n  # Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41 --env prod"
+    after_help = "Examples:\n  cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env dev\n  \
+# Where the environment requires approvals, a restore has no plan: it is made by breaking glass:\n  \
+cargo xtask admin restore pune-central backups/pune-central-20261124T061500Z.tar.gz --env prod --break-glass \"INC-4711: database lost\"\n  \
+# Seed a new tenant from another's data, on purpose:\n  \
+cargo xtask admin restore pune-new backups/pune-central-20261124T061500Z.tar.gz --from-tenant pune-central --yes --env dev\n  \
+# Move a tenant from another cluster (its UID is in the refusal and in verify-backup):\n  \
+cargo xtask admin restore pune-central pune-central-20261124T061500Z.tar.gz --from-cluster 5f1c2e9a-0c1d-4f7e-9a53-2b9f6d0e8c41 --env dev"
 )]
 pub struct Restore {
     /// The tenant to restore into; the archive must be this tenant's own unless --from-tenant names the one it is of
@@ -817,6 +859,8 @@ pub struct Restore {
     pub long: LongWork,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -917,22 +961,28 @@ and its lock released.",
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
   # Onboard interactively (prompts for anything missing):\n  \
-  cargo xtask provision pune-central --env prod\n\n  \
+  cargo xtask provision pune-central --env dev\n\n  \
   # Onboard from flags only, e.g. in a script:\n  \
   cargo xtask provision pune-central --non-interactive --mla-name \"Asha Kulkarni\" \\\n      \
-  --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in --env prod\n\n  \
+  --constituency \"Pune Central\" --whatsapp-number \"+91 98765-43210\" --domain pune-central.example.in --env dev\n\n  \
   # Re-apply a committed tenant (starts from tenants/pune-central.yaml):\n  \
-  cargo xtask provision pune-central --env prod\n\n  \
-  # Serve the website on a second domain (a --domain list replaces the whole list; the\n  \
-  # rest of the config is kept; a change of domains needs --yes without a terminal):\n  \
-  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --yes --env prod\n\n  \
+  cargo xtask provision pune-central --env dev\n\n  \
+  # Serve the website on a second domain in prod (a --domain list replaces the whole\n  \
+  # list; the rest of the config is kept): plan it, then approve and apply it as below:\n  \
+  cargo xtask provision pune-central --domain pune-central.example.in --domain seva.pune-central.example.in --plan --save-plan pune-central.plan --env prod\n\n  \
   # Move a tenant to a bigger tier without a terminal (the change needs --yes):\n  \
-  cargo xtask provision pune-central --tier medium --yes --env prod\n\n  \
+  cargo xtask provision pune-central --tier medium --yes --env dev\n\n  \
   # Hand a live tenant over to a new MLA and number (keeps its database and session):\n  \
-  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes --env prod\n\n  \
+  cargo xtask provision pune-central --mla-name \"Ravi Deshmukh\" --whatsapp-number \"+91 98765-00000\" --reconfigure --yes --env dev\n\n  \
   # Re-apply every committed tenant (only those that differ are applied; their bots\n  \
   # waited for together, ten minutes at most):\n  \
-  cargo xtask provision --all --env prod --timeout 10m"
+  cargo xtask provision --all --env dev --timeout 10m\n\n  \
+  # Where the environment requires approvals (prod): plan, approve, then apply what was approved:\n  \
+  cargo xtask provision pune-central --plan --save-plan pune-central.plan --env prod\n  \
+  cargo xtask approve pune-central.plan --key ~/.ssh/id_ed25519    # by each role the environment requires\n  \
+  cargo xtask apply pune-central.plan\n\n  \
+  # ... or, in an emergency, without the approvals (a banner, the name typed, the reason audited):\n  \
+  cargo xtask provision pune-central --env prod --break-glass \"INC-4711: bot down, approvers unreachable\""
 )]
 pub struct Provision {
     /// Tenant name: a lowercase DNS label of 1 to 56 characters (namespace `tenant-<TENANT>`)
@@ -998,6 +1048,8 @@ pub struct Provision {
     pub yes: bool,
     #[command(flatten)]
     pub repo: RepoArgs,
+    #[command(flatten)]
+    pub break_glass: BreakGlassArg,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use std::collections::BTreeMap;
 
-use crate::cluster::{Change, Cluster, Target};
+use crate::cluster::{Change, Cluster, Gated, Target};
 use crate::colour::Tone;
 use crate::environment::Environment;
 use crate::files::write_atomic;
@@ -225,6 +225,19 @@ impl flags::Provision {
         } else {
             format!("provisioning of tenant {tenant}")
         });
+        match [
+            (self.plan, "--plan"),
+            (self.dry_run, "--dry-run"),
+            (self.out.is_some(), "--out"),
+        ]
+        .into_iter()
+        .find(|(given, _)| *given)
+        {
+            Some((_, form)) => self
+                .break_glass
+                .refuse(&format!("{form} changes nothing"))?,
+            None => target.gate(&Gated::Provision(&tenant), self.break_glass.reason())?,
+        }
         let sources = self.sources(&paths, &tenant)?;
         let mut values = sources.values();
         let interactive = !self.non_interactive && std::io::stdin().is_terminal();
@@ -620,6 +633,9 @@ impl flags::Provision {
             "provisioning of the tenants of {} (those that differ from their config)",
             paths.tenants.display()
         ));
+        cluster
+            .target()
+            .gate(&Gated::ProvisionAll, self.break_glass.reason())?;
         let kubectl = cluster.kubectl();
         // Ctrl-C or SIGTERM: no new apply starts, the wait for the bots
         // ends, and every tenant's outcome is still said, recorded and its
@@ -2021,6 +2037,8 @@ pub fn apply_plan(
             templates: Some(paths.templates.clone()),
             tenants_dir: Some(paths.tenants.clone()),
         },
+        // Approved: no glass to break.
+        break_glass: flags::BreakGlassArg { break_glass: None },
         // Not read: the cluster is the one the plan was checked against.
         cluster: flags::ClusterArgs {
             kubectl: None,

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Gated};
 use crate::flags::{self, ClusterArgs};
 use crate::kubectl::{Kubectl, Scope};
 use crate::live::{Tenants, is_bot, tenant_of};
@@ -81,6 +81,32 @@ impl flags::Selection {
     ) -> anyhow::Result<(Cluster, Batch)> {
         self.check_tier(load)?;
         let cluster = Cluster::connect(args, root)?;
+        let batch = self.read(cluster.kubectl())?;
+        Ok((cluster, batch))
+    }
+
+    /// [`flags::Selection::connect`] for a bulk change (`command` as typed,
+    /// `restart`; `action` as its confirmation says it, `a restart`):
+    /// through the gate of an environment with required approvals
+    /// (`cluster::Target::gate`) before the cluster is read.
+    pub fn connect_gated(
+        &self,
+        args: &ClusterArgs,
+        root: &Path,
+        load: impl FnOnce() -> anyhow::Result<Platform>,
+        (command, action): (&str, &str),
+        break_glass: &flags::BreakGlassArg,
+    ) -> anyhow::Result<(Cluster, Batch)> {
+        self.check_tier(load)?;
+        let cluster = Cluster::connect(args, root)?;
+        cluster.target().gate(
+            &Gated::Bulk {
+                command,
+                action,
+                selection: self,
+            },
+            break_glass.reason(),
+        )?;
         let batch = self.read(cluster.kubectl())?;
         Ok((cluster, batch))
     }

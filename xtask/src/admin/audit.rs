@@ -69,6 +69,7 @@ impl flags::Audit {
                 let rows: Vec<Vec<String>> = entries
                     .iter()
                     .map(|e| {
+                        let result = result_cell(e);
                         [
                             e.time.as_str(),
                             e.operator.as_str(),
@@ -76,7 +77,7 @@ impl flags::Audit {
                             e.context.as_str(),
                             e.tenant.as_str(),
                             e.command.as_str(),
-                            e.result.as_str(),
+                            result.as_str(),
                         ]
                         .map(escape_controls)
                         .to_vec()
@@ -87,6 +88,17 @@ impl flags::Audit {
             format => print_structured(format, &entries)?,
         }
         Ok(())
+    }
+}
+
+/// The RESULT cell: the result, first marked `BREAK GLASS: ` for a change
+/// made without its environment's approvals (`--break-glass`; the reason
+/// is the entry's `break_glass` in -o json and -o yaml), where a cut cell
+/// still shows it.
+fn result_cell(entry: &Entry) -> String {
+    match &entry.break_glass {
+        Some(_) => format!("BREAK GLASS: {}", entry.result),
+        None => entry.result.clone(),
     }
 }
 
@@ -143,6 +155,28 @@ mod tests {
     fn shares_fill_the_width() {
         assert_eq!(SHARES.iter().sum::<usize>() + 2 * (SHARES.len() - 1), WIDTH);
         assert_eq!(SHARES[0], "2026-11-24T06:00:00Z".len());
+    }
+
+    #[test]
+    fn a_break_glass_entry_is_marked_in_its_result() {
+        let entry = Entry {
+            time: "2026-11-24T06:00:00Z".to_owned(),
+            operator: "ops@example.in".to_owned(),
+            environment: Some("prod".to_owned()),
+            context: "prod-mumbai".to_owned(),
+            tenant: "demo".to_owned(),
+            command: "admin rotate demo --break-glass leak".to_owned(),
+            result: "ok".to_owned(),
+            plan: None,
+            approvers: Vec::new(),
+            break_glass: Some("leak".to_owned()),
+        };
+        assert_eq!(result_cell(&entry), "BREAK GLASS: ok");
+        let plain = Entry {
+            break_glass: None,
+            ..entry
+        };
+        assert_eq!(result_cell(&plain), "ok");
     }
 
     #[test]

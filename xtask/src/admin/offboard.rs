@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::archive::verify_archive;
 use crate::clock::{KubeDuration, now, rfc3339};
-use crate::cluster::{Change, Cluster, Destructive};
+use crate::cluster::{Change, Cluster, Destructive, Gated};
 use crate::flags;
 use crate::kubectl::{Kubectl, Scope};
 use crate::live::{Tenants, terminating_since};
@@ -31,6 +31,13 @@ impl flags::Offboard {
         if self.plan {
             return self.plan(&cluster, root);
         }
+        // The line `change` would say, said before the gate.
+        cluster
+            .target()
+            .announce(&format!("offboarding of tenant {}", self.tenant));
+        cluster
+            .target()
+            .gate(&Gated::Offboard(&self.tenant), self.break_glass.reason())?;
         cluster.change(
             &self.change(),
             |kubectl| self.check(kubectl, root),
@@ -685,6 +692,8 @@ pub fn apply_plan(
         plan: false,
         save_plan: None,
         expires_in: parse(None, "24h")?,
+        // Approved: no glass to break.
+        break_glass: flags::BreakGlassArg { break_glass: None },
         tenants_dir: tenants_dir.map(Path::to_path_buf),
         cluster: flags::ClusterArgs {
             kubectl: None,

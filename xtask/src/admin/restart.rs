@@ -14,6 +14,8 @@ use crate::tenant::TenantName;
 impl flags::Restart {
     pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
         if let Some(tenant) = self.selection.single() {
+            self.break_glass
+                .refuse("a restart of one tenant needs no approvals")?;
             let cluster = Cluster::connect(&self.cluster, root)?;
             return cluster.change(
                 &Change::routine(tenant, "a restart", self.yes),
@@ -27,7 +29,13 @@ impl flags::Restart {
         }
         let (cluster, batch) = self
             .selection
-            .connect(&self.cluster, root, || self.platform.load(root))
+            .connect_gated(
+                &self.cluster,
+                root,
+                || self.platform.load(root),
+                ("restart", "a restart"),
+                &self.break_glass,
+            )
             .left_unchanged(Left::NothingChanged)?;
         let bots = batch
             .bots(cluster.kubectl())

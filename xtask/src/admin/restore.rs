@@ -16,7 +16,7 @@ use crate::archive::{
     AUTH_DIR, RestoreTars, VerifiedArchive, check_cluster, cluster_uid, verify_archive,
 };
 use crate::clock::KubeDuration;
-use crate::cluster::{Change, Destructive, Target};
+use crate::cluster::{Change, Destructive, Gated, Target};
 use crate::flags;
 use crate::kubectl::{Container, Input, Kubectl, Scope, Sink, Wait};
 use crate::live::BotDeployment;
@@ -246,6 +246,7 @@ impl flags::Restore {
         let platform = self.platform.load(root)?;
         let target = Target::resolve(&self.cluster, root).left_unchanged(Left::NothingChanged)?;
         target.announce(&format!("a restore of tenant {}", self.tenant));
+        target.gate(&Gated::Restore(&self.tenant), self.break_glass.reason())?;
         eprintln!("Verifying {} ...", self.file.display());
         let archive = verify_archive(&self.file).left_unchanged(Left::NothingChanged)?;
         // Everything sent into the pod is built now: nothing in the

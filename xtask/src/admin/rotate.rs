@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Change, Cluster};
+use crate::cluster::{Change, Cluster, Gated};
 use crate::flags;
 use crate::kubectl::{Conflicts, Kubectl, Scope};
 use crate::live::BotDeployment;
@@ -18,6 +18,13 @@ impl flags::Rotate {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let platform = self.platform.load(root)?;
         let cluster = Cluster::connect(&self.cluster, root)?;
+        // The line `change` would say, said before the gate.
+        cluster
+            .target()
+            .announce(&format!("a credential rotation of tenant {}", self.tenant));
+        cluster
+            .target()
+            .gate(&Gated::Rotate(&self.tenant), self.break_glass.reason())?;
         cluster.change(
             &Change::routine(&self.tenant, "a credential rotation", self.yes),
             |kubectl| {

@@ -23,6 +23,8 @@ use crate::tenant::TenantName;
 impl flags::Suspend {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         if let Some(tenant) = self.selection.single() {
+            self.break_glass
+                .refuse("a suspension of one tenant needs no approvals")?;
             let cluster = Cluster::connect(&self.cluster, root)?;
             return cluster.change(
                 &Change::routine(tenant, "a suspension", self.yes),
@@ -46,7 +48,13 @@ impl flags::Suspend {
         }
         let (cluster, batch) = self
             .selection
-            .connect(&self.cluster, root, || self.platform.load(root))
+            .connect_gated(
+                &self.cluster,
+                root,
+                || self.platform.load(root),
+                ("suspend", "a suspension"),
+                &self.break_glass,
+            )
             .left_unchanged(Left::NothingChanged)?;
         let mut work = Work {
             command: "suspend",
@@ -125,6 +133,8 @@ fn suspend(kubectl: &Kubectl, bot: &BotDeployment, progress: Progress) -> anyhow
 impl flags::Resume {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         if let Some(tenant) = self.selection.single() {
+            self.break_glass
+                .refuse("a resumption of one tenant needs no approvals")?;
             let cluster = Cluster::connect(&self.cluster, root)?;
             return cluster.change(
                 &Change::routine(tenant, "a resumption", self.yes),
@@ -154,7 +164,13 @@ impl flags::Resume {
         }
         let (cluster, batch) = self
             .selection
-            .connect(&self.cluster, root, || self.platform.load(root))
+            .connect_gated(
+                &self.cluster,
+                root,
+                || self.platform.load(root),
+                ("resume", "a resumption"),
+                &self.break_glass,
+            )
             .left_unchanged(Left::NothingChanged)?;
         let mut work: Work<&Value> = Work {
             command: "resume",
