@@ -7,7 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Cluster, exits, fake_kubectl, seed_tenants_with, seeded_values, stderr, stdout};
+use common::{
+    Cluster, decode_base64, exits, fake_kubectl, seed_tenants_with, seeded_values, stderr, stdout,
+};
 use serde_json::Value;
 
 /// `n` tenants seeded as provision applies them, each with its committed
@@ -249,6 +251,14 @@ fn a_fleet_plan_holds_the_changed_tenants_and_applies_them_in_constant_calls() {
             [("t0001".into(), "ok".into()), ("t0002".into(), "ok".into())]
         );
 
+        // Once.
+        let again = refused(&cluster, apply(&cluster, &file), &["was applied already"]);
+        assert!(
+            again.stderr.contains("a plan applies once"),
+            "{}",
+            again.stderr
+        );
+
         // As planned: nothing is left to change.
         let out = exits(plan_all(&cluster, None), 0);
         assert!(
@@ -440,4 +450,50 @@ fn a_tenant_that_cannot_be_planned_saves_no_plan() {
     );
     assert!(err.contains("1 of 3 tenants could not be planned"), "{err}");
     assert!(!file.exists());
+}
+
+/// A new tenant in a fleet plan: planned with its credentials named, never
+/// valued; created at the apply with fresh ones, which appear nowhere.
+#[test]
+fn a_new_tenant_of_a_fleet_plan_gets_fresh_credentials_at_the_apply() {
+    let cluster = fleet(2);
+    cluster.commit_values("t0002", &seeded_values(2, "t0002"));
+    let dir = tempfile::tempdir().unwrap();
+    let (file, planned) = save_plan(&cluster, dir.path());
+    assert!(
+        planned.stdout.contains(
+            "+ secret/bot-credentials in tenant-t0002 (credentials generated at apply, never shown)"
+        ),
+        "{}",
+        planned.stdout
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let plan: Value = serde_json::from_str(&text).unwrap();
+    let objects = plan["tenants"][0]["objects"].as_array().unwrap();
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["action"] == "create" && o["live"].is_null()),
+        "{text}"
+    );
+    let applied = run_of(&cluster, apply(&cluster, &file));
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    let secret = cluster
+        .get("Secret", Some("tenant-t0002"), "bot-credentials")
+        .unwrap();
+    let values: Vec<String> = secret["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| decode_base64(v.as_str().unwrap()))
+        .collect();
+    assert!(!values.is_empty(), "{secret}");
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap();
+    for value in &values {
+        assert!(value.len() >= 32 && !value.contains("redacted"), "{value}");
+        for seen in [&text, &applied.stdout, &applied.stderr, &audit] {
+            assert!(!seen.contains(value.as_str()));
+        }
+    }
+    exits(plan_all(&cluster, None), 0);
 }
