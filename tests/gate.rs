@@ -84,10 +84,9 @@ fn every_gated_command_in_prod_is_refused_before_anything_is_read() {
             provision_all(&cluster, &["--yes", "--env", "prod"]),
             "provisioning of every committed tenant (--all)",
             vec![
-                "cargo xtask admin drift --env prod",
-                "cargo xtask provision TENANT --plan --save-plan TENANT.plan --env prod",
-                "cargo xtask approve TENANT.plan --key ~/.ssh/id_ed25519",
-                "cargo xtask apply TENANT.plan",
+                "cargo xtask provision --all --plan --save-plan fleet.plan --env prod",
+                "cargo xtask approve fleet.plan --key ~/.ssh/id_ed25519",
+                "cargo xtask apply fleet.plan",
             ],
             vec!["all"],
         ),

@@ -1,7 +1,9 @@
 //! `cargo xtask apply FILE`: a saved plan, checked against its approvals,
 //! its expiry and the cluster it was made for, then applied exactly as
 //! planned by the command that planned it (`provision::apply_plan`), which
-//! also checks, under the tenant's lock, that nothing changed since.
+//! also checks, under the tenant's lock, that nothing changed since; a plan
+//! of `provision --all` through the batch path (`provision::apply_fleet_plan`),
+//! every planned tenant checked under the batch's locks before any is applied.
 
 use std::path::Path;
 
@@ -20,12 +22,22 @@ impl flags::Apply {
         let plan = &file.plan;
         let target = Target::resolve(&self.where_planned(&file)?, root)?;
         let tenants: Vec<&str> = plan.tenants.iter().map(|t| t.tenant.as_str()).collect();
-        target.announce(&format!(
-            "the apply of plan {} ({} of tenant {})",
-            file.path.display(),
-            plan.action.as_str(),
-            tenants.join(", ")
-        ));
+        target.announce(&match plan.all {
+            // A fleet's plan may hold a thousand tenants: counted, not named.
+            true => format!(
+                "the apply of plan {} ({} --all: {} tenant{})",
+                file.path.display(),
+                plan.action.as_str(),
+                tenants.len(),
+                if tenants.len() == 1 { "" } else { "s" }
+            ),
+            false => format!(
+                "the apply of plan {} ({} of tenant {})",
+                file.path.display(),
+                plan.action.as_str(),
+                tenants.join(", ")
+            ),
+        });
         if tenants.is_empty() {
             anyhow::bail!("{} plans no tenant: nothing to apply", file.path.display());
         }
@@ -110,6 +122,13 @@ impl flags::Apply {
         }
         let paths = RepoPaths::new(root, &self.repo);
         match plan.action {
+            // Made by `provision --all --plan`: applied as `--all` applies.
+            Action::Provision if plan.all => crate::provision::apply_fleet_plan(
+                &cluster,
+                &paths,
+                &file,
+                self.rollout.timeout.clone(),
+            ),
             Action::Provision => {
                 for planned in &plan.tenants {
                     crate::provision::apply_plan(

@@ -364,12 +364,11 @@ impl Gated<'_> {
                 ),
                 &format!("{t}.plan"),
             ),
-            Gated::ProvisionAll => format!(
-                "Plan each tenant that differs from its config (`cargo xtask admin drift{env}` lists them), \
-                 have each plan approved, then apply it:\n  \
-                 cargo xtask provision TENANT --plan --save-plan TENANT.plan{env}\n{}\n  \
-                 cargo xtask apply TENANT.plan",
-                approve("TENANT.plan")
+            Gated::ProvisionAll => planned(
+                format!(
+                    "cargo xtask provision --all --plan --save-plan fleet.plan{env}    # one plan of every tenant that would change"
+                ),
+                "fleet.plan",
             ),
             Gated::Offboard(t) => planned(
                 format!(

@@ -83,9 +83,13 @@ the plan's environment requires (environments.yaml `approvals`) each approved, a
 them the planner; that the plan has not expired; that the cluster is the one planned for (its kube-system \
 namespace UID); and, under the tenant's lock, that every object is still as it was when planned and that \
 today's render of the tenant equals the planned objects. Any difference refuses the plan with what \
-differs: plan again. The change then runs as the planning command would run it, and the audit log records \
+differs: plan again. A plan of `provision --all --plan` is applied as --all applies (the locks of its \
+tenants in one call, the cluster read once, a hundred tenants per apply, the bots waited for \
+together), to exactly its tenants, all or none: every tenant is checked as above before any is \
+applied, and one that differs refuses the whole plan, named with why. The change then runs as the planning command would run it, and the audit log records \
 the plan's digest and its approvers. The environment is the plan's; --env or --context may only repeat it.",
-    after_help = "Examples:\n  cargo xtask apply demo.plan\n  cargo xtask apply demo.plan --timeout 10m"
+    after_help = "Examples:\n  cargo xtask apply demo.plan\n  cargo xtask apply demo.plan --timeout 10m\n  \
+# A plan of the fleet (`provision --all --plan --save-plan fleet.plan`):\n  cargo xtask apply fleet.plan"
 )]
 pub struct Apply {
     /// The approved plan file
@@ -956,7 +960,16 @@ together (one read of every tenant Deployment per poll, up to --timeout); a bot 
 roll out fails its own tenant. A command on one tenant is refused while --all holds its lock \
 (until its bot is ready, for a tenant it applies). Suspended and offboarded tenants are skipped. \
 Ctrl-C stops the batch: no new apply starts, the wait ends, and every tenant's outcome is said \
-and its lock released.",
+and its lock released.\n\n\
+--all --plan shows what --all would apply, tenant by tenant, from the same one read of the \
+cluster (no lock, no kubectl call per tenant): each object that would change, and under it the \
+fields it would change, as compared locally (kubectl's diff would take a call per tenant; \
+`provision <TENANT> --plan` shows it for one). It exits 0 when nothing would change, 2 when \
+something would, 1 when a tenant cannot be planned. With --save-plan FILE it writes one plan \
+of the tenants that would change (none when nothing would, or when a tenant cannot be planned); \
+`cargo xtask apply FILE` applies it as --all applies, to exactly those tenants, after checking \
+every one of them against the plan under the batch's locks: any difference refuses the whole \
+plan, naming each tenant, before anything is applied.",
     after_help = "Examples:\n  \
   # Review what would be applied, with no cluster and no kubectl:\n  \
   cargo xtask provision demo --values tenants/demo.yaml --dry-run\n\n  \
@@ -981,6 +994,9 @@ and its lock released.",
   cargo xtask provision pune-central --plan --save-plan pune-central.plan --env prod\n  \
   cargo xtask approve pune-central.plan --key ~/.ssh/id_ed25519    # by each role the environment requires\n  \
   cargo xtask apply pune-central.plan\n\n  \
+  # The whole fleet in one plan: every tenant that would change, applied as approved:\n  \
+  cargo xtask provision --all --plan --save-plan fleet.plan --env prod\n  \
+  cargo xtask apply fleet.plan\n\n  \
   # ... or, in an emergency, without the approvals (a banner, the name typed, the reason audited):\n  \
   cargo xtask provision pune-central --env prod --break-glass \"INC-4711: bot down, approvers unreachable\""
 )]
@@ -988,8 +1004,8 @@ pub struct Provision {
     /// Tenant name: a lowercase DNS label of 1 to 56 characters (namespace `tenant-<TENANT>`)
     #[arg(value_parser = TenantName::parse, required_unless_present = "all")]
     pub tenant: Option<TenantName>,
-    /// Apply every tenants/*.yaml that differs from the cluster, in a few kubectl calls; one line per tenant
-    #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "plan", "reconfigure"])]
+    /// Apply every tenants/*.yaml that differs from the cluster, in a few kubectl calls; one line per tenant (with --plan: show, or save with --save-plan, what it would apply)
+    #[arg(long, conflicts_with_all = ["tenant", "values", "mla_name", "constituency", "whatsapp_number", "domains", "tier", "dry_run", "out", "reconfigure"])]
     pub all: bool,
     /// With --all: how many bots to restart at once (those whose ConfigMap alone changed); the rollouts of all are waited for together
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]

@@ -80,6 +80,17 @@ impl std::error::Error for Partly {}
 
 /// Marks `error` as having happened after changes, which `statement` lists.
 pub fn partly(error: anyhow::Error, statement: String) -> anyhow::Error {
+    Partly {
+        cause: cause(&error),
+        statement,
+    }
+    .into()
+}
+
+/// What `error` says without its statement of what it left unchanged or
+/// changed: for a message that gathers the causes of several tenants
+/// under one statement of its own.
+pub fn cause(error: &anyhow::Error) -> String {
     let mut causes = Vec::new();
     for cause in error.chain() {
         if let Some(inner) = cause.downcast_ref::<Unchanged>() {
@@ -92,11 +103,7 @@ pub fn partly(error: anyhow::Error, statement: String) -> anyhow::Error {
         }
         causes.push(cause.to_string());
     }
-    Partly {
-        cause: causes.join(": "),
-        statement,
-    }
-    .into()
+    causes.join(": ")
 }
 
 /// Marks `error` as leaving `left` unchanged, unless it already says what

@@ -32,6 +32,12 @@ pub struct Plan {
     pub format: String,
     /// What the plan does to its tenants.
     pub action: Action,
+    /// Made by `provision --all --plan`: applied as `--all` applies, every
+    /// planned tenant checked under the batch's locks, from one read of the
+    /// cluster, before any is applied; all of them or none. Its tenants'
+    /// `diff` is a local comparison, not kubectl's.
+    #[serde(default)]
+    pub all: bool,
     /// The environment planned for (its name in environments.yaml), if any.
     pub environment: Option<String>,
     /// The kube context planned with, if one was named.
@@ -98,7 +104,10 @@ pub struct TenantPlan {
     pub confirmed: Vec<String>,
     /// Every object the plan applies, keeps or deletes.
     pub objects: Vec<PlannedObject>,
-    /// The diff a reviewer reads (kubectl's server-side diff), secrets masked.
+    /// The diff a reviewer reads, secrets masked: kubectl's server-side
+    /// diff, or in a plan of `--all` the fields an apply would change, as
+    /// compared locally from the one read of the cluster (its first line
+    /// says so).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub diff: String,
 }
@@ -339,6 +348,7 @@ mod tests {
         Plan {
             format: FORMAT.to_owned(),
             action: Action::Provision,
+            all: false,
             environment: Some("prod".to_owned()),
             context: Some("prod-mumbai".to_owned()),
             cluster: "uid-1".to_owned(),

@@ -210,7 +210,10 @@ impl flags::Provision {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let paths = RepoPaths::new(root, &self.repo);
         let Some(tenant) = self.tenant.clone() else {
-            return self.run_all(root, &paths);
+            return match self.plan {
+                true => self.plan_all(root, &paths),
+                false => self.run_all(root, &paths),
+            };
         };
         let platform = paths.platform()?;
         let templates = paths.templates()?;
@@ -570,12 +573,39 @@ impl flags::Provision {
         (prepared, plan): (&Prepared, &crate::plan::Plan),
         changes: &[FieldChange],
     ) -> anyhow::Result<crate::planfile::Plan> {
-        use crate::planfile::{Action, FORMAT, Options, Plan, TenantPlan};
+        use crate::planfile::{Options, TenantPlan};
+        let tenant = TenantPlan {
+            tenant: spec.name.to_string(),
+            namespace: spec.namespace.clone(),
+            config: paths.config_digest(&spec.name)?,
+            values: Some(saved.to_values()),
+            options: Options {
+                reconfigure: self.reconfigure,
+                force_conflicts: self.force_conflicts,
+                ..Options::default()
+            },
+            confirmed: changes.iter().map(ToString::to_string).collect(),
+            objects: crate::plan::planned_objects(prepared, plan),
+            diff: plan.diff.clone(),
+        };
+        self.new_plan(cluster, paths, vec![tenant])
+    }
+
+    /// A plan of provisioning `tenants` (of `--all` when `self.all`): where,
+    /// who, when, until when, the shared inputs' digests.
+    fn new_plan(
+        &self,
+        cluster: &Cluster,
+        paths: &RepoPaths,
+        tenants: Vec<crate::planfile::TenantPlan>,
+    ) -> anyhow::Result<crate::planfile::Plan> {
+        use crate::planfile::{Action, FORMAT, Plan};
         let now = crate::clock::now()?;
         let target = cluster.target();
         Ok(Plan {
             format: FORMAT.to_owned(),
             action: Action::Provision,
+            all: self.all,
             environment: target.environment().map(|e| e.name.clone()),
             context: target.context().map(str::to_owned),
             cluster: crate::archive::cluster_uid(cluster.kubectl())?,
@@ -584,20 +614,7 @@ impl flags::Provision {
             expires_at: crate::clock::rfc3339(now + self.expires_in.length()),
             command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
             inputs: paths.input_digests()?,
-            tenants: vec![TenantPlan {
-                tenant: spec.name.to_string(),
-                namespace: spec.namespace.clone(),
-                config: paths.config_digest(&spec.name)?,
-                values: Some(saved.to_values()),
-                options: Options {
-                    reconfigure: self.reconfigure,
-                    force_conflicts: self.force_conflicts,
-                    ..Options::default()
-                },
-                confirmed: changes.iter().map(ToString::to_string).collect(),
-                objects: crate::plan::planned_objects(prepared, plan),
-                diff: plan.diff.clone(),
-            }],
+            tenants,
         })
     }
 
@@ -747,41 +764,8 @@ impl flags::Provision {
             report.tenant(&tenant, result);
         }
 
-        // The lines that follow (the wait, its own progress) start clean.
-        report.progress.clear();
-        let applied = self.apply_changing(kubectl, &changing, unready);
-        // The rest of the locks, and the claims lock, go together.
-        let mut finishing: Vec<(Option<TenantName>, Subject, anyhow::Result<Option<Batched>>)> =
-            applied
-                .into_iter()
-                .map(|(t, r)| {
-                    let subject = Subject::tenant(&t);
-                    (Some(t), subject, r.map(Some))
-                })
-                .collect();
-        finishing.push((None, Subject::Claims, Ok(None)));
-        let mut claims = Ok(());
-        let mut not_started = Vec::new();
-        for (key, result) in locks.finish(finishing) {
-            match (key, result) {
-                (None, result) => claims = result.map(drop),
-                (Some(tenant), Err(e)) if e.downcast_ref::<NotStarted>().is_some() => {
-                    not_started.push(tenant)
-                }
-                (Some(tenant), result) => {
-                    report.tenant(&tenant, result.map(|b| b.expect("a tenant's outcome")))
-                }
-            }
-        }
-        drop(locks);
-        // Not started after an interrupt: nothing was done, nothing recorded.
-        for tenant in not_started {
-            report.unnamed(&format!("{tenant}: FAILED: {NotStarted}"));
-        }
-        let (summary, failed, failed_tenants) = report.finish(total);
-        println!("{summary}");
-        // A claims lock broken midway is said after the summary, as an error.
-        claims?;
+        let (failed, failed_tenants) =
+            self.apply_batch(&cluster, locks, report, &changing, unready, total)?;
         let interrupted = crate::interrupt::interrupted();
         if failed == 0 && !interrupted {
             return Ok(());
@@ -821,6 +805,231 @@ impl flags::Provision {
             },
             if failed == 1 { "that one" } else { "each" }
         );
+    }
+
+    /// `--all --plan`: what `--all` would apply, tenant by tenant, from the
+    /// one read `--all` makes (no lock, no kubectl call per tenant), each
+    /// change as compared locally field by field (`compare.rs`), not
+    /// kubectl's diff, which would take a call per tenant. Exit 0 when
+    /// nothing would change, 2 when something would, 1 when a tenant could
+    /// not be planned. With `--save-plan`, one plan file of the tenants
+    /// that would change, made to be applied as `--all` applies (`all`);
+    /// none when nothing would change or a tenant could not be planned.
+    fn plan_all(&self, root: &Path, paths: &RepoPaths) -> anyhow::Result<()> {
+        let configs = committed_configs(&paths.tenants)?;
+        if configs.is_empty() {
+            anyhow::bail!("there are no tenant configs in {}", paths.tenants.display());
+        }
+        let platform = paths.platform()?;
+        let templates = paths.templates()?;
+        let cluster = Cluster::connect(&self.cluster, root)?;
+        cluster.target().announce(&format!(
+            "the plan of provisioning the tenants of {} (nothing is changed)",
+            paths.tenants.display()
+        ));
+        let total = configs.len();
+        let mut unnamed = Vec::new();
+        let mut items: Vec<(TenantName, PathBuf)> = Vec::new();
+        for (name, path) in configs {
+            match TenantName::parse(&name) {
+                Ok(tenant) => items.push((tenant, path)),
+                Err(e) => unnamed.push(format!(
+                    "{name}: FAILED: {} is not a tenant config name: {e}",
+                    path.display()
+                )),
+            }
+        }
+        let clashes = batch_clashes(&items, |path, tenant| {
+            let values = read_values(path)?;
+            let saved = resolve(tenant, &values, &platform, true)?;
+            Ok(cluster.target().tenant_view(&saved))
+        });
+        let mut decided: Vec<(TenantName, anyhow::Result<Decision>)> = Vec::new();
+        let mut ready: Vec<Ready> = Vec::new();
+        let mut saved = BTreeMap::new();
+        for (tenant, path) in items {
+            match desired(&cluster, &platform, &templates, &clashes, &tenant, &path) {
+                Ok(r) => {
+                    saved.insert(tenant, r.saved.clone());
+                    ready.push(r);
+                }
+                Err(e) => decided.push((tenant, Err(e))),
+            }
+        }
+        decided.extend(self.decide_all(cluster.kubectl(), &platform, &templates, ready)?);
+        decided.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        println!(
+            "Plan for the {total} tenant{} of {} on {} (the cluster read once; each tenant compared \
+             with it field by field):",
+            if total == 1 { "" } else { "s" },
+            paths.tenants.display(),
+            cluster.label()
+        );
+        let (mut up_to_date, mut skipped) = (0, 0);
+        let mut failed = unnamed.len();
+        for line in &unnamed {
+            println!("{line}");
+        }
+        let mut planned = Vec::new();
+        for (tenant, decision) in decided {
+            match decision {
+                Ok(Decision::Changing(c)) => {
+                    println!(
+                        "Tenant {tenant} would change in {} ({} object{}):",
+                        c.spec.namespace,
+                        c.plan.applying(),
+                        if c.plan.applying() == 1 { "" } else { "s" }
+                    );
+                    for line in fleet_plan_lines(&c, true) {
+                        println!("  {line}");
+                    }
+                    planned.push((tenant, c));
+                }
+                Ok(Decision::Unchanged(p) | Decision::Unready(p, _)) => {
+                    up_to_date += 1;
+                    println!(
+                        "Tenant {tenant} is up to date in {}: nothing would change.",
+                        p.namespace
+                    );
+                }
+                Ok(Decision::Skipped(state, note)) => {
+                    skipped += 1;
+                    println!(
+                        "{tenant}: {state} (skipped){}",
+                        note.map(|n| format!(": {n}")).unwrap_or_default()
+                    );
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!(
+                        "{tenant}: {}: {}",
+                        crate::colour::verdict("FAILED", false),
+                        crate::outcome::cause(&e)
+                            .lines()
+                            .collect::<Vec<_>>()
+                            .join("\n    ")
+                    );
+                }
+            }
+        }
+        println!(
+            "{total} tenant{}: {} would change, {up_to_date} up to date, {skipped} skipped, {failed} failed.",
+            if total == 1 { "" } else { "s" },
+            planned.len()
+        );
+        let same = format!(
+            "{}{}",
+            cluster.target().suggested_arg(),
+            match &self.repo.tenants_dir {
+                Some(dir) => format!(" --tenants-dir {}", dir.display()),
+                None => String::new(),
+            }
+        );
+        if failed > 0 {
+            if let Some(file) = &self.save_plan {
+                println!(
+                    "No plan was saved to {}: a plan of --all holds every tenant that would change.",
+                    file.display()
+                );
+            }
+            anyhow::bail!(
+                "{failed} of {total} tenants could not be planned (why is under each). Fix those and plan \
+                 again, or plan tenants one at a time with `cargo xtask provision <TENANT> --plan{same}`"
+            );
+        }
+        if planned.is_empty() {
+            println!("Nothing would change: the cluster matches every config.");
+            if let Some(file) = &self.save_plan {
+                println!(
+                    "No plan was saved to {}: it would change nothing.",
+                    file.display()
+                );
+            }
+            return Ok(());
+        }
+        let Some(file) = &self.save_plan else {
+            println!(
+                "\nApply with `cargo xtask provision --all{same}`, or save a plan for review with \
+                 --save-plan FILE and apply it with `cargo xtask apply FILE`."
+            );
+            return Err(Exit(2).into());
+        };
+        let mut tenants = Vec::new();
+        for (tenant, c) in &planned {
+            tenants.push(crate::planfile::TenantPlan {
+                tenant: tenant.to_string(),
+                namespace: c.spec.namespace.clone(),
+                config: paths.config_digest(tenant)?,
+                values: saved.get(tenant).map(TenantSpec::to_values),
+                options: crate::planfile::Options {
+                    force_conflicts: self.force_conflicts,
+                    ..Default::default()
+                },
+                confirmed: c.confirmed.clone(),
+                objects: crate::plan::planned_objects(&c.prepared, &c.plan),
+                diff: format!(
+                    "{FLEET_DIFF_HEADER}\n{}\n",
+                    fleet_plan_lines(c, false).join("\n")
+                ),
+            });
+        }
+        let plan = self.new_plan(&cluster, paths, tenants)?;
+        save_new_plan(&cluster, file, &plan)?;
+        Err(Exit(2).into())
+    }
+
+    /// The end of a batch whose every tenant is decided and whose locks of
+    /// the tenants with nothing to apply are released: `changing` applied
+    /// and `unready` waited for (`apply_changing`), the rest of the locks
+    /// and the claims lock released together, each outcome said and
+    /// recorded, then the closing line. Returns how many of `total`
+    /// failed, and which tenants; a claims lock broken midway is an error.
+    fn apply_batch(
+        &self,
+        cluster: &Cluster,
+        locks: crate::lock::Many<'_>,
+        mut report: Report<'_>,
+        changing: &[(TenantName, Changing)],
+        unready: Vec<(TenantName, Provisioned, String)>,
+        total: usize,
+    ) -> anyhow::Result<(usize, Vec<TenantName>)> {
+        let kubectl = cluster.kubectl();
+        // The lines that follow (the wait, its own progress) start clean.
+        report.progress.clear();
+        let applied = self.apply_changing(kubectl, changing, unready);
+        // The rest of the locks, and the claims lock, go together.
+        let mut finishing: Vec<(Option<TenantName>, Subject, anyhow::Result<Option<Batched>>)> =
+            applied
+                .into_iter()
+                .map(|(t, r)| {
+                    let subject = Subject::tenant(&t);
+                    (Some(t), subject, r.map(Some))
+                })
+                .collect();
+        finishing.push((None, Subject::Claims, Ok(None)));
+        let mut claims = Ok(());
+        let mut not_started = Vec::new();
+        for (key, result) in locks.finish(finishing) {
+            match (key, result) {
+                (None, result) => claims = result.map(drop),
+                (Some(tenant), Err(e)) if e.downcast_ref::<NotStarted>().is_some() => {
+                    not_started.push(tenant)
+                }
+                (Some(tenant), result) => {
+                    report.tenant(&tenant, result.map(|b| b.expect("a tenant's outcome")))
+                }
+            }
+        }
+        drop(locks);
+        // Not started after an interrupt: nothing was done, nothing recorded.
+        for tenant in not_started {
+            report.unnamed(&format!("{tenant}: FAILED: {NotStarted}"));
+        }
+        let (summary, failed, failed_tenants) = report.finish(total);
+        println!("{summary}");
+        // A claims lock broken midway is said after the summary, as an error.
+        claims?;
+        Ok((failed, failed_tenants))
     }
 
     /// Reads the cluster once and decides, for every tenant `ready`, what an
@@ -898,9 +1107,14 @@ impl flags::Provision {
     ) -> anyhow::Result<Decision> {
         let Ready {
             tenant,
+            saved: _,
             spec,
             rendered,
+            planned,
         } = ready;
+        // The apply of a plan compares today's render with the planned one.
+        let redacted = planned.as_ref().map(|_| rendered.clone());
+        // A plan never generates credentials: it only names them.
         let prepared = prepare_from(
             live,
             fleet.claims(),
@@ -908,8 +1122,27 @@ impl flags::Provision {
             templates,
             &spec,
             rendered,
-            true,
+            !self.plan,
         )?;
+        if let (Some(planned), Some(rendered)) = (&planned, &redacted) {
+            let departures = crate::plan::departures(&planned.objects, &prepared, rendered);
+            let mut why = Vec::new();
+            if !departures.stale.is_empty() {
+                why.push(format!(
+                    "stale plan: {} since it was planned",
+                    departures.stale.join(", ")
+                ));
+            }
+            if !departures.rendered.is_empty() {
+                why.push(format!(
+                    "today's render is not what was planned: {} (has environments.yaml changed?)",
+                    departures.rendered.join(", ")
+                ));
+            }
+            if !why.is_empty() {
+                crate::outcome::bail_unchanged!("{}", why.join("; "));
+            }
+        }
         // A tenant down on purpose stays down: a batch never brings it back.
         let lifecycle = prepared
             .own_namespace
@@ -921,8 +1154,21 @@ impl flags::Provision {
         let prepared = refuse(&spec, prepared, false)?;
         // The committed config is the source: only the cluster can differ.
         let changes = field_changes(&spec, prepared.own_namespace.as_ref(), None);
-        self.confirmed_without_terminal(&spec, &changes, Progress(false))?;
-        if local_plan(&spec, &prepared)?.applying() == 0 {
+        let confirmed: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        match &planned {
+            // The approvals confirm what the plan listed, and only that.
+            Some(planned) if confirmed != planned.confirmed => crate::outcome::bail_unchanged!(
+                "the changes to confirm are not the planned ones (now: {}; planned: {})",
+                or_none(&confirmed),
+                or_none(&planned.confirmed)
+            ),
+            Some(_) => {}
+            // A plan lists them for its review; nothing is asked.
+            None if self.plan => {}
+            None => self.confirmed_without_terminal(&spec, &changes, Progress(false))?,
+        }
+        let plan = local_plan(&spec, &prepared)?;
+        if plan.applying() == 0 {
             let unchanged = Provisioned::unchanged(&spec, &prepared);
             // Nothing to apply, but its bot has not rolled out (a run
             // before gave up waiting, or was stopped): waited for again.
@@ -931,11 +1177,11 @@ impl flags::Provision {
             }
             return Ok(Decision::Unchanged(unchanged));
         }
-        let confirmed = changes.iter().map(ToString::to_string).collect();
         Ok(Decision::Changing(Box::new(Changing {
             spec,
             prepared,
             confirmed,
+            plan,
         })))
     }
 
@@ -1299,6 +1545,46 @@ impl flags::Provision {
     }
 }
 
+/// The first line of the diff of each tenant of a plan of `--all`: what
+/// it is, and where kubectl's diff is.
+const FLEET_DIFF_HEADER: &str = "# Compared locally with the cluster as `provision --all --plan` read it \
+once, not by `kubectl diff`: each object an apply would change, and under it the fields it would \
+change (values are not shown; `cargo xtask provision <TENANT> --plan` shows kubectl's diff of one \
+tenant).";
+
+/// What `--all --plan` shows of a tenant that would change (`paint`: in
+/// colour), and what its plan file records as its diff: each change, under
+/// an update the fields it changes, then the changes an apply confirms.
+fn fleet_plan_lines(c: &Changing, paint: bool) -> Vec<String> {
+    use crate::plan::PlanChange;
+    let mut lines = Vec::new();
+    for change in &c.plan.changes {
+        lines.push(match paint {
+            true => painted_plan_change(change),
+            false => change.to_string(),
+        });
+        // Never a Secret: a plan compares none (`local_plan`).
+        if let PlanChange::Update { reference, .. } = change
+            && let Some(m) = c
+                .prepared
+                .to_apply
+                .iter()
+                .find(|m| m.reference() == *reference)
+            && let Some(live) = c.prepared.live(m)
+        {
+            for drift in crate::compare::drift(&m.object, live, MANAGER) {
+                lines.push(format!("    {drift}"));
+            }
+        }
+    }
+    for change in &c.confirmed {
+        lines.push(format!(
+            "changes {change} (confirmed by the plan's approval)"
+        ));
+    }
+    lines
+}
+
 /// When [`Provision::settle`] waits for the bot's rollout.
 #[derive(Clone, Copy)]
 enum Rollout {
@@ -1427,10 +1713,15 @@ fn check(
 /// A tenant of `--all` whose config resolved and rendered.
 struct Ready {
     tenant: TenantName,
+    /// As configured (what a plan records).
+    saved: TenantSpec,
     /// As this environment serves it.
     spec: TenantSpec,
     /// With redacted credentials.
     rendered: Vec<Manifest>,
+    /// In the apply of a plan of `--all`: the tenant's plan, which the
+    /// cluster and today's render must still match.
+    planned: Option<Box<crate::planfile::TenantPlan>>,
 }
 
 /// The config of one tenant of `--all`, as this environment serves it,
@@ -1454,8 +1745,10 @@ fn desired(
     let rendered = templates.render_tenant(&spec, platform, &SecretValues::Redacted)?;
     Ok(Ready {
         tenant: tenant.clone(),
+        saved,
         spec,
         rendered,
+        planned: None,
     })
 }
 
@@ -1522,6 +1815,8 @@ struct Changing {
     prepared: Prepared,
     /// The changes of identity or tier confirmed with --yes, as lines.
     confirmed: Vec<String>,
+    /// What the apply changes, as compared locally (`--all --plan` shows it).
+    plan: crate::plan::Plan,
 }
 
 /// A tenant of `--all` an interrupt (Ctrl-C) came before: nothing of it
@@ -2011,43 +2306,13 @@ pub fn apply_plan(
         .then(|| read_values(&paths.tenant_config(&tenant)))
         .transpose()?
         .and_then(|c| resolve(&tenant, &c, &platform, false).ok());
-    let provision = flags::Provision {
-        tenant: Some(tenant.clone()),
-        all: false,
-        jobs: 1,
-        values: None,
-        mla_name: None,
-        constituency: None,
-        whatsapp_number: None,
-        domains: Vec::new(),
-        tier: None,
-        non_interactive: true,
-        dry_run: false,
-        out: None,
-        plan: false,
-        save_plan: None,
-        expires_in: "24h".parse().map_err(anyhow::Error::msg)?,
-        rollout: flags::RolloutArgs { timeout },
-        force_conflicts: planned.options.force_conflicts,
-        reconfigure: planned.options.reconfigure,
-        // The approvals confirm the changes the plan lists (checked below).
-        yes: true,
-        repo: flags::RepoArgs {
-            platform: Some(paths.platform.clone()),
-            templates: Some(paths.templates.clone()),
-            tenants_dir: Some(paths.tenants.clone()),
-        },
-        // Approved: no glass to break.
-        break_glass: flags::BreakGlassArg { break_glass: None },
-        // Not read: the cluster is the one the plan was checked against.
-        cluster: flags::ClusterArgs {
-            kubectl: None,
-            context: None,
-            kubectl_timeout: "60s".parse().map_err(anyhow::Error::msg)?,
-            audit_log: None,
-            env: None,
-        },
-    };
+    let provision = planned_provision(
+        paths,
+        Some(tenant.clone()),
+        planned.options.force_conflicts,
+        planned.options.reconfigure,
+        timeout,
+    )?;
     let provisioned = cluster.change_claiming(
         &Change::routine(&tenant, "provisioning, as planned and approved,", true),
         |kubectl| {
@@ -2099,6 +2364,263 @@ pub fn apply_plan(
     )?;
     provisioned.print();
     Ok(())
+}
+
+/// `cargo xtask apply FILE` of a plan of `provision --all --plan` whose
+/// approvals, expiry and cluster were checked: applied as `--all` applies
+/// (the tenants' locks and the claims lock taken in one call, the cluster
+/// read once, the objects applied a hundred tenants per call, the changed
+/// bots waited for together, one audit line per tenant), to exactly the
+/// planned tenants, all of them or none. Refused as a whole, with nothing
+/// changed and each departing tenant named: before any lock, when a
+/// planned tenant's committed config, or the platform settings or the
+/// templates, changed since planning; under the locks, from the one read,
+/// when any planned tenant's objects changed since (a stale plan), its
+/// render differs from the planned one, it would no longer change, or its
+/// changes to confirm are not the planned ones.
+pub fn apply_fleet_plan(
+    cluster: &Cluster,
+    paths: &RepoPaths,
+    file: &crate::planfile::PlanFile,
+    timeout: crate::clock::KubeDuration,
+) -> anyhow::Result<()> {
+    let plan = &file.plan;
+    let again = format!(
+        "plan again with `cargo xtask provision --all --plan --save-plan FILE{}`, and have the new plan \
+         approved",
+        cluster.target().suggested_arg()
+    );
+    // The inputs, before the cluster is read.
+    let mut changed = Vec::new();
+    let inputs = paths.input_digests()?;
+    if inputs.platform != plan.inputs.platform {
+        changed.push(paths.platform.display().to_string());
+    }
+    if inputs.templates != plan.inputs.templates {
+        changed.push(format!("{}/", paths.templates.display()));
+    }
+    let mut tenants = Vec::new();
+    for planned in &plan.tenants {
+        let tenant = TenantName::parse(&planned.tenant)
+            .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
+        if paths.config_digest(&tenant)? != planned.config {
+            changed.push(format!(
+                "{} (tenant {tenant})",
+                paths.tenant_config(&tenant).display()
+            ));
+        }
+        tenants.push(tenant);
+    }
+    if !changed.is_empty() {
+        crate::outcome::bail_unchanged!(
+            "config changed after planning: {} {} not what plan {} was made from (at {}), and a plan of \
+             --all is applied whole or not at all; {again}",
+            changed.join(", "),
+            if changed.len() == 1 { "is" } else { "are" },
+            file.path.display(),
+            plan.planned_at
+        );
+    }
+    let platform = paths.platform()?;
+    let templates = paths.templates()?;
+    let mut ready = Vec::new();
+    let mut departed = Vec::new();
+    for (tenant, planned) in tenants.iter().zip(&plan.tenants) {
+        match planned_ready(cluster, &platform, &templates, tenant, planned) {
+            Ok(r) => ready.push(r),
+            Err(e) => departed.push(format!("{tenant}: {}", crate::outcome::cause(&e))),
+        }
+    }
+    if !departed.is_empty() {
+        crate::outcome::bail_unchanged!(
+            "{}\n{again}",
+            format_problems(
+                &format!(
+                    "plan {} cannot be applied as planned, and a plan of --all is applied whole or not at all",
+                    file.path.display()
+                ),
+                &departed
+            )
+        );
+    }
+    let force_conflicts = plan.tenants.iter().all(|t| t.options.force_conflicts);
+    let provision = planned_provision(paths, None, force_conflicts, false, timeout)?;
+    let total = tenants.len();
+    crate::interrupt::install();
+    cluster.confirm_batch(
+        "provisioning, as planned and approved,",
+        &format!("the {total} tenants of plan {}", file.path.display()),
+        true,
+        &tenants,
+    )?;
+    crate::interrupt::check().left_unchanged(Left::NothingChanged)?;
+    eprintln!(
+        "Applying plan {} to {total} tenant{}: their locks taken, the cluster read once and every tenant \
+         checked against the plan before any is applied ...",
+        file.path.display(),
+        if total == 1 { "" } else { "s" }
+    );
+    let (locks, refused) = cluster
+        .hold_batch(&tenants, true)
+        .left_unchanged(Left::NothingChanged)?;
+    // Refused as a whole: each planned tenant's refusal recorded, the locks released.
+    let refuse = |locks: crate::lock::Many<'_>, why: Vec<(TenantName, String)>, what: &str| {
+        let named: Vec<&str> = why.iter().map(|(t, _)| t.as_str()).collect();
+        for tenant in &tenants {
+            let reason = match why.iter().find(|(t, _)| t == tenant) {
+                Some((_, reason)) => reason.clone(),
+                None => format!(
+                    "not applied: plan {} is applied whole or not at all, and {} {what}",
+                    file.path.display(),
+                    named.join(", ")
+                ),
+            };
+            let _ = cluster.record::<()>(tenant.as_str(), Err(anyhow::anyhow!(reason)));
+        }
+        drop(locks);
+        let lines: Vec<String> = why.iter().map(|(t, r)| format!("{t}: {r}")).collect();
+        crate::outcome::unchanged(
+            anyhow::anyhow!(
+                "{}\n{again}",
+                format_problems(
+                    &format!(
+                        "plan {} (planned at {}) is refused as a whole: {} of its {total} tenants {what}",
+                        file.path.display(),
+                        plan.planned_at,
+                        why.len()
+                    ),
+                    &lines
+                )
+            ),
+            Left::NothingChanged,
+        )
+    };
+    if !refused.is_empty() {
+        let why = refused
+            .into_iter()
+            .map(|(t, e)| (t, crate::outcome::cause(&e)))
+            .collect();
+        return Err(refuse(locks, why, "are locked by another command"));
+    }
+    let decided = match provision.decide_all(cluster.kubectl(), &platform, &templates, ready) {
+        Ok(decided) => decided,
+        Err(e) => {
+            for tenant in &tenants {
+                let _ = cluster.record::<()>(tenant.as_str(), Err(anyhow::anyhow!("{e:#}")));
+            }
+            drop(locks);
+            return Err(crate::outcome::unchanged(e, Left::NothingChanged));
+        }
+    };
+    let mut changing = Vec::new();
+    let mut departed = Vec::new();
+    for (tenant, decision) in decided {
+        match decision {
+            Ok(Decision::Changing(c)) => changing.push((tenant, *c)),
+            Ok(Decision::Unchanged(_) | Decision::Unready(..)) => departed.push((
+                tenant,
+                "it would change nothing now (applied since it was planned?)".to_owned(),
+            )),
+            Ok(Decision::Skipped(state, _)) => {
+                departed.push((tenant, format!("it is {state} now")))
+            }
+            Err(e) => departed.push((tenant, crate::outcome::cause(&e))),
+        }
+    }
+    if !departed.is_empty() {
+        return Err(refuse(
+            locks,
+            departed,
+            "departed from it since it was planned",
+        ));
+    }
+    let report = Report::new(cluster, total);
+    let (failed, _) =
+        provision.apply_batch(cluster, locks, report, &changing, Vec::new(), total)?;
+    if failed == 0 && !crate::interrupt::interrupted() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{failed} of the {total} tenants of plan {} failed or were not started (why is under each); the \
+         others were applied. A plan applies once: fix those, then plan again with `cargo xtask \
+         provision --all --plan --save-plan FILE{}`",
+        file.path.display(),
+        cluster.target().suggested_arg()
+    );
+}
+
+/// A tenant of a plan of `--all`, from the values the plan holds, as this
+/// environment serves it, rendered with redacted credentials.
+fn planned_ready(
+    cluster: &Cluster,
+    platform: &Platform,
+    templates: &Templates,
+    tenant: &TenantName,
+    planned: &crate::planfile::TenantPlan,
+) -> anyhow::Result<Ready> {
+    let values = planned
+        .values
+        .clone()
+        .with_context(|| format!("the plan has no values for tenant {tenant}"))?;
+    let saved = resolve(tenant, &values, platform, false)?;
+    cluster.target().refuse_platform_hosts(&saved)?;
+    let spec = cluster.target().tenant_view(&saved);
+    let rendered = templates.render_tenant(&spec, platform, &SecretValues::Redacted)?;
+    Ok(Ready {
+        tenant: tenant.clone(),
+        saved,
+        spec,
+        rendered,
+        planned: Some(Box::new(planned.clone())),
+    })
+}
+
+/// The provision an apply of a plan runs: of `tenant` (None: of `--all`),
+/// with no terminal, the plan's options, and `--yes` (the approvals
+/// confirm the changes the plan lists, which the apply checks).
+fn planned_provision(
+    paths: &RepoPaths,
+    tenant: Option<TenantName>,
+    force_conflicts: bool,
+    reconfigure: bool,
+    timeout: crate::clock::KubeDuration,
+) -> anyhow::Result<flags::Provision> {
+    Ok(flags::Provision {
+        all: tenant.is_none(),
+        tenant,
+        jobs: 2,
+        values: None,
+        mla_name: None,
+        constituency: None,
+        whatsapp_number: None,
+        domains: Vec::new(),
+        tier: None,
+        non_interactive: true,
+        dry_run: false,
+        out: None,
+        plan: false,
+        save_plan: None,
+        expires_in: "24h".parse().map_err(anyhow::Error::msg)?,
+        rollout: flags::RolloutArgs { timeout },
+        force_conflicts,
+        reconfigure,
+        yes: true,
+        repo: flags::RepoArgs {
+            platform: Some(paths.platform.clone()),
+            templates: Some(paths.templates.clone()),
+            tenants_dir: Some(paths.tenants.clone()),
+        },
+        // Approved: no glass to break.
+        break_glass: flags::BreakGlassArg { break_glass: None },
+        // Not read: the cluster is the one the plan was checked against.
+        cluster: flags::ClusterArgs {
+            kubectl: None,
+            context: None,
+            kubectl_timeout: "60s".parse().map_err(anyhow::Error::msg)?,
+            audit_log: None,
+            env: None,
+        },
+    })
 }
 
 fn or_none(lines: &[String]) -> String {

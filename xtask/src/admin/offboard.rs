@@ -229,6 +229,7 @@ impl flags::Offboard {
         Ok(Plan {
             format: FORMAT.to_owned(),
             action: Action::Offboard,
+            all: false,
             environment: target.environment().map(|e| e.name.clone()),
             context: target.context().map(str::to_owned),
             cluster: crate::archive::cluster_uid(cluster.kubectl())?,
