@@ -964,7 +964,12 @@ pub struct Provision {
     #[arg(long, value_name = "FILE", requires = "plan")]
     pub save_plan: Option<PathBuf>,
     /// How long a saved plan may wait for its approvals and apply
-    #[arg(long, value_name = "DURATION", default_value = "24h", requires = "save_plan")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        requires = "save_plan"
+    )]
     pub expires_in: KubeDuration,
     #[command(flatten)]
     pub rollout: RolloutArgs,

@@ -191,10 +191,10 @@ impl PlanFile {
     pub fn read(path: &Path) -> anyhow::Result<PlanFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the plan file {}", path.display()))?;
-        let (body, signatures) = split(&text)
-            .with_context(|| format!("{} is not a plan file", path.display()))?;
-        let plan = parse_body(body)
-            .with_context(|| format!("{} is not a plan file", path.display()))?;
+        let (body, signatures) =
+            split(&text).with_context(|| format!("{} is not a plan file", path.display()))?;
+        let plan =
+            parse_body(body).with_context(|| format!("{} is not a plan file", path.display()))?;
         Ok(PlanFile {
             path: path.to_path_buf(),
             body: body.to_owned(),

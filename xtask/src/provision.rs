@@ -2067,6 +2067,7 @@ mod tests {
             domain_suffix: "mla-bots.example.in".into(),
             tenant_domains: true,
             confirm: true,
+            approvals: Vec::new(),
         });
         let squatting = ["foo.mla-bots.example.in".to_owned()];
         let refused = claimed.domains(&squatting).unwrap_err();
