@@ -11,7 +11,6 @@
 //! anything else is refused), so the same file verifies the same
 //! signatures with OpenSSH alone.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -707,9 +706,9 @@ fn review_at(
 ) -> Review {
     let planner = &file.plan.planned_by;
     let mut reports = Vec::new();
-    // The good signers, each person once, with their key's fingerprint
-    // and the roles of all their keys that signed.
-    let mut people: BTreeMap<String, (usize, String, Vec<String>)> = BTreeMap::new();
+    // The good signers, each person once (in the order they first
+    // signed), with the roles of all their keys that signed.
+    let mut persons: Vec<Signer> = Vec::new();
     let mut problems = Vec::new();
     for (i, armored) in file.signatures.iter().enumerate() {
         let number = i + 1;
@@ -731,12 +730,23 @@ fn review_at(
         if let Some(why) = &problem {
             problems.push(format!("signature {number} is bad: {why}"));
         } else if let Some(a) = listed {
-            let entry = people
-                .entry(a.principal.clone())
-                .or_insert_with(|| (number, a.fingerprint.clone(), Vec::new()));
+            let at = match persons
+                .iter()
+                .position(|p| same_person(&p.principal, &a.principal))
+            {
+                Some(at) => at,
+                None => {
+                    persons.push(Signer {
+                        principal: a.principal.clone(),
+                        fingerprint: a.fingerprint.clone(),
+                        roles: Vec::new(),
+                    });
+                    persons.len() - 1
+                }
+            };
             for role in &a.roles {
-                if !entry.2.contains(role) {
-                    entry.2.push(role.clone());
+                if !persons[at].roles.contains(role) {
+                    persons[at].roles.push(role.clone());
                 }
             }
         }
@@ -749,15 +759,13 @@ fn review_at(
             problem,
         });
     }
-    let mut persons: Vec<(&String, &(usize, String, Vec<String>))> = people.iter().collect();
-    persons.sort_by_key(|(_, (first, _, _))| *first);
     let holds: Vec<Vec<usize>> = required
         .iter()
         .map(|role| {
             persons
                 .iter()
                 .enumerate()
-                .filter(|(_, (_, (_, _, roles)))| roles.contains(role))
+                .filter(|(_, p)| p.roles.contains(role))
                 .map(|(p, _)| p)
                 .collect()
         })
@@ -766,15 +774,15 @@ fn review_at(
     let approvals: Vec<Approval> = persons
         .iter()
         .enumerate()
-        .map(|(p, (principal, (_, fp, _)))| Approval {
-            principal: (*principal).clone(),
+        .map(|(p, signer)| Approval {
+            principal: signer.principal.clone(),
             roles: required
                 .iter()
                 .zip(&assigned)
                 .filter(|(_, a)| **a == Some(p))
                 .map(|(r, _)| r.clone())
                 .collect(),
-            fingerprint: fp.clone(),
+            fingerprint: signer.fingerprint.clone(),
         })
         .collect();
     let still_needed: Vec<String> = required
@@ -792,6 +800,7 @@ fn review_at(
         )),
         ([], true) => None,
         ([], false) => Some(roles_refusal(
+            &file.path,
             required,
             &still_needed,
             &holds,
@@ -809,14 +818,23 @@ fn review_at(
     }
 }
 
+/// One person whose good signature is on a plan.
+struct Signer {
+    principal: String,
+    /// Of the first of their keys that signed.
+    fingerprint: String,
+    roles: Vec<String>,
+}
+
 /// What is missing when the signers cannot fill every required role:
 /// either nobody who signed holds a role, or the ones who hold it already
 /// fill another (one person cannot approve as two roles).
 fn roles_refusal(
+    path: &Path,
     required: &[String],
     still_needed: &[String],
     holds: &[Vec<usize>],
-    persons: &[(&String, &(usize, String, Vec<String>))],
+    persons: &[Signer],
     assigned: &[Option<usize>],
     approvers: &Approvers,
 ) -> String {
@@ -825,7 +843,10 @@ fn roles_refusal(
         if assigned[r].is_some() {
             continue;
         }
-        let signed_holders: Vec<&str> = holds[r].iter().map(|p| persons[*p].0.as_str()).collect();
+        let signed_holders: Vec<&str> = holds[r]
+            .iter()
+            .map(|p| persons[*p].principal.as_str())
+            .collect();
         if signed_holders.is_empty() {
             lines.push(format!(
                 "{role} has not approved ({})",
@@ -844,7 +865,7 @@ fn roles_refusal(
                 signed_holders
                     .iter()
                     .map(|p| {
-                        let pi = persons.iter().position(|(name, _)| name.as_str() == *p);
+                        let pi = persons.iter().position(|s| s.principal == *p);
                         required
                             .iter()
                             .zip(assigned)
@@ -867,10 +888,11 @@ fn roles_refusal(
     }
     format!(
         "the plan is not approved yet: it needs {} (each by a different person, not the planner); \
-         still needed: {}.\n- {}\nEach of them runs `cargo xtask approve FILE --key KEY`",
+         still needed: {}.\n- {}\nEach of them runs `cargo xtask approve {} --key KEY`",
         required.join(", "),
         still_needed.join(", "),
-        lines.join("\n- ")
+        lines.join("\n- "),
+        path.display()
     )
 }
 
@@ -1151,7 +1173,7 @@ mod tests {
                 "`ssh-rsa` keys are not supported",
             ),
             (
-                format!("a@x ssh-ed25519-cert-v01@openssh.com AAAA roles=r"),
+                "a@x ssh-ed25519-cert-v01@openssh.com AAAA roles=r".to_owned(),
                 "is a certificate",
             ),
             (
