@@ -549,3 +549,33 @@ fn a_signature_by_approve_verifies_with_ssh_keygen() {
     );
     assert!(!verify("alice@example.in", body.as_bytes()).status.success());
 }
+
+/// On a terminal, an encrypted key asks its passphrase (not echoed), and
+/// signs once it is given.
+#[test]
+fn an_encrypted_key_asks_its_passphrase_on_a_terminal() {
+    let r = Review::new();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("approve")
+        .arg(r.plan())
+        .arg("--key")
+        .arg(key("erin"))
+        .env("XTASK_ENVIRONMENTS", r.path("environments.yaml"))
+        .env("XTASK_APPROVERS", r.path("approvers"))
+        .env("XTASK_NOW", NOW)
+        .env("TERM", "xterm-256color");
+    let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    session.exp_string("Passphrase for").unwrap();
+    session.send("test-passphrase\r").unwrap();
+    session.flush().unwrap();
+    let rest = session.exp_eof().unwrap();
+    assert!(
+        !rest.contains("test-passphrase"),
+        "the passphrase was echoed: {rest}"
+    );
+    assert!(rest.contains("erin@example.in as devops-lead"), "{rest}");
+    assert_eq!(signatures(&r.text()).len(), 1);
+    // Erin's signature is good: only the product-owner is missing.
+    let e = r.check().unwrap_err().to_string();
+    assert!(e.contains("still needed: product-owner.\n"), "{e}");
+}
