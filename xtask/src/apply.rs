@@ -104,10 +104,7 @@ impl flags::Apply {
         }
         cluster.target().audit().authorise(Authority {
             plan: Some(digest),
-            approvers: approvals
-                .iter()
-                .map(|a| format!("{} ({})", a.principal, a.roles.join(", ")))
-                .collect(),
+            approvers: approvals.iter().map(|a| a.describe()).collect(),
             break_glass: None,
         });
         if !approvals.is_empty() {

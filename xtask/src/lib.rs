@@ -19,7 +19,8 @@
 //! - pure pieces: `flags`, `tenant`, `platform`, `environment`, `render`,
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
 //!   `digest`, `object`, `managed`, `compare`, `outcome`, `interrupt`,
-//!   `repo`, `suggest`.
+//!   `repo`, `suggest`, `signing` (plan approvals: SSH signatures and
+//!   the approvers file).
 
 pub mod admin;
 pub mod apply;
