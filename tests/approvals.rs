@@ -141,6 +141,7 @@ fn plan(planner: &str) -> Plan {
     Plan {
         format: FORMAT.to_owned(),
         action: Action::Provision,
+        all: false,
         environment: Some("prod".to_owned()),
         context: Some("prod-mumbai".to_owned()),
         cluster: "6f1c2e0a-0000-4000-8000-000000000001".to_owned(),

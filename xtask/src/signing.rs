@@ -1023,6 +1023,7 @@ mod tests {
         let plan = Plan {
             format: FORMAT.to_owned(),
             action: Action::Provision,
+            all: false,
             environment: Some("prod".to_owned()),
             context: Some("prod-mumbai".to_owned()),
             cluster: "uid-1".to_owned(),
