@@ -398,3 +398,190 @@ fn a_stale_offboard_plan_is_refused() {
             .is_some()
     );
 }
+
+/// Production as `tests/fixtures/environments-gated.yaml` has it (devops-lead
+/// and product-owner must approve), the test keys of `tests/fixtures/keys/`
+/// as approvers, and a planner: the whole review flow, end to end.
+struct Prod {
+    cluster: Cluster,
+    dir: tempfile::TempDir,
+}
+
+impl Prod {
+    fn new() -> Prod {
+        let cluster = Cluster::new();
+        let dir = tempfile::tempdir().unwrap();
+        let keys = common::repo_root().join("tests/fixtures/keys");
+        let mut approvers = String::new();
+        for (who, key, roles) in [
+            ("alice", "alice.pub", "devops-lead"),
+            ("bob", "bob.pub", "product-owner"),
+            ("carol", "carol.pub", "devops-lead,product-owner"),
+            ("carol", "carol2.pub", "devops-lead,product-owner"),
+            ("planner", "dave.pub", "devops-lead"),
+        ] {
+            let public = std::fs::read_to_string(keys.join(key)).unwrap();
+            let mut parts = public.split_whitespace();
+            let (kind, data) = (parts.next().unwrap(), parts.next().unwrap());
+            approvers.push_str(&format!(
+                "{who}@example.in namespaces=\"xtask-plan@mla-platform.in\" {kind} {data} roles={roles}\n"
+            ));
+        }
+        std::fs::write(dir.path().join("approvers"), approvers).unwrap();
+        cluster.commit_fixture("kalyan");
+        Prod { cluster, dir }
+    }
+
+    /// `cmd` as `who` (their git e-mail), in this production.
+    fn as_person(&self, mut cmd: assert_cmd::Command, who: &str) -> assert_cmd::Command {
+        cmd.env(
+            "XTASK_ENVIRONMENTS",
+            common::repo_root().join("tests/fixtures/environments-gated.yaml"),
+        )
+        .env("XTASK_APPROVERS", self.dir.path().join("approvers"))
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "user.email")
+        .env("GIT_CONFIG_VALUE_0", format!("{who}@example.in"));
+        cmd
+    }
+
+    /// The planner saves the plan of provisioning kalyan in prod.
+    fn plan(&self, name: &str) -> PathBuf {
+        let file = self.dir.path().join(name);
+        let mut cmd = self
+            .cluster
+            .provision_committed("kalyan", &["--env", "prod", "--plan", "--save-plan"]);
+        cmd.arg(&file);
+        exits(self.as_person(cmd, "planner"), 2);
+        file
+    }
+
+    fn approve(&self, file: &Path, key: &str, who: &str) -> std::process::Output {
+        let mut cmd = self.cluster.xtask(&["approve"]);
+        cmd.arg(file)
+            .arg("--key")
+            .arg(common::repo_root().join("tests/fixtures/keys").join(key));
+        self.as_person(cmd, who).output().unwrap()
+    }
+
+    fn apply(&self, file: &Path) -> assert_cmd::Command {
+        self.as_person(apply(&self.cluster, file, &["--env", "prod"]), "operator")
+    }
+}
+
+#[test]
+fn a_plan_approved_by_both_roles_applies_and_is_audited_with_its_approvers() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+    // A direct provision in prod is refused: this is the way in.
+    let direct = prod.as_person(
+        prod.cluster
+            .provision_committed("kalyan", &["--env", "prod", "--yes"]),
+        "operator",
+    );
+    refused(&prod.cluster, direct, "environment prod requires approvals");
+
+    assert!(prod.approve(&file, "alice", "alice").status.success());
+    // One role is not enough.
+    let err = refused(&prod.cluster, prod.apply(&file), "product-owner");
+    assert!(err.contains("has not approved"), "{err}");
+    assert!(prod.approve(&file, "bob", "bob").status.success());
+    let out = exits(prod.apply(&file), 0);
+    assert!(
+        stderr(&out).contains(
+            "Approved by alice@example.in as devops-lead, bob@example.in as product-owner."
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Exactly the planned state: a new plan finds nothing to do.
+    let mut again = prod
+        .cluster
+        .provision_committed("kalyan", &["--env", "prod", "--plan"]);
+    again.env(
+        "XTASK_ENVIRONMENTS",
+        common::repo_root().join("tests/fixtures/environments-gated.yaml"),
+    );
+    assert!(stdout(&exits(again, 0)).contains("no changes: the cluster matches the config."));
+    let last = audit(&prod.cluster).pop().unwrap();
+    assert_eq!(last["result"], "ok");
+    assert_eq!(last["operator"], "operator@example.in");
+    let approvers: Vec<String> = last["approvers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(approvers.len(), 2, "{approvers:?}");
+    assert!(
+        approvers[0].starts_with("alice@example.in as devops-lead"),
+        "{approvers:?}"
+    );
+    assert!(
+        approvers[1].starts_with("bob@example.in as product-owner"),
+        "{approvers:?}"
+    );
+    assert!(last["plan"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn one_person_for_both_roles_is_refused() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+    assert!(prod.approve(&file, "carol", "carol").status.success());
+    // carol's second key is still carol: approve refuses it, and a
+    // signature appended by hand does not count twice at apply.
+    let second = prod.approve(&file, "carol2", "carol");
+    assert!(!second.status.success());
+    let body = xtask::planfile::PlanFile::read(&file).unwrap().body;
+    let sig = xtask::signing::sign(
+        body.as_bytes(),
+        &common::repo_root().join("tests/fixtures/keys/carol2"),
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&sig);
+    std::fs::write(&file, text).unwrap();
+    let err = refused(&prod.cluster, prod.apply(&file), "needs a different person");
+    assert!(err.contains("carol"), "{err}");
+}
+
+#[test]
+fn the_planner_cannot_approve_their_own_plan() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+    // approve refuses the planner's key; a signature by it added anyway
+    // refuses the whole plan at apply.
+    assert!(!prod.approve(&file, "dave", "planner").status.success());
+    assert!(prod.approve(&file, "bob", "bob").status.success());
+    let body = xtask::planfile::PlanFile::read(&file).unwrap().body;
+    let sig = xtask::signing::sign(
+        body.as_bytes(),
+        &common::repo_root().join("tests/fixtures/keys/dave"),
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&sig);
+    std::fs::write(&file, text).unwrap();
+    refused(
+        &prod.cluster,
+        prod.apply(&file),
+        "the planner cannot approve their own plan",
+    );
+}
+
+#[test]
+fn a_plan_changed_after_its_approvals_is_refused() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+    assert!(prod.approve(&file, "alice", "alice").status.success());
+    assert!(prod.approve(&file, "bob", "bob").status.success());
+    // One byte of the body: the tier the approvers read.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let tampered = text.replacen("\"tier\": \"medium\"", "\"tier\": \"mediun\"", 1);
+    assert_ne!(tampered, text);
+    assert_eq!(tampered.len(), text.len());
+    std::fs::write(&file, tampered).unwrap();
+    let err = refused(&prod.cluster, prod.apply(&file), "does not match the plan");
+    assert!(err.contains("changed after"), "{err}");
+}
