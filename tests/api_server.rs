@@ -169,8 +169,9 @@ fn a_hand_edit_is_taken_back_only_with_force() {
     assert!(
         stdout(&plan).contains(
             "~ configmap/bot-config (.data.RATE_LIMIT_MESSAGES_PER_DAY is set by \"kubectl-patch\""
-        ) && stdout(&plan).contains("with --force-conflicts.")
-            && !stdout(&plan).contains("Apply with the same command without --plan."),
+        ) && stdout(&plan)
+            .contains("run the same command without --plan and with --force-conflicts")
+            && !stdout(&plan).contains("would change. To make the change"),
         "{}",
         stdout(&plan)
     );

@@ -585,3 +585,44 @@ fn a_plan_changed_after_its_approvals_is_refused() {
     let err = refused(&prod.cluster, prod.apply(&file), "does not match the plan");
     assert!(err.contains("changed after"), "{err}");
 }
+
+/// A plan that would take back a hand edit is saved only with
+/// --force-conflicts, which its apply then repeats: an approved plan never
+/// fails at the apply for want of a flag.
+#[test]
+fn a_plan_taking_back_a_hand_edit_needs_force_conflicts_and_applies_with_it() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    exits(cluster.provision_committed("kalyan", &[]), 0);
+    cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "bot-config",
+        "--namespace",
+        "tenant-kalyan",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"RATE_LIMIT_MESSAGES_PER_DAY":"999999"}}"#,
+    ]);
+    let file = dir.path().join("kalyan.plan");
+    let mut without = cluster.provision_committed("kalyan", &["--plan", "--save-plan"]);
+    without.arg(&file);
+    let out = exits(without, 1);
+    assert!(
+        stderr(&out).contains("which an apply does only with --force-conflicts"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!file.exists());
+    let file = save_plan(&cluster, "kalyan", dir.path(), &["--force-conflicts"]);
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(plan["tenants"][0]["options"]["force_conflicts"], true);
+    exits(apply(&cluster, &file, &[]), 0);
+    let data = cluster
+        .get("ConfigMap", Some("tenant-kalyan"), "bot-config")
+        .unwrap()["data"]["RATE_LIMIT_MESSAGES_PER_DAY"]
+        .clone();
+    assert_ne!(data, "999999");
+}

@@ -520,6 +520,9 @@ impl flags::Provision {
             }
             return Ok(());
         }
+        let foreign = plan.changes.iter().any(
+            |c| matches!(c, crate::plan::PlanChange::Update { foreign, .. } if !foreign.is_empty()),
+        );
         if let Some(file) = &self.save_plan {
             if let Some(since) = &suspended {
                 crate::outcome::bail_unchanged!(
@@ -530,32 +533,40 @@ impl flags::Provision {
                     cluster.target().suggested_arg()
                 );
             }
+            if foreign && !self.force_conflicts {
+                crate::outcome::bail_unchanged!(
+                    "the plan would take back fields that others set (named above), which an apply does only \
+                     with --force-conflicts: if the change on the cluster was meant, put it into the tenant's \
+                     config and plan again; if not, plan again with --force-conflicts. No plan was saved."
+                );
+            }
             let planned =
                 self.plan_file(cluster, paths, saved, spec, (&prepared, &plan), &changes)?;
             save_new_plan(cluster, file, &planned)?;
             return Err(Exit(2).into());
         }
-        let foreign = plan.changes.iter().any(
-            |c| matches!(c, crate::plan::PlanChange::Update { foreign, .. } if !foreign.is_empty()),
-        );
         if suspended.is_some() {
             println!(
                 "\n{changing} object(s) differ from the config. The tenant is suspended, so an apply refuses: \
-                 resume it first with `cargo xtask admin resume {}{}`, then apply with the same command \
-                 without --plan.",
+                 resume it first with `cargo xtask admin resume {}{}`, then {}.",
                 spec.name,
-                cluster.target().suggested_arg()
+                cluster.target().suggested_arg(),
+                apply_advice(cluster, "the same command without --plan")
             );
         } else if foreign {
             println!(
                 "\n{changing} object(s) would change, some of them fields that others set (named above). \
                  An apply refuses to take those back: if the change on the cluster was meant, put it into \
-                 the tenant's config; if not, apply with the same command without --plan and with \
-                 --force-conflicts."
+                 the tenant's config; if not, {}.",
+                apply_advice(
+                    cluster,
+                    "the same command without --plan and with --force-conflicts"
+                )
             );
         } else {
             println!(
-                "\n{changing} object(s) would change. Apply with the same command without --plan."
+                "\n{changing} object(s) would change. To make the change, {}.",
+                apply_advice(cluster, "the same command without --plan")
             );
         }
         Err(Exit(2).into())
@@ -949,8 +960,8 @@ impl flags::Provision {
         }
         let Some(file) = &self.save_plan else {
             println!(
-                "\nApply with `cargo xtask provision --all{same}`, or save a plan for review with \
-                 --save-plan FILE and apply it with `cargo xtask apply FILE`."
+                "\nTo make the change, {}.",
+                apply_advice(&cluster, &format!("`cargo xtask provision --all{same}`"))
             );
             return Err(Exit(2).into());
         };
@@ -1935,6 +1946,28 @@ fn refuse(spec: &TenantSpec, prepared: Prepared, reconfigure: bool) -> anyhow::R
         );
     }
     Ok(prepared)
+}
+
+/// How a planned change is made: in an environment that requires
+/// approvals, by saving the plan (`--save-plan`), approving and applying
+/// it; elsewhere by `direct`, or through a saved plan all the same.
+fn apply_advice(cluster: &Cluster, direct: &str) -> String {
+    match cluster
+        .target()
+        .environment()
+        .filter(|e| !e.approvals.is_empty())
+    {
+        Some(env) => format!(
+            "save the plan with --save-plan FILE (environment {} requires approvals: then `cargo xtask approve \
+             FILE --key KEY`, by each of {}, and `cargo xtask apply FILE`)",
+            env.name,
+            env.approvals.join(", ")
+        ),
+        None => format!(
+            "run {direct}, or save a plan for review with --save-plan FILE and apply it with \
+             `cargo xtask apply FILE`"
+        ),
+    }
 }
 
 /// Writes a new plan file (see [`crate::planfile::save_new`]).
