@@ -159,7 +159,10 @@ fn next_steps(file: &PlanFile, review: &Review, approvers: &Approvers, path: &Pa
     if let Some(why) = review.refusal.as_deref()
         && review.still_needed.is_empty()
     {
-        return format!("`cargo xtask apply {shown}` will refuse this plan: {why}\n");
+        return format!(
+            "`cargo xtask apply {shown}{}` will refuse this plan: {why}\n",
+            file.plan.suggested_arg()
+        );
     }
     if review.still_needed.is_empty() {
         let who = review
@@ -175,7 +178,10 @@ fn next_steps(file: &PlanFile, review: &Review, approvers: &Approvers, path: &Pa
                 who.join("; ")
             ),
         };
-        return format!("{have}\nNext: cargo xtask apply {shown}\n");
+        return format!(
+            "{have}\nNext: cargo xtask apply {shown}{}\n",
+            file.plan.suggested_arg()
+        );
     }
     let mut out = String::new();
     for role in &review.still_needed {
@@ -449,7 +455,12 @@ fn show_table(data: &PlanReview, expires_in: &str, path: &Path) -> String {
     out.push('\n');
     if data.ready {
         out.push_str(&format!(
-            "Ready: `cargo xtask apply {shown}` checks the cluster and applies it.\n"
+            "Ready: `cargo xtask apply {shown}{}` checks the cluster and applies it.\n",
+            match (&data.environment, &data.context) {
+                (Some(env), _) => format!(" --env {env}"),
+                (None, Some(context)) => format!(" --context {context}"),
+                (None, None) => String::new(),
+            }
         ));
     } else {
         out.push_str("Before it can be applied:\n");

@@ -153,6 +153,9 @@ impl Target {
                 self.describe()
             ),
         };
+        // The environment line comes first, as for every change; a batch
+        // that would say its tenants after its read says what it was asked.
+        self.announce(&what.describe());
         let roles = roles.join(", ");
         let Some(reason) = reason else {
             let refusal = anyhow::anyhow!(
@@ -350,7 +353,7 @@ impl Gated<'_> {
         let planned = |plan: String, file: &str| {
             format!(
                 "Plan it, have the plan approved, then apply exactly what was approved:\n  {plan}\n{}\n  \
-                 cargo xtask apply {file}",
+                 cargo xtask apply {file}{env}",
                 approve(file)
             )
         };

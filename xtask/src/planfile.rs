@@ -235,6 +235,20 @@ impl PlanFile {
     }
 }
 
+impl Plan {
+    /// ` --env NAME` (or ` --context X`) of the run that planned it: what a
+    /// suggested `cargo xtask apply` carries, as every suggested command
+    /// carries its run's target. `apply` takes the plan's environment
+    /// anyway, and refuses another.
+    pub fn suggested_arg(&self) -> String {
+        match (&self.environment, &self.context) {
+            (Some(env), _) => format!(" --env {env}"),
+            (None, Some(context)) => format!(" --context {context}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// `sha256:` and the SHA-256 of a plan's body.
 pub fn digest(body: &str) -> String {
     format!("sha256:{}", crate::digest::sha256_hex(body.as_bytes()))
@@ -276,17 +290,19 @@ pub fn save_new(file: &Path, plan: &Plan, roles: &[String]) -> anyhow::Result<()
     );
     if roles.is_empty() {
         println!(
-            "Apply it with `cargo xtask apply {}` (this environment needs no approvals; approving is \
+            "Apply it with `cargo xtask apply {}{}` (this environment needs no approvals; approving is \
              optional: `cargo xtask approve {} --key ~/.ssh/id_ed25519`).",
             file.display(),
+            plan.suggested_arg(),
             file.display()
         );
     } else {
         println!(
             "Next: review with `cargo xtask plan show {f}`; approve with `cargo xtask approve {f} --key \
              ~/.ssh/id_ed25519`, by {} (each a different person, not the planner); then \
-             `cargo xtask apply {f}`.",
+             `cargo xtask apply {f}{}`.",
             roles.join(" and "),
+            plan.suggested_arg(),
             f = file.display()
         );
     }

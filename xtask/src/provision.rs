@@ -1959,13 +1959,15 @@ fn apply_advice(cluster: &Cluster, direct: &str) -> String {
     {
         Some(env) => format!(
             "save the plan with --save-plan FILE (environment {} requires approvals: then `cargo xtask approve \
-             FILE --key KEY`, by each of {}, and `cargo xtask apply FILE`)",
+             FILE --key KEY`, by each of {}, and `cargo xtask apply FILE{}`)",
             env.name,
-            env.approvals.join(", ")
+            env.approvals.join(", "),
+            cluster.target().suggested_arg()
         ),
         None => format!(
             "run {direct}, or save a plan for review with --save-plan FILE and apply it with \
-             `cargo xtask apply FILE`"
+             `cargo xtask apply FILE{}`",
+            cluster.target().suggested_arg()
         ),
     }
 }
