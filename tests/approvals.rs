@@ -152,6 +152,7 @@ fn plan(planner: &str) -> Plan {
         inputs: Inputs {
             platform: "a".repeat(64),
             templates: "b".repeat(64),
+            files: Default::default(),
         },
         tenants: vec![TenantPlan {
             tenant: "demo".to_owned(),
@@ -359,7 +360,9 @@ fn a_changed_byte_voids_the_approvals() {
     let e = r.check().unwrap_err().to_string();
     assert!(e.starts_with("2 signatures are bad"), "{e}");
     assert!(
-        e.contains("signature 1 is bad: it does not match the plan's body: the plan was changed after alice@example.in"),
+        e.contains(
+            "signature 1 is bad: it does not match the plan's body: alice@example.in (SHA256:"
+        ),
         "{e}"
     );
     let json = r.show_json();
@@ -369,7 +372,7 @@ fn a_changed_byte_voids_the_approvals() {
         json["signatures"][0]["problem"]
             .as_str()
             .unwrap()
-            .contains("the plan was changed after")
+            .contains("signed other bytes")
     );
 }
 

@@ -116,9 +116,61 @@ fn an_expired_plan_is_refused() {
         late,
         "expired at 2026-11-24T08:00:00Z (planned at 2026-11-24T06:00:00Z",
     );
+    // The refusal is recorded, with the plan it refused.
+    let last = audit(&cluster).pop().unwrap();
+    assert!(
+        last["result"].as_str().unwrap().starts_with("error: plan "),
+        "{last}"
+    );
+    assert!(
+        last["plan"].as_str().unwrap().starts_with("sha256:"),
+        "{last}"
+    );
+    assert_eq!(last["tenant"], "kalyan");
     let mut in_time = apply(&cluster, &file, &[]);
     in_time.env("XTASK_NOW", "2026-11-24T07:59:00Z");
     exits(in_time, 0);
+}
+
+#[test]
+fn a_plan_expires_within_a_week() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    for (given, message) in [
+        ("0s", "would save a plan that has expired already"),
+        ("169h", "is longer than a plan may wait (168h, seven days)"),
+    ] {
+        let file = dir.path().join("kalyan.plan");
+        let mut cmd = cluster
+            .provision_committed("kalyan", &["--plan", "--expires-in", given, "--save-plan"]);
+        cmd.arg(&file);
+        let out = exits(cmd, 1);
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+        assert!(!file.exists());
+    }
+    assert!(
+        cluster.calls().is_empty(),
+        "refused before the cluster was asked"
+    );
+}
+
+#[test]
+fn apply_reads_the_files_the_plan_was_made_from() {
+    let cluster = Cluster::new();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.commit_fixture("kalyan");
+    let file = save_plan(&cluster, "kalyan", dir.path(), &[]);
+    // No --tenants-dir: the plan's own (a scratch directory here), not the
+    // repository's tenants/.
+    let mut cmd = cluster.xtask(&["apply"]);
+    cmd.arg(&file).arg("--kubectl").arg(fake_kubectl());
+    exits(cmd, 0);
+    assert!(
+        cluster
+            .get("Deployment", Some("tenant-kalyan"), "bot")
+            .is_some()
+    );
 }
 
 #[test]
@@ -419,6 +471,7 @@ impl Prod {
             ("carol", "carol.pub", "devops-lead,product-owner"),
             ("carol", "carol2.pub", "devops-lead,product-owner"),
             ("planner", "dave.pub", "devops-lead"),
+            ("typo", "outsider.pub", "devops-laed"),
         ] {
             let public = std::fs::read_to_string(keys.join(key)).unwrap();
             let mut parts = public.split_whitespace();
@@ -481,6 +534,25 @@ fn a_plan_approved_by_both_roles_applies_and_is_audited_with_its_approvers() {
     );
     refused(&prod.cluster, direct, "environment prod requires approvals");
 
+    // What the approvers read: the tenant's config, and every object it
+    // creates as rendered, with no secret value.
+    let mut show = prod.cluster.xtask(&["plan", "show"]);
+    show.arg(&file);
+    let shown = stdout(&exits(prod.as_person(show, "alice"), 0));
+    assert!(
+        shown.contains("Config (saved to the tenant's config file by the apply):"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("whatsapp_number: '+919876543210'") || shown.contains("+919876543210"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("# A new tenant: every object is created as rendered here"),
+        "{shown}"
+    );
+    assert!(shown.contains("kind: Deployment"), "{shown}");
+    assert!(!shown.contains("kind: Secret"), "{shown}");
     assert!(prod.approve(&file, "alice", "alice").status.success());
     // One role is not enough.
     let err = refused(&prod.cluster, prod.apply(&file), "product-owner");
@@ -547,6 +619,22 @@ fn one_person_for_both_roles_is_refused() {
 }
 
 #[test]
+fn a_key_of_no_required_role_signs_nothing() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+    let before = std::fs::read(&file).unwrap();
+    let out = prod.approve(&file, "outsider", "typo");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("holds devops-laed in ")
+            && stderr(&out).contains("none of the roles environment prod requires (devops-lead, product-owner): nothing was signed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
 fn the_planner_cannot_approve_their_own_plan() {
     let prod = Prod::new();
     let file = prod.plan("kalyan.plan");
@@ -583,7 +671,7 @@ fn a_plan_changed_after_its_approvals_is_refused() {
     assert_eq!(tampered.len(), text.len());
     std::fs::write(&file, tampered).unwrap();
     let err = refused(&prod.cluster, prod.apply(&file), "does not match the plan");
-    assert!(err.contains("changed after"), "{err}");
+    assert!(err.contains("signed other bytes"), "{err}");
 }
 
 /// A plan that would take back a hand edit is saved only with

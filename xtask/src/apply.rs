@@ -19,8 +19,39 @@ use crate::repo::RepoPaths;
 impl flags::Apply {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let file = PlanFile::read(&self.file)?;
+        let args = self.where_planned(&file)?;
+        let result = self.apply(&file, &args, root);
+        // A refusal before any tenant's lock (a bad signature, an expired
+        // plan, another cluster, changed inputs) is recorded too, with the
+        // plan's digest: an attempt to apply a tampered plan leaves a trace.
+        if let Err(e) = &result
+            && !crate::audit::recorded_any()
+        {
+            let log = crate::audit::AuditLog::at(args.audit_log.as_deref(), root);
+            log.authorise(Authority {
+                plan: Some(file.digest()),
+                ..Authority::default()
+            });
+            let context = crate::environment::select(args.env.as_deref(), args.context.as_deref())
+                .ok()
+                .and_then(|s| s.environment)
+                .map(|e| e.context)
+                .or_else(|| args.context.clone());
+            for planned in &file.plan.tenants {
+                let _ = log.record::<()>(
+                    context.as_deref(),
+                    file.plan.environment.as_deref(),
+                    &planned.tenant,
+                    Err(anyhow::anyhow!("{e:#}")),
+                );
+            }
+        }
+        result
+    }
+
+    fn apply(&self, file: &PlanFile, args: &flags::ClusterArgs, root: &Path) -> anyhow::Result<()> {
         let plan = &file.plan;
-        let target = Target::resolve(&self.where_planned(&file)?, root)?;
+        let target = Target::resolve(args, root)?;
         let tenants: Vec<&str> = plan.tenants.iter().map(|t| t.tenant.as_str()).collect();
         target.announce(&match plan.all {
             // A fleet's plan may hold a thousand tenants: counted, not named.
@@ -117,7 +148,7 @@ impl flags::Apply {
                     .join(", ")
             );
         }
-        let paths = RepoPaths::new(root, &self.repo);
+        let paths = RepoPaths::new(root, &self.repo_args(plan));
         match plan.action {
             // Made by `provision --all --plan`: applied as `--all` applies.
             Action::Provision if plan.all => crate::provision::apply_fleet_plan(
@@ -145,11 +176,36 @@ impl flags::Apply {
                         root,
                         &file,
                         planned,
-                        self.repo.tenants_dir.as_deref(),
+                        Some(paths.tenants.as_path()),
                     )?;
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The repository's files as the plan was made from them: `--platform`,
+    /// `--templates`, `--tenants-dir` when given, else where the plan read
+    /// them (when they still exist), else the repository's own.
+    fn repo_args(&self, plan: &crate::planfile::Plan) -> flags::RepoArgs {
+        use crate::planfile::InputFiles;
+        let files = &plan.inputs.files;
+        flags::RepoArgs {
+            platform: self
+                .repo
+                .platform
+                .clone()
+                .or_else(|| InputFiles::existing(&files.platform)),
+            templates: self
+                .repo
+                .templates
+                .clone()
+                .or_else(|| InputFiles::existing(&files.templates)),
+            tenants_dir: self
+                .repo
+                .tenants_dir
+                .clone()
+                .or_else(|| InputFiles::existing(&files.tenants)),
         }
     }
 

@@ -21,7 +21,7 @@ impl flags::Approve {
         if signing::expired(&file.plan, now)? {
             bail!(
                 "{shown} expired at {}: an expired plan is neither approved nor applied; plan again \
-                 (`{}`) and have the new plan approved",
+                 (`{}`, saving to a new file) and have the new plan approved",
                 file.plan.expires_at,
                 escape_controls(&file.plan.command)
             );
@@ -67,6 +67,20 @@ impl flags::Approve {
             }
             (None, None) => bail!("give --key PATH (your SSH key) or --signature FILE"),
         };
+        // A key whose roles are none the plan needs would add a signature
+        // that approves nothing (a misspelt role in approvers, most often).
+        if !required.is_empty() && !approver.roles.iter().any(|r| required.contains(r)) {
+            bail!(
+                "{} ({}) holds {} in {}, none of the roles environment {} requires ({}): nothing was \
+                 signed. If a role is misspelt there, correct the approvers file",
+                approver.principal,
+                approver.fingerprint,
+                approver.roles.join(", "),
+                approvers.path().display(),
+                file.plan.environment.as_deref().unwrap_or("(none)"),
+                required.join(", ")
+            );
+        }
         // Another approver may have signed meanwhile: keep their signature,
         // and sign only the body that was read.
         let mut current = PlanFile::read(&self.file)?;
@@ -257,6 +271,11 @@ struct PlanReview {
 struct TenantReview {
     tenant: String,
     namespace: String,
+    /// The config an apply saves and renders (provision plans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<crate::tenant::TenantValues>,
+    /// The options the apply repeats (offboarding: what it deletes).
+    options: crate::planfile::Options,
     objects: Vec<ObjectReview>,
     confirmed: Vec<String>,
     diff: String,
@@ -307,6 +326,8 @@ impl flags::PlanShow {
                 .map(|t| TenantReview {
                     tenant: t.tenant.clone(),
                     namespace: t.namespace.clone(),
+                    values: t.values.clone(),
+                    options: t.options.clone(),
                     objects: t
                         .objects
                         .iter()
@@ -389,6 +410,42 @@ fn show_table(data: &PlanReview, expires_in: &str, path: &Path) -> String {
             e(&t.tenant),
             e(&t.namespace)
         ));
+        if let Some(values) = &t.values {
+            // What the approvers approve the tenant to be: its MLA, number,
+            // domains, tier and site, as the apply saves them.
+            out.push_str("  Config (saved to the tenant's config file by the apply):\n");
+            let yaml = serde_saphyr::to_string(values).unwrap_or_default();
+            for line in yaml.lines() {
+                out.push_str(&format!("    {}\n", e(line)));
+            }
+        }
+        let options = &t.options;
+        let flags: Vec<String> = [
+            ("--reconfigure", options.reconfigure),
+            ("--force-conflicts", options.force_conflicts),
+            ("--delete-data", options.delete_data),
+            ("--reserve", options.reserve),
+            ("--no-backup", options.no_backup),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(flag, _)| flag.to_owned())
+        .chain(
+            options
+                .backups
+                .as_ref()
+                .map(|b| format!("--backups {}", e(b))),
+        )
+        .chain(
+            options
+                .from_cluster
+                .as_ref()
+                .map(|c| format!("--from-cluster {}", e(c))),
+        )
+        .collect();
+        if !flags.is_empty() {
+            out.push_str(&format!("  Options: {}\n", flags.join(" ")));
+        }
         let rows: Vec<Vec<String>> = t
             .objects
             .iter()

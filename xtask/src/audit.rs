@@ -45,6 +45,15 @@ pub struct Authority {
     pub break_glass: Option<String>,
 }
 
+/// Whether this process has recorded any entry: a command that records
+/// its own outcome (under a tenant's lock) is not recorded twice.
+static RECORDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process has recorded an entry yet.
+pub fn recorded_any() -> bool {
+    RECORDED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The audit log of one command.
 pub struct AuditLog {
     path: PathBuf,
@@ -62,6 +71,14 @@ impl AuditLog {
                 .unwrap_or_else(|| root.join("audit.jsonl")),
             authority: Default::default(),
         }
+    }
+
+    /// On whose authority the command changes the cluster (see [`Authority`]).
+    pub fn authority(&self) -> Authority {
+        self.authority
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Every entry recorded from now on carries `authority`.
@@ -126,6 +143,7 @@ impl AuditLog {
             }
         };
         let written = append(&self.path, &entry);
+        RECORDED.store(true, std::sync::atomic::Ordering::SeqCst);
         match (result, written) {
             (Ok(v), Ok(())) => Ok(v),
             (Ok(_), Err(e)) => Err(e.context(format!(

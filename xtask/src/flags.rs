@@ -87,7 +87,11 @@ differs: plan again. A plan of `provision --all --plan` is applied as --all appl
 tenants in one call, the cluster read once, a hundred tenants per apply, the bots waited for \
 together), to exactly its tenants, all or none: every tenant is checked as above before any is \
 applied, and one that differs refuses the whole plan, named with why. The change then runs as the planning command would run it, and the audit log records \
-the plan's digest and its approvers. The environment is the plan's; --env or --context may only repeat it.",
+the plan's digest and its approvers. The environment is the plan's; --env or --context may only repeat it. \
+The files are the plan's too: --platform, --templates and --tenants-dir default to where the plan read them \
+(when they exist here), else to the repository's. The approvals stand for --yes: without a terminal nothing \
+more is asked; on one, an environment that confirms every change (production) still asks for the tenant \
+name typed (`all` for a plan of --all).",
     after_help = "Examples:\n  cargo xtask apply demo.plan\n  cargo xtask apply demo.plan --timeout 10m\n  \
 # A plan of the fleet (`provision --all --plan --save-plan fleet.plan`):\n  cargo xtask apply fleet.plan"
 )]

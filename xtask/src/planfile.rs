@@ -82,6 +82,44 @@ pub struct Inputs {
     pub platform: String,
     /// Every file under `templates/`, by path and content.
     pub templates: String,
+    /// Where the inputs were read when planned, as absolute paths, so that
+    /// `apply` reads the same ones without the flags repeated (where they
+    /// still exist: a plan applied from another checkout reads its own).
+    #[serde(default, skip_serializing_if = "InputFiles::is_empty")]
+    pub files: InputFiles,
+}
+
+/// The directories and files a plan was made from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputFiles {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<String>,
+}
+
+impl InputFiles {
+    pub fn is_empty(&self) -> bool {
+        *self == InputFiles::default()
+    }
+
+    /// `path` made absolute (against the current directory), as text.
+    pub fn absolute(path: &Path) -> Option<String> {
+        std::path::absolute(path)
+            .ok()
+            .map(|p| p.display().to_string())
+    }
+
+    /// The recorded path, when it still exists here.
+    pub fn existing(recorded: &Option<String>) -> Option<PathBuf> {
+        recorded
+            .as_deref()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+    }
 }
 
 /// What the plan does to one tenant.
@@ -249,6 +287,27 @@ impl Plan {
     }
 }
 
+/// The longest a plan may wait for its approvals and apply: seven days. A
+/// plan older than that describes a cluster that has moved on.
+pub const MAX_EXPIRY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Refuses an `--expires-in` of nothing, or of more than [`MAX_EXPIRY`].
+pub fn check_expires_in(length: std::time::Duration, given: &str) -> anyhow::Result<()> {
+    if length.is_zero() {
+        bail!(
+            "--expires-in {given} would save a plan that has expired already; give the time the approvals \
+             may take, such as 24h"
+        );
+    }
+    if length > MAX_EXPIRY {
+        bail!(
+            "--expires-in {given} is longer than a plan may wait (168h, seven days): a plan that old \
+             describes a cluster that has moved on. Plan again when the approvers are ready"
+        );
+    }
+    Ok(())
+}
+
 /// `sha256:` and the SHA-256 of a plan's body.
 pub fn digest(body: &str) -> String {
     format!("sha256:{}", crate::digest::sha256_hex(body.as_bytes()))
@@ -375,6 +434,7 @@ mod tests {
             inputs: Inputs {
                 platform: "a".repeat(64),
                 templates: "b".repeat(64),
+                files: InputFiles::default(),
             },
             tenants: Vec::new(),
         }

@@ -98,7 +98,7 @@ impl Provisioned {
     /// What `--all` prints for the tenant: the headline, and under it each
     /// object that changed, each kept otherwise than always, a restart, and
     /// what the run was confirmed to change (`confirmed`).
-    fn batch_lines(&self, confirmed: &[String]) -> String {
+    fn batch_lines(&self, confirmed: &[String], confirmed_how: &str) -> String {
         let mut lines = vec![self.headline()];
         for (reference, change) in &self.applied {
             if *change != ObjectChange::Unchanged {
@@ -119,7 +119,7 @@ impl Provisioned {
         }
         for change in confirmed {
             lines.push(format!(
-                "  {}{change} (with --yes)",
+                "  {}{change} ({confirmed_how})",
                 painted_word("changed", Tone::Warn)
             ));
         }
@@ -209,6 +209,12 @@ impl Progress {
 impl flags::Provision {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let paths = RepoPaths::new(root, &self.repo);
+        if self.save_plan.is_some() {
+            crate::planfile::check_expires_in(
+                self.expires_in.length(),
+                &self.expires_in.to_string(),
+            )?;
+        }
         let Some(tenant) = self.tenant.clone() else {
             return match self.plan {
                 true => self.plan_all(root, &paths),
@@ -597,7 +603,25 @@ impl flags::Provision {
             },
             confirmed: changes.iter().map(ToString::to_string).collect(),
             objects: crate::plan::planned_objects(prepared, plan),
-            diff: plan.diff.clone(),
+            diff: match prepared.own_namespace {
+                Some(_) => plan.diff.clone(),
+                // Nothing to compare with: what will be created, as
+                // rendered (never the Secret, whose values are made at the
+                // apply).
+                None => format!(
+                    "# A new tenant: every object is created as rendered here (secret/{} is \
+                     generated at the apply and never shown).\n{}",
+                    crate::names::CREDENTIALS_SECRET,
+                    to_yaml_stream(
+                        &prepared
+                            .to_apply
+                            .iter()
+                            .filter(|m| m.kind != "Secret")
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    )?
+                ),
+            },
         };
         self.new_plan(cluster, paths, vec![tenant])
     }
@@ -1881,7 +1905,13 @@ impl<'c> Report<'c> {
     fn tenant(&mut self, tenant: &TenantName, result: anyhow::Result<Batched>) {
         let result = self.cluster.record(tenant.as_str(), result);
         let line = match &result {
-            Ok(Batched::Done(p, confirmed)) => p.batch_lines(confirmed),
+            Ok(Batched::Done(p, confirmed)) => p.batch_lines(
+                confirmed,
+                match self.cluster.target().audit().authority().plan {
+                    Some(_) => "approved in the plan",
+                    None => "with --yes",
+                },
+            ),
             Ok(Batched::Skipped(state, note)) => format!(
                 "{tenant}: {state} (skipped){}",
                 note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()

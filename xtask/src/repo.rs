@@ -136,6 +136,11 @@ impl RepoPaths {
         Ok(crate::planfile::Inputs {
             platform: crate::digest::sha256_hex(&platform),
             templates: crate::digest::finish(hasher),
+            files: crate::planfile::InputFiles {
+                platform: crate::planfile::InputFiles::absolute(&self.platform),
+                templates: crate::planfile::InputFiles::absolute(&self.templates),
+                tenants: crate::planfile::InputFiles::absolute(&self.tenants),
+            },
         })
     }
 

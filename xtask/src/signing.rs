@@ -173,10 +173,15 @@ impl Approvers {
         people
     }
 
-    /// "held in approvers by a, b", or that nobody holds `role` and how to
-    /// change that.
-    fn holders_text(&self, role: &str) -> String {
-        match self.holders(role).as_slice() {
+    /// "held in approvers by a, b" (but the planner, who may not approve),
+    /// or that nobody holds `role` and how to change that.
+    fn holders_text(&self, role: &str, planner: &str) -> String {
+        let holders: Vec<String> = self
+            .holders(role)
+            .into_iter()
+            .filter(|p| !same_person(p, planner))
+            .collect();
+        match holders.as_slice() {
             [] => format!(
                 "nobody in {} holds {role}: add an approver with roles={role}",
                 self.path.display()
@@ -621,8 +626,9 @@ pub fn verify<'a>(
     match approver.key.verify(NAMESPACE, body, sig) {
         Ok(()) => Ok(approver),
         Err(ssh_key::Error::Crypto) => Err(format!(
-            "it does not match the plan's body: the plan was changed after {} ({}) signed it. Do not \
-             apply it; plan again and have the new plan approved",
+            "it does not match the plan's body: {} ({}) signed other bytes, another plan or this one \
+             before it was changed. A plan changed after it was signed is not to be applied: plan again \
+             and have the new plan approved",
             approver.principal, approver.fingerprint
         )),
         Err(e) => Err(format!(
@@ -807,6 +813,7 @@ fn review_at(
             &persons,
             &assigned,
             approvers,
+            &file.plan.planned_by,
         )),
     };
     Review {
@@ -837,6 +844,7 @@ fn roles_refusal(
     persons: &[Signer],
     assigned: &[Option<usize>],
     approvers: &Approvers,
+    planner: &str,
 ) -> String {
     let mut lines = Vec::new();
     for (r, role) in required.iter().enumerate() {
@@ -850,13 +858,13 @@ fn roles_refusal(
         if signed_holders.is_empty() {
             lines.push(format!(
                 "{role} has not approved ({})",
-                approvers.holders_text(role)
+                approvers.holders_text(role, planner)
             ));
         } else {
             let others: Vec<String> = approvers
                 .holders(role)
                 .into_iter()
-                .filter(|p| !signed_holders.contains(&p.as_str()))
+                .filter(|p| !signed_holders.contains(&p.as_str()) && !same_person(p, planner))
                 .collect();
             lines.push(format!(
                 "{role} needs a different person: {} approved, but already fills {} and one person \
@@ -1034,6 +1042,7 @@ mod tests {
             inputs: Inputs {
                 platform: "a".repeat(64),
                 templates: "b".repeat(64),
+                files: Default::default(),
             },
             tenants: Vec::new(),
         };
@@ -1300,12 +1309,12 @@ mod tests {
         let e = refusal(&file, &["devops-lead", "product-owner"]);
         assert!(e.starts_with("2 signatures are bad"), "{e}");
         assert!(
-            e.contains("signature 1 is bad: it does not match the plan's body: the plan was changed after alice@example.in"),
+            e.contains("signature 1 is bad: it does not match the plan's body: alice@example.in"),
             "{e}"
         );
         let mut one = plan_file("ops@example.in", &[ALICE]);
         one.body.push(' ');
-        assert!(refusal(&one, &[]).contains("the plan was changed after"));
+        assert!(refusal(&one, &[]).contains("signed other bytes"));
     }
 
     #[test]

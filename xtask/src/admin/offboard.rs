@@ -29,6 +29,12 @@ impl flags::Offboard {
         crate::interrupt::install();
         let cluster = Cluster::connect(&self.cluster, root)?;
         if self.plan {
+            if self.save_plan.is_some() {
+                crate::planfile::check_expires_in(
+                    self.expires_in.length(),
+                    &self.expires_in.to_string(),
+                )?;
+            }
             return self.plan(&cluster, root);
         }
         // The line `change` would say, said before the gate.
@@ -187,16 +193,39 @@ impl flags::Offboard {
             }
             return Ok(());
         }
+        let gated = cluster
+            .target()
+            .environment()
+            .filter(|e| !e.approvals.is_empty());
         println!(
-            "\n{deleting} object(s) would be deleted. Offboard with the same command without --plan{}.",
-            if self.save_plan.is_some() {
-                ", or apply the saved plan once approved"
-            } else {
-                ""
+            "\n{deleting} object(s) would be deleted. {}",
+            match (gated, &self.save_plan) {
+                (_, Some(_)) => "Apply the saved plan once it is approved.".to_owned(),
+                (Some(env), None) => format!(
+                    "Environment {} requires approvals ({}): save the plan with --save-plan FILE, have it \
+                     approved (`cargo xtask approve FILE --key KEY`) and apply it (`cargo xtask apply FILE{}`).",
+                    env.name,
+                    env.approvals.join(", "),
+                    cluster.target().suggested_arg()
+                ),
+                (None, None) => "Offboard with the same command without --plan.".to_owned(),
             }
         );
         if let Some(file) = &self.save_plan {
-            let plan = self.plan_file(cluster, root, &objects)?;
+            let mut plan = self.plan_file(cluster, root, &objects)?;
+            // What the reviewer reads: the backup it relies on, and each
+            // object deleted or kept.
+            plan.tenants[0].diff = std::iter::once(format!(
+                "backup it relies on now: {} (an apply checks again for a fresh verified one)",
+                backup.as_deref().unwrap_or("none (--no-backup)")
+            ))
+            .chain(objects.iter().map(|(o, action)| match action {
+                ObjectAction::Delete => format!("- {}", reference(o)),
+                _ => format!("= {} (kept)", reference(o)),
+            }))
+            .collect::<Vec<_>>()
+            .join("\n")
+                + "\n";
             crate::planfile::save_new(
                 file,
                 &plan,
@@ -241,6 +270,13 @@ impl flags::Offboard {
             inputs: Inputs {
                 platform: String::new(),
                 templates: String::new(),
+                files: crate::planfile::InputFiles {
+                    tenants: crate::planfile::InputFiles::absolute(&tenants_dir(
+                        root,
+                        self.tenants_dir.as_deref(),
+                    )),
+                    ..Default::default()
+                },
             },
             tenants: vec![TenantPlan {
                 tenant: self.tenant.to_string(),
@@ -251,7 +287,10 @@ impl flags::Offboard {
                     delete_data: self.delete_data,
                     reserve: self.reserve,
                     no_backup: self.no_backup,
-                    backups: self.backups.as_ref().map(|b| b.display().to_string()),
+                    // Absolute: an apply may run from another directory.
+                    backups: crate::planfile::InputFiles::absolute(
+                        &self.backups.clone().unwrap_or_else(|| root.join("backups")),
+                    ),
                     max_backup_age: Some(self.max_backup_age.to_string()),
                     from_cluster: self.from_cluster.clone(),
                     ..Options::default()
