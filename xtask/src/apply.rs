@@ -116,7 +116,7 @@ impl flags::Apply {
         } else {
             let approvers =
                 crate::signing::Approvers::load(self.approvers.approvers.as_deref(), root)?;
-            crate::signing::check(&file, &approvers, &required)
+            crate::signing::check(file, &approvers, &required)
                 .left_unchanged(Left::NothingChanged)?
         };
         let cluster = target.connect()?;
@@ -154,7 +154,7 @@ impl flags::Apply {
             Action::Provision if plan.all => crate::provision::apply_fleet_plan(
                 &cluster,
                 &paths,
-                &file,
+                file,
                 self.rollout.timeout.clone(),
             ),
             Action::Provision => {
@@ -162,7 +162,7 @@ impl flags::Apply {
                     crate::provision::apply_plan(
                         &cluster,
                         &paths,
-                        &file,
+                        file,
                         planned,
                         self.rollout.timeout.clone(),
                     )?;
@@ -174,7 +174,7 @@ impl flags::Apply {
                     crate::admin::apply_offboard_plan(
                         &cluster,
                         root,
-                        &file,
+                        file,
                         planned,
                         Some(paths.tenants.as_path()),
                     )?;
