@@ -806,14 +806,13 @@ fn review_at(
         )),
         ([], true) => None,
         ([], false) => Some(roles_refusal(
-            &file.path,
+            file,
             required,
             &still_needed,
             &holds,
             &persons,
             &assigned,
             approvers,
-            &file.plan.planned_by,
         )),
     };
     Review {
@@ -837,15 +836,15 @@ struct Signer {
 /// either nobody who signed holds a role, or the ones who hold it already
 /// fill another (one person cannot approve as two roles).
 fn roles_refusal(
-    path: &Path,
+    file: &PlanFile,
     required: &[String],
     still_needed: &[String],
     holds: &[Vec<usize>],
     persons: &[Signer],
     assigned: &[Option<usize>],
     approvers: &Approvers,
-    planner: &str,
 ) -> String {
+    let (path, planner) = (file.path.as_path(), file.plan.planned_by.as_str());
     let mut lines = Vec::new();
     for (r, role) in required.iter().enumerate() {
         if assigned[r].is_some() {
