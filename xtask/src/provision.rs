@@ -2514,7 +2514,11 @@ pub fn apply_fleet_plan(
     crate::interrupt::install();
     cluster.confirm_batch(
         "provisioning, as planned and approved,",
-        &format!("the {total} tenants of plan {}", file.path.display()),
+        &format!(
+            "the {total} tenant{} of plan {}",
+            if total == 1 { "" } else { "s" },
+            file.path.display()
+        ),
         true,
         &tenants,
     )?;
