@@ -416,7 +416,7 @@ fn show_table(data: &PlanReview, expires_in: &str, path: &Path) -> String {
             out.push_str("  Config (saved to the tenant's config file by the apply):\n");
             let yaml = serde_saphyr::to_string(values).unwrap_or_default();
             for line in yaml.lines() {
-                out.push_str(&format!("    {}", e(line)).trim_end().to_owned());
+                out.push_str(format!("    {}", e(line)).trim_end());
                 out.push('\n');
             }
         }
@@ -469,7 +469,7 @@ fn show_table(data: &PlanReview, expires_in: &str, path: &Path) -> String {
         if !t.diff.is_empty() {
             out.push_str("  Diff:\n");
             for line in t.diff.lines() {
-                out.push_str(&format!("    {}", e(line)).trim_end().to_owned());
+                out.push_str(format!("    {}", e(line)).trim_end());
                 out.push('\n');
             }
         }
