@@ -214,8 +214,11 @@ fn a_stale_plan_is_refused() {
         apply(&cluster, &file, &[]),
         "stale plan: deployment/bot changed since ",
     );
+    // The command that made the plan, its files and flags included.
     assert!(
-        err.contains("plan again with `cargo xtask provision kalyan --plan --save-plan FILE"),
+        err.contains("plan again with `cargo xtask provision kalyan --kubectl ")
+            && err.contains("--plan --save-plan ")
+            && err.contains("--yes` (saving to a new file), and have the new plan approved"),
         "{err}"
     );
 }
@@ -441,7 +444,8 @@ fn a_stale_offboard_plan_is_refused() {
     cmd.env("KUBECTL", fake_kubectl());
     let err = refused(&cluster, cmd, "stale plan: service/bot changed since ");
     assert!(
-        err.contains("plan again with `cargo xtask admin offboard kalyan --plan --save-plan FILE"),
+        err.contains("plan again with `cargo xtask admin offboard kalyan --plan --save-plan ")
+            && err.contains("--delete-data` (saving to a new file)"),
         "{err}"
     );
     assert!(

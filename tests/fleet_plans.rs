@@ -356,7 +356,7 @@ fn an_object_edited_after_planning_refuses_the_whole_plan() {
         &[
             "is refused as a whole: 1 of its 2 tenants departed from it since it was planned",
             "t0001: stale plan: deployment/bot changed since it was planned",
-            "plan again with `cargo xtask provision --all --plan --save-plan FILE",
+            "plan again with `cargo xtask provision --all ",
         ],
     );
     assert!(!run.stderr.contains("t0002: "), "{}", run.stderr);

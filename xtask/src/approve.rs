@@ -65,7 +65,11 @@ impl flags::Approve {
                 refuse_signer(&file, &approvers, approver, now)?;
                 (armored.trim_end().to_owned() + "\n", approver)
             }
-            (None, None) => bail!("give --key PATH (your SSH key) or --signature FILE"),
+            (None, None) => bail!(
+                "approving needs your signature: give --key PATH (your SSH private key, e.g. \
+                 ~/.ssh/id_ed25519), or --signature FILE (made by `ssh-keygen -Y sign` over `cargo xtask \
+                 plan body {shown}`)"
+            ),
         };
         // A key whose roles are none the plan needs would add a signature
         // that approves nothing (a misspelt role in approvers, most often).
@@ -308,9 +312,23 @@ impl flags::PlanShow {
         if let Some(why) = &review.refusal {
             blocking.push(why.clone());
         }
+        // Applied already, as this repository's audit log says: a plan
+        // applies once.
+        let digest = file.digest();
+        if let Some(done) = crate::audit::AuditLog::at(None, root)
+            .read()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|e| e.plan.as_deref() == Some(digest.as_str()) && e.result.starts_with("ok"))
+        {
+            blocking.push(format!(
+                "it was applied already, at {} by {}: a plan applies once",
+                done.time, done.operator
+            ));
+        }
         let data = PlanReview {
             file: self.file.display().to_string(),
-            digest: file.digest(),
+            digest,
             action: plan.action.as_str(),
             environment: plan.environment.clone(),
             context: plan.context.clone(),

@@ -127,7 +127,7 @@ impl AuditLog {
             environment: environment.map(str::to_owned),
             context: context.unwrap_or("current").to_owned(),
             tenant: tenant.to_owned(),
-            command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+            command: command_line(),
             result: outcome,
             plan: None,
             approvers: Vec::new(),
@@ -161,6 +161,14 @@ impl AuditLog {
     pub fn read(&self) -> anyhow::Result<Vec<Entry>> {
         read(&self.path)
     }
+}
+
+/// This process's command line without the program name, quoted as a
+/// shell needs it: `--break-glass "INC-1: db lost"` reads back as one
+/// argument, and a plan's command can be run again as it is.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "))
 }
 
 /// Who runs the command: `git config user.email`, else `$USER`.

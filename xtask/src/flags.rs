@@ -57,7 +57,7 @@ pub struct Approve {
     /// The plan file to approve
     pub file: PathBuf,
     /// Your OpenSSH private key (ed25519); an encrypted key asks for its passphrase on the terminal
-    #[arg(long, value_name = "PATH", required_unless_present = "signature")]
+    #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
     /// Attach this signature of the plan's body, made by `ssh-keygen -Y sign`, instead of signing with --key
     #[arg(long, value_name = "FILE", conflicts_with = "key")]

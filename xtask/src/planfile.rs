@@ -274,6 +274,15 @@ impl PlanFile {
 }
 
 impl Plan {
+    /// How to plan again: the command that made this plan (its files and
+    /// flags included), to a new file, and new approvals.
+    pub fn plan_again(&self) -> String {
+        format!(
+            "plan again with `cargo xtask {}` (saving to a new file), and have the new plan approved",
+            crate::output::escape_controls(&self.command)
+        )
+    }
+
     /// ` --env NAME` (or ` --context X`) of the run that planned it: what a
     /// suggested `cargo xtask apply` carries, as every suggested command
     /// carries its run's target. `apply` takes the plan's environment

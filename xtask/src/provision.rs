@@ -647,7 +647,7 @@ impl flags::Provision {
             planned_by: crate::audit::operator(),
             planned_at: crate::clock::rfc3339(now),
             expires_at: crate::clock::rfc3339(now + self.expires_in.length()),
-            command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+            command: crate::audit::command_line(),
             inputs: paths.input_digests()?,
             tenants,
         })
@@ -2324,10 +2324,7 @@ pub fn apply_plan(
     let plan = &file.plan;
     let tenant = TenantName::parse(&planned.tenant)
         .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
-    let again = format!(
-        "plan again with `cargo xtask provision {tenant} --plan --save-plan FILE{}`",
-        cluster.target().suggested_arg()
-    );
+    let again = plan.plan_again();
     // The inputs, before the cluster is read.
     let mut changed = Vec::new();
     if paths.config_digest(&tenant)? != planned.config {
@@ -2348,8 +2345,7 @@ pub fn apply_plan(
     }
     if !changed.is_empty() {
         crate::outcome::bail_unchanged!(
-            "config changed after planning: {} {} not what plan {} was made from (at {}); {again}, \
-             and have the new plan approved",
+            "config changed after planning: {} {} not what plan {} was made from (at {}); {again}",
             changed.join(", "),
             if changed.len() == 1 { "is" } else { "are" },
             file.path.display(),
@@ -2450,11 +2446,7 @@ pub fn apply_fleet_plan(
     timeout: crate::clock::KubeDuration,
 ) -> anyhow::Result<()> {
     let plan = &file.plan;
-    let again = format!(
-        "plan again with `cargo xtask provision --all --plan --save-plan FILE{}`, and have the new plan \
-         approved",
-        cluster.target().suggested_arg()
-    );
+    let again = plan.plan_again();
     // The inputs, before the cluster is read.
     let mut changed = Vec::new();
     let inputs = paths.input_digests()?;
@@ -2611,10 +2603,9 @@ pub fn apply_fleet_plan(
     }
     anyhow::bail!(
         "{failed} of the {total} tenants of plan {} failed or were not started (why is under each); the \
-         others were applied. A plan applies once: fix those, then plan again with `cargo xtask \
-         provision --all --plan --save-plan FILE{}`",
+         others were applied. A plan applies once: fix those, then {}",
         file.path.display(),
-        cluster.target().suggested_arg()
+        plan.plan_again()
     );
 }
 

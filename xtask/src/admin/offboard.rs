@@ -265,7 +265,7 @@ impl flags::Offboard {
             planned_by: crate::audit::operator(),
             planned_at: rfc3339(now),
             expires_at: rfc3339(now + self.expires_in.length()),
-            command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+            command: crate::audit::command_line(),
             // An offboarding renders nothing.
             inputs: Inputs {
                 platform: String::new(),
@@ -751,9 +751,9 @@ pub fn apply_plan(
             let now = offboard.objects(kubectl)?;
             let mut stale = Vec::new();
             for p in &planned.objects {
-                let live = now
-                    .iter()
-                    .find(|(o, _)| str_at(o, "/kind") == Some(p.kind.as_str()) && name(o) == p.name);
+                let live = now.iter().find(|(o, _)| {
+                    str_at(o, "/kind") == Some(p.kind.as_str()) && name(o) == p.name
+                });
                 match (live, &p.live) {
                     (None, Some(_)) => stale.push(format!("{} was deleted", p.reference())),
                     (Some((o, _)), Some(then)) => {
@@ -769,17 +769,20 @@ pub fn apply_plan(
             }
             for (o, _) in &now {
                 let kind = str_at(o, "/kind").unwrap_or_default();
-                if !planned.objects.iter().any(|p| p.kind == kind && p.name == name(o)) {
+                if !planned
+                    .objects
+                    .iter()
+                    .any(|p| p.kind == kind && p.name == name(o))
+                {
                     stale.push(format!("{}/{} was created", kind.to_lowercase(), name(o)));
                 }
             }
             if !stale.is_empty() {
                 crate::outcome::bail_unchanged!(
-                    "stale plan: {} since {} (when it was planned); plan again with `cargo xtask admin \
-                     offboard {tenant} --plan --save-plan FILE{}`",
+                    "stale plan: {} since {} (when it was planned); {}",
                     stale.join(", "),
                     file.plan.planned_at,
-                    cluster.target().suggested_arg()
+                    file.plan.plan_again()
                 );
             }
             Ok(checked)
