@@ -474,17 +474,8 @@ pub struct Offboard {
     /// Show what would be deleted and kept, and stop; exit 0 if nothing, 2 if something, 1 on error
     #[arg(long)]
     pub plan: bool,
-    /// With --plan: also write the plan to FILE, for `cargo xtask approve` and `cargo xtask apply`
-    #[arg(long, value_name = "FILE", requires = "plan")]
-    pub save_plan: Option<PathBuf>,
-    /// How long a saved plan may wait for its approvals and apply
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "24h",
-        requires = "save_plan"
-    )]
-    pub expires_in: KubeDuration,
+    #[command(flatten)]
+    pub saving: SavePlanArgs,
     /// Directory of tenant configs [default: tenants/]
     #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,
@@ -893,6 +884,23 @@ pub struct RolloutArgs {
     pub timeout: KubeDuration,
 }
 
+/// `--save-plan` and its expiry, for the commands whose `--plan` can be
+/// saved for approval (provision, offboard).
+#[derive(Debug, Args)]
+pub struct SavePlanArgs {
+    /// With --plan: also write the plan to FILE, for `cargo xtask approve` and `cargo xtask apply`
+    #[arg(long, value_name = "FILE", requires = "plan")]
+    pub save_plan: Option<PathBuf>,
+    /// How long a saved plan may wait for its approvals and apply (at most 168h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        requires = "save_plan"
+    )]
+    pub expires_in: KubeDuration,
+}
+
 /// Where the repository's files are; the defaults are relative to the
 /// repository root, whatever the current directory.
 #[derive(Debug, Args)]
@@ -1044,17 +1052,8 @@ pub struct Provision {
     /// Show what would change on the cluster and stop; exit 0 if nothing, 2 if something, 1 on error
     #[arg(long, conflicts_with_all = ["dry_run", "out"])]
     pub plan: bool,
-    /// With --plan: also write the plan to FILE, for `cargo xtask approve` and `cargo xtask apply`
-    #[arg(long, value_name = "FILE", requires = "plan")]
-    pub save_plan: Option<PathBuf>,
-    /// How long a saved plan may wait for its approvals and apply
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "24h",
-        requires = "save_plan"
-    )]
-    pub expires_in: KubeDuration,
+    #[command(flatten)]
+    pub saving: SavePlanArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     /// Take over fields that another field manager (e.g. a hand edit) owns

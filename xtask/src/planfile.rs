@@ -300,21 +300,42 @@ impl Plan {
 /// plan older than that describes a cluster that has moved on.
 pub const MAX_EXPIRY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
-/// Refuses an `--expires-in` of nothing, or of more than [`MAX_EXPIRY`].
-pub fn check_expires_in(length: std::time::Duration, given: &str) -> anyhow::Result<()> {
-    if length.is_zero() {
-        bail!(
-            "--expires-in {given} would save a plan that has expired already; give the time the approvals \
-             may take, such as 24h"
-        );
+impl crate::flags::SavePlanArgs {
+    /// Refuses an `--expires-in` of nothing, or of more than
+    /// [`MAX_EXPIRY`], before anything is read; nothing without
+    /// `--save-plan`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.save_plan.is_none() {
+            return Ok(());
+        }
+        let (length, given) = (self.expires_in.length(), &self.expires_in);
+        if length.is_zero() {
+            bail!(
+                "--expires-in {given} would save a plan that has expired already; give the time the \
+                 approvals may take, such as 24h"
+            );
+        }
+        if length > MAX_EXPIRY {
+            bail!(
+                "--expires-in {given} is longer than a plan may wait (168h, seven days): a plan that old \
+                 describes a cluster that has moved on. Plan again when the approvers are ready"
+            );
+        }
+        Ok(())
     }
-    if length > MAX_EXPIRY {
-        bail!(
-            "--expires-in {given} is longer than a plan may wait (168h, seven days): a plan that old \
-             describes a cluster that has moved on. Plan again when the approvers are ready"
-        );
+
+    /// When a plan made `now` expires.
+    pub fn expires_at(&self, now: std::time::SystemTime) -> String {
+        crate::clock::rfc3339(now + self.expires_in.length())
     }
-    Ok(())
+
+    /// None: what an apply's own flags say (it saves no plan).
+    pub fn none() -> crate::flags::SavePlanArgs {
+        crate::flags::SavePlanArgs {
+            save_plan: None,
+            expires_in: "24h".parse().expect("24h is a duration"),
+        }
+    }
 }
 
 /// `sha256:` and the SHA-256 of a plan's body.

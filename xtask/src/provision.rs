@@ -193,6 +193,9 @@ fn kept_lines(prepared: &Prepared) -> Vec<(String, String, bool)> {
         .collect()
 }
 
+/// The committed tenant configs: each file's name and path.
+type Configs = Vec<(String, PathBuf)>;
+
 /// Progress lines on stderr for one tenant; silent under `--all`, whose
 /// workers would interleave them.
 #[derive(Clone, Copy)]
@@ -209,12 +212,7 @@ impl Progress {
 impl flags::Provision {
     pub(crate) fn run(self, root: &Path) -> anyhow::Result<()> {
         let paths = RepoPaths::new(root, &self.repo);
-        if self.save_plan.is_some() {
-            crate::planfile::check_expires_in(
-                self.expires_in.length(),
-                &self.expires_in.to_string(),
-            )?;
-        }
+        self.saving.check()?;
         let Some(tenant) = self.tenant.clone() else {
             return match self.plan {
                 true => self.plan_all(root, &paths),
@@ -491,7 +489,7 @@ impl flags::Provision {
         }
         if plan.changes.is_empty() && stray.is_empty() {
             println!("  no changes: the cluster matches the config.");
-            if let Some(file) = &self.save_plan {
+            if let Some(file) = &self.saving.save_plan {
                 println!(
                     "No plan was saved to {}: it would change nothing.",
                     file.display()
@@ -518,7 +516,7 @@ impl flags::Provision {
         let changing = plan.applying() + stray.len();
         if changing == 0 {
             println!("\nNothing would change; the notes above need a hand.");
-            if let Some(file) = &self.save_plan {
+            if let Some(file) = &self.saving.save_plan {
                 println!(
                     "No plan was saved to {}: it would change nothing.",
                     file.display()
@@ -529,7 +527,7 @@ impl flags::Provision {
         let foreign = plan.changes.iter().any(
             |c| matches!(c, crate::plan::PlanChange::Update { foreign, .. } if !foreign.is_empty()),
         );
-        if let Some(file) = &self.save_plan {
+        if let Some(file) = &self.saving.save_plan {
             if let Some(since) = &suspended {
                 crate::outcome::bail_unchanged!(
                     "tenant {} is suspended (since {since}), and an apply of its plan would refuse: resume it \
@@ -646,7 +644,7 @@ impl flags::Provision {
             cluster: crate::archive::cluster_uid(cluster.kubectl())?,
             planned_by: crate::audit::operator(),
             planned_at: crate::clock::rfc3339(now),
-            expires_at: crate::clock::rfc3339(now + self.expires_in.length()),
+            expires_at: self.saving.expires_at(now),
             command: crate::audit::command_line(),
             inputs: paths.input_digests()?,
             tenants,
@@ -674,13 +672,7 @@ impl flags::Provision {
     /// to the end of its read; for those it applies, until their bots are
     /// ready. The claims lock is held to the end.
     fn run_all(&self, root: &Path, paths: &RepoPaths) -> anyhow::Result<()> {
-        let configs = committed_configs(&paths.tenants)?;
-        if configs.is_empty() {
-            anyhow::bail!("there are no tenant configs in {}", paths.tenants.display());
-        }
-        let platform = paths.platform()?;
-        let templates = paths.templates()?;
-        let cluster = Cluster::connect(&self.cluster, root)?;
+        let (configs, platform, templates, cluster) = self.fleet_inputs(root, paths)?;
         cluster.target().announce(&format!(
             "provisioning of the tenants of {} (those that differ from their config)",
             paths.tenants.display()
@@ -842,6 +834,25 @@ impl flags::Provision {
         );
     }
 
+    /// What `--all` and its plan start from: the committed configs (none is
+    /// an error), the platform settings, the templates, and the cluster.
+    fn fleet_inputs(
+        &self,
+        root: &Path,
+        paths: &RepoPaths,
+    ) -> anyhow::Result<(Configs, Platform, Templates, Cluster)> {
+        let configs = committed_configs(&paths.tenants)?;
+        if configs.is_empty() {
+            anyhow::bail!("there are no tenant configs in {}", paths.tenants.display());
+        }
+        Ok((
+            configs,
+            paths.platform()?,
+            paths.templates()?,
+            Cluster::connect(&self.cluster, root)?,
+        ))
+    }
+
     /// `--all --plan`: what `--all` would apply, tenant by tenant, from the
     /// one read `--all` makes (no lock, no kubectl call per tenant), each
     /// change as compared locally field by field (`compare.rs`), not
@@ -851,13 +862,7 @@ impl flags::Provision {
     /// that would change, made to be applied as `--all` applies (`all`);
     /// none when nothing would change or a tenant could not be planned.
     fn plan_all(&self, root: &Path, paths: &RepoPaths) -> anyhow::Result<()> {
-        let configs = committed_configs(&paths.tenants)?;
-        if configs.is_empty() {
-            anyhow::bail!("there are no tenant configs in {}", paths.tenants.display());
-        }
-        let platform = paths.platform()?;
-        let templates = paths.templates()?;
-        let cluster = Cluster::connect(&self.cluster, root)?;
+        let (configs, platform, templates, cluster) = self.fleet_inputs(root, paths)?;
         cluster.target().announce(&format!(
             "the plan of provisioning the tenants of {} (nothing is changed)",
             paths.tenants.display()
@@ -961,7 +966,7 @@ impl flags::Provision {
             }
         );
         if failed > 0 {
-            if let Some(file) = &self.save_plan {
+            if let Some(file) = &self.saving.save_plan {
                 println!(
                     "No plan was saved to {}: a plan of --all holds every tenant that would change.",
                     file.display()
@@ -974,7 +979,7 @@ impl flags::Provision {
         }
         if planned.is_empty() {
             println!("Nothing would change: the cluster matches every config.");
-            if let Some(file) = &self.save_plan {
+            if let Some(file) = &self.saving.save_plan {
                 println!(
                     "No plan was saved to {}: it would change nothing.",
                     file.display()
@@ -982,7 +987,7 @@ impl flags::Provision {
             }
             return Ok(());
         }
-        let Some(file) = &self.save_plan else {
+        let Some(file) = &self.saving.save_plan else {
             println!(
                 "\nTo make the change, {}.",
                 apply_advice(&cluster, &format!("`cargo xtask provision --all{same}`"))
@@ -2659,8 +2664,7 @@ fn planned_provision(
         dry_run: false,
         out: None,
         plan: false,
-        save_plan: None,
-        expires_in: "24h".parse().map_err(anyhow::Error::msg)?,
+        saving: flags::SavePlanArgs::none(),
         rollout: flags::RolloutArgs { timeout },
         force_conflicts,
         reconfigure,

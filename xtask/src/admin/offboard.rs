@@ -29,12 +29,7 @@ impl flags::Offboard {
         crate::interrupt::install();
         let cluster = Cluster::connect(&self.cluster, root)?;
         if self.plan {
-            if self.save_plan.is_some() {
-                crate::planfile::check_expires_in(
-                    self.expires_in.length(),
-                    &self.expires_in.to_string(),
-                )?;
-            }
+            self.saving.check()?;
             return self.plan(&cluster, root);
         }
         // The line `change` would say, said before the gate.
@@ -185,7 +180,7 @@ impl flags::Offboard {
         }
         if deleting == 0 {
             println!("  nothing to delete.");
-            if let Some(file) = &self.save_plan {
+            if let Some(file) = &self.saving.save_plan {
                 println!(
                     "No plan was saved to {}: it would change nothing.",
                     file.display()
@@ -199,7 +194,7 @@ impl flags::Offboard {
             .filter(|e| !e.approvals.is_empty());
         println!(
             "\n{deleting} object(s) would be deleted. {}",
-            match (gated, &self.save_plan) {
+            match (gated, &self.saving.save_plan) {
                 (_, Some(_)) => "Apply the saved plan once it is approved.".to_owned(),
                 (Some(env), None) => format!(
                     "Environment {} requires approvals ({}): save the plan with --save-plan FILE, have it \
@@ -211,7 +206,7 @@ impl flags::Offboard {
                 (None, None) => "Offboard with the same command without --plan.".to_owned(),
             }
         );
-        if let Some(file) = &self.save_plan {
+        if let Some(file) = &self.saving.save_plan {
             let mut plan = self.plan_file(cluster, root, &objects)?;
             // What the reviewer reads: the backup it relies on, and each
             // object deleted or kept.
@@ -264,7 +259,7 @@ impl flags::Offboard {
             cluster: crate::archive::cluster_uid(cluster.kubectl())?,
             planned_by: crate::audit::operator(),
             planned_at: rfc3339(now),
-            expires_at: rfc3339(now + self.expires_in.length()),
+            expires_at: self.saving.expires_at(now),
             command: crate::audit::command_line(),
             // An offboarding renders nothing.
             inputs: Inputs {
@@ -730,8 +725,7 @@ pub fn apply_plan(
         // The approvals stand for --yes; a terminal still asks the name.
         yes: true,
         plan: false,
-        save_plan: None,
-        expires_in: parse(None, "24h")?,
+        saving: flags::SavePlanArgs::none(),
         // Approved: no glass to break.
         break_glass: flags::BreakGlassArg { break_glass: None },
         tenants_dir: tenants_dir.map(Path::to_path_buf),
