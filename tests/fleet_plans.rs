@@ -497,3 +497,72 @@ fn a_new_tenant_of_a_fleet_plan_gets_fresh_credentials_at_the_apply() {
     }
     exits(plan_all(&cluster, None), 0);
 }
+
+/// SIGTERM while the apply of a fleet plan waits for its bots: the planned
+/// changes stay made, the tenant whose wait was cut says so and where to
+/// look (not "run the same command again", which a plan refuses), the
+/// error says what the plan applied, and no lock is left.
+#[test]
+fn a_fleet_apply_stopped_while_waiting_says_the_change_is_made() {
+    let cluster = fleet(3);
+    change(&cluster, 0, "Applied before the signal");
+    change(&cluster, 1, "Applied, then waited for");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet.plan");
+    exits(plan_all(&cluster, Some(&file)), 2);
+    cluster
+        .open()
+        .set_pod_state("tenant-t0001", "bot", "Pending")
+        .unwrap();
+    let before = cluster.calls().len();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("apply")
+        .arg(&file)
+        .arg("--kubectl")
+        .arg(fake_kubectl())
+        .args(["--timeout", "60s"])
+        .env("FAKE_KUBECTL_STATE", cluster.state.path())
+        .env(
+            "XTASK_ENVIRONMENTS",
+            common::repo_root().join("tests/fixtures/environments.yaml"),
+        )
+        .env("XTASK_AUDIT_LOG", cluster.audit_log())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !cluster.calls()[before..]
+        .iter()
+        .any(|c| c[..2] == ["get", "deployments"])
+    {
+        assert!(started.elapsed().as_secs() < 30, "never waited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let (text, said) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{said}");
+    assert!(
+        text.contains(
+            "t0001: FAILED: every object of tenant t0001 was applied, but the wait for the bot to be ready \
+             was interrupted. The planned change is made; see whether the bot is ready with `cargo xtask \
+             admin show t0001"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Run the same command again"), "{text}");
+    assert!(
+        said.contains("A plan applies once: what it applied stays; for the rest, plan again with"),
+        "{said}"
+    );
+    assert!(
+        cluster.objects().iter().all(|o| o["kind"] != "Lease"),
+        "a lock was left behind"
+    );
+}

@@ -1054,6 +1054,10 @@ pub struct Provision {
     pub plan: bool,
     #[command(flatten)]
     pub saving: SavePlanArgs,
+    /// Not a flag: set when `cargo xtask apply` runs an approved plan, whose
+    /// approvals confirm its changes and which cannot simply be run again.
+    #[arg(skip)]
+    pub approved_plan: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     /// Take over fields that another field manager (e.g. a hand edit) owns

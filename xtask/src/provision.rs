@@ -1468,7 +1468,16 @@ impl flags::Provision {
         let (what, next) = match e.downcast_ref::<NotRolledOut>() {
             Some(NotRolledOut::Interrupted(_)) => (
                 "the wait for the bot to be ready was interrupted".to_owned(),
-                "Run the same command again to wait for it".to_owned(),
+                match self.approved_plan {
+                    // The plan's changes are made; it applies once.
+                    true => format!(
+                        "The planned change is made; see whether the bot is ready with `cargo xtask admin \
+                         show {}{}`",
+                        tenant.tenant,
+                        crate::suggest::target_arg()
+                    ),
+                    false => "Run the same command again to wait for it".to_owned(),
+                },
             ),
             found => (
                 match found {
@@ -2607,9 +2616,14 @@ pub fn apply_fleet_plan(
         return Ok(());
     }
     anyhow::bail!(
-        "{failed} of the {total} tenants of plan {} failed or were not started (why is under each); the \
-         others were applied. A plan applies once: fix those, then {}",
+        "{failed} of the {total} tenants of plan {} failed or were not started (why is under each){}. A \
+         plan applies once: what it applied stays; for the rest, {}",
         file.path.display(),
+        if failed < total {
+            "; the others were applied"
+        } else {
+            ""
+        },
         plan.plan_again()
     );
 }
@@ -2665,6 +2679,7 @@ fn planned_provision(
         out: None,
         plan: false,
         saving: flags::SavePlanArgs::none(),
+        approved_plan: true,
         rollout: flags::RolloutArgs { timeout },
         force_conflicts,
         reconfigure,

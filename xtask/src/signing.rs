@@ -182,6 +182,11 @@ impl Approvers {
             .filter(|p| !same_person(p, planner))
             .collect();
         match holders.as_slice() {
+            [] if !self.holders(role).is_empty() => format!(
+                "only the planner, {planner}, holds {role} in {}, and the planner cannot approve their own \
+                 plan: another {role} must approve (add one to the approvers file), or someone else plans it",
+                self.path.display()
+            ),
             [] => format!(
                 "nobody in {} holds {role}: add an approver with roles={role}",
                 self.path.display()

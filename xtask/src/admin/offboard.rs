@@ -321,7 +321,8 @@ impl flags::Offboard {
         let dir = self.backups.clone().unwrap_or_else(|| root.join("backups"));
         let mut archives = crate::archive::archives_of(&dir, self.tenant.as_str());
         let advice = format!(
-            "take one with `cargo xtask admin backup {t}{s}` (or pass --no-backup to offboard without one)",
+            "take one with `cargo xtask admin backup {t}{s}`, or name the directory that holds it with \
+             --backups DIR (or pass --no-backup to offboard without one)",
             t = self.tenant,
             s = crate::suggest::target_arg()
         );
