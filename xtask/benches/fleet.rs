@@ -15,6 +15,10 @@
 //! - `unchanged`: `provision --all --yes` with every committed config as
 //!   the cluster has it, so nothing to apply;
 //! - `one`: `provision --all --yes` after one tenant's config changed;
+//! - `plan`: `provision --all --plan --save-plan FILE` after every tenant's
+//!   config changed: one plan file of every tenant;
+//! - `apply`: `apply FILE` of that plan (no approvals: the tests'
+//!   environments require none);
 //! - `every`: `provision --all --yes` after every tenant's config changed;
 //! - `drift`: `admin drift`;
 //! - `verify`: `admin verify` of every tenant, without `--network`;
@@ -48,7 +52,16 @@ use xtask::render::{SecretValues, Templates};
 use xtask::tenant::{TenantName, TenantSpec, TenantValues};
 
 /// The commands, in the order they run.
-const COMMANDS: [&str; 6] = ["unchanged", "one", "every", "drift", "verify", "usage"];
+const COMMANDS: [&str; 8] = [
+    "unchanged",
+    "one",
+    "plan",
+    "apply",
+    "every",
+    "drift",
+    "verify",
+    "usage",
+];
 
 /// GNU time, which reports a child's peak memory.
 const TIME: &str = "/usr/bin/time";
@@ -99,6 +112,12 @@ fn main() {
         seeding.elapsed()
     );
 
+    let plan_file = cluster
+        .state
+        .path()
+        .join("fleet.plan")
+        .display()
+        .to_string();
     let mut rows = Vec::new();
     for command in COMMANDS {
         if !chosen.iter().any(|c| c == command) {
@@ -111,6 +130,24 @@ fn main() {
                 change_configs(&cluster, &platform, &names[..1], "one");
                 ("`provision --all`, one tenant changed", provision_all())
             }
+            "plan" => {
+                change_configs(&cluster, &platform, &names, "planned");
+                (
+                    "`provision --all --plan --save-plan`, every tenant changed",
+                    vec![
+                        "provision",
+                        "--all",
+                        "--plan",
+                        "--save-plan",
+                        &plan_file,
+                        "--tenants-dir",
+                    ],
+                )
+            }
+            "apply" => (
+                "`apply` of that plan (every tenant)",
+                vec!["apply", &plan_file, "--tenants-dir"],
+            ),
             "every" => {
                 change_configs(&cluster, &platform, &names, "every");
                 ("`provision --all`, every tenant changed", provision_all())
