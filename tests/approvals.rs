@@ -402,7 +402,13 @@ fn an_encrypted_key_without_a_terminal_says_to_sign_with_openssh() {
         e.contains("ssh-keygen -Y sign -n xtask-plan@mla-platform.in"),
         "{e}"
     );
-    assert!(e.contains("--signature"), "{e}");
+    // The advice names this plan, ready to copy.
+    let plan = r.plan().display().to_string();
+    assert!(
+        e.contains(&format!("`cargo xtask plan body {plan} | ssh-keygen"))
+            && e.contains(&format!("approve {plan} --signature {plan}.sig`")),
+        "{e}"
+    );
     assert!(signatures(&r.text()).is_empty());
 }
 

@@ -43,7 +43,10 @@ impl flags::Approve {
                     );
                 };
                 refuse_signer(&file, &approvers, approver, now)?;
-                (key.sign(file.body.as_bytes())?, approver)
+                (
+                    key.sign_plan(file.body.as_bytes(), Some(&self.file))?,
+                    approver,
+                )
             }
             (None, Some(path)) => {
                 let armored = std::fs::read_to_string(path)

@@ -514,14 +514,21 @@ impl SigningKey {
     /// Signs `body` (asking for the passphrase of an encrypted key on the
     /// terminal) and returns the armored signature.
     pub fn sign(&self, body: &[u8]) -> anyhow::Result<String> {
+        self.sign_plan(body, None)
+    }
+
+    /// [`SigningKey::sign`] of the body of the plan file `plan`, which the
+    /// advice for an encrypted key without a terminal names.
+    pub fn sign_plan(&self, body: &[u8], plan: Option<&Path>) -> anyhow::Result<String> {
         if !self.key.is_encrypted() {
             return sign_with(&self.key, body);
         }
         use std::io::IsTerminal as _;
+        let plan = plan.map_or_else(|| "FILE".to_owned(), |p| p.display().to_string());
         let advice = format!(
             "sign on a terminal, or sign with OpenSSH and attach the signature: `cargo xtask plan \
-             body FILE | ssh-keygen -Y sign -n {NAMESPACE} -f {} > FILE.sig`, then `cargo xtask \
-             approve FILE --signature FILE.sig`",
+             body {plan} | ssh-keygen -Y sign -n {NAMESPACE} -f {} > {plan}.sig`, then `cargo xtask \
+             approve {plan} --signature {plan}.sig`",
             self.path.display()
         );
         if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
