@@ -718,3 +718,54 @@ fn a_plan_taking_back_a_hand_edit_needs_force_conflicts_and_applies_with_it() {
         .clone();
     assert_ne!(data, "999999");
 }
+
+/// Offboarding in production through its plan; afterwards, the hint that
+/// finishes the job is its plan form too, not a command the gate refuses.
+#[test]
+fn an_offboarding_in_production_is_planned_and_its_hints_stay_planned() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+    assert!(prod.approve(&file, "alice", "alice").status.success());
+    assert!(prod.approve(&file, "bob", "bob").status.success());
+    exits(prod.apply(&file), 0);
+
+    let offboard = prod.dir.path().join("offboard.plan");
+    let mut cmd = prod.cluster.admin(&[
+        "offboard",
+        "kalyan",
+        "--no-backup",
+        "--env",
+        "prod",
+        "--plan",
+        "--save-plan",
+    ]);
+    cmd.arg(&offboard)
+        .arg("--tenants-dir")
+        .arg(prod.cluster.tenants.path());
+    let shown = stdout(&exits(prod.as_person(cmd, "planner"), 2));
+    assert!(
+        shown.contains("Apply the saved plan once it is approved."),
+        "{shown}"
+    );
+    assert!(prod.approve(&offboard, "alice", "alice").status.success());
+    assert!(prod.approve(&offboard, "bob", "bob").status.success());
+    let mut applying = prod.apply(&offboard);
+    applying.env("KUBECTL", fake_kubectl());
+    exits(applying, 0);
+    assert!(
+        prod.cluster
+            .get("Ingress", Some("tenant-kalyan"), "bot")
+            .is_none()
+    );
+
+    let mut drift = prod.as_person(prod.cluster.admin(&["drift", "--env", "prod"]), "operator");
+    let out = drift.output().unwrap();
+    assert!(
+        stdout(&out).contains(
+            "`cargo xtask admin offboard kalyan --delete-data --plan --save-plan kalyan-data.plan --env prod` \
+             removes them once the plan is approved and applied"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}

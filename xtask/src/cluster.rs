@@ -62,6 +62,12 @@ impl Target {
             break_glass: std::sync::OnceLock::new(),
         };
         crate::suggest::set_target_arg(target.suggested_arg());
+        crate::suggest::set_gated(
+            target
+                .environment
+                .as_ref()
+                .is_some_and(|e| !e.approvals.is_empty()),
+        );
         Ok(target)
     }
 

@@ -146,8 +146,19 @@ impl Lifecycle {
                 crate::suggest::target_arg()
             ),
             Lifecycle::Offboarded { since, .. } => format!(
-                "offboarded since {since}{by}, its volumes kept; `cargo xtask admin offboard {tenant} --delete-data{}` removes them",
-                crate::suggest::target_arg()
+                "offboarded since {since}{by}, its volumes kept; `cargo xtask admin offboard {tenant} --delete-data{}{}` removes them{}",
+                // Where approvals are required, the plan of it, approved and applied.
+                if crate::suggest::gated() {
+                    format!(" --plan --save-plan {tenant}-data.plan")
+                } else {
+                    String::new()
+                },
+                crate::suggest::target_arg(),
+                if crate::suggest::gated() {
+                    " once the plan is approved and applied"
+                } else {
+                    ""
+                }
             ),
             Lifecycle::Terminating { since } => {
                 format!("being deleted since {since} (offboarded with its data)")

@@ -24,3 +24,16 @@ pub fn target_arg() -> String {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
 }
+
+static GATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records whether the run's environment requires approvals, so that a
+/// suggested change there is its plan form, not a command the gate refuses.
+pub fn set_gated(gated: bool) {
+    GATED.store(gated, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether the run's environment requires approvals (see `set_gated`).
+pub fn gated() -> bool {
+    GATED.load(std::sync::atomic::Ordering::SeqCst)
+}
