@@ -482,6 +482,15 @@ fn usage_json_shape() {
     );
 }
 
+/// The CSV report's columns, cost per part and total included, pinned
+/// (CRLF line ends shown as they are).
+#[test]
+fn usage_csv_shape() {
+    let cluster = tiered_cluster();
+    let text = stdout(&usage(&cluster, &["--since", "1d", "-o", "csv"], 0));
+    insta::assert_snapshot!("usage-csv", text.replace("\r\n", "\\r\\n\n"));
+}
+
 /// The kubectl calls of `admin usage` grow by one per running bot (its
 /// database is read inside its pod) and by nothing else: the same
 /// cluster-wide reads at 3 tenants and at 300, and every database read.
