@@ -58,6 +58,27 @@ fn tiered_cluster() -> Cluster {
     cluster
 }
 
+/// `673.39` as 67339: an amount with exactly two decimals (an empty field,
+/// an unpriced tenant, is 0).
+fn paise_of(text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    let (whole, cents) = text
+        .split_once('.')
+        .unwrap_or_else(|| panic!("{text} has no decimals"));
+    assert_eq!(cents.len(), 2, "{text}");
+    whole.parse::<u64>().unwrap() * 100 + cents.parse::<u64>().unwrap()
+}
+
+/// A JSON amount (e.g. 550.75) as hundredths; it must be one exactly.
+fn paise(v: &Value) -> u64 {
+    let f = v.as_f64().unwrap_or_else(|| panic!("{v} is not an amount"));
+    let p = (f * 100.0).round();
+    assert!((f * 100.0 - p).abs() < 1e-6, "{v} has more than 2 decimals");
+    p as u64
+}
+
 fn usage(cluster: &Cluster, args: &[&str], code: i32) -> std::process::Output {
     let mut cmd = cluster.admin(&["usage"]);
     cmd.args(args).env("XTASK_NOW", NOW);
@@ -350,6 +371,9 @@ fn csv_rows_sum_to_the_totals() {
         sum("database_requested_bytes") + sum("whatsapp_auth_requested_bytes"),
         total["requested_bytes"].as_u64().unwrap()
     );
+    // Costs are exact hundredths: summed as integers.
+    let cost_sum: u64 = column("cost_total").map(|v| paise_of(&v)).sum();
+    assert!(column("currency").all(|c| c == "INR"));
     let row = table_row(&table, "TOTAL");
     let cells: Vec<&str> = row.split_whitespace().collect();
     let storage = format!(
@@ -371,8 +395,14 @@ fn csv_rows_sum_to_the_totals() {
             storage,
             sum("messages").to_string(),
             sum("bot_runs").to_string(),
+            format!("{}.{:02}", cost_sum / 100, cost_sum % 100),
         ],
         "{table}"
+    );
+    assert_eq!(
+        paise(&total["cost"]),
+        cost_sum,
+        "JSON's total cost is the CSV's sum"
     );
 
     // Self-describing: the period in every row, the odd tier as it was.
@@ -452,6 +482,15 @@ fn usage_json_shape() {
     );
 }
 
+/// The CSV report's columns, cost per part and total included, pinned
+/// (CRLF line ends shown as they are).
+#[test]
+fn usage_csv_shape() {
+    let cluster = tiered_cluster();
+    let text = stdout(&usage(&cluster, &["--since", "1d", "-o", "csv"], 0));
+    insta::assert_snapshot!("usage-csv", text.replace("\r\n", "\\r\\n\n"));
+}
+
 /// The kubectl calls of `admin usage` grow by one per running bot (its
 /// database is read inside its pod) and by nothing else: the same
 /// cluster-wide reads at 3 tenants and at 300, and every database read.
@@ -510,4 +549,273 @@ fn the_reading_line_counts_databases_in_words_that_agree() {
         line.starts_with(&format!("Reading {count} tenant databases, ")),
         "{line}"
     );
+}
+
+/// The daily series comes from the same single exec per bot as the counts
+/// (one sqlite3 call, two queries): messages and bot runs per UTC day of
+/// the period, oldest first, days without use left out, summing to the
+/// period's counts. A tenant with no database has an empty series, no
+/// message cost and its base cost, not an error.
+#[test]
+fn the_daily_series_comes_from_the_same_exec_as_the_counts() {
+    let cluster = Cluster::new();
+    cluster.open().set_clock("2026-11-20T06:00:00Z").unwrap();
+    seed(
+        &cluster,
+        &[("alpha", "small", None), ("quiet", "small", None)],
+    );
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    create_bot_database(
+        &db,
+        &[
+            "2026-11-21T10:00:00Z",
+            "2026-11-21T23:59:59Z",
+            // 22:30 UTC on the 21st, written with India's offset.
+            "2026-11-22T04:00:00+05:30",
+            "2026-11-23T00:00:00Z",
+            // Before the period (NOW less 7 days is 2026-11-17T06:00:00Z).
+            "2026-11-10T00:00:00Z",
+        ],
+        &["2026-11-22T12:00:00Z", "2026-11-01T00:00:00Z"],
+        3,
+    );
+    let before = cluster.calls().len();
+    let json = usage_json(&cluster, &["--since", "7d"]);
+    let calls = cluster.calls().split_off(before);
+    assert_eq!(
+        calls.iter().filter(|c| c[0] == "exec").count(),
+        2,
+        "one exec per bot, the daily series included: {calls:?}"
+    );
+    let alpha = tenant(&json, "alpha");
+    assert_eq!(
+        (&alpha["messages"], &alpha["bot_runs"]),
+        (&4.into(), &1.into())
+    );
+    let day = |date: &str, messages: u64, runs: u64| serde_json::json!({"date": date, "messages": messages, "bot_runs": runs});
+    assert_eq!(
+        alpha["daily"],
+        Value::Array(vec![
+            day("2026-11-21", 3, 0),
+            day("2026-11-22", 0, 1),
+            day("2026-11-23", 1, 0),
+        ])
+    );
+
+    let quiet = tenant(&json, "quiet");
+    assert_eq!(quiet["daily"], Value::Array(vec![]));
+    assert_eq!(
+        (&quiet["messages"], &quiet["note"]),
+        (&0.into(), &"no database yet".into())
+    );
+    let cost = &quiet["cost"];
+    // 499 a month for 7 days of 30: 116.4333... -> 116.43.
+    assert_eq!(paise(&cost["base"]), 11643);
+    assert_eq!(paise(&cost["messages"]), 0);
+    assert_eq!(
+        paise(&cost["total"]),
+        ["base", "storage", "cpu", "memory", "messages"]
+            .iter()
+            .map(|k| paise(&cost[k]))
+            .sum::<u64>()
+    );
+    let table = stdout(&usage(&cluster, &["quiet", "--since", "7d"], 0));
+    assert!(
+        table_row(&table, "quiet").ends_with(&format!(" {}", cost["total"])),
+        "{table}"
+    );
+}
+
+/// What the fake's sqlite3 prints for the tool's two queries is what the
+/// real sqlite3 shell prints for them on the same database (when the
+/// machine has one; CI's image does).
+#[test]
+fn the_fakes_sqlite3_prints_what_the_real_shell_prints() {
+    let real = std::path::Path::new("/usr/bin/sqlite3");
+    if !real.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs /usr/bin/sqlite3"
+        );
+        eprintln!("skipped: no /usr/bin/sqlite3");
+        return;
+    }
+    let cluster = Cluster::new();
+    cluster.open().set_clock("2026-11-20T06:00:00Z").unwrap();
+    seed(&cluster, &[("alpha", "small", None)]);
+    let db = cluster.volume("alpha", "bot-data").join("bot.sqlite3");
+    create_bot_database(
+        &db,
+        &[
+            "2026-11-21T10:00:00Z",
+            "2026-11-23T10:00:00Z",
+            "2026-11-23T11:00:00Z",
+        ],
+        &["2026-11-22T12:00:00Z"],
+        3,
+    );
+    let before = cluster.calls().len();
+    usage_json(&cluster, &["--since", "30d"]);
+    let calls = cluster.calls().split_off(before);
+    let exec = calls.iter().find(|c| c[0] == "exec").unwrap();
+    let args: Vec<&str> = exec.iter().map(String::as_str).collect();
+    let fake = cluster.kubectl(&args).stdout;
+    let sql = exec.last().unwrap();
+    let out = std::process::Command::new(real)
+        .args(["-readonly", "-json"])
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&fake),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&fake).contains("\"date\":\"2026-11-23\",\"messages\":2"));
+    // A failing statement: the real shell prints what came before, then
+    // fails; so does the fake, through kubectl exec's exit status.
+    let mut broken = args.clone();
+    let bad = "SELECT 1 AS a; SELECT * FROM nope";
+    *broken.last_mut().unwrap() = bad;
+    let fake = cluster.kubectl_output(&broken);
+    let real = std::process::Command::new(real)
+        .args(["-readonly", "-json"])
+        .arg(&db)
+        .arg(bad)
+        .output()
+        .unwrap();
+    assert_eq!(fake.stdout, real.stdout);
+    assert_eq!(fake.status.code(), Some(1));
+    assert_eq!(real.status.code(), Some(1));
+    let (fake_err, real_err) = (
+        stderr(&fake),
+        String::from_utf8_lossy(&real.stderr).to_string(),
+    );
+    assert!(
+        fake_err.starts_with(real_err.trim_end()),
+        "{fake_err}\n{real_err}"
+    );
+    assert!(
+        fake_err.contains("command terminated with exit code 1"),
+        "{fake_err}"
+    );
+}
+
+/// Costs sum exactly: every tenant's total is the sum of its parts, and
+/// the fleet's total the sum of the tenants' totals, in the JSON, the
+/// table, the CSV and the Prometheus metrics alike; on prices and a period
+/// where summing unrounded costs would give another answer.
+#[test]
+fn costs_sum_exactly_across_tenants() {
+    let cluster = Cluster::new();
+    cluster.open().set_clock("2026-11-01T06:00:00Z").unwrap();
+    let tenants = [
+        ("t1", "small", None),
+        ("t2", "small", None),
+        ("t3", "medium", None),
+        ("t4", "small", None),
+        ("t5", "large", None),
+        ("t6", "small", None),
+    ];
+    seed(&cluster, &tenants);
+    for (i, (name, _, _)) in tenants.iter().enumerate() {
+        let db = cluster.volume(name, "bot-data").join("bot.sqlite3");
+        let messages = vec!["2026-11-23T10:00:00Z"; 1 + 333 * i];
+        create_bot_database(&db, &messages, &[], 3);
+    }
+    let text = std::fs::read_to_string(repo_root().join("platform.yaml"))
+        .unwrap()
+        .replace("small: {monthly: 499}", "small: {monthly: 333.33}")
+        .replace("medium: {monthly: 1499}", "medium: {monthly: 1111.1111}")
+        .replace(
+            "per_gib_storage_requested_month: 8.5",
+            "per_gib_storage_requested_month: 7.7777",
+        )
+        .replace("per_1000_messages: 0.5", "per_1000_messages: 1.0049");
+    let dir = tempfile::tempdir().unwrap();
+    let platform_file = dir.path().join("platform.yaml");
+    std::fs::write(&platform_file, &text).unwrap();
+    let platform_arg = platform_file.to_str().unwrap();
+    let args = ["--since", "7d", "--platform", platform_arg];
+
+    let json = usage_json(&cluster, &args);
+    let rows = json["tenants"].as_array().unwrap();
+    assert_eq!(rows.len(), tenants.len());
+    let mut sum = 0;
+    let mut unrounded = 0.0;
+    let platform = Platform::parse("p", &text).unwrap();
+    for row in rows {
+        let cost = &row["cost"];
+        let parts: u64 = ["base", "storage", "cpu", "memory", "messages"]
+            .iter()
+            .map(|k| paise(&cost[k]))
+            .sum();
+        assert_eq!(paise(&cost["total"]), parts, "{row:#}");
+        sum += paise(&cost["total"]);
+        // The same cost without rounding, in paise.
+        let tier = &platform.tiers[row["tier"].as_str().unwrap()];
+        let c = &platform.cost;
+        let gib = (1u64 << 30) as f64;
+        let requested: u64 = row["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["requested_bytes"].as_u64().unwrap())
+            .sum();
+        let cpu = usage_quantity(&tier.bot.cpu_request, QuantityKind::Cpu).unwrap() as f64 / 1000.0;
+        let memory = usage_quantity(&tier.bot.memory_request, QuantityKind::Bytes).unwrap() as f64;
+        let monthly = c.tiers[row["tier"].as_str().unwrap()].monthly
+            + c.per_gib_storage_requested_month * requested as f64 / gib
+            + c.per_cpu_core_requested_month * cpu
+            + c.per_gib_memory_requested_month * memory / gib;
+        unrounded += 100.0
+            * (monthly * 7.0 / 30.0
+                + c.per_1000_messages * row["messages"].as_u64().unwrap() as f64 / 1000.0);
+    }
+    assert_eq!(paise(&json["total"]["cost"]), sum);
+    assert_ne!(
+        unrounded.round() as u64,
+        sum,
+        "the numbers are awkward enough that a total of unrounded costs would differ"
+    );
+    let shown = format!("{}.{:02}", sum / 100, sum % 100);
+
+    let table = stdout(&usage(&cluster, &args, 0));
+    assert!(
+        table_row(&table, "TOTAL").ends_with(&format!(" {shown}")),
+        "{table}"
+    );
+    let csv = stdout(&usage(&cluster, &[&args[..], &["-o", "csv"]].concat(), 0));
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let i = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "cost_total")
+        .unwrap();
+    let csv_sum: u64 = reader.records().map(|r| paise_of(&r.unwrap()[i])).sum();
+    assert_eq!(csv_sum, sum, "{csv}");
+    let metrics = stdout(&usage(
+        &cluster,
+        &[&args[..], &["-o", "prometheus"]].concat(),
+        0,
+    ));
+    let samples = |name: &str| -> Vec<u64> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .map(|l| paise(&l.rsplit(' ').next().unwrap().parse::<f64>().unwrap().into()))
+            .collect()
+    };
+    assert_eq!(
+        samples("mla_tenant_cost").iter().sum::<u64>(),
+        sum,
+        "{metrics}"
+    );
+    assert_eq!(samples("mla_fleet_cost"), [sum], "{metrics}");
 }

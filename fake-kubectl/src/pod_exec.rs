@@ -3,13 +3,15 @@
 //! the pod's volumes, so that bytes really move through stdin and stdout.
 //!
 //! Commands (exactly these shapes; anything else fails loudly):
-//! `sqlite3 [-readonly] [-json] DB SQL|.backup PATH`, `cat FILE`,
+//! `sqlite3 [-readonly] [-json] DB SQL[;SQL...]|.backup PATH` (statements run in turn,
+//! stopping at the first error, as the sqlite3 shell does), `cat FILE`,
 //! `rm -f FILE...`, `mv FROM TO`, `tar -C DIR -cf - .`, `tar -C DIR -xf -`,
 //! `find DIR -mindepth 1 -delete`, and for network probes
 //! `nc -z -w SECONDS HOST PORT` and `nslookup HOST` (see `network.rs`).
 
 use std::path::{Component, Path, PathBuf};
 
+use rusqlite::fallible_iterator::FallibleIterator as _;
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 use serde_json::{Map, Value, json};
 
@@ -228,11 +230,37 @@ fn sqlite3(mounts: &Mounts, args: &[&str]) -> Result<Vec<u8>, Failure> {
             "sqlite3 dot-command {command}"
         )));
     }
-    let mut stmt = conn.prepare(command).map_err(sql_error)?;
+    // Like the sqlite3 shell: each statement in turn, each one's rows
+    // printed as it ends (none for no rows), stopping at the first error
+    // with what was printed so far.
+    let mut out = String::new();
+    let mut batch = rusqlite::Batch::new(&conn, command);
+    loop {
+        let stmt = match batch.next() {
+            Ok(Some(stmt)) => stmt,
+            Ok(None) => break,
+            Err(e) => return Err(with_stdout(sql_error(e), out)),
+        };
+        match statement_output(stmt, as_json) {
+            Ok(text) => out.push_str(&text),
+            Err(e) => return Err(with_stdout(sql_error(e), out)),
+        }
+    }
+    Ok(out.into_bytes())
+}
+
+fn with_stdout(mut failure: Failure, stdout: String) -> Failure {
+    failure.stdout = stdout;
+    failure
+}
+
+/// One statement's rows as the sqlite3 shell prints them: `-json` as one
+/// array of objects (nothing for no rows), else `|`-separated lines.
+fn statement_output(mut stmt: rusqlite::Statement<'_>, as_json: bool) -> rusqlite::Result<String> {
     let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let mut rows = stmt.query([]).map_err(sql_error)?;
+    let mut rows = stmt.query([])?;
     let mut out_rows: Vec<Vec<Value>> = Vec::new();
-    while let Some(row) = rows.next().map_err(sql_error)? {
+    while let Some(row) = rows.next()? {
         let values = (0..columns.len())
             .map(|i| match row.get_ref(i) {
                 Ok(ValueRef::Integer(n)) => json!(n),
@@ -271,5 +299,5 @@ fn sqlite3(mounts: &Mounts, args: &[&str]) -> Result<Vec<u8>, Failure> {
             out.push('\n');
         }
     }
-    Ok(out.into_bytes())
+    Ok(out)
 }

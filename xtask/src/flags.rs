@@ -693,14 +693,27 @@ metrics API is not an error.
 
 -o csv prints one row per tenant and no total row, raw numbers (millicores, bytes, counts, percentages \
 with one decimal), with the period's start and end in every row: a monthly report that sums to the \
-table's TOTAL.",
-    after_help = "Examples:\n  cargo xtask admin usage --env prod\n  cargo xtask admin usage pune-central --since 7d --env prod\n  cargo xtask admin usage --jobs 16 -o json --env prod\n  cargo xtask admin usage --warn-at 70 --fail-at 95 --env prod    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv --env prod > usage-2026-11.csv"
+table's TOTAL.
+
+COST is what each tenant costs over --since by platform.yaml's `cost` model: its tier's monthly base, the \
+storage its volume claims request and its tier's bot CPU and memory requests at monthly prices, all times \
+the period's days / 30 (so --since 30d is one month's price), plus its messages of the period per 1,000. \
+Each part is rounded to hundredths of the currency and the TOTAL is their exact sum. A tenant with no \
+database yet costs what it requests and nothing for messages; a tier platform.yaml does not price has no cost (? and null). \
+-o json also gives each tenant's messages and bot runs per UTC day (`daily`, from \
+admin.usage_daily_query, read in the same call as the counts).
+
+-o prometheus prints the same figures as Prometheus metrics (text format 0.0.4, `tenant` and `tier` \
+labels; mla_tenant_messages, mla_tenant_cost, mla_tenant_quota_use_ratio, ...) for node-exporter's \
+textfile collector; dashboards/mla-tenants.json is a Grafana dashboard of them.",
+    after_help = "Examples:\n  cargo xtask admin usage --env prod\n  cargo xtask admin usage pune-central --since 7d --env prod\n  cargo xtask admin usage --jobs 16 -o json --env prod\n  cargo xtask admin usage --warn-at 70 --fail-at 95 --env prod    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv --env prod > usage-2026-11.csv\n  \
+D=/var/lib/prometheus/node-exporter; cargo xtask admin usage --since 1d -o prometheus --env prod > $D/mla.prom.$$ && mv $D/mla.prom.$$ $D/mla.prom"
 )]
 pub struct Usage {
     /// Only this tenant
     #[arg(value_parser = TenantName::parse)]
     pub tenant: Option<TenantName>,
-    /// The period for message counts: a number with d, h or m (days, hours, minutes)
+    /// The period for message counts and cost (monthly prices x days / 30): a number with d, h or m
     #[arg(long, default_value = "30d")]
     pub since: Period,
     /// How many tenant databases to query at once

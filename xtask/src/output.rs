@@ -1,6 +1,6 @@
 //! How read commands print: tables aligned by terminal columns, JSON and
-//! YAML for scripts, CSV for reports (only where a command offers it); and
-//! human sizes.
+//! YAML for scripts, CSV for reports and Prometheus metrics (only where a
+//! command offers them); and human sizes.
 
 use std::io::Write as _;
 
@@ -25,17 +25,91 @@ pub enum ReportFormat {
     Yaml,
     /// RFC 4180: a header row, then one row per record
     Csv,
+    /// Prometheus text exposition format 0.0.4 (for node-exporter's textfile collector)
+    Prometheus,
 }
 
-impl ReportFormat {
-    /// The same format as [`OutputFormat`], or None for CSV.
-    pub fn as_output(self) -> Option<OutputFormat> {
-        match self {
-            ReportFormat::Table => Some(OutputFormat::Table),
-            ReportFormat::Json => Some(OutputFormat::Json),
-            ReportFormat::Yaml => Some(OutputFormat::Yaml),
-            ReportFormat::Csv => None,
+/// A Prometheus metric family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+}
+
+/// Text in the Prometheus exposition format, version 0.0.4: each family's
+/// `# HELP` and `# TYPE` lines, then its samples, one family after the
+/// other; label values and help escaped as the format requires.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// One family. Its name and label names must be valid (they are the
+    /// caller's constants); values are written as Rust prints f64, which
+    /// Prometheus parses (integers without a fraction).
+    pub fn family(
+        &mut self,
+        name: &str,
+        kind: MetricType,
+        help: &str,
+        samples: &[(Vec<(&str, &str)>, f64)],
+    ) {
+        debug_assert!(valid_metric_name(name), "{name}");
+        let kind = match kind {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+        };
+        self.text
+            .push_str(&format!("# HELP {name} {}\n", escape_help(help)));
+        self.text.push_str(&format!("# TYPE {name} {kind}\n"));
+        for (labels, value) in samples {
+            self.text.push_str(name);
+            if !labels.is_empty() {
+                let pairs: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
+                    .collect();
+                self.text.push_str(&format!("{{{}}}", pairs.join(",")));
+            }
+            self.text.push_str(&format!(" {}\n", sample_value(*value)));
         }
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+}
+
+fn valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// A label value: backslash, double quote and line feed escaped, as the
+/// exposition format requires; anything else (Devanagari too) as it is.
+pub fn escape_label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Help text: backslash and line feed escaped.
+fn escape_help(help: &str) -> String {
+    help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn sample_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        format!("{v}")
     }
 }
 
@@ -183,6 +257,37 @@ mod tests {
     }
 
     use super::*;
+
+    /// The three characters the format escapes in label values, and only
+    /// those; help escapes backslash and line feed but not quotes.
+    #[test]
+    fn exposition_escapes_label_values_and_help() {
+        assert_eq!(
+            escape_label_value("a\\b\"c\nd कल्याण"),
+            "a\\\\b\\\"c\\nd कल्याण"
+        );
+        let mut e = Exposition::default();
+        e.family(
+            "mla_x_bytes",
+            MetricType::Gauge,
+            "Bytes \"used\"\nby C:\\",
+            &[
+                (vec![("tenant", "a"), ("tier", "say \"hi\"")], 1.5),
+                (vec![], 3.0),
+            ],
+        );
+        assert_eq!(
+            e.into_text(),
+            "# HELP mla_x_bytes Bytes \"used\"\\nby C:\\\\\n\
+             # TYPE mla_x_bytes gauge\n\
+             mla_x_bytes{tenant=\"a\",tier=\"say \\\"hi\\\"\"} 1.5\n\
+             mla_x_bytes 3\n"
+        );
+        assert_eq!(sample_value(1e21), "1000000000000000000000");
+        assert_eq!(sample_value(f64::INFINITY), "+Inf");
+        assert!(valid_metric_name("mla_tenant_cost"));
+        assert!(!valid_metric_name("9mla") && !valid_metric_name("mla-x"));
+    }
 
     #[test]
     fn sizes() {

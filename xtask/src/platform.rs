@@ -1,6 +1,7 @@
 //! Platform-wide settings shared by every tenant (`platform.yaml` at the
-//! repository root): bot image, ingress, storage, network ranges and tiers.
-//! Nothing tenant-specific lives here and nothing here lives in code.
+//! repository root): bot image, ingress, storage, network ranges, tiers
+//! and what they cost. Nothing tenant-specific lives here and nothing here
+//! lives in code.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ pub struct Platform {
     pub admin: Admin,
     pub default_tier: String,
     pub tiers: BTreeMap<String, Tier>,
+    pub cost: CostModel,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -46,6 +48,9 @@ pub struct Admin {
     pub sqlite3: String,
     /// `admin usage`'s query; `:since` is the period start.
     pub usage_query: String,
+    /// `admin usage`'s messages and bot runs per UTC day since `:since`,
+    /// run in the same sqlite3 call as `usage_query`.
+    pub usage_daily_query: String,
     /// kubectl duration for waits on pods that admin commands start or stop.
     pub pod_timeout: crate::clock::KubeDuration,
     /// Image of `admin verify --network`'s probe pod (needs nc and nslookup).
@@ -131,6 +136,199 @@ pub struct TierStorage {
 pub struct RateLimits {
     pub messages_per_minute_per_user: u32,
     pub messages_per_day: u32,
+}
+
+/// What tenants cost (`admin usage`'s COST): per tier a monthly base, plus
+/// what the tenant requests (storage, and the tier's CPU and memory) at a
+/// monthly price per unit, plus a price per 1,000 messages. Prices are in
+/// `currency` with at most 4 decimals; costs are kept in hundredths.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostModel {
+    /// An ISO 4217 code such as INR.
+    pub currency: String,
+    /// Every tier's price; a tier without one is an error.
+    pub tiers: BTreeMap<String, TierPrice>,
+    pub per_gib_storage_requested_month: f64,
+    pub per_cpu_core_requested_month: f64,
+    pub per_gib_memory_requested_month: f64,
+    pub per_1000_messages: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPrice {
+    pub monthly: f64,
+}
+
+/// An amount in hundredths of the cost model's currency (paise for INR):
+/// integers, so that totals are exact sums of what is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Money(pub u64);
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// As a JSON number in the currency, e.g. `550.75`.
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0 as f64 / 100.0)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        Money(iter.map(|m| m.0).sum())
+    }
+}
+
+/// A tenant's cost over a period, each part rounded once to hundredths
+/// (half up), the total their sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    pub base: Money,
+    pub storage: Money,
+    pub cpu: Money,
+    pub memory: Money,
+    pub messages: Money,
+    pub total: Money,
+}
+
+/// The month monthly prices are for: 30 days, so that `--since 30d` is
+/// exactly one month's price.
+pub const MONTH_SECONDS: u64 = 30 * 86_400;
+const GIB: u128 = 1 << 30;
+
+/// A price in ten-thousandths of the currency; None unless it is a finite,
+/// non-negative number with at most 4 decimals and below 10 million.
+fn price_units(price: f64) -> Option<u128> {
+    let scaled = price * 10_000.0;
+    let units = scaled.round();
+    (price.is_finite() && (0.0..1e7).contains(&price) && (scaled - units).abs() < 1e-6)
+        .then_some(units as u128)
+}
+
+/// `numerator / denominator` rounded half up, saturating.
+fn rounded(numerator: u128, denominator: u128) -> u64 {
+    let q = numerator.saturating_add(denominator / 2) / denominator;
+    u64::try_from(q).unwrap_or(u64::MAX)
+}
+
+impl CostModel {
+    /// The cost of a tenant of `tier` (None if the model has no price for
+    /// it) over `period_seconds`: monthly prices prorated to the period,
+    /// CPU and memory at the tier's bot requests, storage at what its
+    /// volume claims request, and its messages of the period.
+    pub fn cost(
+        &self,
+        tier_name: &str,
+        tier: &Tier,
+        storage_requested_bytes: u64,
+        messages: u64,
+        period_seconds: u64,
+    ) -> Option<Cost> {
+        let monthly = price_units(self.tiers.get(tier_name)?.monthly)?;
+        let per = |price: f64| price_units(price).unwrap_or(0);
+        let cpu_millicores = usage_quantity(&tier.bot.cpu_request, QuantityKind::Cpu)?;
+        let memory_bytes = usage_quantity(&tier.bot.memory_request, QuantityKind::Bytes)?;
+        let period = u128::from(period_seconds);
+        // Ten-thousandths of the currency to hundredths: / 100.
+        let month = 100 * u128::from(MONTH_SECONDS);
+        let monthly_share = |units: u128, amount: u128, per_amount: u128| {
+            rounded(
+                units.saturating_mul(amount).saturating_mul(period),
+                month * per_amount,
+            )
+        };
+        let base = Money(monthly_share(monthly, 1, 1));
+        let storage = Money(monthly_share(
+            per(self.per_gib_storage_requested_month),
+            u128::from(storage_requested_bytes),
+            GIB,
+        ));
+        let cpu = Money(monthly_share(
+            per(self.per_cpu_core_requested_month),
+            cpu_millicores,
+            1000,
+        ));
+        let memory = Money(monthly_share(
+            per(self.per_gib_memory_requested_month),
+            memory_bytes,
+            GIB,
+        ));
+        let messages = Money(rounded(
+            per(self.per_1000_messages).saturating_mul(u128::from(messages)),
+            100 * 1000,
+        ));
+        Some(Cost {
+            base,
+            storage,
+            cpu,
+            memory,
+            messages,
+            total: [base, storage, cpu, memory, messages].into_iter().sum(),
+        })
+    }
+
+    fn problems(&self, tiers: &BTreeMap<String, Tier>) -> Vec<String> {
+        let mut p = Vec::new();
+        let c = &self.currency;
+        if c.len() != 3 || !c.chars().all(|c| c.is_ascii_uppercase()) {
+            p.push(format!(
+                "cost.currency `{c}` is not an ISO 4217 code such as INR"
+            ));
+        }
+        let mut price = |field: String, value: f64| {
+            if price_units(value).is_none() {
+                p.push(format!(
+                    "{field}: {value} is not a price; write a number from 0 to 9999999.9999 with at most 4 decimals, in cost.currency"
+                ));
+            }
+        };
+        for (field, value) in [
+            (
+                "per_gib_storage_requested_month",
+                self.per_gib_storage_requested_month,
+            ),
+            (
+                "per_cpu_core_requested_month",
+                self.per_cpu_core_requested_month,
+            ),
+            (
+                "per_gib_memory_requested_month",
+                self.per_gib_memory_requested_month,
+            ),
+            ("per_1000_messages", self.per_1000_messages),
+        ] {
+            price(format!("cost.{field}"), value);
+        }
+        for (name, tier) in &self.tiers {
+            price(format!("cost.tiers.{name}.monthly"), tier.monthly);
+        }
+        for name in tiers.keys() {
+            if !self.tiers.contains_key(name) {
+                p.push(format!(
+                    "cost.tiers has no price for tier `{name}`; add `{name}: {{monthly: ...}}` under cost.tiers"
+                ));
+            }
+        }
+        for name in self.tiers.keys() {
+            if !tiers.contains_key(name) {
+                p.push(format!(
+                    "cost.tiers.{name} prices a tier that is not in tiers ({})",
+                    tiers
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        p
+    }
 }
 
 impl Platform {
@@ -250,6 +448,10 @@ impl Platform {
         if !self.admin.usage_query.contains(":since") {
             p.push("admin.usage_query must use `:since`, the start of the period".into());
         }
+        if !self.admin.usage_daily_query.contains(":since") {
+            p.push("admin.usage_daily_query must use `:since`, the start of the period".into());
+        }
+        p.extend(self.cost.problems(&self.tiers));
         if self.bot.generated_secrets.is_empty() {
             p.push("bot.generated_secrets is empty; the bot needs at least one credential".into());
         }
@@ -497,6 +699,98 @@ mod tests {
             "r.io/bot:1@sha256:{}",
             "0a".repeat(32)
         )));
+    }
+
+    fn committed() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../platform.yaml")).unwrap()
+    }
+
+    /// Each part is the monthly price times the period's share of 30 days,
+    /// rounded half up to hundredths once; the total is their sum.
+    #[test]
+    fn costs_are_prorated_and_rounded_once_per_part() {
+        let text = committed()
+            .replace("small: {monthly: 499}", "small: {monthly: 333.33}")
+            .replace(
+                "per_gib_storage_requested_month: 8.5",
+                "per_gib_storage_requested_month: 7.7777",
+            )
+            .replace("per_1000_messages: 0.5", "per_1000_messages: 1.005");
+        let platform = Platform::parse("p.yaml", &text).unwrap();
+        let small = &platform.tiers["small"];
+        let week = 7 * 86_400;
+        // 1.25 GiB requested, 1,001 messages, 7 days of 30:
+        let c = platform
+            .cost
+            .cost("small", small, 5 << 28, 1001, week)
+            .unwrap();
+        // 333.33 x 7/30 = 77.777 -> 77.78
+        assert_eq!(c.base, Money(7778));
+        // 7.7777 x 1.25 x 7/30 = 2.26849... -> 2.27
+        assert_eq!(c.storage, Money(227));
+        // 1200 x 0.1 (100m) x 7/30 = 28
+        assert_eq!(c.cpu, Money(2800));
+        // 350 x 0.125 (128Mi) x 7/30 = 10.2083... -> 10.21
+        assert_eq!(c.memory, Money(1021));
+        // 1.005 x 1.001 = 1.006005 -> 1.01, not prorated
+        assert_eq!(c.messages, Money(101));
+        assert_eq!(c.total, Money(7778 + 227 + 2800 + 1021 + 101));
+        assert_eq!(c.total.to_string(), "119.27");
+        // Half a paisa rounds up: 500 messages x 0.01/1000 = 0.005 -> 0.01.
+        let text = committed().replace("per_1000_messages: 0.5", "per_1000_messages: 0.01");
+        let platform = Platform::parse("p.yaml", &text).unwrap();
+        let c = platform.cost.cost("small", small, 0, 500, 0).unwrap();
+        assert_eq!(
+            (c.base, c.messages, c.total),
+            (Money(0), Money(1), Money(1))
+        );
+        assert_eq!(platform.cost.cost("gold", small, 0, 0, week), None);
+        assert_eq!(Money(5).to_string(), "0.05");
+        assert_eq!(serde_json::to_string(&Money(67338)).unwrap(), "673.38");
+    }
+
+    /// A tier without a price, a price of an unknown tier, and prices that
+    /// are not prices are named, each with its field.
+    #[test]
+    fn cost_model_problems_name_the_field() {
+        let cases = [
+            (
+                "    large: {monthly: 4999}\n",
+                "",
+                "cost.tiers has no price for tier `large`",
+            ),
+            (
+                "large: {monthly: 4999}",
+                "large: {monthly: 4999}\n    gold: {monthly: 1}",
+                "cost.tiers.gold prices a tier that is not in tiers",
+            ),
+            (
+                "per_cpu_core_requested_month: 1200",
+                "per_cpu_core_requested_month: -1",
+                "cost.per_cpu_core_requested_month: -1 is not a price",
+            ),
+            (
+                "small: {monthly: 499}",
+                "small: {monthly: 499.00001}",
+                "cost.tiers.small.monthly: 499.00001 is not a price",
+            ),
+            (
+                "currency: INR",
+                "currency: rupees",
+                "cost.currency `rupees` is not an ISO 4217 code",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let text = committed();
+            assert!(text.contains(from), "{from}");
+            let err = Platform::parse("p.yaml", &text.replacen(from, to, 1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let missing = committed().replace("  per_1000_messages: 0.5\n", "");
+        let err = Platform::parse("p.yaml", &missing).unwrap_err().to_string();
+        assert!(err.contains("per_1000_messages"), "{err}");
     }
 
     #[test]

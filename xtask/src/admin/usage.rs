@@ -1,12 +1,14 @@
-//! `admin usage`: what each tenant uses, against its tier's limits, and the
-//! total.
+//! `admin usage`: what each tenant uses, against its tier's limits, what it
+//! costs (platform.yaml's cost model), its messages and bot runs per day,
+//! and the total; as a table, JSON, YAML, CSV or Prometheus metrics.
 //!
 //! Cluster-wide reads, a fixed number whatever the number of tenants: the
 //! tenant namespaces, their pods, their volume claims, their ConfigMaps (for
 //! the messages-per-day limit each bot enforces), the metrics API (if
 //! served), and one kubelet stats summary per node that runs tenant pods.
 //! The only per-tenant calls are the read-only queries inside each bot's
-//! pod, run `--jobs` at a time.
+//! pod (the counts and the daily series, in one sqlite3 call), run `--jobs`
+//! at a time.
 
 use std::time::Duration;
 
@@ -24,8 +26,11 @@ use crate::names::{
     VOLUME_PURPOSE_ANNOTATION,
 };
 use crate::object::{annotation, str_at};
-use crate::output::{OutputFormat, csv_text, format_bytes, print_structured, table};
-use crate::platform::{Platform, QuantityKind, Tier, usage_quantity};
+use crate::output::{
+    Exposition, MetricType, OutputFormat, ReportFormat, csv_text, format_bytes, print_structured,
+    table,
+};
+use crate::platform::{Cost, Money, Platform, QuantityKind, Tier, usage_quantity};
 use crate::state::{State, TenantState};
 
 /// The key of the bot's ConfigMap that holds the messages-per-day limit the
@@ -121,10 +126,25 @@ pub struct TenantUsage {
     pub messages: Option<u64>,
     pub bot_runs: Option<u64>,
     pub quota: QuotaUsage,
+    /// The period's cost by platform.yaml's cost model; null when the
+    /// tenant's tier is unknown to platform.yaml.
+    pub cost: Option<Cost>,
+    /// Messages and bot runs per UTC day of the period, oldest first, days
+    /// without either left out; empty when the database was not read.
+    pub daily: Vec<DayUsage>,
     /// The limits (keys of `quota`) at or above `--warn-at`.
     pub warnings: Vec<&'static str>,
     /// Why a value is zero or null, when it is not simply no usage.
     pub note: Option<String>,
+}
+
+/// One UTC day of a tenant's use (`admin.usage_daily_query`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub messages: u64,
+    pub bot_runs: u64,
 }
 
 impl TenantUsage {
@@ -148,10 +168,19 @@ pub struct Totals {
     pub used_bytes: Option<u64>,
     pub messages: Option<u64>,
     pub bot_runs: Option<u64>,
+    /// The exact sum of the tenants' `cost.total`; null when no tenant's
+    /// cost is known.
+    pub cost: Option<Money>,
 }
 
 #[derive(Serialize)]
 struct UsageOutput {
+    /// The cost model's currency (platform.yaml `cost.currency`).
+    currency: String,
+    /// The environment (`--env`) and kubectl context of the run; null when
+    /// not given (kubectl's current context).
+    environment: Option<String>,
+    context: Option<String>,
     time: String,
     /// Start of the period for messages and bot runs (RFC 3339); `time` is its end.
     since: String,
@@ -253,6 +282,8 @@ impl flags::Usage {
                 messages: None,
                 bot_runs: None,
                 quota: QuotaUsage::default(),
+                cost: None,
+                daily: Vec::new(),
                 warnings: Vec::new(),
                 note: None,
             };
@@ -284,6 +315,7 @@ impl flags::Usage {
         for row in &mut rows {
             let tier = row.tier.as_ref().and_then(|t| platform.tiers.get(t));
             row.quota = quota(row, tier, period_days);
+            row.cost = cost(&platform, row, self.since.seconds);
             row.warnings = row
                 .quota
                 .at_or_above(self.warn_at)
@@ -304,25 +336,35 @@ impl flags::Usage {
                 })
                 .collect(),
         };
-        match self.output.as_output() {
-            None => print!("{}", csv_report(&rows, &since, &rfc3339(now))?),
-            Some(OutputFormat::Table) => {
-                print_table(&rows, &total, metrics.is_some(), &since, self.warn_at)
+        let target = cluster.target();
+        let report = UsageOutput {
+            currency: platform.cost.currency.clone(),
+            environment: target.environment().map(|e| e.name.clone()),
+            context: target.context().map(str::to_owned),
+            time: rfc3339(now),
+            since,
+            period_days,
+            metrics_available: metrics.is_some(),
+            warn_at: self.warn_at,
+            fail_at: self.fail_at,
+            tenants: rows,
+            total,
+            errors: errors.clone(),
+        };
+        match self.output {
+            ReportFormat::Table => print_table(&report),
+            ReportFormat::Json => print_structured(OutputFormat::Json, &report)?,
+            ReportFormat::Yaml => print_structured(OutputFormat::Yaml, &report)?,
+            ReportFormat::Csv => print!("{}", csv_report(&report)?),
+            ReportFormat::Prometheus => {
+                let unix = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                print!(
+                    "{}",
+                    exposition(&report, &platform, self.since.seconds, unix)
+                )
             }
-            Some(format) => print_structured(
-                format,
-                &UsageOutput {
-                    time: rfc3339(now),
-                    since,
-                    period_days,
-                    metrics_available: metrics.is_some(),
-                    warn_at: self.warn_at,
-                    fail_at: self.fail_at,
-                    tenants: rows,
-                    total,
-                    errors: errors.clone(),
-                },
-            )?,
         }
         if let (Some(pct), false) = (self.fail_at, failing.is_empty()) {
             eprintln!(
@@ -408,8 +450,9 @@ fn quota(row: &TenantUsage, tier: Option<&Tier>, period_days: f64) -> QuotaUsage
     }
 }
 
-/// Runs the usage query in every running bot, `jobs` at a time; fills in
-/// the rows and returns the failures.
+/// Runs the usage query and the daily query in every running bot, both in
+/// one sqlite3 call, `jobs` at a time; fills in the rows and returns the
+/// failures.
 fn read_databases(
     kubectl: &Kubectl,
     platform: &Platform,
@@ -418,10 +461,19 @@ fn read_databases(
     rows: &mut [TenantUsage],
     jobs: usize,
 ) -> Vec<String> {
-    let sql = platform
-        .admin
-        .usage_query
-        .replace(":since", &format!("'{since}'"));
+    // The sqlite3 shell runs the statements in turn and prints each one's
+    // rows as a JSON array (none for no rows): `parse_results` tells them
+    // apart by their columns.
+    let sql = format!(
+        "{};\n{}",
+        platform.admin.usage_query.trim().trim_end_matches(';'),
+        platform
+            .admin
+            .usage_daily_query
+            .trim()
+            .trim_end_matches(';')
+    )
+    .replace(":since", &format!("'{since}'"));
     let db = platform.bot.database_path();
     let mut queue = Vec::new();
     for (i, row) in rows.iter_mut().enumerate() {
@@ -482,10 +534,11 @@ fn read_databases(
     for (i, out) in results {
         let row = &mut rows[i];
         match out {
-            Ok(bytes) => match parse_counts(&bytes) {
-                Ok((messages, runs)) => {
+            Ok(bytes) => match parse_results(&bytes) {
+                Ok((messages, runs, daily)) => {
                     row.messages = Some(messages);
                     row.bot_runs = Some(runs);
+                    row.daily = daily;
                 }
                 Err(e) => errors.push(format!("{}: {e}", row.name)),
             },
@@ -519,24 +572,80 @@ fn classify(e: &anyhow::Error) -> Option<String> {
     }
 }
 
-/// The first row of `sqlite3 -json` output: `messages` and `bot_runs`.
-fn parse_counts(out: &[u8]) -> Result<(u64, u64), String> {
+/// The output of the usage and daily queries (`sqlite3 -json`, one array
+/// per statement that returned rows): the counts row has `messages` and
+/// `bot_runs`, the daily rows also `date`. No output is no use.
+fn parse_results(out: &[u8]) -> Result<(u64, u64, Vec<DayUsage>), String> {
     let text = String::from_utf8_lossy(out);
-    if text.trim().is_empty() {
-        return Ok((0, 0));
+    let mut counts = None;
+    let mut daily = None;
+    for value in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+        let rows = value
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .ok_or_else(|| {
+                "the usage queries did not print JSON rows; check admin.sqlite3 in platform.yaml"
+                    .to_owned()
+            })?;
+        let is_daily = rows.first().is_some_and(|r| r.get("date").is_some());
+        let slot = if is_daily { &mut daily } else { &mut counts };
+        if slot.replace(rows).is_some() {
+            return Err(format!(
+                "the usage queries printed two results with{} a `date` column; \
+                 admin.usage_query must return one row without it, admin.usage_daily_query rows with it",
+                if is_daily { "" } else { "out" }
+            ));
+        }
     }
-    let rows: Value = serde_json::from_str(&text).map_err(|_| {
-        "the usage query did not print JSON rows; check admin.sqlite3 in platform.yaml".to_owned()
-    })?;
-    let first = rows.get(0).cloned().unwrap_or(Value::Null);
-    let count = |key: &str| match first.get(key) {
+    let count = |row: &Value, key: &str, query: &str| match row.get(key) {
         None | Some(Value::Null) => Ok(0),
         Some(v) => v
             .as_u64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| format!("column `{key}` of the usage query is not a count: {v}")),
+            .ok_or_else(|| format!("column `{key}` of {query} is not a count: {v}")),
     };
-    Ok((count("messages")?, count("bot_runs")?))
+    let first = counts
+        .and_then(|rows| rows.into_iter().next())
+        .unwrap_or(Value::Null);
+    let (messages, runs) = (
+        count(&first, "messages", "the usage query")?,
+        count(&first, "bot_runs", "the usage query")?,
+    );
+    let mut days = Vec::new();
+    for row in daily.unwrap_or_default() {
+        let date = row
+            .get("date")
+            .and_then(Value::as_str)
+            .filter(|d| is_iso_date(d))
+            .ok_or_else(|| {
+                format!(
+                    "column `date` of admin.usage_daily_query is not a date such as 2026-11-20: {}",
+                    row.get("date").unwrap_or(&Value::Null)
+                )
+            })?;
+        let day = DayUsage {
+            date: date.to_owned(),
+            messages: count(&row, "messages", "admin.usage_daily_query")?,
+            bot_runs: count(&row, "bot_runs", "admin.usage_daily_query")?,
+        };
+        if day.messages > 0 || day.bot_runs > 0 {
+            days.push(day);
+        }
+    }
+    days.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok((messages, runs, days))
+}
+
+/// `YYYY-MM-DD`, digits where digits belong.
+fn is_iso_date(d: &str) -> bool {
+    d.len() == 10
+        && d.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
 }
 
 fn sum_known(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
@@ -562,7 +671,23 @@ pub fn totals(rows: &[TenantUsage]) -> Totals {
         used_bytes: sum_known(rows.iter().flat_map(|r| &r.volumes).map(|v| v.used_bytes)),
         messages: sum_known(rows.iter().map(|r| r.messages)),
         bot_runs: sum_known(rows.iter().map(|r| r.bot_runs)),
+        cost: sum_known(rows.iter().map(|r| r.cost.map(|c| c.total.0))).map(Money),
     }
+}
+
+/// The row's cost over the period by platform.yaml's cost model; None when
+/// its tier is unknown. Messages not read (bot stopped) count as none.
+fn cost(platform: &Platform, row: &TenantUsage, period_seconds: u64) -> Option<Cost> {
+    let name = row.tier.as_deref()?;
+    let tier = platform.tiers.get(name)?;
+    let storage = row.volumes.iter().map(|v| v.requested_bytes).sum();
+    platform.cost.cost(
+        name,
+        tier,
+        storage,
+        row.messages.unwrap_or(0),
+        period_seconds,
+    )
 }
 
 /// `3.8%`, or `?%` when unknown.
@@ -570,7 +695,8 @@ fn show_percent(p: Option<f64>) -> String {
     p.map_or_else(|| "?%".to_owned(), |p| format!("{p:.1}%"))
 }
 
-fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str, warn_at: u16) {
+fn print_table(report: &UsageOutput) {
+    let (rows, total) = (&report.tenants, &report.total);
     let opt = |v: Option<u64>, f: &dyn Fn(u64) -> String| v.map_or_else(|| "n/a".to_owned(), f);
     let cpu = |m: u64| format!("{m}m");
     let bytes = |b: u64| format_bytes(u128::from(b));
@@ -620,6 +746,8 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str,
                     q.messages.percent,
                 ),
                 opt(r.bot_runs, &|n| n.to_string()),
+                r.cost
+                    .map_or_else(|| "?".to_owned(), |c| c.total.to_string()),
                 r.warnings.join(","),
             ]
         })
@@ -641,9 +769,11 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str,
         opt(total.messages, &|n| n.to_string()),
         String::new(),
         opt(total.bot_runs, &|n| n.to_string()),
+        total.cost.map_or_else(|| "?".to_owned(), |c| c.to_string()),
         String::new(),
     ]);
-    let warn = format!("WARN (>={warn_at}%)");
+    let warn = format!("WARN (>={}%)", report.warn_at);
+    let cost = format!("COST ({})", report.currency);
     print!(
         "{}",
         table(
@@ -660,18 +790,24 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str,
                 "MESSAGES",
                 "AVG PER DAY",
                 "BOT RUNS",
+                &cost,
                 &warn,
             ],
             &cells
         )
     );
-    println!("Messages and bot runs since {since}. The TOTAL storage column covers both volumes.");
+    println!(
+        "Messages, bot runs and cost since {}. The TOTAL storage column covers both volumes.",
+        report.since
+    );
     println!(
         "Percentages: CPU and memory of the tier's quota; each volume of its requested size; AVG PER DAY,\n\
          the period's messages per day on average (a busier single day is not visible), of the tenant's\n\
-         messages-per-day limit. ?% is unknown, and never counts as reached."
+         messages-per-day limit. ?% is unknown, and never counts as reached.\n\
+         COST: platform.yaml's monthly prices (tier, storage requested, the tier's CPU and memory\n\
+         requests) times the period's days / 30, plus its messages; ? for a tier it does not price."
     );
-    if !metrics {
+    if !report.metrics_available {
         println!(
             "CPU and memory: n/a, the cluster serves no metrics API (metrics-server is not installed)."
         );
@@ -683,8 +819,208 @@ fn print_table(rows: &[TenantUsage], total: &Totals, metrics: bool, since: &str,
     }
 }
 
+type Samples<'a> = Vec<(Vec<(&'static str, &'a str)>, f64)>;
+
+/// The report as Prometheus metrics (text format 0.0.4): one family per
+/// figure, each tenant's samples labelled `tenant` and `tier` (empty for a
+/// namespace without a tier). An unknown value has no sample rather than a
+/// made-up 0. Counts over the period are gauges: the period slides, so they
+/// are not monotonic counters (and carry no `_total` suffix).
+fn exposition(
+    report: &UsageOutput,
+    platform: &Platform,
+    period_seconds: u64,
+    unix_time: u64,
+) -> String {
+    let mut e = Exposition::default();
+    let gauge = MetricType::Gauge;
+    let tenants = &report.tenants;
+    let per_tenant = |value: &dyn Fn(&TenantUsage) -> Option<f64>| -> Samples<'_> {
+        tenants
+            .iter()
+            .filter_map(|r| value(r).map(|v| (labels(r), v)))
+            .collect()
+    };
+    let tier_request = |r: &TenantUsage, kind: QuantityKind| {
+        let tier = platform.tiers.get(r.tier.as_deref()?)?;
+        let raw = match kind {
+            QuantityKind::Cpu => &tier.bot.cpu_request,
+            QuantityKind::Bytes => &tier.bot.memory_request,
+        };
+        usage_quantity(raw, kind)
+    };
+    let currency = report.currency.as_str();
+    let one = |v: f64| -> Samples<'_> { vec![(Vec::new(), v)] };
+
+    e.family(
+        "mla_usage_period_seconds",
+        gauge,
+        "Length of the period (admin usage --since) that messages, bot runs and costs cover.",
+        &one(period_seconds as f64),
+    );
+    e.family(
+        "mla_usage_timestamp_seconds",
+        gauge,
+        "When admin usage read the cluster, in seconds since the Unix epoch.",
+        &one(unix_time as f64),
+    );
+    e.family(
+        "mla_usage_database_errors",
+        gauge,
+        "Tenants whose database could not be read in this run (their messages and bot runs are missing).",
+        &one(report.errors.len() as f64),
+    );
+    e.family(
+        "mla_fleet_tenants",
+        gauge,
+        "Tenants on the cluster.",
+        &one(tenants.len() as f64),
+    );
+    if let Some(total) = report.total.cost {
+        e.family(
+            "mla_fleet_cost",
+            gauge,
+            "Cost of all tenants over the period, in the currency label: the exact sum of mla_tenant_cost.",
+            &[(vec![("currency", currency)], money(total))],
+        );
+    }
+    let info: Samples<'_> = tenants
+        .iter()
+        .map(|r| {
+            let mut l = labels(r);
+            l.push(("state", r.state.as_str()));
+            (l, 1.0)
+        })
+        .collect();
+    e.family(
+        "mla_tenant_info",
+        gauge,
+        "1 for each tenant; its state (as admin list shows it) is the state label.",
+        &info,
+    );
+    e.family(
+        "mla_tenant_up",
+        gauge,
+        "1 when the tenant's bot is running, else 0.",
+        &per_tenant(&|r| Some(if r.state == State::Running { 1.0 } else { 0.0 })),
+    );
+    e.family(
+        "mla_tenant_pods",
+        gauge,
+        "Pods in the tenant's namespace.",
+        &per_tenant(&|r| Some(f64::from(r.pods))),
+    );
+    e.family(
+        "mla_tenant_restarts",
+        gauge,
+        "Container restarts of the tenant's current pods.",
+        &per_tenant(&|r| Some(r.restarts as f64)),
+    );
+    e.family(
+        "mla_tenant_messages",
+        gauge,
+        "Messages in the period (mla_usage_period_seconds); absent when the database was not read.",
+        &per_tenant(&|r| r.messages.map(|m| m as f64)),
+    );
+    e.family(
+        "mla_tenant_bot_runs",
+        gauge,
+        "Bot runs in the period (mla_usage_period_seconds); absent when the database was not read.",
+        &per_tenant(&|r| r.bot_runs.map(|m| m as f64)),
+    );
+    e.family(
+        "mla_tenant_cpu_usage_cores",
+        gauge,
+        "CPU in use by the tenant's pods (metrics API); absent without one.",
+        &per_tenant(&|r| r.cpu_millicores.map(|m| m as f64 / 1000.0)),
+    );
+    e.family(
+        "mla_tenant_cpu_requests_cores",
+        gauge,
+        "CPU the tenant's tier requests for its bot (what the cost charges).",
+        &per_tenant(&|r| tier_request(r, QuantityKind::Cpu).map(|m| m as f64 / 1000.0)),
+    );
+    e.family(
+        "mla_tenant_cpu_quota_cores",
+        gauge,
+        "CPU quota of the tenant's namespace (its tier's).",
+        &per_tenant(&|r| r.quota.cpu.limit_millicores.map(|m| m as f64 / 1000.0)),
+    );
+    e.family(
+        "mla_tenant_memory_usage_bytes",
+        gauge,
+        "Memory in use by the tenant's pods (metrics API); absent without one.",
+        &per_tenant(&|r| r.memory_bytes.map(|b| b as f64)),
+    );
+    e.family(
+        "mla_tenant_memory_requests_bytes",
+        gauge,
+        "Memory the tenant's tier requests for its bot (what the cost charges).",
+        &per_tenant(&|r| tier_request(r, QuantityKind::Bytes).map(|b| b as f64)),
+    );
+    e.family(
+        "mla_tenant_memory_quota_bytes",
+        gauge,
+        "Memory quota of the tenant's namespace (its tier's).",
+        &per_tenant(&|r| r.quota.memory.limit_bytes.map(|b| b as f64)),
+    );
+    e.family(
+        "mla_tenant_storage_requested_bytes",
+        gauge,
+        "Storage the tenant's volume claims request (database and WhatsApp session).",
+        &per_tenant(&|r| Some(r.volumes.iter().map(|v| v.requested_bytes).sum::<u64>() as f64)),
+    );
+    e.family(
+        "mla_tenant_storage_used_bytes",
+        gauge,
+        "Storage used on the tenant's volumes (kubelet); absent when no running pod mounts them.",
+        &per_tenant(&|r| sum_known(r.volumes.iter().map(|v| v.used_bytes)).map(|b| b as f64)),
+    );
+    e.family(
+        "mla_tenant_quota_use_ratio",
+        gauge,
+        "Highest use of any of the tenant's limits (CPU, memory, each volume, messages per day on average); 1 is at the limit.",
+        &per_tenant(&|r| {
+            r.quota
+                .percents()
+                .into_iter()
+                .filter_map(|(_, p)| p)
+                .map(|p| (p * 10.0).round() / 1000.0)
+                .reduce(f64::max)
+        }),
+    );
+    let costs: Samples<'_> = tenants
+        .iter()
+        .filter_map(|r| {
+            let mut l = labels(r);
+            l.push(("currency", currency));
+            r.cost.map(|c| (l, money(c.total)))
+        })
+        .collect();
+    e.family(
+        "mla_tenant_cost",
+        gauge,
+        "The tenant's cost over the period by platform.yaml's cost model, in the currency label; absent for a tier it does not price.",
+        &costs,
+    );
+    e.into_text()
+}
+
+/// A tenant's `tenant` and `tier` labels.
+fn labels(r: &TenantUsage) -> Vec<(&'static str, &str)> {
+    vec![
+        ("tenant", r.name.as_str()),
+        ("tier", r.tier.as_deref().unwrap_or("")),
+    ]
+}
+
+/// An amount in the currency, e.g. 550.75.
+fn money(m: Money) -> f64 {
+    m.0 as f64 / 100.0
+}
+
 /// The CSV columns, in order; one row per tenant, no total row.
-const CSV_COLUMNS: [&str; 27] = [
+const CSV_COLUMNS: [&str; 34] = [
     "period_start",
     "period_end",
     "tenant",
@@ -712,11 +1048,22 @@ const CSV_COLUMNS: [&str; 27] = [
     "bot_runs",
     "warnings",
     "note",
+    "currency",
+    "cost_base",
+    "cost_storage",
+    "cost_cpu",
+    "cost_memory",
+    "cost_messages",
+    "cost_total",
 ];
 
 /// The monthly report: raw numbers, an empty field for unknown.
-fn csv_report(rows: &[TenantUsage], since: &str, until: &str) -> anyhow::Result<String> {
+fn csv_report(report: &UsageOutput) -> anyhow::Result<String> {
+    let (rows, since, until) = (&report.tenants, &report.since, &report.time);
     let n = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let money = |r: &TenantUsage, part: fn(&Cost) -> Money| {
+        r.cost.map(|c| part(&c).to_string()).unwrap_or_default()
+    };
     let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
     let records: Vec<Vec<String>> = rows
         .iter()
@@ -750,6 +1097,13 @@ fn csv_report(rows: &[TenantUsage], since: &str, until: &str) -> anyhow::Result<
                 n(r.bot_runs),
                 r.warnings.join(" "),
                 r.note.clone().unwrap_or_default(),
+                report.currency.clone(),
+                money(r, |c| c.base),
+                money(r, |c| c.storage),
+                money(r, |c| c.cpu),
+                money(r, |c| c.memory),
+                money(r, |c| c.messages),
+                money(r, |c| c.total),
             ]
         })
         .collect();
@@ -762,17 +1116,52 @@ mod tests {
 
     #[test]
     fn counts_from_sqlite_json() {
-        assert_eq!(parse_counts(b""), Ok((0, 0)));
+        assert_eq!(parse_results(b""), Ok((0, 0, vec![])));
         assert_eq!(
-            parse_counts(b"[{\"messages\":12,\"bot_runs\":3}]\n"),
-            Ok((12, 3))
+            parse_results(b"[{\"messages\":12,\"bot_runs\":3}]\n"),
+            Ok((12, 3, vec![]))
         );
         assert_eq!(
-            parse_counts(b"[{\"messages\":null,\"bot_runs\":\"4\"}]"),
-            Ok((0, 4))
+            parse_results(b"[{\"messages\":null,\"bot_runs\":\"4\"}]"),
+            Ok((0, 4, vec![]))
         );
-        assert!(parse_counts(b"12|3").is_err());
-        assert!(parse_counts(b"[{\"messages\":\"many\"}]").is_err());
+        assert!(parse_results(b"12|3").is_err());
+        assert!(parse_results(b"[{\"messages\":\"many\"}]").is_err());
+    }
+
+    fn day(date: &str, messages: u64, bot_runs: u64) -> DayUsage {
+        DayUsage {
+            date: date.to_owned(),
+            messages,
+            bot_runs,
+        }
+    }
+
+    /// The two results of one sqlite3 call are told apart by their
+    /// columns, in either order, with the daily one absent when the period
+    /// had no use (sqlite3 prints nothing for no rows); days without use
+    /// are left out and the rest come oldest first.
+    #[test]
+    fn counts_and_daily_rows_from_one_call() {
+        let both = b"[{\"messages\":3,\"bot_runs\":1}]\n\
+            [{\"date\":\"2026-11-21\",\"messages\":2,\"bot_runs\":0},\n\
+            {\"date\":\"2026-11-20\",\"messages\":1,\"bot_runs\":1},\n\
+            {\"date\":\"2026-11-22\",\"messages\":0,\"bot_runs\":0}]\n";
+        let expected = vec![day("2026-11-20", 1, 1), day("2026-11-21", 2, 0)];
+        assert_eq!(parse_results(both), Ok((3, 1, expected.clone())));
+        let reversed = b"[{\"date\":\"2026-11-20\",\"messages\":1,\"bot_runs\":1},\
+            {\"date\":\"2026-11-21\",\"messages\":\"2\",\"bot_runs\":null}]\n\
+            [{\"messages\":3,\"bot_runs\":1}]";
+        assert_eq!(parse_results(reversed), Ok((3, 1, expected)));
+        let two_counts = b"[{\"messages\":3}]\n[{\"messages\":4}]";
+        let err = parse_results(two_counts).unwrap_err();
+        assert!(err.contains("two results without a `date` column"), "{err}");
+        let bad_date = b"[{\"messages\":3}]\n[{\"date\":\"20 Nov\",\"messages\":1}]";
+        let err = parse_results(bad_date).unwrap_err();
+        assert!(err.contains("not a date such as 2026-11-20"), "{err}");
+        assert!(
+            is_iso_date("2026-11-20") && !is_iso_date("2026-1-200") && !is_iso_date("2026/11/20")
+        );
     }
 
     #[test]
@@ -815,6 +1204,8 @@ mod tests {
             messages,
             bot_runs: Some(1),
             quota: QuotaUsage::default(),
+            cost: None,
+            daily: Vec::new(),
             warnings: Vec::new(),
             note: None,
         };
