@@ -693,8 +693,13 @@ metrics API is not an error.
 
 -o csv prints one row per tenant and no total row, raw numbers (millicores, bytes, counts, percentages \
 with one decimal), with the period's start and end in every row: a monthly report that sums to the \
-table's TOTAL.",
-    after_help = "Examples:\n  cargo xtask admin usage --env prod\n  cargo xtask admin usage pune-central --since 7d --env prod\n  cargo xtask admin usage --jobs 16 -o json --env prod\n  cargo xtask admin usage --warn-at 70 --fail-at 95 --env prod    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv --env prod > usage-2026-11.csv"
+table's TOTAL.
+
+--report FILE.html also writes the same figures as one self-contained web page (no network needed to \
+open it): fleet totals, the top tenants by messages, cost and quota use as charts, each tenant's daily \
+messages as a small line, and every tenant in a table that sorts, searches and pages in the browser (and \
+reads whole without JavaScript). It combines with any -o; what is printed does not change.",
+    after_help = "Examples:\n  cargo xtask admin usage --env prod\n  cargo xtask admin usage pune-central --since 7d --env prod\n  cargo xtask admin usage --jobs 16 -o json --env prod\n  cargo xtask admin usage --warn-at 70 --fail-at 95 --env prod    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv --env prod > usage-2026-11.csv\n  cargo xtask admin usage --since 30d --report usage-2026-11.html --env prod    # a page to share"
 )]
 pub struct Usage {
     /// Only this tenant
@@ -715,6 +720,9 @@ pub struct Usage {
     /// Output format
     #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum, default_value_t = ReportFormat::Table)]
     pub output: ReportFormat,
+    /// Also write the report as one self-contained HTML page to this file
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]

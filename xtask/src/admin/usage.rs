@@ -26,6 +26,7 @@ use crate::names::{
 use crate::object::{annotation, str_at};
 use crate::output::{OutputFormat, csv_text, format_bytes, print_structured, table};
 use crate::platform::{Platform, QuantityKind, Tier, usage_quantity};
+use crate::report;
 use crate::state::{State, TenantState};
 
 /// The key of the bot's ConfigMap that holds the messages-per-day limit the
@@ -168,6 +169,9 @@ struct UsageOutput {
 
 impl flags::Usage {
     pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
+        if let Some(path) = &self.report {
+            report::check_path(path)?;
+        }
         let platform = self.platform.load(root)?;
         let cluster = Cluster::connect(&self.cluster, root)?;
         let kubectl = cluster.kubectl();
@@ -304,25 +308,39 @@ impl flags::Usage {
                 })
                 .collect(),
         };
+        let output = UsageOutput {
+            time: rfc3339(now),
+            since,
+            period_days,
+            metrics_available: metrics.is_some(),
+            warn_at: self.warn_at,
+            fail_at: self.fail_at,
+            tenants: rows,
+            total,
+            errors: errors.clone(),
+        };
         match self.output.as_output() {
-            None => print!("{}", csv_report(&rows, &since, &rfc3339(now))?),
-            Some(OutputFormat::Table) => {
-                print_table(&rows, &total, metrics.is_some(), &since, self.warn_at)
-            }
-            Some(format) => print_structured(
-                format,
-                &UsageOutput {
-                    time: rfc3339(now),
-                    since,
-                    period_days,
-                    metrics_available: metrics.is_some(),
-                    warn_at: self.warn_at,
-                    fail_at: self.fail_at,
-                    tenants: rows,
-                    total,
-                    errors: errors.clone(),
-                },
-            )?,
+            None => print!(
+                "{}",
+                csv_report(&output.tenants, &output.since, &output.time)?
+            ),
+            Some(OutputFormat::Table) => print_table(
+                &output.tenants,
+                &output.total,
+                output.metrics_available,
+                &output.since,
+                self.warn_at,
+            ),
+            Some(format) => print_structured(format, &output)?,
+        }
+        // The page is made from exactly what -o json prints.
+        if let Some(path) = &self.report {
+            let size = report::write(path, &serde_json::to_value(&output)?)?;
+            eprintln!(
+                "Report written to {} ({}B).",
+                path.display(),
+                format_bytes(size as u128)
+            );
         }
         if let (Some(pct), false) = (self.fail_at, failing.is_empty()) {
             eprintln!(
