@@ -610,3 +610,42 @@ fn a_directory_is_not_a_report_file() {
     );
     assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
 }
+
+/// Nothing in the page loads from elsewhere: no source, link, import or
+/// address, so it opens offline and leaks nothing when opened.
+#[test]
+fn the_page_is_self_contained() {
+    let page = xtask::report::html(&three_tenants()).unwrap();
+    for outside in [
+        "src=", "href=", "url(", "@import", "<link", "http:", "https:",
+    ] {
+        assert!(!page.contains(outside), "{outside}");
+    }
+}
+
+/// Without JavaScript every row shows (no paging: only the script marks
+/// rows off a page) and the controls that need the script stay hidden;
+/// with it, the same page shows 50 rows.
+#[test]
+fn without_javascript_every_row_shows() {
+    let mut usage = three_tenants();
+    let tenants = usage["tenants"].as_array_mut().unwrap();
+    let first = tenants[0].clone();
+    for i in 0..120 {
+        let mut t = first.clone();
+        t["name"] = json!(format!("t{i:03}"));
+        tenants.push(t);
+    }
+    let page = xtask::report::html(&usage).unwrap();
+    // Chromium's --dump-dom needs JavaScript; the page as written is what
+    // a browser without it shows.
+    assert_eq!(visible(&page).len(), 123);
+    assert!(page.contains("<div id=\"controls\" class=\"controls\" hidden>"));
+    let Some(bin) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("static.html");
+    std::fs::write(&file, &page).unwrap();
+    let dom = render(bin, &url(&file)).dom;
+    assert_eq!(visible(&dom).len(), 50);
+    assert!(dom.contains("<div id=\"controls\" class=\"controls\">"));
+}
