@@ -315,7 +315,11 @@ fn the_fleets_report_opens_in_chromium_without_errors() {
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let page = std::fs::read_to_string(&file).unwrap();
     assert!(
-        stderr(&out).contains(&format!("Report written to {} (", file.display())),
+        stderr(&out).contains(&format!(
+            "Report written to {} ({} bytes).",
+            file.display(),
+            page.len()
+        )),
         "{}",
         stderr(&out)
     );

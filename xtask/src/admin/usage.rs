@@ -336,11 +336,7 @@ impl flags::Usage {
         // The page is made from exactly what -o json prints.
         if let Some(path) = &self.report {
             let size = report::write(path, &serde_json::to_value(&output)?)?;
-            eprintln!(
-                "Report written to {} ({}B).",
-                path.display(),
-                format_bytes(size as u128)
-            );
+            eprintln!("Report written to {} ({size} bytes).", path.display());
         }
         if let (Some(pct), false) = (self.fail_at, failing.is_empty()) {
             eprintln!(
