@@ -705,8 +705,14 @@ admin.usage_daily_query, read in the same call as the counts).
 
 -o prometheus prints the same figures as Prometheus metrics (text format 0.0.4, `tenant` and `tier` \
 labels; mla_tenant_messages, mla_tenant_cost, mla_tenant_quota_use_ratio, ...) for node-exporter's \
-textfile collector; dashboards/mla-tenants.json is a Grafana dashboard of them.",
+textfile collector; dashboards/mla-tenants.json is a Grafana dashboard of them.
+
+--report FILE.html also writes the same figures as one self-contained web page (no network needed to \
+open it): fleet totals, the top tenants by messages, cost and quota use as charts, each tenant's daily \
+messages as a small line, and every tenant in a table that sorts, searches and pages in the browser (and \
+reads whole without JavaScript). It combines with any -o; what is printed does not change.",
     after_help = "Examples:\n  cargo xtask admin usage --env prod\n  cargo xtask admin usage pune-central --since 7d --env prod\n  cargo xtask admin usage --jobs 16 -o json --env prod\n  cargo xtask admin usage --warn-at 70 --fail-at 95 --env prod    # cron: exit 1 when a tenant nears a limit\n  cargo xtask admin usage --since 30d -o csv --env prod > usage-2026-11.csv\n  \
+cargo xtask admin usage --since 30d --report usage-2026-11.html --env prod    # a page to share\n  \
 D=/var/lib/prometheus/node-exporter; cargo xtask admin usage --since 1d -o prometheus --env prod > $D/mla.prom.$$ && mv $D/mla.prom.$$ $D/mla.prom"
 )]
 pub struct Usage {
@@ -728,6 +734,9 @@ pub struct Usage {
     /// Output format
     #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum, default_value_t = ReportFormat::Table)]
     pub output: ReportFormat,
+    /// Also write the report as one self-contained HTML page to this file
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub platform: PlatformArg,
     #[command(flatten)]

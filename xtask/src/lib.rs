@@ -20,7 +20,7 @@
 //!   `names`, `pss`, `clock`, `audit`, `prompt`, `output`, `files`, `pool`,
 //!   `digest`, `object`, `managed`, `compare`, `outcome`, `interrupt`,
 //!   `repo`, `suggest`, `signing` (plan approvals: SSH signatures and
-//!   the approvers file).
+//!   the approvers file), `report` (the usage report as an HTML page).
 
 pub mod admin;
 pub mod apply;
@@ -59,6 +59,7 @@ pub mod pss;
 pub mod rbac;
 pub mod render;
 pub mod repo;
+pub mod report;
 pub mod rollout;
 pub mod selection;
 pub mod signing;

@@ -31,6 +31,7 @@ use crate::output::{
     table,
 };
 use crate::platform::{Cost, Money, Platform, QuantityKind, Tier, usage_quantity};
+
 use crate::state::{State, TenantState};
 
 /// The key of the bot's ConfigMap that holds the messages-per-day limit the
@@ -197,6 +198,9 @@ struct UsageOutput {
 
 impl flags::Usage {
     pub(crate) fn run(self, root: &std::path::Path) -> anyhow::Result<()> {
+        if let Some(path) = &self.report {
+            crate::report::check_path(path)?;
+        }
         let platform = self.platform.load(root)?;
         let cluster = Cluster::connect(&self.cluster, root)?;
         let kubectl = cluster.kubectl();
@@ -365,6 +369,11 @@ impl flags::Usage {
                     exposition(&report, &platform, self.since.seconds, unix)
                 )
             }
+        }
+        // The page is made from exactly what -o json prints.
+        if let Some(path) = &self.report {
+            let size = crate::report::write(path, &serde_json::to_value(&report)?)?;
+            eprintln!("Report written to {} ({size} bytes).", path.display());
         }
         if let (Some(pct), false) = (self.fail_at, failing.is_empty()) {
             eprintln!(
