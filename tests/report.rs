@@ -364,11 +364,8 @@ fn the_full_report_is_drawn() {
     let cluster = fleet();
     // The real figures: platform.yaml's cost model, the daily series read
     // with the counts, the run's environment and context.
-    let full: Value = serde_json::from_str(&stdout(&usage(
-        &cluster,
-        &["-o", "json", "--env", "dev"],
-    )))
-    .unwrap();
+    let full: Value =
+        serde_json::from_str(&stdout(&usage(&cluster, &["-o", "json", "--env", "dev"]))).unwrap();
     assert_eq!(full["currency"], "INR");
     let page = xtask::report::html(&full).unwrap();
     assert!(page.contains("<div><dt>Environment</dt><dd>dev</dd></div>"));
