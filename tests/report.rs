@@ -281,6 +281,12 @@ fn the_fleets_report_opens_in_chromium_without_errors() {
         "{}",
         stderr(&out)
     );
+    // A page to share: others may read it.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{mode:o}");
+    }
     let stopped = json["tenants"]
         .as_array()
         .unwrap()
@@ -575,6 +581,43 @@ fn a_directory_is_not_a_report_file() {
         stderr(&out)
     );
     assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
+
+    // Never a link, a device or a pipe: the report would replace it.
+    let target = dir.path().join("target.html");
+    std::fs::write(&target, "kept").unwrap();
+    let link = dir.path().join("link.html");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for not_a_file in [link.as_path(), Path::new("/dev/null")] {
+        let mut cmd = cluster.admin(&["usage", "--report"]);
+        cmd.arg(not_a_file);
+        let out = exits(cmd, 1);
+        assert!(
+            stderr(&out).contains("exists and is not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+    // A directory that does not exist is not made.
+    let mut cmd = cluster.admin(&["usage", "--report"]);
+    cmd.arg(dir.path().join("missing/usage.html"));
+    let out = exits(cmd, 1);
+    assert!(
+        stderr(&out).contains("does not exist; create it first"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("missing").exists());
+    assert!(
+        cluster.calls().is_empty(),
+        "refused before the cluster was read"
+    );
 }
 
 /// Nothing in the page loads from elsewhere: no source, link, import or

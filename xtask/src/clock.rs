@@ -125,6 +125,9 @@ impl serde::Serialize for KubeDuration {
     }
 }
 
+/// The longest look-back period: ten years.
+pub const MAX_PERIOD_SECONDS: u64 = 3650 * 86_400;
+
 /// A look-back period such as `30d`, `12h` or `90m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
@@ -148,9 +151,14 @@ impl std::str::FromStr for Period {
         if n == 0 {
             return Err(err());
         }
-        n.checked_mul(unit)
-            .map(|seconds| Period { seconds })
-            .ok_or_else(err)
+        // Ten years back at most: further would reach before 1970, and no
+        // tenant's data is that old.
+        match n.checked_mul(unit) {
+            Some(seconds) if seconds <= MAX_PERIOD_SECONDS => Ok(Period { seconds }),
+            _ => Err(format!(
+                "`{raw}` is longer than a period may be (3650d, ten years); a month is 30d"
+            )),
+        }
     }
 }
 
@@ -205,6 +213,12 @@ mod tests {
     fn periods() {
         assert_eq!("30d".parse::<Period>().unwrap().seconds, 30 * 86_400);
         assert_eq!("90m".parse::<Period>().unwrap().seconds, 5_400);
+        // Ten years at most: further reached before 1970 and panicked.
+        assert_eq!("3650d".parse::<Period>().unwrap().seconds, 3650 * 86_400);
+        for long in ["3651d", "20800d", "999999999999h"] {
+            let e = long.parse::<Period>().unwrap_err();
+            assert!(e.contains("longer than a period may be (3650d"), "{e}");
+        }
         for bad in ["", "d", "30", "0d", "1w", "-1d", "1.5d"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }

@@ -719,7 +719,7 @@ pub struct Usage {
     /// Only this tenant
     #[arg(value_parser = TenantName::parse)]
     pub tenant: Option<TenantName>,
-    /// The period for message counts and cost (monthly prices x days / 30): a number with d, h or m
+    /// The period for message counts and cost (monthly prices x days / 30): a number with d (days), h (hours) or m (minutes, not months: a month is 30d), at most 3650d
     #[arg(long, default_value = "30d")]
     pub since: Period,
     /// How many tenant databases to query at once

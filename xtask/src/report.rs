@@ -32,6 +32,36 @@ pub fn check_path(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
+    // Only a regular file is replaced: never a device, a FIFO or a
+    // symlink (whose target would stay and the link become a file).
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.file_type().is_file()
+    {
+        anyhow::bail!(
+            "--report {}: exists and is not a regular file (a link, a device or a pipe), which the report \
+             would replace; name another file",
+            path.display()
+        );
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--report {}: the directory {} does not exist; create it first, or name a file in one that does",
+            path.display(),
+            dir.display()
+        );
+    }
+    // Found now, before the databases are read, not after.
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "--report {}: cannot write in {} ({e}); name a file in a directory you may write to",
+            path.display(),
+            dir.display()
+        )
+    })?;
     Ok(())
 }
 
@@ -40,7 +70,13 @@ pub fn check_path(path: &Path) -> anyhow::Result<()> {
 pub fn write(path: &Path, usage: &Value) -> anyhow::Result<usize> {
     let page = html(usage)?;
     crate::files::write_atomic(path, page.as_bytes())
-        .with_context(|| format!("writing the report to {}", path.display()))?;
+        .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    // A page to share: readable by others, as a file saved by a browser is.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot make {} readable", path.display()))?;
+    }
     Ok(page.len())
 }
 
@@ -160,9 +196,10 @@ pub fn html(usage: &Value) -> anyhow::Result<String> {
     let context = text("context").unwrap_or_else(|| MISSING.to_owned());
     let time = text("time").unwrap_or_else(|| MISSING.to_owned());
     let since = text("since").unwrap_or_else(|| MISSING.to_owned());
-    let days = usage["period_days"]
-        .as_f64()
-        .map_or_else(|| MISSING.to_owned(), |d| format!("{d}"));
+    let days = usage["period_days"].as_f64().map_or_else(
+        || MISSING.to_owned(),
+        |d| format!("{d} day{}", if d == 1.0 { "" } else { "s" }),
+    );
     let warn_at = usage["warn_at"].as_f64();
     // The days the sparklines span: the period's first to its last date.
     let first_day = usage["since"].as_str().and_then(day_number);
@@ -184,7 +221,7 @@ pub fn html(usage: &Value) -> anyhow::Result<String> {
          <meta name=\"generator\" content=\"cargo xtask admin usage --report\">\n\
          <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <header>\n<h1>Tenant usage</h1>\n<dl class=\"meta\">\
-         <div><dt>Period</dt><dd><time>{since}</time> to <time>{time}</time> ({days} days)</dd></div>\
+         <div><dt>Period</dt><dd><time>{since}</time> to <time>{time}</time> ({days})</dd></div>\
          <div><dt>Environment</dt><dd>{environment}</dd></div>\
          <div><dt>Context</dt><dd>{context}</dd></div>\
          <div><dt>Made</dt><dd><time>{time}</time></dd></div></dl>\n</header>\n<main>\n"

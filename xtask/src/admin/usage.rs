@@ -320,6 +320,11 @@ impl flags::Usage {
             let tier = row.tier.as_ref().and_then(|t| platform.tiers.get(t));
             row.quota = quota(row, tier, period_days);
             row.cost = cost(&platform, row, self.since.seconds);
+            // Messages not read are not charged: the cost says so, rather
+            // than passing for the whole of it.
+            if row.cost.is_some() && row.messages.is_none() {
+                row.add_note("its cost is without messages");
+            }
             row.warnings = row
                 .quota
                 .at_or_above(self.warn_at)
@@ -816,6 +821,14 @@ fn print_table(report: &UsageOutput) {
          COST: platform.yaml's monthly prices (tier, storage requested, the tier's CPU and memory\n\
          requests) times the period's days / 30, plus its messages; ? for a tier it does not price."
     );
+    // A total that leaves tenants out says so.
+    let unpriced = rows.iter().filter(|r| r.cost.is_none()).count();
+    if unpriced > 0 {
+        println!(
+            "The TOTAL cost leaves out {unpriced} tenant{} whose tier platform.yaml does not price (cost ?).",
+            if unpriced == 1 { "" } else { "s" }
+        );
+    }
     if !report.metrics_available {
         println!(
             "CPU and memory: n/a, the cluster serves no metrics API (metrics-server is not installed)."
