@@ -235,7 +235,7 @@ fn a_config_changed_after_planning_is_refused() {
         &cluster,
         apply(&cluster, &file, &[]),
         &format!(
-            "config changed after planning: {} is not what plan",
+            "config changed after planning: {} (tenant kalyan) is not what plan",
             config.display()
         ),
     );

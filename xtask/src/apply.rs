@@ -26,24 +26,14 @@ impl flags::Apply {
         // plan's digest: an attempt to apply a tampered plan leaves a trace.
         if let Err(e) = &result
             && !crate::audit::recorded_any()
+            && let Ok(target) = Target::resolve(&args, root)
         {
-            let log = crate::audit::AuditLog::at(args.audit_log.as_deref(), root);
-            log.authorise(Authority {
+            target.audit().authorise(Authority {
                 plan: Some(file.digest()),
                 ..Authority::default()
             });
-            let context = crate::environment::select(args.env.as_deref(), args.context.as_deref())
-                .ok()
-                .and_then(|s| s.environment)
-                .map(|e| e.context)
-                .or_else(|| args.context.clone());
             for planned in &file.plan.tenants {
-                let _ = log.record::<()>(
-                    context.as_deref(),
-                    file.plan.environment.as_deref(),
-                    &planned.tenant,
-                    Err(anyhow::anyhow!("{e:#}")),
-                );
+                let _ = target.record::<()>(&planned.tenant, Err(anyhow::anyhow!("{e:#}")));
             }
         }
         result

@@ -175,12 +175,7 @@ impl Target {
                 typed = what.typed(),
             );
             for tenant in what.audit_names() {
-                let _ = self.audit.record::<()>(
-                    self.context.as_deref(),
-                    Some(&env.name),
-                    &tenant,
-                    Err(anyhow::anyhow!("{refusal:#}")),
-                );
+                let _ = self.record::<()>(&tenant, Err(anyhow::anyhow!("{refusal:#}")));
             }
             return Err(crate::outcome::unchanged(refusal, Left::NothingChanged));
         };
@@ -215,6 +210,17 @@ impl Target {
     /// `--context`, else the environment's; None for kubectl's current one.
     pub fn context(&self) -> Option<&str> {
         self.context.as_deref()
+    }
+
+    /// Records the outcome of a change to `tenant` in the audit log, with
+    /// this target's environment and context, and passes it through.
+    pub fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        self.audit.record(
+            self.context.as_deref(),
+            self.environment.as_ref().map(|e| e.name.as_str()),
+            tenant,
+            result,
+        )
     }
 
     /// The audit log changes are recorded in.
@@ -688,12 +694,7 @@ impl Cluster {
     /// Records the outcome of a change to `tenant` in the audit log (a
     /// local file, no kubectl) and passes it through.
     pub fn record<T>(&self, tenant: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
-        self.target.audit.record(
-            self.target.context.as_deref(),
-            self.target.environment.as_ref().map(|e| e.name.as_str()),
-            tenant,
-            result,
-        )
+        self.target.record(tenant, result)
     }
 
     /// The one confirmation rule. An environment with `confirm: true`

@@ -807,11 +807,26 @@ pub fn field_changes(
     out
 }
 
+/// The changes of tier, MLA name, number or domains a provision of `spec`
+/// (saved as `saved`) makes and asks to have confirmed: those of the live
+/// tenant (`live_namespace`), and the committed config's domains that
+/// `saved` replaces.
+pub fn changes_to_confirm(
+    saved: &TenantSpec,
+    spec: &TenantSpec,
+    live_namespace: Option<&Value>,
+    committed: Option<&TenantSpec>,
+) -> Vec<FieldChange> {
+    let mut changes = field_changes(spec, live_namespace, committed);
+    changes.extend(committed_domains_change(saved, committed, &changes));
+    changes
+}
+
 /// The committed config's domains that `saved` (the config as it will be
 /// saved, not as an environment serves it) replaces: where an environment
 /// serves its own host names, the live tenant shows no change, but the
 /// committed file, which production reads, would lose them.
-pub fn committed_domains_change(
+fn committed_domains_change(
     saved: &TenantSpec,
     committed: Option<&TenantSpec>,
     listed: &[FieldChange],

@@ -150,6 +150,14 @@ pub struct TenantPlan {
     pub diff: String,
 }
 
+impl TenantPlan {
+    /// The planned tenant's name, checked as every tenant name is.
+    pub fn tenant_name(&self) -> anyhow::Result<crate::tenant::TenantName> {
+        crate::tenant::TenantName::parse(&self.tenant)
+            .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", self.tenant))
+    }
+}
+
 /// Flags of the planning command that an apply of the plan repeats.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -27,7 +27,7 @@ use crate::names::{BOT, CONFIG_MAP, MANAGER, TENANT_LABEL};
 use crate::object::kind_and_name;
 use crate::outcome::{Exit, Left, LeftUnchanged};
 use crate::plan::{
-    FieldChange, Live, ObjectChange, Prepared, changed_since, committed_domains_change, diff_plan,
+    FieldChange, Live, ObjectChange, Prepared, changed_since, changes_to_confirm, diff_plan,
     field_changes, local_plan, prepare, prepare_from, refuse_identity_change, refuse_shrinking,
     refuse_unusable_namespace, unique_kinds, what_changed,
 };
@@ -315,13 +315,12 @@ impl flags::Provision {
             &Change::routine(&tenant, "provisioning", self.yes),
             |kubectl| {
                 let prepared = check(kubectl, &platform, &templates, &spec, self.reconfigure)?;
-                let mut changes =
-                    field_changes(&spec, prepared.own_namespace.as_ref(), committed.as_ref());
-                changes.extend(committed_domains_change(
+                let changes = changes_to_confirm(
                     &saved,
+                    &spec,
+                    prepared.own_namespace.as_ref(),
                     committed.as_ref(),
-                    &changes,
-                ));
+                );
                 if interactive {
                     if !confirm(&saved, &spec, &changes, &cluster, &mut TerminalPrompter)? {
                         crate::outcome::bail_unchanged!("cancelled");
@@ -452,8 +451,7 @@ impl flags::Provision {
         refuse_unusable_namespace(spec, &prepared)?;
         refuse_identity_change(spec, &prepared, self.reconfigure)?;
         refuse_shrinking(spec, &prepared)?;
-        let mut changes = field_changes(spec, prepared.own_namespace.as_ref(), committed);
-        changes.extend(committed_domains_change(saved, committed, &changes));
+        let changes = changes_to_confirm(saved, spec, prepared.own_namespace.as_ref(), committed);
         // A suspended tenant is planned in its suspended form, as drift
         // compares it: its Ingress is left out on purpose.
         let (suspended, stray) = match prepared.own_namespace.as_ref().map(Lifecycle::of) {
@@ -2336,27 +2334,10 @@ pub fn apply_plan(
     timeout: crate::clock::KubeDuration,
 ) -> anyhow::Result<()> {
     let plan = &file.plan;
-    let tenant = TenantName::parse(&planned.tenant)
-        .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
+    let tenant = planned.tenant_name()?;
     let again = plan.plan_again();
     // The inputs, before the cluster is read.
-    let mut changed = Vec::new();
-    if paths.config_digest(&tenant)? != planned.config {
-        changed.push(match planned.config {
-            Some(_) => format!("{}", paths.tenant_config(&tenant).display()),
-            None => format!(
-                "{} (none when planned)",
-                paths.tenant_config(&tenant).display()
-            ),
-        });
-    }
-    let inputs = paths.input_digests()?;
-    if inputs.platform != plan.inputs.platform {
-        changed.push(paths.platform.display().to_string());
-    }
-    if inputs.templates != plan.inputs.templates {
-        changed.push(format!("{}/", paths.templates.display()));
-    }
+    let changed = changed_inputs(paths, plan, &[(tenant.clone(), planned)])?;
     if !changed.is_empty() {
         crate::outcome::bail_unchanged!(
             "config changed after planning: {} {} not what plan {} was made from (at {}); {again}",
@@ -2408,13 +2389,12 @@ pub fn apply_plan(
                     departures.rendered.join(", ")
                 );
             }
-            let mut changes =
-                field_changes(&spec, prepared.own_namespace.as_ref(), committed.as_ref());
-            changes.extend(committed_domains_change(
+            let changes = changes_to_confirm(
                 &saved,
+                &spec,
+                prepared.own_namespace.as_ref(),
                 committed.as_ref(),
-                &changes,
-            ));
+            );
             let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
             if lines != planned.confirmed {
                 crate::outcome::bail_unchanged!(
@@ -2462,26 +2442,13 @@ pub fn apply_fleet_plan(
     let plan = &file.plan;
     let again = plan.plan_again();
     // The inputs, before the cluster is read.
-    let mut changed = Vec::new();
-    let inputs = paths.input_digests()?;
-    if inputs.platform != plan.inputs.platform {
-        changed.push(paths.platform.display().to_string());
-    }
-    if inputs.templates != plan.inputs.templates {
-        changed.push(format!("{}/", paths.templates.display()));
-    }
-    let mut tenants = Vec::new();
-    for planned in &plan.tenants {
-        let tenant = TenantName::parse(&planned.tenant)
-            .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
-        if paths.config_digest(&tenant)? != planned.config {
-            changed.push(format!(
-                "{} (tenant {tenant})",
-                paths.tenant_config(&tenant).display()
-            ));
-        }
-        tenants.push(tenant);
-    }
+    let tenants = plan
+        .tenants
+        .iter()
+        .map(|planned| Ok((planned.tenant_name()?, planned)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let changed = changed_inputs(paths, plan, &tenants)?;
+    let tenants: Vec<TenantName> = tenants.into_iter().map(|(t, _)| t).collect();
     if !changed.is_empty() {
         crate::outcome::bail_unchanged!(
             "config changed after planning: {} {} not what plan {} was made from (at {}), and a plan of \
@@ -2700,6 +2667,38 @@ fn planned_provision(
             env: None,
         },
     })
+}
+
+/// What of a plan's inputs is not what it was made from: each planned
+/// tenant's committed config (named with its tenant), `platform.yaml` and
+/// `templates/`. Read before the cluster is.
+fn changed_inputs(
+    paths: &RepoPaths,
+    plan: &crate::planfile::Plan,
+    tenants: &[(TenantName, &crate::planfile::TenantPlan)],
+) -> anyhow::Result<Vec<String>> {
+    let mut changed = Vec::new();
+    let inputs = paths.input_digests()?;
+    if inputs.platform != plan.inputs.platform {
+        changed.push(paths.platform.display().to_string());
+    }
+    if inputs.templates != plan.inputs.templates {
+        changed.push(format!("{}/", paths.templates.display()));
+    }
+    for (tenant, planned) in tenants {
+        if paths.config_digest(tenant)? != planned.config {
+            changed.push(format!(
+                "{} (tenant {tenant}{})",
+                paths.tenant_config(tenant).display(),
+                if planned.config.is_none() {
+                    ", none when planned"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    Ok(changed)
 }
 
 fn or_none(lines: &[String]) -> String {

@@ -708,8 +708,7 @@ pub fn apply_plan(
     planned: &crate::planfile::TenantPlan,
     tenants_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let tenant = crate::tenant::TenantName::parse(&planned.tenant)
-        .map_err(|e| anyhow::anyhow!("the plan names tenant `{}`: {e}", planned.tenant))?;
+    let tenant = planned.tenant_name()?;
     let options = &planned.options;
     let parse = |d: Option<&str>, default: &str| -> anyhow::Result<KubeDuration> {
         d.unwrap_or(default).parse().map_err(anyhow::Error::msg)
