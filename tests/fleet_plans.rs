@@ -8,7 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Cluster, decode_base64, exits, fake_kubectl, seed_tenants_with, seeded_values, stderr, stdout,
+    Cluster, Run, decode_base64, exits, fake_kubectl, seed_tenants_with, seeded_values, stderr,
+    stdout,
 };
 use serde_json::Value;
 
@@ -57,40 +58,8 @@ fn apply(cluster: &Cluster, file: &Path) -> assert_cmd::Command {
     cmd
 }
 
-/// A command run to its end: its output and the kubectl calls it made.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    calls: Vec<Vec<String>>,
-}
-
-impl Run {
-    /// The calls as `verb words...`, up to the first flag.
-    fn verbs(&self) -> Vec<String> {
-        self.calls
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .take_while(|a| !a.starts_with('-'))
-                    .take(2)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect()
-    }
-}
-
-fn run_of(cluster: &Cluster, mut cmd: assert_cmd::Command) -> Run {
-    let before = cluster.calls().len();
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: stdout(&out),
-        stderr: stderr(&out),
-        calls: cluster.calls().split_off(before),
-    }
+fn run_of(cluster: &Cluster, cmd: assert_cmd::Command) -> Run {
+    cluster.run_of(cmd)
 }
 
 fn audit(cluster: &Cluster) -> Vec<Value> {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{
-    Cluster, decode_base64, exits, fake_kubectl, repo_root, seed_tenants_with, seeded_values,
+    Cluster, Run, decode_base64, exits, fake_kubectl, repo_root, seed_tenants_with, seeded_values,
     stderr, stdout,
 };
 use serde_json::{Value, json};
@@ -44,30 +44,8 @@ fn provision_all(cluster: &Cluster) -> assert_cmd::Command {
     cmd
 }
 
-/// A run of `provision --all`: its output and the kubectl calls it made.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    calls: Vec<Vec<String>>,
-}
-
+/// What a run of `provision --all` did, read from its calls.
 impl Run {
-    /// The calls as `verb words...`, up to the first flag.
-    fn verbs(&self) -> Vec<String> {
-        self.calls
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .take_while(|a| !a.starts_with('-'))
-                    .take(2)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect()
-    }
-
     fn count(&self, verb: &str) -> usize {
         self.verbs().iter().filter(|v| v.starts_with(verb)).count()
     }
@@ -98,15 +76,8 @@ fn run(cluster: &Cluster) -> Run {
 }
 
 /// `cmd` (a `provision --all` with more flags) run to its end.
-fn run_of(cluster: &Cluster, mut cmd: assert_cmd::Command) -> Run {
-    let before = cluster.calls().len();
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: stdout(&out),
-        stderr: stderr(&out),
-        calls: cluster.calls().split_off(before),
-    }
+fn run_of(cluster: &Cluster, cmd: assert_cmd::Command) -> Run {
+    cluster.run_of(cmd)
 }
 
 /// Nothing changed, one tenant changed, every tenant changed: the number

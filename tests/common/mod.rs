@@ -473,3 +473,43 @@ pub fn failed_checks(report: &serde_json::Value) -> Vec<(String, String, Vec<Str
     }
     out
 }
+
+/// A command run to its end: its exit status, output, and the kubectl
+/// calls it made.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub calls: Vec<Vec<String>>,
+}
+
+impl Run {
+    /// The calls as `verb words...`, up to the first flag.
+    pub fn verbs(&self) -> Vec<String> {
+        self.calls
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .take_while(|a| !a.starts_with('-'))
+                    .take(2)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+}
+
+impl Cluster {
+    /// Runs `cmd` to its end against this cluster and keeps what it did.
+    pub fn run_of(&self, mut cmd: Command) -> Run {
+        let before = self.calls().len();
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap(),
+            stdout: stdout(&out),
+            stderr: stderr(&out),
+            calls: self.calls().split_off(before),
+        }
+    }
+}

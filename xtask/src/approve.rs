@@ -384,7 +384,7 @@ impl flags::PlanShow {
                         ),
                     })
                     .unwrap_or_default();
-                let text = show_table(&data, &expires_in, &self.file);
+                let text = show_table(&data, &expires_in, &self.file, &plan.suggested_arg());
                 std::io::stdout().write_all(text.as_bytes())?;
                 Ok(())
             }
@@ -395,7 +395,9 @@ impl flags::PlanShow {
 
 /// The review as text. Everything that came from the plan file is escaped:
 /// a plan is someone else's file, and must not drive the terminal.
-fn show_table(data: &PlanReview, expires_in: &str, path: &Path) -> String {
+/// The plan shown as text; `apply_arg` is the plan's ` --env NAME` for the
+/// suggested apply ([`crate::planfile::Plan::suggested_arg`]).
+fn show_table(data: &PlanReview, expires_in: &str, path: &Path, apply_arg: &str) -> String {
     let e = |s: &str| escape_controls(s);
     let shown = path.display();
     let mut out = String::new();
@@ -535,12 +537,7 @@ fn show_table(data: &PlanReview, expires_in: &str, path: &Path) -> String {
     out.push('\n');
     if data.ready {
         out.push_str(&format!(
-            "Ready: `cargo xtask apply {shown}{}` checks the cluster and applies it.\n",
-            match (&data.environment, &data.context) {
-                (Some(env), _) => format!(" --env {env}"),
-                (None, Some(context)) => format!(" --context {context}"),
-                (None, None) => String::new(),
-            }
+            "Ready: `cargo xtask apply {shown}{apply_arg}` checks the cluster and applies it.\n"
         ));
     } else {
         out.push_str("Before it can be applied:\n");

@@ -1034,6 +1034,29 @@ pub fn rendered_digest(m: &Manifest) -> String {
     canonical_digest(&m.object)
 }
 
+/// Each planned object whose live version (found by `live_now(kind,
+/// name)`) is not the one planned against: created, deleted, deleted and
+/// created again, or changed since.
+pub fn stale_objects<'a>(
+    planned: &[crate::planfile::PlannedObject],
+    live_now: impl Fn(&str, &str) -> Option<&'a Value>,
+) -> Vec<String> {
+    let mut stale = Vec::new();
+    for p in planned {
+        let now = live_now(&p.kind, &p.name).map(live_ref);
+        let what = match (&p.live, &now) {
+            (None, None) => continue,
+            (None, Some(_)) => "was created",
+            (Some(_), None) => "was deleted",
+            (Some(then), Some(now)) if then.uid != now.uid => "was deleted and created again",
+            (Some(then), Some(now)) if then.digest != now.digest => "changed",
+            (Some(_), Some(_)) => continue,
+        };
+        stale.push(format!("{} {what}", p.reference()));
+    }
+    stale
+}
+
 /// What makes a plan no longer the one to apply, found under the tenant's
 /// lock: each planned object whose live version changed since planning
 /// (created, deleted, replaced or edited), and each object today's render
@@ -1049,26 +1072,13 @@ pub fn departures(
     prepared: &Prepared,
     rendered: &[Manifest],
 ) -> Departures {
-    let live_now = |kind: &str, name: &str| -> Option<&Value> {
+    let stale = stale_objects(planned, |kind, name| {
         if kind == "Namespace" {
             prepared.own_namespace.as_ref()
         } else {
             prepared.existing.get(&(kind.to_owned(), name.to_owned()))
         }
-    };
-    let mut stale = Vec::new();
-    for p in planned {
-        let now = live_now(&p.kind, &p.name).map(live_ref);
-        let what = match (&p.live, &now) {
-            (None, None) => continue,
-            (None, Some(_)) => "was created",
-            (Some(_), None) => "was deleted",
-            (Some(then), Some(now)) if then.uid != now.uid => "was deleted and created again",
-            (Some(then), Some(now)) if then.digest != now.digest => "changed",
-            (Some(_), Some(_)) => continue,
-        };
-        stale.push(format!("{} {what}", p.reference()));
-    }
+    });
     let mut differs = Vec::new();
     for m in rendered {
         let planned = planned

@@ -743,24 +743,11 @@ pub fn apply_plan(
         |kubectl| {
             let checked = offboard.check(kubectl, root)?;
             let now = offboard.objects(kubectl)?;
-            let mut stale = Vec::new();
-            for p in &planned.objects {
-                let live = now.iter().find(|(o, _)| {
-                    str_at(o, "/kind") == Some(p.kind.as_str()) && name(o) == p.name
-                });
-                match (live, &p.live) {
-                    (None, Some(_)) => stale.push(format!("{} was deleted", p.reference())),
-                    (Some((o, _)), Some(then)) => {
-                        let now = crate::plan::live_ref(o);
-                        if now.uid != then.uid {
-                            stale.push(format!("{} was deleted and created again", p.reference()));
-                        } else if now.digest != then.digest {
-                            stale.push(format!("{} changed", p.reference()));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let mut stale = crate::plan::stale_objects(&planned.objects, |kind, name_of| {
+                now.iter()
+                    .map(|(o, _)| o)
+                    .find(|o| str_at(o, "/kind") == Some(kind) && name(o) == name_of)
+            });
             for (o, _) in &now {
                 let kind = str_at(o, "/kind").unwrap_or_default();
                 if !planned
