@@ -769,3 +769,63 @@ fn an_offboarding_in_production_is_planned_and_its_hints_stay_planned() {
         stdout(&out)
     );
 }
+
+/// What an approver reads around the approvals: `approve` with neither a
+/// key nor a signature says how to give one; a role held only by the
+/// planner is said so (not "nobody holds it"); and once applied, `plan
+/// show` says the plan was applied already instead of "Ready".
+#[test]
+fn approvals_say_what_is_missing_and_what_was_done() {
+    let prod = Prod::new();
+    let file = prod.plan("kalyan.plan");
+
+    let mut bare = prod.cluster.xtask(&["approve"]);
+    bare.arg(&file);
+    let out = exits(prod.as_person(bare, "alice"), 1);
+    assert!(
+        stderr(&out).contains("approving needs your signature: give --key PATH")
+            && stderr(&out).contains("or --signature FILE"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Only the planner holds devops-lead in this approvers file.
+    let keys = common::repo_root().join("tests/fixtures/keys");
+    let line = |who: &str, key: &str, roles: &str| {
+        let public = std::fs::read_to_string(keys.join(key)).unwrap();
+        let mut parts = public.split_whitespace();
+        let (kind, data) = (parts.next().unwrap(), parts.next().unwrap());
+        format!(
+            "{who}@example.in namespaces=\"xtask-plan@mla-platform.in\" {kind} {data} roles={roles}\n"
+        )
+    };
+    let approvers = prod.dir.path().join("approvers");
+    let full = std::fs::read_to_string(&approvers).unwrap();
+    std::fs::write(
+        &approvers,
+        line("planner", "dave.pub", "devops-lead") + &line("bob", "bob.pub", "product-owner"),
+    )
+    .unwrap();
+    let mut show = prod.cluster.xtask(&["plan", "show"]);
+    show.arg(&file);
+    let shown = stdout(&exits(prod.as_person(show, "bob"), 0));
+    assert!(
+        shown.contains("only the planner, planner@example.in, holds devops-lead"),
+        "{shown}"
+    );
+    std::fs::write(&approvers, full).unwrap();
+
+    assert!(prod.approve(&file, "alice", "alice").status.success());
+    assert!(prod.approve(&file, "bob", "bob").status.success());
+    let mut show = prod.cluster.xtask(&["plan", "show"]);
+    show.arg(&file);
+    assert!(stdout(&exits(prod.as_person(show, "bob"), 0)).contains("Ready: `cargo xtask apply "));
+    exits(prod.apply(&file), 0);
+    let mut show = prod.cluster.xtask(&["plan", "show"]);
+    show.arg(&file);
+    let shown = stdout(&exits(prod.as_person(show, "bob"), 0));
+    assert!(
+        shown.contains("- it was applied already, at ") && !shown.contains("Ready:"),
+        "{shown}"
+    );
+}

@@ -451,6 +451,14 @@ fn a_tenant_whose_tier_is_unknown_gets_unknown_percentages() {
     let row = table_row(&table, "gamma");
     assert!(row.contains("m ?%"), "CPU known, its percentage not: {row}");
     assert!(table.contains("gamma: tier `platinum"), "{table}");
+    // Its cost is unknown, and the TOTAL says it leaves it out.
+    assert_eq!(gamma["cost"], Value::Null);
+    assert!(
+        table.contains(
+            "The TOTAL cost leaves out 1 tenant whose tier platform.yaml does not price (cost ?)."
+        ),
+        "{table}"
+    );
 
     // No tier annotation at all: the same, with its own note.
     cluster.kubectl(&[
