@@ -7,34 +7,19 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{
-    Cluster, Run, decode_base64, exits, fake_kubectl, seed_tenants_with, seeded_values, stderr,
-    stdout,
-};
+use common::{Cluster, Run, decode_base64, exits, fake_kubectl, seeded_values, stderr, stdout};
 use serde_json::Value;
 
-/// `n` tenants seeded as provision applies them, each with its committed
-/// config: nothing to change.
 fn fleet(n: usize) -> Cluster {
-    let cluster = Cluster::new();
-    let names: Vec<String> = (0..n).map(name).collect();
-    seed_tenants_with(&cluster, &names, |_, _| {});
-    for (i, name) in names.iter().enumerate() {
-        cluster.commit_values(name, &seeded_values(i, name));
-    }
-    cluster
+    Cluster::fleet(n)
 }
 
 fn name(i: usize) -> String {
-    format!("t{i:04}")
+    common::fleet_name(i)
 }
 
-/// Commits a new site tagline for tenant `i`: its ConfigMap, and so its
-/// bot's pod template, differ from the cluster.
 fn change(cluster: &Cluster, i: usize, tagline: &str) {
-    let mut values = seeded_values(i, &name(i));
-    values.site.tagline = Some(tagline.to_owned());
-    cluster.commit_values(&name(i), &values);
+    cluster.change_tagline(i, tagline)
 }
 
 fn plan_all(cluster: &Cluster, save: Option<&Path>) -> assert_cmd::Command {

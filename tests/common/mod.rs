@@ -513,3 +513,30 @@ impl Cluster {
         }
     }
 }
+
+/// The name of the `i`th tenant of a seeded fleet: `t0000`, `t0001`, ...
+pub fn fleet_name(i: usize) -> String {
+    format!("t{i:04}")
+}
+
+impl Cluster {
+    /// A fresh cluster with `n` tenants seeded as provision applies them,
+    /// each with its committed config: nothing to change.
+    pub fn fleet(n: usize) -> Cluster {
+        let cluster = Cluster::new();
+        let names: Vec<String> = (0..n).map(fleet_name).collect();
+        seed_tenants_with(&cluster, &names, |_, _| {});
+        for (i, name) in names.iter().enumerate() {
+            cluster.commit_values(name, &seeded_values(i, name));
+        }
+        cluster
+    }
+
+    /// Commits a new site tagline for fleet tenant `i`: its ConfigMap, and
+    /// so its bot's pod template, differ from the cluster.
+    pub fn change_tagline(&self, i: usize, tagline: &str) {
+        let mut values = seeded_values(i, &fleet_name(i));
+        values.site.tagline = Some(tagline.to_owned());
+        self.commit_values(&fleet_name(i), &values);
+    }
+}
